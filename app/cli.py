@@ -1,0 +1,315 @@
+"""The `viewfinder` command line: arguments parsed once here into engine objects."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from engine.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, ModelSpec, default_library_dir
+from engine.errors import ViewfinderError
+from engine.indexer import Progress
+from engine.library import Library
+from engine.search import Query, parse_query_text
+
+log = logging.getLogger("viewfinder")
+
+
+class UsageError(ViewfinderError):
+    """A mistake in the command line itself."""
+
+
+# -- argument parsing ---------------------------------------------------------------------------
+
+
+def _add_library_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--library",
+        metavar="DIR",
+        help="library folder (default: $VIEWFINDER_LIBRARY or the user data folder)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="viewfinder", description="Search your own photo folders by meaning."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="add folders to the library and bring it up to date")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="photo folders")
+    _add_library_arg(p)
+    p.add_argument("--model", help="open_clip model name or JSON config (when creating or switching)")
+    p.add_argument("--pretrained", metavar="TAG|FILE", help="pretrained tag or local checkpoint file")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+
+    p = sub.add_parser("search", help="find photos by text and/or an example image")
+    p.add_argument("query", nargs="?", help='what to look for; "-word" excludes a word')
+    p.add_argument("--image", metavar="FILE", help="find photos like this one")
+    p.add_argument("--not", dest="negatives", action="append", default=[], metavar="TEXT", help="exclude")
+    p.add_argument("-k", type=int, default=20, metavar="N", help="number of results (default 20)")
+    p.add_argument("--after", type=_date, metavar="YYYY-MM-DD", help="taken on or after this day")
+    p.add_argument("--before", type=_date, metavar="YYYY-MM-DD", help="taken before this day")
+    p.add_argument("--folder", metavar="PATH", help="only photos under this folder")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    _add_library_arg(p)
+
+    p = sub.add_parser("status", help="what the library holds")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_library_arg(p)
+
+    p = sub.add_parser("watch", help="keep the library current while folders change")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    _add_library_arg(p)
+
+    p = sub.add_parser("gui", help="start the desktop app (the default)")
+    _add_library_arg(p)
+    return parser
+
+
+def _date(text: str) -> float:
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d").timestamp()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date of the form YYYY-MM-DD: {text!r}") from None
+
+
+def model_spec(name: str | None, pretrained: str | None) -> ModelSpec | None:
+    """The model asked for on the command line, or None to keep the library's."""
+    if name is None and pretrained is None:
+        return None
+    name = name or DEFAULT_MODEL
+    if pretrained is None and not name.endswith(".json"):
+        pretrained = DEFAULT_PRETRAINED if name == DEFAULT_MODEL else _first_pretrained_tag(name)
+    if pretrained is not None and pretrained.lower() in {"none", "random"}:
+        pretrained = None
+    return ModelSpec(name, pretrained)
+
+
+def _first_pretrained_tag(name: str) -> str | None:
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    return tags[0] if tags else None
+
+
+def open_library(args: argparse.Namespace, model: ModelSpec | None = None) -> Library:
+    path = args.library or default_library_dir()
+    return Library(
+        path,
+        model=model,
+        device=getattr(args, "device", "auto"),
+        batch_size=getattr(args, "batch_size", 32),
+    )
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent elsewhere (pipes, CI logs)."""
+
+    def __init__(self, stream: TextIO = sys.stderr):
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled:
+            return
+        if p.phase == "scanning":
+            self.stream.write("\rScanning folders…")
+        else:
+            width = 28
+            filled = int(width * p.done / p.total) if p.total else width
+            eta = _duration(p.eta) if p.eta is not None else "--:--"
+            failed = f"  {p.failed} unreadable" if p.failed else ""
+            self.stream.write(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}"
+                f"  {p.rate:5.1f} photos/s  ETA {eta}{failed}   "
+            )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _interruptible(run: Callable[[threading.Event], Progress]) -> Progress:
+    """Run a long operation; Ctrl-C or SIGTERM asks it to stop cleanly instead of killing it."""
+    cancel = threading.Event()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def stop(signum: int, frame: object) -> None:
+        cancel.set()
+
+    for s in previous:
+        signal.signal(s, stop)
+    try:
+        return run(cancel)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    missing = [p for p in args.paths if not os.path.isdir(p)]
+    if missing:
+        raise UsageError(f"not a folder: {missing[0]}")
+    with open_library(args, model_spec(args.model, args.pretrained)) as library:
+        library.add_folders(args.paths)
+        bar = ProgressBar()
+        result = _interruptible(lambda cancel: library.index(bar, cancel))
+        bar.close()
+        status = library.status()
+    if result.cancelled:
+        print(f"Stopped after {result.done} photos; run the same command again to resume.", file=sys.stderr)
+        return 130
+    print(
+        f"{status.photos} photos indexed, {status.failed} unreadable, {status.pending} pending"
+        f" ({result.done} processed this run)."
+    )
+    if status.failures:
+        print("Unreadable files (viewfinder status lists them all):", file=sys.stderr)
+        for f in status.failures[:5]:
+            print(f"  {f.path}: {f.reason}", file=sys.stderr)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    text, negatives = parse_query_text(args.query or "")
+    if args.after is not None and args.before is not None and args.after >= args.before:
+        raise UsageError("--after must be earlier than --before")
+    if args.k < 1:
+        raise UsageError("-k must be at least 1")
+    query = Query(
+        text=text or None,
+        image=args.image,
+        negatives=negatives + tuple(args.negatives),
+        after=args.after,
+        before=args.before,
+        folder=args.folder,
+        k=args.k,
+    )
+    if query.empty:
+        raise UsageError("give a query text or --image FILE")
+    if args.image and not os.path.isfile(args.image):
+        raise UsageError(f"no such file: {args.image}")
+    with open_library(args) as library:
+        hits = library.search(query)
+        empty = library.status().photos == 0
+    if args.json:
+        print(json.dumps([{"path": h.path, "score": round(h.score, 6), **_photo_json(h)} for h in hits]))
+        return 0
+    if not hits:
+        print("The library has no photos yet: add some with `viewfinder index FOLDER`." if empty else "No matches.")
+    for h in hits:
+        print(f"{h.score:6.3f}  {h.path}")
+    return 0
+
+
+def _photo_json(hit) -> dict:
+    p = hit.photo
+    taken = dt.datetime.fromtimestamp(p.taken_at).isoformat() if p.taken_at else None
+    return {"taken_at": taken, "width": p.width, "height": p.height}
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with open_library(args) as library:
+        status = library.status()
+    if args.json:
+        print(json.dumps(status.to_json()))
+        return 0
+    print(f"Library: {library.path}")
+    print(f"Model:   {status.model}")
+    if status.target_model:
+        print(f"Switching to {status.target_model}: run `viewfinder index` to finish re-embedding.")
+    print(f"Photos:  {status.photos} indexed, {status.pending} pending, {status.failed} unreadable")
+    for f in status.folders:
+        print(f"  {f.path}  ({f.photos} photos{'' if f.available else ', not available'})")
+    for f in status.failures:
+        print(f"  unreadable: {f.path}: {f.reason}")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from engine.watcher import Watcher
+
+    with open_library(args) as library:
+        if not library.folders():
+            raise UsageError("the library has no folders yet: add some with `viewfinder index FOLDER`")
+        bar = ProgressBar()
+        library.index(bar)
+        bar.close()
+        print(f"Watching {len(library.folders())} folder(s); press Ctrl-C to stop.", file=sys.stderr)
+        stop = threading.Event()
+        watcher = Watcher(library, on_progress=bar)
+
+        def handler(signum: int, frame: object) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+        watcher.start()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            watcher.stop()
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from app.gui.main import run_gui
+    except ImportError as e:
+        if "app.gui" not in str(e) and "PySide6" not in str(e):
+            raise
+        build_parser().print_help()
+        return 0
+    return run_gui(args.library)
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch, "gui": cmd_gui}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    command = COMMANDS.get(args.command or "gui", cmd_gui)
+    if args.command is None:
+        args.library = None
+    try:
+        return command(args)
+    except ViewfinderError as e:
+        print(f"viewfinder: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("viewfinder: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Typed errors of the engine. Each carries the facts a caller needs to explain it to a person."""
+
+from __future__ import annotations
+
+
+class ViewfinderError(Exception):
+    """Base class: an error a user can act on. Its message is one plain sentence."""
+
+
+class PhotoError(ViewfinderError):
+    """A single photo could not be read. Recorded per file; never aborts a run."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ModelUnavailable(ViewfinderError):
+    """The model's weights could not be found or downloaded."""
+
+
+class LibraryError(ViewfinderError):
+    """The library directory or its database cannot be used as asked."""
+
+
+class QueryError(ViewfinderError):
+    """A search request that cannot be answered as given (no query, bad image, bad date)."""

@@ -1,0 +1,201 @@
+"""The indexing pipeline: parallel decode workers feed batches to the encoder; results are written
+to the store one transaction per batch, then added to the vector index.
+
+Decoding a camera JPEG costs about as much CPU as the model, so workers decode ahead while the model
+runs (PIL and torch both release the GIL). A kill at any moment loses at most the batch in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .encoder import Encoder
+from .errors import PhotoError
+from .photos import PhotoMeta, open_image, read_metadata
+from .store import PhotoUpdate, Store
+from .vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+# Decoded photos waiting for the model, per worker: enough to hide decode jitter, little memory.
+_PREFETCH_PER_WORKER = 6
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a long operation stands. `rate` is photos per second; `eta` seconds, None if unknown."""
+
+    phase: str
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    rate: float = 0.0
+    eta: float | None = None
+    path: str | None = None
+    cancelled: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class _Prepared:
+    update: PhotoUpdate
+    path: str
+    pixels: torch.Tensor | None = None
+
+
+def content_hash(data: bytes) -> str:
+    """Identity of a photo by content, so renames and moves keep vectors, tags and highlights."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _update(photo_id: int, digest: str, meta: PhotoMeta) -> PhotoUpdate:
+    return PhotoUpdate(
+        photo_id=photo_id,
+        hash=digest,
+        width=meta.width,
+        height=meta.height,
+        taken_at=meta.taken_at,
+        camera_make=meta.camera_make,
+        camera_model=meta.camera_model,
+        latitude=meta.latitude,
+        longitude=meta.longitude,
+    )
+
+
+class Indexer:
+    """Embeds pending photos. The store, encoder and index are injected; nothing here knows the UI."""
+
+    def __init__(
+        self,
+        store: Store,
+        encoder: Encoder,
+        index: VectorIndex,
+        model_key: str,
+        *,
+        batch_size: int = 32,
+        workers: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.store = store
+        self.encoder = encoder
+        self.index = index
+        self.model_key = model_key
+        self.batch_size = max(1, batch_size)
+        self.workers = workers or max(1, min(8, os.cpu_count() or 1))
+        self.clock = clock
+        self._known: set[str] = set()
+
+    def _prepare(self, photo_id: int, path: str) -> _Prepared:
+        """Read, hash and decode one photo (runs in a worker thread). Never raises."""
+        try:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                raise PhotoError(path, "file vanished before it could be read") from None
+            except OSError as e:
+                raise PhotoError(path, f"cannot read file: {e.strerror or e}") from e
+            digest = content_hash(data)
+            if digest in self._known:  # renamed, moved or duplicate: keep the vector we have
+                return _Prepared(_update(photo_id, digest, read_metadata(path)), path)
+            image, meta = open_image(data, min_size=self.encoder.image_size, path_for_errors=path)
+            pixels = self.encoder.preprocess_image(image)
+            return _Prepared(_update(photo_id, digest, meta), path, pixels)
+        except PhotoError as e:
+            return _Prepared(PhotoUpdate(photo_id, hash=None, error=e.reason), path)
+        except Exception as e:  # a decoder bug must cost one photo, not the run
+            log.exception("unexpected error reading %s", path)
+            return _Prepared(PhotoUpdate(photo_id, hash=None, error=f"unexpected error: {e}"), path)
+
+    def _flush(self, batch: list[_Prepared]) -> None:
+        to_encode: dict[str, torch.Tensor] = {}
+        for item in batch:
+            if item.pixels is not None and item.update.hash not in to_encode:
+                to_encode[item.update.hash or ""] = item.pixels
+        vectors: dict[str, np.ndarray] = {}
+        if to_encode:
+            encoded = self.encoder.encode_images(torch.stack(list(to_encode.values())))
+            vectors = dict(zip(to_encode, encoded, strict=True))
+        added = self.store.save_results(self.model_key, [item.update for item in batch], vectors)
+        self._known.update(vectors)
+        if added:
+            labels, vecs = zip(*added, strict=True)
+            self.index.add(np.array(labels, dtype=np.int64), np.stack(vecs))
+
+    def run(
+        self,
+        items: Sequence[tuple[int, str]],
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        pause: threading.Event | None = None,
+    ) -> Progress:
+        """Embed (photo id, path) items. Returns the final progress; `cancelled` if stopped early.
+
+        `pause`, while set, holds the run between photos; `cancel` stops it after the batch in hand
+        is saved.
+        """
+        self._known = self.store.known_hashes(self.model_key)
+        total, done, failed = len(items), 0, 0
+        start = self.clock()
+        state = Progress("indexing", 0, total)
+        batch: list[_Prepared] = []
+        pending: deque[Future[_Prepared]] = deque()
+        queue = iter(items)
+        window = self.workers * _PREFETCH_PER_WORKER
+
+        def report(path: str | None) -> Progress:
+            elapsed = max(self.clock() - start, 1e-9)
+            rate = done / elapsed
+            eta = (total - done) / rate if rate > 0 else None
+            return Progress("indexing", done, total, failed, rate, eta, path)
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
+
+            def refill() -> None:
+                while len(pending) < window:
+                    item = next(queue, None)
+                    if item is None:
+                        return
+                    pending.append(pool.submit(self._prepare, *item))
+
+            refill()
+            stopped = False
+            while pending:
+                if cancel is not None and cancel.is_set():
+                    stopped = True
+                    break
+                while pause is not None and pause.is_set() and not (cancel and cancel.is_set()):
+                    time.sleep(0.1)
+                prepared = pending.popleft().result()
+                refill()
+                batch.append(prepared)
+                done += 1
+                failed += prepared.update.error is not None
+                if sum(p.pixels is not None for p in batch) >= self.batch_size or len(batch) >= 4 * self.batch_size:
+                    self._flush(batch)
+                    batch = []
+                    state = report(prepared.path)
+                    if progress:
+                        progress(state)
+            for future in pending:
+                future.cancel()
+            if batch:
+                self._flush(batch)
+        state = report(None)
+        state = Progress("done", state.done, total, state.failed, state.rate, 0.0, None, stopped)
+        if progress:
+            progress(state)
+        return state

@@ -1,0 +1,403 @@
+"""The public facade: a library directory of photo folders, their metadata and vectors.
+
+The CLI and the desktop app both use only this class (and the dataclasses it returns).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import ModelSpec
+from .encoder import Encoder
+from .errors import LibraryError, QueryError
+from .indexer import Indexer, Progress, ProgressCallback
+from .photos import is_photo_path, open_image
+from .scanner import ScanDiff, diff_folder, walk_photos
+from .search import Hit, Query, check_folder, query_vector, search
+from .store import Store
+from .vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "library.db"
+INDEX_NAME = "vectors.hnsw"
+# Rebuild the graph when this share of its entries are tombstones (hnswlib only marks deletions).
+REBUILD_DELETED_FRACTION = 0.3
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    path: str
+    photos: int
+    available: bool
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Status:
+    photos: int  # indexed with the library's model
+    failed: int
+    pending: int
+    total: int
+    model: str
+    target_model: str | None  # set while the library is being re-embedded with another model
+    folders: list[FolderStatus]
+    failures: list[Failure]
+
+    def to_json(self) -> dict:
+        return {
+            "photos": self.photos,
+            "failed": self.failed,
+            "pending": self.pending,
+            "total": self.total,
+            "model": self.model,
+            "target_model": self.target_model,
+            "folders": [f.path for f in self.folders],
+            "folder_status": [f.__dict__ for f in self.folders],
+            "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
+        }
+
+
+def _spec_to_json(spec: ModelSpec) -> str:
+    return json.dumps({"name": spec.name, "pretrained": spec.pretrained})
+
+
+def _spec_from_json(text: str) -> ModelSpec:
+    data = json.loads(text)
+    return ModelSpec(data["name"], data.get("pretrained"))
+
+
+class Library:
+    """Photo folders, their metadata and vectors, and search over them.
+
+    The model is loaded lazily (status and folder edits never need it). `encoder` may be injected,
+    for tests or to share one model between libraries.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        model: ModelSpec | None = None,
+        device: str = "auto",
+        batch_size: int = 32,
+        encoder: Encoder | None = None,
+    ):
+        self.path = Path(path).expanduser()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LibraryError(f"Cannot create the library folder {self.path}: {e.strerror or e}") from e
+        self.store = Store(self.path / DB_NAME)
+        self.device = device
+        self.batch_size = batch_size
+        self._encoders: dict[str, Encoder] = {}
+        if encoder is not None:
+            self._encoders[encoder.spec.key] = encoder
+        self._index: VectorIndex | None = None
+        self._lock = threading.RLock()  # guards lazy loading of encoders and the index
+        stored = self.store.get_meta("model")
+        if stored is None:
+            spec = model or (encoder.spec if encoder else ModelSpec())
+            self.store.set_meta("model", _spec_to_json(spec))
+        elif model is not None and model.key != _spec_from_json(stored).key:
+            self.set_model(model)
+
+    # -- models ------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> ModelSpec:
+        """The model whose vectors answer searches."""
+        return _spec_from_json(self.store.get_meta("model") or _spec_to_json(ModelSpec()))
+
+    @property
+    def target_model(self) -> ModelSpec:
+        """The model new vectors are made with: the search model, or the one being switched to."""
+        target = self.store.get_meta("target_model")
+        return _spec_from_json(target) if target else self.model
+
+    def set_model(self, spec: ModelSpec) -> None:
+        """Switch models. Photos are re-embedded by the next `index()` (resumably); until that is
+        complete, searches keep using the old model's vectors."""
+        if spec.key == self.model.key:
+            self.store.set_meta("target_model", None)
+        else:
+            self.store.set_meta("target_model", _spec_to_json(spec))
+
+    def encoder(self, spec: ModelSpec | None = None) -> Encoder:
+        spec = spec or self.model
+        with self._lock:
+            if spec.key not in self._encoders:
+                self._encoders[spec.key] = Encoder.load(spec, self.device)
+            return self._encoders[spec.key]
+
+    def _finish_model_switch(self) -> None:
+        target = self.store.get_meta("target_model")
+        if not target or self.store.counts(self.target_model.key)["pending"]:
+            return
+        with self._lock:
+            old = self.model.key
+            self.store.set_meta("model", target)
+            self.store.set_meta("target_model", None)
+            self.store.drop_vectors(keep_model=self.model.key)
+            self._encoders.pop(old, None)
+            self._index = None
+            (self.path / INDEX_NAME).unlink(missing_ok=True)
+        log.info("switched the library to %s", self.model.key)
+
+    # -- the vector index --------------------------------------------------------------------
+
+    def _dim(self) -> int | None:
+        row = self.store.db.execute(
+            "SELECT length(vector) / 4 FROM vectors WHERE model = ? LIMIT 1", [self.model.key]
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    @property
+    def index(self) -> VectorIndex:
+        """The search model's index: loaded from its file and repaired against the store (the file
+        may be stale after a crash), or rebuilt from the store when missing or unusable."""
+        with self._lock:
+            if self._index is None:
+                dim = self._dim() or self.encoder().dim
+                loaded = VectorIndex.load(self.path / INDEX_NAME, dim)
+                self._index = loaded if loaded is not None else VectorIndex(dim)
+                changed = self._sync_index(self._index)
+                if self._index.deleted_fraction > REBUILD_DELETED_FRACTION:
+                    self._index = self._rebuild_index(dim)
+                if changed or loaded is None:
+                    self.save_index()
+            return self._index
+
+    def _sync_index(self, index: VectorIndex) -> bool:
+        truth = self.store.labels(self.model.key)
+        have = index.labels()
+        missing = sorted(truth - have)
+        extra = have - truth
+        if missing:
+            dim = self._dim() or index.dim
+            index.add(np.array(missing, dtype=np.int64), self.store.vectors(missing, dim))
+        if extra:
+            index.remove(extra)
+        if missing or extra:
+            log.info("index repaired: %d added, %d removed", len(missing), len(extra))
+        return bool(missing or extra)
+
+    def _rebuild_index(self, dim: int) -> VectorIndex:
+        labels = sorted(self.store.labels(self.model.key))
+        return VectorIndex.build(labels, self.store.vectors(labels, dim), dim)
+
+    def save_index(self) -> None:
+        with self._lock:
+            if self._index is not None:
+                try:
+                    self._index.save(self.path / INDEX_NAME)
+                except OSError as e:  # e.g. a full disk: the store still has every vector
+                    log.warning("could not save the index (it will be rebuilt): %s", e)
+
+    def refresh(self) -> None:
+        """Bring the in-memory index up to date with the store (after another process wrote)."""
+        with self._lock:
+            if self._index is not None:
+                self._sync_index(self._index)
+
+    # -- folders -----------------------------------------------------------------------------
+
+    def folders(self) -> list[str]:
+        return self.store.folders()
+
+    def add_folders(self, paths: Iterable[str | os.PathLike]) -> list[str]:
+        """Add folders (absolute paths are stored). A folder inside one already in the library is
+        covered by it; a folder containing library folders takes their photos over."""
+        added = []
+        for raw in paths:
+            folder = os.path.abspath(os.path.expanduser(os.fspath(raw)))
+            if not os.path.isdir(folder):
+                kind = "not a folder" if os.path.exists(folder) else "no such folder"
+                raise LibraryError(f"Cannot add {raw}: {kind}.")
+            existing = self.store.folders()
+            if any(folder == f or folder.startswith(f.rstrip(os.sep) + os.sep) for f in existing):
+                continue
+            with self.store.transaction() as db:
+                for child in existing:
+                    if child.startswith(folder.rstrip(os.sep) + os.sep):
+                        db.execute("UPDATE photos SET folder = ? WHERE folder = ?", [folder, child])
+                        db.execute("DELETE FROM folders WHERE path = ?", [child])
+            self.store.add_folder(folder)
+            added.append(folder)
+        return added
+
+    def remove_folder(self, path: str | os.PathLike) -> None:
+        """Forget a folder and its photos. The photos themselves are never touched."""
+        folder = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        if folder not in self.store.folders():
+            raise LibraryError(f"{folder} is not one of the library's folders.")
+        self.store.remove_folder(folder)
+        self.refresh()
+        self.save_index()
+
+    # -- indexing ----------------------------------------------------------------------------
+
+    def scan(self, folders: Iterable[str] | None = None) -> list[ScanDiff]:
+        """Compare folders on disk with the library and record what is new, changed or gone.
+
+        A folder that is not there (an unplugged drive) is left as it is: nothing is forgotten.
+        """
+        diffs = []
+        for folder in folders or self.store.folders():
+            if not os.path.isdir(folder):
+                log.warning("folder %s is not available; keeping its photos", folder)
+                continue
+            diff = diff_folder(folder, self.store.photo_stats(folder))
+            if not diff.empty:
+                self.store.apply_scan(folder, diff.new, diff.changed, diff.gone)
+            diffs.append(diff)
+        return diffs
+
+    def index(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        pause: threading.Event | None = None,
+        *,
+        scan: bool = True,
+    ) -> Progress:
+        """Scan the folders, then embed every pending photo. Safe to interrupt at any moment."""
+        if progress:
+            progress(Progress("scanning"))
+        if scan:
+            self.scan()
+        target = self.target_model
+        pending = self.store.pending(target.key)
+        switching = target.key != self.model.key
+        if not pending:
+            result = Progress("done")
+        else:
+            encoder = self.encoder(target)
+            index = VectorIndex(encoder.dim) if switching else self.index
+            indexer = Indexer(self.store, encoder, index, target.key, batch_size=self.batch_size)
+            result = indexer.run(pending, progress, cancel, pause)
+        if switching:
+            self._finish_model_switch()
+        if not result.cancelled:
+            if scan:  # renames were matched by now: vectors nobody refers to can go
+                self.store.drop_orphan_vectors()
+            self.refresh()
+        self.save_index()
+        if progress and not pending:
+            progress(result)
+        return result
+
+    def update_paths(
+        self,
+        changed: Iterable[str],
+        deleted: Iterable[str],
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Progress:
+        """Apply file-system events without a full rescan: forget deleted files and folders, record
+        created or modified files (and the contents of folders moved in), then embed what is new.
+        A moved file keeps its vector: its new path is matched by content hash."""
+        folders = self.store.folders()
+        gone = [p for p in deleted if not os.path.exists(p)]
+        if gone:
+            self.store.delete_paths_under(gone)
+        for folder in folders:
+            paths = {p for p in changed if _inside(p, folder)}
+            if not paths:
+                continue
+            known = self.store.photo_stats_for(paths)
+            new, updated = [], []
+            for path in paths:
+                found = walk_photos(path) if os.path.isdir(path) else _stat_photo(path)
+                for file, size, mtime in found:
+                    row = known.get(file) or self.store.photo_stat(file)
+                    if row is None:
+                        new.append((file, size, mtime))
+                    elif (row[1], row[2]) != (size, mtime):
+                        updated.append((row[0], size, mtime))
+            if new or updated:
+                self.store.apply_scan(folder, new, updated, [])
+        return self.index(progress, cancel, scan=False)
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(self, query: Query) -> list[Hit]:
+        """Best matches for a query, best first. An empty library answers with no hits."""
+        if query.empty:
+            raise QueryError("Nothing to search for: give a text, an image, or both.")
+        if query.folder is not None:
+            query = Query(**{**query.__dict__, "folder": check_folder(query.folder, self.folders())})
+        if self._dim() is None:
+            return []
+        encoder = self.encoder()
+        vector = query_vector(query, lambda texts: encoder.encode_texts(texts), self._encode_image_file)
+        return search(vector, query, self.store, self.index, self.model.key)
+
+    def _encode_image_file(self, path: str) -> np.ndarray:
+        from .errors import PhotoError
+
+        encoder = self.encoder()
+        try:
+            image, _ = open_image(path, min_size=encoder.image_size)
+        except PhotoError as e:
+            raise QueryError(f"Cannot use {path} as a query: {e.reason}.") from e
+        return encoder.encode_images(encoder.preprocess_image(image)[None])[0]
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        target = self.target_model
+        counts = self.store.counts(target.key)
+        per_folder = self.store.folder_counts()
+        searchable = self.store.counts(self.model.key)["photos"] if target.key != self.model.key else None
+        return Status(
+            photos=searchable if searchable is not None else counts["photos"],
+            failed=counts["failed"],
+            pending=counts["pending"],
+            total=counts["total"],
+            model=self.model.key,
+            target_model=target.key if target.key != self.model.key else None,
+            folders=[FolderStatus(f, per_folder.get(f, 0), os.path.isdir(f)) for f in self.store.folders()],
+            failures=[Failure(p, r) for p, r in self.store.failures()],
+        )
+
+    def close(self) -> None:
+        self.save_index()
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _stat_photo(path: str) -> list[tuple[str, int, float]]:
+    if not is_photo_path(path):
+        return []
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    return [(path, st.st_size, st.st_mtime)] if os.path.isfile(path) else []
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+__all__ = ["Library", "Status", "Failure", "FolderStatus", "Query", "Hit", "Progress", "walk_photos"]

@@ -1,0 +1,132 @@
+"""Queries: text, image, weighted terms and negatives, date and folder filters, top-k."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import QueryError
+from .store import PhotoRow, Store
+from .vector_index import VectorIndex
+
+# A negative term pulls the query away from a concept at half the weight of a positive one: strong
+# enough to push "beach -people" photos with people down, not so strong that it dominates the query.
+NEGATIVE_WEIGHT = 0.5
+# Below this many candidates a filtered search is exact (brute force over the candidates' vectors);
+# above it, the graph search with a filter is faster and still accurate.
+EXACT_SEARCH_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to look for. Every part is optional, but there must be something to look for."""
+
+    text: str | None = None
+    image: str | None = None
+    negatives: tuple[str, ...] = ()
+    terms: tuple[tuple[str, float], ...] = ()  # extra weighted text terms
+    after: float | None = None  # POSIX seconds, inclusive
+    before: float | None = None  # POSIX seconds, exclusive
+    folder: str | None = None
+    k: int = 50
+
+    @property
+    def empty(self) -> bool:
+        return not (self.text and self.text.strip()) and not self.image and not self.terms
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a photo and its score (weighted sum of cosine similarities)."""
+
+    path: str
+    score: float
+    photo: PhotoRow = field(repr=False)
+
+
+_NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
+
+
+def parse_query_text(text: str) -> tuple[str, tuple[str, ...]]:
+    """Split `beach at dusk -people -"red car"` into ("beach at dusk", ("people", "red car"))."""
+    negatives = tuple(a or b for a, b in _NEGATIVE.findall(text))
+    positive = " ".join(_NEGATIVE.sub(" ", text).split())
+    return positive, negatives
+
+
+def query_vector(
+    query: Query,
+    encode_texts: Callable[[list[str]], np.ndarray],
+    encode_image: Callable[[str], np.ndarray],
+) -> np.ndarray:
+    """The weighted sum of the parts' unit vectors: its dot product with a photo vector is the same
+    weighted sum of cosines, so one nearest-neighbour search ranks by the combined score."""
+    texts: list[tuple[str, float]] = []
+    if query.text and query.text.strip():
+        texts.append((query.text.strip(), 1.0))
+    texts += [(t, w) for t, w in query.terms if t.strip()]
+    texts += [(t, -NEGATIVE_WEIGHT) for t in query.negatives if t.strip()]
+    parts: list[np.ndarray] = []
+    if texts:
+        vectors = encode_texts([t for t, _ in texts])
+        parts += [w * v for (_, w), v in zip(texts, vectors, strict=True)]
+    if query.image:
+        parts.append(encode_image(query.image))
+    if not parts:
+        raise QueryError("Nothing to search for: give a text, an image, or both.")
+    return np.sum(parts, axis=0).astype(np.float32)
+
+
+def check_folder(folder: str, library_folders: list[str]) -> str:
+    """The absolute folder if it is one of the library's folders or inside one, else QueryError."""
+    folder = os.path.abspath(os.path.expanduser(folder))
+    for root in library_folders:
+        if folder == root or folder.startswith(root.rstrip(os.sep) + os.sep):
+            return folder
+    known = ", ".join(library_folders) or "none yet"
+    raise QueryError(f"{folder} is not in the library (its folders: {known}).")
+
+
+def search(
+    vector: np.ndarray, query: Query, store: Store, index: VectorIndex, model: str
+) -> list[Hit]:
+    """Top-k photos for a query vector, best first, honouring the query's filters."""
+    k = max(0, query.k)
+    if k == 0 or len(index) == 0:
+        return []
+    # Labels map to one photo or more (duplicates share a vector), and an index that is briefly
+    # behind the store may return a label whose photo just left: ask for a little more than k.
+    want = k + 8
+    norm = float(np.linalg.norm(vector)) or 1.0
+    if query.after is None and query.before is None and query.folder is None:
+        found = [(label, score * norm) for label, score in index.search(vector / norm, want)]
+    else:
+        allowed = store.labels_matching(model, after=query.after, before=query.before, folder=query.folder)
+        if not allowed:
+            return []
+        if len(allowed) <= EXACT_SEARCH_LIMIT:
+            labels = sorted(allowed)
+            scores = store.vectors(labels, vector.shape[0]) @ vector
+            order = np.argsort(-scores)[:want]
+            found = [(labels[i], float(scores[i])) for i in order]
+        else:
+            found = [
+                (label, score * norm)
+                for label, score in index.search(vector / norm, want, allowed=allowed.__contains__)
+            ]
+    photos = store.photos_for_labels([label for label, _ in found], model)
+    hits: list[Hit] = []
+    for label, score in found:
+        for photo in photos.get(label, []):
+            if query.folder and not _under(photo.path, query.folder):
+                continue
+            hits.append(Hit(photo.path, float(score), photo))
+    return hits[:k]
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

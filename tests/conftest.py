@@ -1,0 +1,40 @@
+"""Shared fixtures: the sample photos, a tiny real open_clip model, a temporary library."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_CONFIG = ROOT / "tests" / "assets" / "tiny-clip.json"
+SHARED_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+
+
+@pytest.fixture(scope="session")
+def shared_photos() -> Path:
+    """The read-only sample photos in ../shared; never modify them, copy first."""
+    if not SHARED_PHOTOS.is_dir():
+        pytest.fail(f"sample photos not found at {SHARED_PHOTOS}: ../shared must sit beside the repository")
+    return SHARED_PHOTOS
+
+
+@pytest.fixture
+def photos_copy(shared_photos: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the sample photos."""
+    dest = tmp_path / "photos"
+    shutil.copytree(shared_photos, dest)
+    for p in dest.rglob("*"):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> Path:
+    """An open_clip JSON config for a tiny ViT dual encoder (random init, fixed seed)."""
+    return TINY_CONFIG

@@ -74,7 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", help="start the desktop app (the default)")
     _add_library_arg(p)
+    for module in _command_modules():
+        module.add_parsers(sub, _add_library_arg)
     return parser
+
+
+def _command_modules() -> list:
+    """Further command groups (categories and heatmaps, tags and training), each in its own module
+    with add_parsers(subparsers, add_library_arg) and a COMMANDS dict of name -> handler."""
+    import importlib
+
+    modules = []
+    for name in ("app.cli_categories", "app.cli_training"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+    return modules
 
 
 def _date(text: str) -> float:
@@ -104,6 +121,7 @@ def _first_pretrained_tag(name: str) -> str | None:
 
 
 def open_library(args: argparse.Namespace, model: ModelSpec | None = None) -> Library:
+    """The library named by --library, $VIEWFINDER_LIBRARY or the default location."""
     path = args.library or default_library_dir()
     return Library(
         path,
@@ -296,7 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * args.verbose
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    command = COMMANDS.get(args.command or "gui", cmd_gui)
+    commands = dict(COMMANDS)
+    for module in _command_modules():
+        commands.update(module.COMMANDS)
+    command = commands.get(args.command or "gui", cmd_gui)
     if args.command is None:
         args.library = None
     try:

@@ -167,7 +167,7 @@ class Library:
         return int(row[0]) if row else None
 
     @property
-    def index(self) -> VectorIndex:
+    def vector_index(self) -> VectorIndex:
         """The search model's index: loaded from its file and repaired against the store (the file
         may be stale after a crash), or rebuilt from the store when missing or unusable."""
         with self._lock:
@@ -184,17 +184,8 @@ class Library:
 
     def _sync_index(self, index: VectorIndex) -> bool:
         truth = self.store.labels(self.model.key)
-        have = index.labels()
-        missing = sorted(truth - have)
-        extra = have - truth
-        if missing:
-            dim = self._dim() or index.dim
-            index.add(np.array(missing, dtype=np.int64), self.store.vectors(missing, dim))
-        if extra:
-            index.remove(extra)
-        if missing or extra:
-            log.info("index repaired: %d added, %d removed", len(missing), len(extra))
-        return bool(missing or extra)
+        added, removed = index.sync(truth, lambda labels: self.store.vectors(labels, index.dim))
+        return bool(added or removed)
 
     def _rebuild_index(self, dim: int) -> VectorIndex:
         labels = sorted(self.store.labels(self.model.key))
@@ -287,7 +278,7 @@ class Library:
             result = Progress("done")
         else:
             encoder = self.encoder(target)
-            index = VectorIndex(encoder.dim) if switching else self.index
+            index = VectorIndex(encoder.dim) if switching else self.vector_index
             indexer = Indexer(self.store, encoder, index, target.key, batch_size=self.batch_size)
             result = indexer.run(pending, progress, cancel, pause)
         if switching:
@@ -345,7 +336,7 @@ class Library:
             return []
         encoder = self.encoder()
         vector = query_vector(query, lambda texts: encoder.encode_texts(texts), self._encode_image_file)
-        return search(vector, query, self.store, self.index, self.model.key)
+        return search(vector, query, self.store, self.vector_index, self.model.key)
 
     def _encode_image_file(self, path: str) -> np.ndarray:
         from .errors import PhotoError

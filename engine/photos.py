@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError, features
 
 from .errors import PhotoError
@@ -49,7 +50,8 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
 )
 
 # Decompression-bomb limit, checked from the header before any pixel is decoded. Read at call time,
-# so tests may monkeypatch it.
+# so tests may monkeypatch it. Pillow's own limit (2 x Image.MAX_IMAGE_PIXELS, 179 MP by default)
+# still applies on top and is reported the same way.
 MAX_PIXELS: int = 180_000_000
 
 # Only photo formats: never let Pillow pick a plugin such as EPS (which runs Ghostscript) for a
@@ -146,7 +148,7 @@ def open_image(
         return _decode(im, meta.orientation, target), meta
 
 
-def thumbnail(path: str | os.PathLike, size: int) -> Image.Image:
+def thumbnail(path: Source, size: int) -> Image.Image:
     """An upright RGB image whose longer side is at most `size`, decoded cheaply. Raises PhotoError."""
     if size < 1:
         raise ValueError(f"thumbnail size must be positive, got {size}")
@@ -214,6 +216,10 @@ def _open_pillow(fp: IO[bytes], label: str) -> Iterator[Image.Image]:
         yield im
 
 
+# What decoders raise on broken files (Warning: a DecompressionBombWarning under `-W error`).
+_EXPECTED = (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError, Warning)
+
+
 @contextmanager
 def _reasons(label: str) -> Iterator[None]:
     """Turn whatever a decoder raises into a PhotoError with a short reason."""
@@ -227,9 +233,6 @@ def _reasons(label: str) -> Iterator[None]:
         expected = isinstance(e, _EXPECTED) or type(e) is Image.DecompressionBombError
         log.log(logging.DEBUG if expected else logging.WARNING, "cannot read %s", label, exc_info=True)
         raise PhotoError(label, _reason(e)) from e
-
-
-_EXPECTED = (OSError, SyntaxError, ValueError, EOFError, struct.error, MemoryError, Warning)
 
 
 def _reason(e: Exception) -> str:
@@ -317,8 +320,6 @@ def _high_depth_to_rgb(im: Image.Image) -> Image.Image:
     data whose range says it is 8-bit, 16-bit or 0..1 is scaled the same way, anything else by its
     own minimum and maximum.
     """
-    import numpy as np
-
     a = np.asarray(im, dtype=np.float32)
     if im.mode.startswith("I;16"):
         scaled = a / 257.0
@@ -388,21 +389,21 @@ def _text(value: object) -> str | None:
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str):
         return None
-    value = value.replace("\x00", " ").strip()
-    return value or None
+    # EXIF strings are NUL-terminated and often NUL- or space-padded; keep the first real piece.
+    return next((piece.strip() for piece in value.split("\x00") if piece.strip()), None)
 
 
 def _taken_at(exif: Image.Exif, sub: dict[int, Any]) -> float | None:
     candidates = [(sub.get(d), sub.get(o), sub.get(s)) for d, o, s in _DATE_TAGS]
     candidates.append((exif.get(_DATETIME), sub.get(_OFFSET_TIME), None))
     for date, offset, subsec in candidates:
-        parsed = parse_exif_datetime(_text(date), _text(offset), _text(subsec))
+        parsed = _parse_exif_datetime(_text(date), _text(offset), _text(subsec))
         if parsed is not None:
             return parsed
     return None
 
 
-def parse_exif_datetime(
+def _parse_exif_datetime(
     text: str | None, offset: str | None = None, subsec: str | None = None
 ) -> float | None:
     """POSIX seconds for an EXIF date 'YYYY:MM:DD HH:MM:SS' (+ optional '+HH:MM' offset and
@@ -457,11 +458,10 @@ def _coordinate(value: object, ref: object, negative_ref: str, limit: float) -> 
     parts = value if isinstance(value, (tuple, list)) else (value,)
     if not 1 <= len(parts) <= 3:
         return None
-    numbers = [_rational(p) for p in parts]
-    if any(n is None for n in numbers):
+    numbers = [n for n in (_rational(p) for p in parts) if n is not None]
+    if len(numbers) != len(parts):
         return None
-    degrees, minutes, seconds = (list(numbers) + [0.0, 0.0])[:3]
-    assert degrees is not None and minutes is not None and seconds is not None
+    degrees, minutes, seconds = [*numbers, 0.0, 0.0][:3]
     if not (0 <= minutes < 60 and 0 <= seconds < 60):
         return None
     sign = -1.0 if degrees < 0 else 1.0

@@ -22,7 +22,7 @@ import sqlite_utils
 
 from .errors import LibraryError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,33 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_vectors_model ON vectors(model)")
 
 
+def _migrate_2(db: sqlite_utils.Database) -> None:
+    """Smart albums, tags with highlight maps, and fine-tuned model versions.
+
+    Tags hang on content hashes, not paths, so they survive renames and moves like vectors do.
+    """
+    db.execute(
+        "CREATE TABLE categories (name TEXT PRIMARY KEY, prompts TEXT NOT NULL, negatives TEXT NOT NULL,"
+        " threshold REAL, created_at REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY, hash TEXT NOT NULL, text TEXT NOT NULL,"
+        " created_at REAL NOT NULL, UNIQUE(hash, text))"
+    )
+    db.execute("CREATE INDEX idx_tags_text ON tags(text)")
+    db.execute(
+        "CREATE TABLE highlights (id INTEGER PRIMARY KEY, tag_id INTEGER NOT NULL REFERENCES tags(id)"
+        " ON DELETE CASCADE, phrase TEXT NOT NULL, box TEXT, mask BLOB)"
+    )
+    db.execute(
+        "CREATE TABLE model_versions (version INTEGER PRIMARY KEY, created_at REAL NOT NULL,"
+        " base_model TEXT NOT NULL, path TEXT NOT NULL, config TEXT NOT NULL, metrics TEXT NOT NULL,"
+        " mix REAL NOT NULL DEFAULT 1.0, active INTEGER NOT NULL DEFAULT 0)"
+    )
+
+
 # One function per schema step; a library at version v runs MIGRATIONS[v:] in order.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_migrate_1, _migrate_2]
 
 
 class Store:

@@ -247,6 +247,8 @@ class VectorIndex:
         """
         if label in self._live:
             return True
+        if not self._n_deleted():  # nothing to revive: skip a raised error per new label
+            return False
         try:
             self._hnsw.unmark_deleted(label)
         except RuntimeError:  # "Label not found": never added, or its slot was reused

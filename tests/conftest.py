@@ -38,3 +38,29 @@ def photos_copy(shared_photos: Path, tmp_path: Path) -> Path:
 def tiny_config() -> Path:
     """An open_clip JSON config for a tiny ViT dual encoder (random init, fixed seed)."""
     return TINY_CONFIG
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_config: Path):
+    """The tiny model, loaded once per session (identical weights in every process: fixed seed)."""
+    from engine.config import ModelSpec
+    from engine.encoder import Encoder
+
+    return Encoder.load(ModelSpec(str(tiny_config), None), "cpu")
+
+
+@pytest.fixture
+def make_library(tmp_path: Path, tiny_encoder):
+    """Build libraries on tmp_path that share the session's tiny encoder; closed after the test."""
+    from engine.library import Library
+
+    opened = []
+
+    def make(name: str = "library", **kwargs):
+        library = Library(tmp_path / name, encoder=tiny_encoder, **kwargs)
+        opened.append(library)
+        return library
+
+    yield make
+    for library in opened:
+        library.close()

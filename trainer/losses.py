@@ -158,7 +158,8 @@ def _multi_positive_ce(logits: Tensor, positives: Tensor) -> Tensor | None:
         return None
     log_probs = F.log_softmax(logits[valid], dim=1)
     target = positives[valid].to(log_probs.dtype) / counts[valid, None].to(log_probs.dtype)
-    # Multiply-then-sum, not a masked gather, so -inf logits at non-positives stay harmless.
+    # Zero the non-positives before multiplying: a -inf logit there (a pair masked out by the caller)
+    # would otherwise give 0 * -inf = NaN.
     per_row = -(target * log_probs.masked_fill(~positives[valid], 0.0)).sum(dim=1)
     return per_row.mean()
 

@@ -72,7 +72,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
         caption = QRect(rect.x() + PADDING, box.bottom() + 3, self.thumb_size, CAPTION - 4)
         name = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
         metrics = option.fontMetrics  # type: ignore[attr-defined]
-        painter.setPen(palette.color(QPalette.ColorRole.Text if selected else QPalette.ColorRole.PlaceholderText))
+        painter.setPen(
+            palette.color(QPalette.ColorRole.Text if selected else QPalette.ColorRole.PlaceholderText)
+        )
         painter.drawText(
             caption,
             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,

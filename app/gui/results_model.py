@@ -43,7 +43,9 @@ class ResultsModel(QAbstractListModel):
     """Rows are hits, best first (or newest first when sorted by date). Hits are never mutated:
     a new search replaces the whole list."""
 
-    def __init__(self, loader: ThumbnailLoader | None = None, thumb_size: int = 192, parent: QObject | None = None):
+    def __init__(
+        self, loader: ThumbnailLoader | None = None, thumb_size: int = 192, parent: QObject | None = None
+    ):
         super().__init__(parent)
         self._hits: tuple[Hit, ...] = ()
         self._received: tuple[Hit, ...] = ()
@@ -79,7 +81,9 @@ class ResultsModel(QAbstractListModel):
         if size != self.thumb_size:
             self.thumb_size = size
             if self._hits:
-                self.dataChanged.emit(self.index(0), self.index(len(self._hits) - 1), [Qt.ItemDataRole.DecorationRole])
+                self.dataChanged.emit(
+                    self.index(0), self.index(len(self._hits) - 1), [Qt.ItemDataRole.DecorationRole]
+                )
 
     @property
     def hits(self) -> tuple[Hit, ...]:

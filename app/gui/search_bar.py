@@ -175,4 +175,3 @@ class SearchBar(QWidget):
 
 def _day_start(day: QDate) -> float:
     return datetime.combine(datetime(day.year(), day.month(), day.day()).date(), time()).timestamp()
-

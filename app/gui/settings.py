@@ -106,7 +106,9 @@ class SettingsDialog(QDialog):
         self.custom_name = QLineEdit()
         self.custom_name.setPlaceholderText("open_clip model name, e.g. ViT-B-32, or a JSON config")
         self.custom_pretrained = QLineEdit()
-        self.custom_pretrained.setPlaceholderText("pretrained tag, or a checkpoint file (.safetensors, .pt, .bin)")
+        self.custom_pretrained.setPlaceholderText(
+            "pretrained tag, or a checkpoint file (.safetensors, .pt, .bin)"
+        )
         pick = QPushButton("Checkpoint file…")
         pick.clicked.connect(self._browse_checkpoint)
         pretrained_row = QHBoxLayout()
@@ -131,10 +133,17 @@ class SettingsDialog(QDialog):
         form.addRow("", self.model_note)
         form.addRow("Model name:", self.custom_name)
         form.addRow("Weights:", pretrained_row)
-        form.addRow("", _hint("Changing the model re-indexes your photos in the background; search keeps working meanwhile."))
+        form.addRow(
+            "",
+            _hint(
+                "Changing the model re-indexes your photos in the background; search keeps working meanwhile."
+            ),
+        )
         form.addRow("Device:", self.device)
         form.addRow("Thumbnail size:", self.thumb)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -162,7 +171,9 @@ class SettingsDialog(QDialog):
         self.custom_name.setEnabled(custom)
         self.custom_pretrained.setEnabled(custom)
         if custom:
-            self.model_note.setText("Any open_clip model: a name with a pretrained tag, or a local checkpoint file.")
+            self.model_note.setText(
+                "Any open_clip model: a name with a pretrained tag, or a local checkpoint file."
+            )
         else:
             self.model_note.setText(RECOMMENDED_MODELS[index].note)
             self.custom_name.setText(data[0])

@@ -71,7 +71,9 @@ class Sidebar(QWidget):
 
         self.add_button = self._button("+", "Add a photo folder…", self.add_requested.emit)
         self.remove_button = self._button("−", "Remove the selected folder from the library", self._remove)
-        self.rescan_button = self._button("⟳", "Rescan all folders for new or changed photos", self.rescan_requested.emit)
+        self.rescan_button = self._button(
+            "⟳", "Rescan all folders for new or changed photos", self.rescan_requested.emit
+        )
         buttons = QHBoxLayout()
         buttons.setContentsMargins(8, 4, 8, 8)
         buttons.setSpacing(4)
@@ -123,7 +125,9 @@ class Sidebar(QWidget):
             state = "unavailable" if not f.available else ("indexing…" if self._indexing else "")
             label = f"{name}  ·  {f.photos:,}" + (f"  ·  {state}" if state else "")
             item = QTreeWidgetItem([label])
-            item.setToolTip(0, f.path + ("\n(not available: drive unplugged or folder moved?)" if not f.available else ""))
+            item.setToolTip(
+                0, f.path + ("\n(not available: drive unplugged or folder moved?)" if not f.available else "")
+            )
             item.setData(0, PathRole, f.path)
             if not f.available:
                 item.setForeground(0, self.palette().placeholderText())

@@ -118,7 +118,9 @@ class IndexPanel(QWidget):
 
     def set_failures(self, count: int) -> None:
         self.failures_button.setVisible(count > 0)
-        self.failures_button.setText(f"{count:,} could not be read…" if count != 1 else "1 could not be read…")
+        self.failures_button.setText(
+            f"{count:,} could not be read…" if count != 1 else "1 could not be read…"
+        )
 
 
 class FailuresModel(QAbstractTableModel):
@@ -141,7 +143,9 @@ class FailuresModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else 3
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
         if not index.isValid():
             return None
         f = self._rows[index.row()]
@@ -153,7 +157,9 @@ class FailuresModel(QAbstractTableModel):
             return f.path
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.HEADERS[section]
         return None

@@ -94,7 +94,9 @@ class PhotoLabel(QLabel):
             self.setPixmap(QPixmap())
             return
         self.setPixmap(
-            self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            self._pixmap.scaled(
+                self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
         )
 
 

@@ -1,0 +1,111 @@
+"""The core flow through the real window: add a folder, index, search, view, watch, failures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from app.gui.main_window import PAGE_BROWSER, PAGE_VIEWER, PAGE_WELCOME
+from tests.app.conftest import BROKEN, PHOTOS
+
+INDEX_TIMEOUT = 120_000
+
+
+def _names(paths) -> set[str]:
+    return {os.path.basename(p) for p in paths}
+
+
+def _index(qtbot, window, folder: Path) -> None:
+    with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
+        window.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: window.status is not None and window.status.photos == len(PHOTOS), timeout=10_000)
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
+
+
+def _search(qtbot, window, text: str) -> list[str]:
+    with qtbot.waitSignal(window.results_updated, timeout=30_000):
+        window.search_text(text)
+    qtbot.waitUntil(lambda: not window._search_busy)
+    return window.results.paths()
+
+
+def test_first_run_shows_welcome(window):
+    assert window.pages.currentIndex() == PAGE_WELCOME
+    assert not window.sidebar.isVisible()
+
+
+def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    assert window.pages.currentIndex() == PAGE_BROWSER
+    assert window.sidebar.folder_paths() == [str(photo_dir)]
+
+    # A text query with k above the library size returns every indexed photo (a random-init model
+    # ranks meaninglessly, so only membership is checked) and never the broken file.
+    paths = _search(qtbot, window, "a dog on the beach -people")
+    assert _names(paths) == {Path(p).name for p in PHOTOS}
+    assert all(os.path.dirname(p) == str(photo_dir) for p in paths)
+
+    # An image query for photo X ranks X first (its own vector: cosine 1).
+    target = str(photo_dir / "Nikon_D70.jpg")
+    with qtbot.waitSignal(window.results_updated, timeout=30_000):
+        window.find_similar(target)
+    qtbot.waitUntil(lambda: not window._search_busy)
+    assert window.results.paths()[0] == target
+    assert window.results.hit(0).score > 0.99
+
+    # The viewer shows that photo's metadata and decodes it off the UI thread.
+    window.open_viewer(0)
+    assert window.pages.currentIndex() == PAGE_VIEWER
+    meta = window.viewer.metadata()
+    assert meta["File"] == "Nikon_D70.jpg"
+    assert "NIKON" in meta["Camera"].upper()
+    assert meta["Folder"] == str(photo_dir)
+    qtbot.waitUntil(lambda: window.viewer.image is not None, timeout=20_000)
+    assert not window.viewer.image.isNull()
+
+    # Right arrow moves to the next result, Escape goes back to the grid.
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
+    assert window.viewer.hit.path == window.results.paths()[1]
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
+    assert window.pages.currentIndex() == PAGE_BROWSER
+
+
+def test_failures_are_listed(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    assert [os.path.basename(f.path) for f in window.status.failures] == [BROKEN]
+    assert window.index_panel.failures_button.isVisibleTo(window)
+    dialog = window.show_failures()
+    model = dialog.model
+    assert model.rowCount() == 1
+    assert model.data(model.index(0, 0)) == BROKEN
+    assert model.data(model.index(0, 1))  # a reason, whatever the decoder said
+    dialog.close()
+
+
+def test_watcher_adds_and_removes_photos(qtbot, window, photo_dir: Path, shared_photos: Path):
+    _index(qtbot, window, photo_dir)
+    qtbot.waitUntil(lambda: window.watcher is not None, timeout=10_000)
+    assert _names(_search(qtbot, window, "anything")) == {Path(p).name for p in PHOTOS}
+
+    added = photo_dir / "new_photo.jpg"
+    shutil.copyfile(shared_photos / "jpg" / "Olympus_C8080WZ.jpg", added)
+    qtbot.waitUntil(lambda: str(added) in window.results.paths(), timeout=60_000)
+
+    gone = photo_dir / "Canon_40D.jpg"
+    gone.unlink()
+    qtbot.waitUntil(lambda: str(gone) not in window.results.paths(), timeout=60_000)
+    assert str(added) in window.results.paths()
+
+
+def test_browsing_without_a_query_lists_photos(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    paths = _search(qtbot, window, "")
+    assert _names(paths) == {Path(p).name for p in PHOTOS}
+    # the folder filter in the sidebar: "All photos" and the folder itself agree
+    window.sidebar.select_folder(str(photo_dir))
+    qtbot.waitUntil(lambda: not window._search_busy)
+    assert window.sidebar.current_folder() == str(photo_dir)
+    assert _names(window.results.paths()) == {Path(p).name for p in PHOTOS}

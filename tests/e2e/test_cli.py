@@ -1,0 +1,169 @@
+"""The command line as a user runs it: real photos, the tiny model, JSON output, bad input, kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def run(tmp_path, capsys, tiny_config):
+    """Run `viewfinder ARGS` in-process against a library in tmp_path; returns (exit code, stdout, stderr)."""
+    library = tmp_path / "library"
+
+    def run_(*args: str) -> tuple[int, str, str]:
+        argv = list(args)
+        if args and args[0] in {"index", "search", "status"}:
+            argv += ["--library", str(library)]
+        if args and args[0] == "index" and "--model" not in args:
+            argv += ["--model", str(tiny_config)]
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run_
+
+
+def test_index_search_status_json(run, photos_copy):
+    code, out, err = run("index", str(photos_copy))
+    assert code == 0, err
+    assert "indexed" in out
+    code, out, _ = run("status", "--json")
+    status = json.loads(out)
+    assert status["photos"] > 60 and status["pending"] == 0
+    assert status["folders"] == [str(photos_copy)]
+    assert status["photos"] + status["failed"] == status["total"]
+    assert "tiny-clip" in status["model"]
+    assert isinstance(status["failures"], list)
+    code, out, _ = run("search", "a red car", "-k", "5", "--json")
+    hits = json.loads(out)
+    assert code == 0 and len(hits) == 5
+    assert all(os.path.isabs(h["path"]) and os.path.exists(h["path"]) for h in hits)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    target = photos_copy / "jpg" / "gps" / "DSCN0021.jpg"
+    code, out, _ = run("search", "--image", str(target), "-k", "1", "--json")
+    assert json.loads(out)[0]["path"] == str(target)
+    code, out, _ = run("search", "dog", "--folder", str(photos_copy / "heic"), "--json", "-k", "50")
+    assert {Path(h["path"]).parent.name for h in json.loads(out)} == {"heic"}
+    code, out, _ = run("search", "dog", "--after", "2030-01-01", "--json")
+    assert json.loads(out) == []
+    code, out, _ = run("search", "dog -cat", "--not", "tree", "-k", "3")
+    assert code == 0 and len(out.strip().splitlines()) == 3
+
+
+def test_reindex_is_incremental(run, photos_copy):
+    run("index", str(photos_copy / "jpg" / "gps"))
+    code, out, _ = run("index", str(photos_copy / "jpg" / "gps"))
+    assert code == 0 and "(0 processed this run)" in out
+    shutil.copy(photos_copy / "jpg" / "Canon_40D.jpg", photos_copy / "jpg" / "gps" / "new.jpg")
+    code, out, _ = run("index", str(photos_copy / "jpg" / "gps"))
+    assert "(1 processed this run)" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["index", "/no/such/folder"], "not a folder"),
+        (["search"], "give a query"),
+        (["search", "x", "--image", "/no/such.jpg"], "no such file"),
+        (["search", "x", "--folder", "/somewhere/else"], "not in the library"),
+        (["search", "x", "-k", "0"], "-k"),
+        (["search", "x", "--after", "2020-02-01", "--before", "2020-01-01"], "--after"),
+    ],
+)
+def test_user_errors_are_one_line_messages(run, photos_copy, args, message):
+    run("index", str(photos_copy / "jpg" / "gps"))
+    code, out, err = run(*args)
+    assert code == 1
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_empty_library_and_bad_date(run, capsys):
+    code, out, _ = run("search", "anything")
+    assert code == 0 and "no photos yet" in out
+    code, out, _ = run("status", "--json")
+    assert json.loads(out)["photos"] == 0
+    with pytest.raises(SystemExit) as e:
+        main(["search", "x", "--after", "yesterday"])
+    assert e.value.code == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_offline_pretrained_model_says_how_to_use_a_local_checkpoint(run, photos_copy, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, err = run("index", str(photos_copy / "jpg" / "gps"), "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k")
+    assert code == 1 and "Traceback" not in err
+    assert "--pretrained" in err and "checkpoint" in err
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app.cli", *args]
+
+
+def test_kill_9_during_indexing_then_resume(tmp_path, shared_photos, tiny_config):
+    """Killed at a random moment, the next run resumes and the library stays consistent."""
+    photos = tmp_path / "photos"
+    shutil.copytree(shared_photos / "jpg", photos)
+    for i, src in enumerate(sorted((shared_photos / "jpg").glob("*.jpg"))[:20]):  # more work to kill
+        shutil.copy(src, photos / f"copy{i}.jpg")
+    library = tmp_path / "library"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    args = _cli("index", str(photos), "--library", str(library), "--model", str(tiny_config), "--batch-size", "4")
+    proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = library / "library.db"
+    deadline = time.monotonic() + 120
+    vectors = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    vectors = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+            except sqlite3.Error:
+                vectors = 0
+            if vectors >= 8:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "indexing finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    result = subprocess.run(_cli("status", "--json", "--library", str(library)), env=env, cwd=ROOT, capture_output=True, text=True)
+    killed = json.loads(result.stdout)
+    assert 0 < killed["photos"] < killed["total"] and killed["pending"] > 0
+    result = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run(_cli("status", "--json", "--library", str(library)), env=env, cwd=ROOT, capture_output=True, text=True)
+    final = json.loads(result.stdout)
+    assert final["pending"] == 0 and final["photos"] + final["failed"] == final["total"] == killed["total"]
+    with sqlite3.connect(library / "library.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT COUNT(*) - COUNT(DISTINCT path) FROM photos").fetchone()[0] == 0
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM vectors v WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.hash = v.hash)"
+        ).fetchone()[0]
+        assert orphans == 0
+        unindexed = conn.execute(
+            "SELECT COUNT(*) FROM photos p WHERE p.error IS NULL AND p.hash IS NOT NULL AND NOT EXISTS"
+            " (SELECT 1 FROM vectors v WHERE v.hash = p.hash)"
+        ).fetchone()[0]
+        assert unindexed == 0
+    # the index file agrees with the database: every photo is findable by its own image
+    target = photos / "copy3.jpg"
+    result = subprocess.run(
+        _cli("search", "--image", str(target), "-k", "2", "--json", "--library", str(library)),
+        env=env, cwd=ROOT, capture_output=True, text=True,
+    )
+    assert str(target) in [h["path"] for h in json.loads(result.stdout)]

@@ -105,8 +105,7 @@ def bench_size(n: int, args: argparse.Namespace, centres: np.ndarray, rng: np.ra
 
     print(f"{'ef':>5} {'p50 ms':>8} {'p95 ms':>8} {'recall@10':>10} {'exact/hnsw (p50)':>17}")
     for ef in args.ef:
-        index._hnsw.set_ef(ef)  # benchmark only: sweep ef on one built index
-        index._ef_search = ef
+        index.ef = ef
         times, found = [], 0
         for q, true in zip(queries, truth, strict=True):
             t = time.perf_counter()
@@ -116,7 +115,7 @@ def bench_size(n: int, args: argparse.Namespace, centres: np.ndarray, rng: np.ra
         p50 = percentile_ms(times, 50)
         recall = found / truth.size
         print(
-            f"{ef:>5} {p50:>8.3f} {percentile_ms(times, 95):>8.3f} {recall:>10.4f} {exact_p50 / p50:>16.0f}x"
+            f"{ef:>5} {p50:>8.3f} {percentile_ms(times, 95):>8.3f} {recall:>10.4f} {exact_p50 / p50:>16.1f}x"
         )
 
 

@@ -136,13 +136,13 @@ def _fetch_pretrained(name: str, tag: str, cache_dir: str | None, progress: Prog
         try:
             hf_hub_download(repo_id, candidate, cache_dir=cache_dir, tqdm_class=tqdm_class)
             return
-        except (EntryNotFoundError, RepositoryNotFoundError) as e:
-            last = e
         except LocalEntryNotFoundError as e:  # offline mode, or the hub cannot be reached
             raise ModelUnavailable(
                 f"Could not download {what}: no network connection. "
                 f"Download it on a connected machine, or {_LOCAL_HINT}."
             ) from e
+        except (EntryNotFoundError, RepositoryNotFoundError) as e:  # after its subclass above
+            last = e
         except Exception as e:
             raise ModelUnavailable(f"Could not download {what}: {_one_line(e)}. Or {_LOCAL_HINT}.") from e
     raise ModelUnavailable(f"Could not download {what}: {repo_id}/{filename} is not on the hub; {_LOCAL_HINT}.") from last
@@ -322,9 +322,13 @@ class Encoder:
                 new_w, new_h = int(th * w / h), th
             top = int(round((new_h - th) / 2.0))
             left = int(round((new_w - tw) / 2.0))
-            sx, sy = w / new_w, h / new_h
-            box = (left * sx, top * sy, (left + tw) * sx, (top + th) * sy)
-            out = img.resize((tw, th), self._pp_resample, box=box)
+            if new_w > w or new_h > h:
+                # Upscaling a small image is cheap, and PIL's box path rounds differently there.
+                out = img.resize((new_w, new_h), self._pp_resample).crop((left, top, left + tw, top + th))
+            else:
+                sx, sy = w / new_w, h / new_h
+                box = (left * sx, top * sy, (left + tw) * sx, (top + th) * sy)
+                out = img.resize((tw, th), self._pp_resample, box=box)
         arr = np.asarray(out, dtype=np.float32) * (1.0 / 255.0)
         arr = (arr - self._pp_mean) / self._pp_std
         return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))

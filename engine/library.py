@@ -199,11 +199,11 @@ class Library:
                 except OSError as e:  # e.g. a full disk: the store still has every vector
                     log.warning("could not save the index (it will be rebuilt): %s", e)
 
-    def refresh(self) -> None:
-        """Bring the in-memory index up to date with the store (after another process wrote)."""
+    def refresh(self) -> bool:
+        """Bring the in-memory index up to date with the store (photos that left, another process's
+        writes). Returns whether anything changed."""
         with self._lock:
-            if self._index is not None:
-                self._sync_index(self._index)
+            return self._index is not None and self._sync_index(self._index)
 
     # -- folders -----------------------------------------------------------------------------
 
@@ -237,8 +237,8 @@ class Library:
         if folder not in self.store.folders():
             raise LibraryError(f"{folder} is not one of the library's folders.")
         self.store.remove_folder(folder)
-        self.refresh()
-        self.save_index()
+        if self.refresh():
+            self.save_index()
 
     # -- indexing ----------------------------------------------------------------------------
 
@@ -283,11 +283,13 @@ class Library:
             result = indexer.run(pending, progress, cancel, pause)
         if switching:
             self._finish_model_switch()
+        changed = result.done > 0
         if not result.cancelled:
             if scan:  # renames were matched by now: vectors nobody refers to can go
                 self.store.drop_orphan_vectors()
-            self.refresh()
-        self.save_index()
+            changed = self.refresh() or changed
+        if changed:
+            self.save_index()
         if progress and not pending:
             progress(result)
         return result
@@ -367,7 +369,8 @@ class Library:
         )
 
     def close(self) -> None:
-        self.save_index()
+        """Close the database. The index file was saved whenever it changed; a stale one is
+        repaired on the next open anyway."""
         self.store.close()
 
     def __enter__(self) -> Library:

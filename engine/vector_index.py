@@ -199,6 +199,12 @@ class VectorIndex:
         """The search breadth in effect (hnswlib's ef)."""
         return int(self._hnsw.ef)
 
+    @ef.setter
+    def ef(self, value: int) -> None:
+        with self._lock.write():  # ef is shared by every search in flight
+            self._ef_search = int(value)
+            self._hnsw.set_ef(self._ef_search)
+
     @property
     def capacity(self) -> int:
         return int(self._hnsw.get_max_elements())
@@ -461,7 +467,7 @@ def _read_layout(path: Path, dim: int) -> _Layout:
 def _check_upper_links(buf: bytes, pos: int, count: int, per_level: int, max_m: int, max_level: int) -> None:
     """Walk the upper-level link lists that follow level 0 and check every size and neighbour id."""
     u32 = struct.Struct("<I")
-    chunks = []
+    starts: list[int] = []
     for _ in range(count):
         if pos + 4 > len(buf):
             raise ValueError("truncated link lists")
@@ -470,15 +476,18 @@ def _check_upper_links(buf: bytes, pos: int, count: int, per_level: int, max_m: 
         if size:
             if size % per_level or size // per_level > max_level or pos + size > len(buf):
                 raise ValueError("bad link list size")
-            chunks.append((pos, size // per_level))
+            starts.extend(range(pos, pos + size, per_level))
             pos += size
     if pos != len(buf):
         raise ValueError(f"{len(buf) - pos} unexpected bytes at the end")
-    for start, levels in chunks:
-        block = np.frombuffer(buf, np.uint32, levels * per_level // 4, start).reshape(levels, max_m + 1)
-        n = block[:, 0] & 0xFFFF
-        if (n > max_m).any() or (block[:, 1:][np.arange(max_m) < n[:, None]] >= count).any():
-            raise ValueError("upper-level link out of range")
+    if not starts:
+        return
+    # Every offset is a multiple of 4, so one uint32 view of the file reaches every link list.
+    words = np.frombuffer(buf, np.uint32, len(buf) // 4)
+    lists = words[np.asarray(starts, np.int64)[:, None] // 4 + np.arange(max_m + 1)]
+    n = lists[:, 0] & 0xFFFF
+    if (n > max_m).any() or (lists[:, 1:][np.arange(max_m) < n[:, None]] >= count).any():
+        raise ValueError("upper-level link out of range")
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
                 library.close()
             return
         self.library = library
-        self.sidebar.show()
+        self.sidebar.setVisible(bool(library.folders()))
         self.refresh_status()
         self.load_model()
         if self.library.folders():

@@ -11,7 +11,13 @@ import pytest
 from PySide6.QtCore import QSettings, QThreadPool
 
 PHOTOS = ("Canon_40D.jpg", "Nikon_D70.jpg", "Pentax_K10D.jpg", "Sony_HDR-HC3.jpg", "gps/DSCN0010.jpg")
-BROKEN = "corrupted.jpg"
+BROKEN = "broken.jpg"
+
+
+@pytest.fixture
+def names() -> dict[str, object]:
+    """The file names in `photo_dir`: "good" (a set) and "broken"."""
+    return {"good": {Path(p).name for p in PHOTOS}, "broken": BROKEN}
 
 
 @pytest.fixture
@@ -19,8 +25,9 @@ def photo_dir(shared_photos: Path, tmp_path: Path) -> Path:
     """Five readable JPEGs and one broken file."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    for name in (*PHOTOS, BROKEN):
+    for name in PHOTOS:
         shutil.copyfile(shared_photos / "jpg" / name, folder / Path(name).name)
+    (folder / BROKEN).write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
     return folder
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from app.gui.main_window import PAGE_BROWSER, PAGE_VIEWER, PAGE_WELCOME
-from tests.app.conftest import BROKEN, PHOTOS
 
 INDEX_TIMEOUT = 120_000
 
@@ -21,7 +20,7 @@ def _names(paths) -> set[str]:
 def _index(qtbot, window, folder: Path) -> None:
     with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
         window.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.status is not None and window.status.photos == len(PHOTOS), timeout=10_000)
+    qtbot.waitUntil(lambda: window.status is not None and window.status.photos == 5, timeout=10_000)
     qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
 
 
@@ -32,12 +31,13 @@ def _search(qtbot, window, text: str) -> list[str]:
     return window.results.paths()
 
 
-def test_first_run_shows_welcome(window):
+def test_first_run_shows_welcome(qtbot, window):
+    qtbot.waitUntil(lambda: window.status is not None)
     assert window.pages.currentIndex() == PAGE_WELCOME
     assert not window.sidebar.isVisible()
 
 
-def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path):
+def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path, names):
     _index(qtbot, window, photo_dir)
     assert window.pages.currentIndex() == PAGE_BROWSER
     assert window.sidebar.folder_paths() == [str(photo_dir)]
@@ -45,7 +45,7 @@ def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path):
     # A text query with k above the library size returns every indexed photo (a random-init model
     # ranks meaninglessly, so only membership is checked) and never the broken file.
     paths = _search(qtbot, window, "a dog on the beach -people")
-    assert _names(paths) == {Path(p).name for p in PHOTOS}
+    assert _names(paths) == names["good"]
     assert all(os.path.dirname(p) == str(photo_dir) for p in paths)
 
     # An image query for photo X ranks X first (its own vector: cosine 1).
@@ -73,22 +73,22 @@ def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path):
     assert window.pages.currentIndex() == PAGE_BROWSER
 
 
-def test_failures_are_listed(qtbot, window, photo_dir: Path):
+def test_failures_are_listed(qtbot, window, photo_dir: Path, names):
     _index(qtbot, window, photo_dir)
-    assert [os.path.basename(f.path) for f in window.status.failures] == [BROKEN]
+    assert [os.path.basename(f.path) for f in window.status.failures] == [names["broken"]]
     assert window.index_panel.failures_button.isVisibleTo(window)
     dialog = window.show_failures()
     model = dialog.model
     assert model.rowCount() == 1
-    assert model.data(model.index(0, 0)) == BROKEN
+    assert model.data(model.index(0, 0)) == names["broken"]
     assert model.data(model.index(0, 1))  # a reason, whatever the decoder said
     dialog.close()
 
 
-def test_watcher_adds_and_removes_photos(qtbot, window, photo_dir: Path, shared_photos: Path):
+def test_watcher_adds_and_removes_photos(qtbot, window, photo_dir: Path, names, shared_photos: Path):
     _index(qtbot, window, photo_dir)
     qtbot.waitUntil(lambda: window.watcher is not None, timeout=10_000)
-    assert _names(_search(qtbot, window, "anything")) == {Path(p).name for p in PHOTOS}
+    assert _names(_search(qtbot, window, "anything")) == names["good"]
 
     added = photo_dir / "new_photo.jpg"
     shutil.copyfile(shared_photos / "jpg" / "Olympus_C8080WZ.jpg", added)
@@ -100,12 +100,12 @@ def test_watcher_adds_and_removes_photos(qtbot, window, photo_dir: Path, shared_
     assert str(added) in window.results.paths()
 
 
-def test_browsing_without_a_query_lists_photos(qtbot, window, photo_dir: Path):
+def test_browsing_without_a_query_lists_photos(qtbot, window, photo_dir: Path, names):
     _index(qtbot, window, photo_dir)
     paths = _search(qtbot, window, "")
-    assert _names(paths) == {Path(p).name for p in PHOTOS}
+    assert _names(paths) == names["good"]
     # the folder filter in the sidebar: "All photos" and the folder itself agree
     window.sidebar.select_folder(str(photo_dir))
     qtbot.waitUntil(lambda: not window._search_busy)
     assert window.sidebar.current_folder() == str(photo_dir)
-    assert _names(window.results.paths()) == {Path(p).name for p in PHOTOS}
+    assert _names(window.results.paths()) == names["good"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from pathlib import Path
@@ -156,6 +157,8 @@ def test_save_load_round_trip_restores_results_and_ef(small, tmp_path: Path):
     loaded = VectorIndex.load(path, DIM, ef_search=77)
     assert loaded is not None
     assert loaded.ef == 77  # hnswlib's load_index resets ef to 10
+    loaded.ef = 90
+    assert loaded.ef == 90
     assert loaded.labels() == index.labels()
     assert loaded.deleted_fraction == pytest.approx(index.deleted_fraction)
     for q in random_vectors(10, seed=4):
@@ -199,6 +202,21 @@ def test_load_rejects_corrupted_links(small, tmp_path: Path):
     data = bytearray(path.read_bytes())
     # First neighbour id of the first element (after the 96-byte header and its 4-byte count).
     data[100:104] = (10**6).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    assert VectorIndex.load(path, DIM) is None
+
+
+def test_load_rejects_corrupted_upper_level_links(small, tmp_path: Path):
+    index, _, _ = small
+    path = tmp_path / "upper.hnsw"
+    index.save(path)
+    data = bytearray(path.read_bytes())
+    count, per_element = struct.unpack_from("<QQ", data, 16)
+    pos = 96 + count * per_element  # upper-level lists follow level 0: a size, then the lists
+    while (size := struct.unpack_from("<I", data, pos)[0]) == 0:
+        pos += 4
+    assert size > 0 and struct.unpack_from("<I", data, pos + 4)[0] & 0xFFFF > 0
+    data[pos + 8 : pos + 12] = (10**6).to_bytes(4, "little")  # its first neighbour id
     path.write_bytes(bytes(data))
     assert VectorIndex.load(path, DIM) is None
 

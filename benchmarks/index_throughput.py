@@ -1,0 +1,116 @@
+"""Indexing throughput on camera-size JPEGs, against the model-only ceiling, in one run.
+
+    .venv/bin/python benchmarks/index_throughput.py [--photos 96] [--model ViT-B-32] [--batch-size 32]
+
+Prints photos/s for:
+  ceiling   already-preprocessed tensors straight into the same model at the same batch size
+  viewfinder  Library.index(): read + hash + draft decode + preprocess in workers, overlapped with the model
+  naive     decode at full size, then preprocess, then the model, one after the other (what a simple
+            CLIP indexer such as rclip does)
+and the ratios viewfinder/ceiling and viewfinder/naive. Model at random init (same cost as pretrained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.config import ModelSpec  # noqa: E402
+from engine.encoder import Encoder  # noqa: E402
+from engine.library import Library  # noqa: E402
+
+SOURCES = [
+    ROOT.parent / "shared/data/photos/jpg/mobile/jolla.jpg",
+    ROOT.parent / "shared/data/photos/jpg/mobile/HMD_Nokia_8.3_5G.jpg",
+]
+
+
+def make_photos(folder: Path, n: int) -> list[Path]:
+    """n distinct camera JPEGs: the samples with a unique trailer after the image (distinct hashes,
+    identical decode cost)."""
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(n):
+        src = SOURCES[i % len(SOURCES)]
+        dest = folder / f"IMG_{i:04d}.jpg"
+        shutil.copy(src, dest)
+        with open(dest, "ab") as f:
+            f.write(f"viewfinder-benchmark-{i}".encode())
+        paths.append(dest)
+    return paths
+
+
+def ceiling(encoder: Encoder, paths: list[Path], batch_size: int) -> float:
+    tensors = []
+    for p in paths:
+        with Image.open(p) as im:
+            tensors.append(encoder.preprocess_image(ImageOps.exif_transpose(im.convert("RGB"))))
+    encoder.encode_images(torch.stack(tensors[:batch_size]))  # warm-up
+    start = time.perf_counter()
+    for i in range(0, len(tensors), batch_size):
+        encoder.encode_images(torch.stack(tensors[i : i + batch_size]))
+    return len(tensors) / (time.perf_counter() - start)
+
+
+def naive(encoder: Encoder, paths: list[Path], batch_size: int) -> float:
+    start = time.perf_counter()
+    batch = []
+    for p in paths:
+        with Image.open(p) as im:
+            batch.append(encoder.preprocess_image(ImageOps.exif_transpose(im.convert("RGB"))))
+        if len(batch) == batch_size:
+            encoder.encode_images(torch.stack(batch))
+            batch = []
+    if batch:
+        encoder.encode_images(torch.stack(batch))
+    return len(paths) / (time.perf_counter() - start)
+
+
+def viewfinder(encoder: Encoder, folder: Path, library_dir: Path, batch_size: int) -> float:
+    library = Library(library_dir, encoder=encoder, batch_size=batch_size)
+    library.add_folders([folder])
+    library.scan()
+    start = time.perf_counter()
+    result = library.index(scan=False)
+    elapsed = time.perf_counter() - start
+    library.close()
+    assert result.failed == 0 and result.done > 0
+    return result.done / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--photos", type=int, default=96)
+    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    encoder = Encoder.load(ModelSpec(args.model, None), args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = make_photos(Path(tmp) / "photos", args.photos)
+        with Image.open(paths[0]) as im:
+            print(f"{args.photos} photos of {im.width}x{im.height} ({im.width * im.height / 1e6:.1f} MP),"
+                  f" {args.model}, batch {args.batch_size}, device {encoder.device},"
+                  f" torch threads {torch.get_num_threads()}")
+        top = ceiling(encoder, paths, args.batch_size)
+        ours = viewfinder(encoder, Path(tmp) / "photos", Path(tmp) / "library", args.batch_size)
+        simple = naive(encoder, paths, args.batch_size)
+    print(f"ceiling (model only):   {top:6.2f} photos/s")
+    print(f"viewfinder index:       {ours:6.2f} photos/s")
+    print(f"naive decode-then-embed:{simple:6.2f} photos/s")
+    print(f"viewfinder / ceiling:   {ours / top:6.3f}")
+    print(f"viewfinder / naive:     {ours / simple:6.3f}")
+
+
+if __name__ == "__main__":
+    main()

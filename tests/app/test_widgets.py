@@ -1,0 +1,71 @@
+"""Search bar (debounce, Enter, history), settings persistence, viewer metadata, status text."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt
+
+from app.gui.search_bar import HISTORY_KEY, SearchBar
+from app.gui.settings import AppSettings, SettingsDialog
+from app.gui.status import IndexPanel, describe_progress
+from app.gui.viewer import metadata_rows
+from engine.indexer import Progress
+from engine.search import Hit
+from engine.store import PhotoRow
+
+
+def test_typing_is_debounced_and_enter_searches_at_once(qtbot, qsettings: QSettings):
+    bar = SearchBar(qsettings)
+    qtbot.addWidget(bar)
+    seen = []
+    bar.search.connect(seen.append)
+    qtbot.keyClicks(bar.field, "beach -people")
+    assert seen == []  # nothing while typing
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=2000)
+    assert seen[0].text == "beach -people"
+    qtbot.keyClicks(bar.field, " x")
+    qtbot.keyClick(bar.field, Qt.Key.Key_Return)
+    assert seen[-1].text == "beach -people x"  # Enter: at once, no wait
+    assert qsettings.value(HISTORY_KEY) in (["beach -people x"], "beach -people x")
+    bar2 = SearchBar(qsettings)  # history comes back in a new session
+    qtbot.addWidget(bar2)
+    assert bar2.history.stringList() == ["beach -people x"]
+
+
+def test_date_filter_is_part_of_the_request(qtbot, qsettings: QSettings):
+    bar = SearchBar(qsettings)
+    qtbot.addWidget(bar)
+    assert bar.request().after is None
+    bar.use_dates.setChecked(True)
+    request = bar.request()
+    assert request.after is not None and request.before is not None and request.before > request.after
+
+
+def test_settings_round_trip_and_dialog_model_choice(qtbot, qsettings: QSettings):
+    AppSettings(library_dir="/tmp/lib", device="cpu", thumb_size=256).save(qsettings)
+    loaded = AppSettings.load(qsettings)
+    assert loaded == AppSettings(library_dir="/tmp/lib", device="cpu", thumb_size=256)
+    dialog = SettingsDialog(loaded, ("ViT-B-16", "datacomp_xl_s13b_b90k"), "/tmp/lib")
+    qtbot.addWidget(dialog)
+    assert dialog.model() == ("ViT-B-16", "datacomp_xl_s13b_b90k")
+    dialog.choose_checkpoint("/models/mine.safetensors")
+    assert dialog.model() == ("ViT-B-16", "/models/mine.safetensors")
+    dialog.set_model("custom.json", None)
+    assert dialog.model() == ("custom.json", None)
+
+
+def test_metadata_rows_and_progress_text(qtbot):
+    row = PhotoRow(
+        id=1, path="/p/x.jpg", folder="/p", size=2_500_000, mtime=1.0, hash="h", error=None,
+        width=4000, height=3000, taken_at=1_600_000_000.0, camera_make="Canon", camera_model="EOS 40D",
+        latitude=43.4675, longitude=11.8817,
+    )  # fmt: skip
+    rows = dict(metadata_rows(Hit("/p/x.jpg", 0.3, row)))
+    assert rows["Camera"] == "Canon EOS 40D"
+    assert rows["Size"].startswith("4000 × 3000") and "2.4 MB" in rows["Size"]
+    assert rows["Location"] == "43.46750, 11.88170"
+    text = describe_progress(Progress("indexing", 120, 3400, 0, 8.25, 400.0))
+    assert "120 of 3,400" in text and "8.2 photos/s" in text and "7 min" in text
+    panel = IndexPanel()
+    qtbot.addWidget(panel)
+    panel.set_failures(3)
+    assert "3 could not be read" in panel.failures_button.text()

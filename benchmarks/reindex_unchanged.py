@@ -10,7 +10,6 @@ the floor: a bare os.walk + stat of the same tree. Target: at most 10 s for 100k
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import tempfile
@@ -21,10 +20,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from engine.config import ModelSpec  # noqa: E402
 from engine.library import Library  # noqa: E402
-from engine.store import PhotoUpdate  # noqa: E402
+from synthetic_library import add_vectors  # noqa: E402
 
 JPEG = (ROOT.parent / "shared/data/photos/jpg/Canon_40D.jpg").read_bytes()
 
@@ -37,14 +37,7 @@ def build(folder: Path, library_dir: Path, n: int, dim: int) -> Library:
     library = Library(library_dir, model=ModelSpec("synthetic", None))
     library.add_folders([folder])
     library.scan()
-    rng = np.random.default_rng(0)
-    rows = library.store.db.execute("SELECT id, path FROM photos").fetchall()
-    for start in range(0, len(rows), 5000):
-        chunk = rows[start : start + 5000]
-        updates = [PhotoUpdate(pid, hashlib.blake2b(p.encode(), digest_size=16).hexdigest()) for pid, p in chunk]
-        vectors = rng.standard_normal((len(chunk), dim)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        library.store.save_results(library.model.key, updates, {u.hash: v for u, v in zip(updates, vectors, strict=True)})
+    add_vectors(library, np.random.default_rng(0), dim)
     _ = library.vector_index  # builds and saves the index file
     library.close()
     return Library(library_dir)

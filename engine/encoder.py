@@ -47,7 +47,9 @@ def pick_device(requested: str = "auto") -> str:
         return "cpu"
     if requested == "mps":
         if not mps_ok:
-            raise ViewfinderError("Device 'mps' was requested but Apple Metal is not available; use 'auto' or 'cpu'.")
+            raise ViewfinderError(
+                "Device 'mps' was requested but Apple Metal is not available; use 'auto' or 'cpu'."
+            )
         return "mps"
     if requested == "cuda" or requested.startswith("cuda:"):
         index = requested.partition(":")[2]
@@ -75,14 +77,20 @@ def _resolve_model_name(name: str) -> str:
             raise ModelUnavailable(f"Cannot read model config {path}: {e}.") from e
         missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in cfg]
         if missing:
-            raise ModelUnavailable(f"Model config {path} lacks {', '.join(missing)}; it is not an open_clip config.")
+            raise ModelUnavailable(
+                f"Model config {path} lacks {', '.join(missing)}; it is not an open_clip config."
+            )
         # add_model_config re-reads every registered path, so register each file only once.
         if path.stem not in open_clip.list_models() or open_clip.get_model_config(path.stem) != cfg:
             open_clip.add_model_config(path)
         return path.stem
     known = open_clip.list_models()
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5) or ["ViT-B-32", "ViT-B-16", "ViT-L-14"]
+        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5) or [
+            "ViT-B-32",
+            "ViT-B-16",
+            "ViT-L-14",
+        ]
         raise ModelUnavailable(
             f"Unknown model '{name}'; did you mean {', '.join(close)}? (open_clip.list_models() has all names)"
         )
@@ -145,7 +153,9 @@ def _fetch_pretrained(name: str, tag: str, cache_dir: str | None, progress: Prog
             last = e
         except Exception as e:
             raise ModelUnavailable(f"Could not download {what}: {_one_line(e)}. Or {_LOCAL_HINT}.") from e
-    raise ModelUnavailable(f"Could not download {what}: {repo_id}/{filename} is not on the hub; {_LOCAL_HINT}.") from last
+    raise ModelUnavailable(
+        f"Could not download {what}: {repo_id}/{filename} is not on the hub; {_LOCAL_HINT}."
+    ) from last
 
 
 def _one_line(e: BaseException) -> str:
@@ -255,10 +265,14 @@ class Encoder:
         self.dim = dim
         cfg = open_clip.get_model_preprocess_cfg(model)
         size = cfg.get("size", 224)
-        self.image_size: tuple[int, int] = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        self.image_size: tuple[int, int] = (
+            (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        )
         self._pp_mean = np.asarray(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN), np.float32)
         self._pp_std = np.asarray(cfg.get("std", open_clip.OPENAI_DATASET_STD), np.float32)
-        self._pp_resample = Image.Resampling.BILINEAR if cfg.get("interpolation") == "bilinear" else Image.Resampling.BICUBIC
+        self._pp_resample = (
+            Image.Resampling.BILINEAR if cfg.get("interpolation") == "bilinear" else Image.Resampling.BICUBIC
+        )
         self._pp_mode = cfg.get("resize_mode", "shortest")
         self._pp_fallback: Callable[[Image.Image], torch.Tensor] | None = None
         if self._pp_mode not in ("shortest", "squash") or (
@@ -336,14 +350,17 @@ class Encoder:
     def encode_images(self, batch: torch.Tensor) -> np.ndarray:
         """(N, 3, H, W) preprocessed images -> (N, D) float32 unit vectors."""
         with torch.inference_mode():
-            features = self.model.encode_image(batch.to(self.device, self._input_dtype))
+            model: Any = self.model
+            features = model.encode_image(batch.to(self.device, self._input_dtype))
             return _normalise(features)
 
     @property
     def supports_patch_tokens(self) -> bool:
         """True when `image_tokens` works: an open_clip ViT image tower with token pooling."""
         visual = getattr(self.model, "visual", None)
-        return isinstance(visual, VisionTransformer) and visual.attn_pool is None and visual.pool_type != "none"
+        return (
+            isinstance(visual, VisionTransformer) and visual.attn_pool is None and visual.pool_type != "none"
+        )
 
     def image_tokens(
         self, batch: torch.Tensor, *, clearclip: bool = False
@@ -356,7 +373,9 @@ class Encoder:
         residual, no MLP), which localises far better on pretrained models.
         """
         if not self.supports_patch_tokens:
-            raise ViewfinderError(f"Model {self.spec.name} has no patch tokens (not an open_clip ViT image tower).")
+            raise ViewfinderError(
+                f"Model {self.spec.name} has no patch tokens (not an open_clip ViT image tower)."
+            )
         visual: Any = self.model.visual
         blocks = visual.transformer.resblocks
         with torch.inference_mode():
@@ -396,13 +415,14 @@ class Encoder:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         parts = []
+        model: Any = self.model
         with torch.inference_mode():
             for start in range(0, len(texts), _TEXT_BATCH):
                 ids = self.tokenize(texts[start : start + _TEXT_BATCH]).to(self.device)
                 if self.is_token_truncatable:
                     features = self._encode_text_truncated(ids)
                 else:
-                    features = self.model.encode_text(ids)
+                    features = model.encode_text(ids)
                 parts.append(_normalise(features))
         return np.concatenate(parts)
 

@@ -39,6 +39,12 @@ def images(encoder: Encoder) -> torch.Tensor:
     return torch.stack([encoder.preprocess_image(p) for p in pics])
 
 
+@pytest.fixture(scope="module")
+def reference_preprocess(tiny_config: Path, encoder: Encoder):
+    """open_clip's own eval transform for the tiny model (registered by loading the encoder)."""
+    return open_clip.create_model_and_transforms(tiny_config.stem)[2]
+
+
 def _open_clip_text(encoder: Encoder, texts: list[str]) -> np.ndarray:
     with torch.no_grad():
         return encoder.model.encode_text(encoder.tokenize(texts), normalize=True).numpy()
@@ -48,7 +54,9 @@ def _perturbed_state(encoder: Encoder) -> dict[str, torch.Tensor]:
     """Weights that differ from the seed-0 init, so a loaded checkpoint is distinguishable."""
     gen = torch.Generator().manual_seed(1)
     return {
-        k: (v + 0.05 * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v).contiguous().clone()
+        k: (v + 0.05 * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v)
+        .contiguous()
+        .clone()
         for k, v in encoder.model.state_dict().items()
     }
 
@@ -91,12 +99,11 @@ def test_truncated_text_encoding_equals_open_clip(encoder: Encoder) -> None:
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
 @pytest.mark.parametrize("size", [(150, 97), (61, 200), (64, 64), (33, 20)])
 def test_preprocess_matches_open_clip(
-    tiny_config: Path, encoder: Encoder, size: tuple[int, int], mode: str
+    reference_preprocess, encoder: Encoder, size: tuple[int, int], mode: str
 ) -> None:
     rng = np.random.default_rng(sum(size))
     img = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).convert(mode)
-    _, _, reference = open_clip.create_model_and_transforms(Path(tiny_config).stem)
-    ours, theirs = encoder.preprocess_image(img), reference(img)
+    ours, theirs = encoder.preprocess_image(img), reference_preprocess(img)
     assert ours.shape == theirs.shape == (3, 64, 64)
     assert ours.dtype == torch.float32
     # Resampling only the crop may round a pixel one level differently (1/255/std ~ 0.015).
@@ -104,11 +111,12 @@ def test_preprocess_matches_open_clip(
     assert float((ours - theirs).abs().mean()) < 1e-3
 
 
-def test_preprocess_matches_open_clip_on_a_photo(tiny_config: Path, encoder: Encoder, shared_photos: Path) -> None:
+def test_preprocess_matches_open_clip_on_a_photo(
+    reference_preprocess, encoder: Encoder, shared_photos: Path
+) -> None:
     with Image.open(shared_photos / "jpg" / "Canon_PowerShot_S40.jpg") as photo:
         img = photo.convert("RGB")
-    _, _, reference = open_clip.create_model_and_transforms(Path(tiny_config).stem)
-    diff = (encoder.preprocess_image(img) - reference(img)).abs()
+    diff = (encoder.preprocess_image(img) - reference_preprocess(img)).abs()
     assert float(diff.max()) < 0.02 and float(diff.mean()) < 1e-3
 
 
@@ -161,7 +169,9 @@ def _clearclip_reference(encoder: Encoder, images: torch.Tensor) -> np.ndarray:
     return F.normalize(patches, dim=-1).numpy()
 
 
-def test_clearclip_patches_follow_the_method_and_differ_from_raw(encoder: Encoder, images: torch.Tensor) -> None:
+def test_clearclip_patches_follow_the_method_and_differ_from_raw(
+    encoder: Encoder, images: torch.Tensor
+) -> None:
     _, raw, _ = encoder.image_tokens(images)
     _, clear, _ = encoder.image_tokens(images, clearclip=True)
     np.testing.assert_allclose(clear, _clearclip_reference(encoder, images), atol=1e-5)
@@ -231,7 +241,9 @@ def test_pickled_code_in_checkpoint_is_refused(tiny_config: Path, tmp_path: Path
         Encoder.load(ModelSpec(str(tiny_config), str(path)), "cpu")
 
 
-def test_checkpoint_of_another_architecture_is_refused(tiny_config: Path, encoder: Encoder, tmp_path: Path) -> None:
+def test_checkpoint_of_another_architecture_is_refused(
+    tiny_config: Path, encoder: Encoder, tmp_path: Path
+) -> None:
     state = _perturbed_state(encoder)
     state.pop("visual.proj")
     path = tmp_path / "partial.safetensors"

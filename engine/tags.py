@@ -1,0 +1,385 @@
+"""Personal tags and highlight maps, and the training-free search boost they give.
+
+A tag is a text the user attaches to a photo: a name ("Rex") or a caption ("Rex asleep on the
+sofa"). A highlight marks where in the photo one phrase of that text is: a box (fractions of the
+upright photo, top-left origin) or a brush mask (PNG). Tags hang on the photo's content hash, like
+its vectors, so they survive renames and moves.
+
+Search (`search_with_tags`) uses tags the moment they are given, Tip-Adapter style: the tagged
+photos' vectors are a cache of keys. A query that names a tag puts the photos carrying it first,
+and every other photo gains `beta * affinity`, its mean exp-affinity to those keys, so photos that
+look like the tagged ones rise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .errors import ViewfinderError
+from .search import Hit, Query, search
+from .store import Store
+from .vector_index import VectorIndex
+
+# Words that alone never make a query name a caption ("the" must not pull every caption in).
+_STOPWORDS = frozenset(
+    "a an the of on in at to and or with for from by is are my our this that photo picture image".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class TagError(ViewfinderError):
+    """A tag request that cannot be carried out as given (unknown photo, bad highlight)."""
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """Where one phrase of a tag's text is in the photo.
+
+    box: (x0, y0, x1, y1) as fractions of the upright photo's width and height, top-left origin.
+    mask: a PNG brush mask over the upright photo (any resolution; non-zero = highlighted).
+    At least one of the two is set.
+    """
+
+    phrase: str
+    box: tuple[float, float, float, float] | None = None
+    mask: bytes | None = None
+
+    def to_json(self) -> dict:
+        return {"phrase": self.phrase, "box": list(self.box) if self.box else None, "mask": self.mask is not None}
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A text on one photo (by content), with its highlights and the photo's current paths."""
+
+    id: int
+    hash: str
+    text: str
+    created_at: float
+    highlights: tuple[Highlight, ...] = ()
+    paths: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "path": self.paths[0] if self.paths else None,
+            "paths": list(self.paths),
+            "hash": self.hash,
+            "text": self.text,
+            "created_at": self.created_at,
+            "highlights": [h.to_json() for h in self.highlights],
+        }
+
+
+@dataclass(frozen=True)
+class TagSearchConfig:
+    """How strongly tags steer search. beta: the largest boost (cosine units) a photo identical to
+    the tagged ones gets; sharpness: how fast the affinity exp(-sharpness * (1 - cos)) decays."""
+
+    beta: float = 0.1
+    sharpness: float = 5.0
+
+
+def normalise_text(text: str) -> str:
+    """Tag text as stored: trimmed, inner whitespace collapsed. Case is kept (names)."""
+    return " ".join(text.split())
+
+
+def check_box(box: Sequence[float]) -> tuple[float, float, float, float]:
+    """A box as four fractions 0..1 with x0 < x1 and y0 < y1, else TagError."""
+    if len(box) != 4:
+        raise TagError(f"A highlight box needs four numbers x0,y0,x1,y1, got {len(box)}.")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not all(0.0 <= v <= 1.0 for v in (x0, y0, x1, y1)):
+        raise TagError(f"Highlight box {x0},{y0},{x1},{y1} must use fractions between 0 and 1 of the photo.")
+    if x0 >= x1 or y0 >= y1:
+        raise TagError(f"Highlight box {x0},{y0},{x1},{y1} is empty: need x0 < x1 and y0 < y1.")
+    return (x0, y0, x1, y1)
+
+
+def phrase_in_text(phrase: str, text: str) -> bool:
+    """True when `phrase` occurs in `text` as whole words (case-insensitive)."""
+    words, inside = _words(phrase), _words(text)
+    return bool(words) and _contains(inside, words)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    n = len(needle)
+    return any(list(haystack[i : i + n]) == list(needle) for i in range(len(haystack) - n + 1))
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _indexed_photo_hash(store: Store, path: str | os.PathLike) -> tuple[str, str]:
+    absolute = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    photo = store.photo_by_path(absolute)
+    if photo is None:
+        raise TagError(f"{absolute} is not in the library: add its folder with `viewfinder index FOLDER`.")
+    if photo.error:
+        raise TagError(f"{absolute} cannot be tagged: it could not be read ({photo.error}).")
+    if not photo.hash:
+        raise TagError(f"{absolute} is not indexed yet: run `viewfinder index` first.")
+    return absolute, photo.hash
+
+
+def add_tag(
+    store: Store, path: str | os.PathLike, text: str, highlights: Iterable[Highlight] = ()
+) -> Tag:
+    """Attach `text` to the photo at `path` (which must be indexed), with optional highlights.
+
+    Tagging a photo again with the same text keeps one tag; a highlight replaces an earlier one of
+    the same phrase. Raises TagError for an unknown or unindexed photo, an empty text, a phrase
+    that is not in the text, or a bad box.
+    """
+    text = normalise_text(text)
+    if not text:
+        raise TagError("A tag needs some text.")
+    absolute, content_hash = _indexed_photo_hash(store, path)
+    checked = []
+    for h in highlights:
+        if not phrase_in_text(h.phrase, text):
+            raise TagError(f"The highlighted phrase {h.phrase!r} does not occur in the tag {text!r}.")
+        if h.box is None and h.mask is None:
+            raise TagError(f"The highlight of {h.phrase!r} needs a box or a mask.")
+        checked.append(replace(h, phrase=normalise_text(h.phrase), box=check_box(h.box) if h.box else None))
+    with store.transaction() as db:
+        db.execute(
+            "INSERT OR IGNORE INTO tags (hash, text, created_at) VALUES (?, ?, ?)",
+            [content_hash, text, time.time()],
+        )
+        tag_id = db.execute("SELECT id FROM tags WHERE hash = ? AND text = ?", [content_hash, text]).fetchone()[0]
+        for h in checked:
+            db.execute("DELETE FROM highlights WHERE tag_id = ? AND phrase = ?", [tag_id, h.phrase])
+            db.execute(
+                "INSERT INTO highlights (tag_id, phrase, box, mask) VALUES (?, ?, ?, ?)",
+                [tag_id, h.phrase, json.dumps(list(h.box)) if h.box else None, h.mask],
+            )
+    return next(t for t in tags_of(store, absolute) if t.id == tag_id)
+
+
+def remove_tags(store: Store, path: str | os.PathLike, text: str | None = None) -> int:
+    """Remove one tag (by text) or all tags from the photo at `path`; returns how many went.
+
+    Raises TagError when the photo is unknown, or `text` was given and the photo lacks it.
+    """
+    absolute, content_hash = _indexed_photo_hash(store, path)
+    with store.transaction() as db:
+        if text is None:
+            cur = db.execute("DELETE FROM tags WHERE hash = ?", [content_hash])
+        else:
+            cur = db.execute("DELETE FROM tags WHERE hash = ? AND text = ?", [content_hash, normalise_text(text)])
+    if text is not None and not cur.rowcount:
+        raise TagError(f"{absolute} has no tag {normalise_text(text)!r}.")
+    return int(cur.rowcount)
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def list_tags(store: Store, *, hashes: Iterable[str] | None = None, present_only: bool = True) -> list[Tag]:
+    """Every tag (or those of these content hashes), ordered by text then age.
+
+    With present_only, tags of photos no longer in the library are left out (they are kept in the
+    database: the photo may come back, e.g. an unplugged drive).
+    """
+    sql = "SELECT t.id, t.hash, t.text, t.created_at FROM tags t"
+    params: list[object] = []
+    if hashes is not None:
+        wanted = sorted(set(hashes))
+        if not wanted:
+            return []
+        sql += f" WHERE t.hash IN ({','.join('?' * len(wanted))})"
+        params = list(wanted)
+    rows = store.db.execute(sql + " ORDER BY t.text, t.created_at, t.id", params).fetchall()
+    if not rows:
+        return []
+    ids = [r[0] for r in rows]
+    highlights: dict[int, list[Highlight]] = {}
+    for tag_id, phrase, box, mask in store.db.execute(
+        f"SELECT tag_id, phrase, box, mask FROM highlights WHERE tag_id IN ({','.join('?' * len(ids))})"
+        " ORDER BY id",
+        ids,
+    ):
+        parsed = tuple(json.loads(box)) if box else None
+        highlights.setdefault(tag_id, []).append(Highlight(phrase, parsed, mask))
+    paths = _paths_by_hash(store, {r[1] for r in rows})
+    tags = [
+        Tag(tag_id, h, text, created, tuple(highlights.get(tag_id, ())), tuple(paths.get(h, ())))
+        for tag_id, h, text, created in rows
+    ]
+    return [t for t in tags if t.paths] if present_only else tags
+
+
+def tags_of(store: Store, path: str | os.PathLike) -> list[Tag]:
+    """The tags of the photo at `path` ([] for an unknown or unindexed photo)."""
+    photo = store.photo_by_path(os.path.abspath(os.fspath(path)))
+    if photo is None or not photo.hash:
+        return []
+    return list_tags(store, hashes=[photo.hash])
+
+
+def tag_texts(store: Store) -> dict[str, int]:
+    """Distinct tag texts with how many photos (content hashes in the library) carry each."""
+    rows = store.db.execute(
+        "SELECT t.text, COUNT(DISTINCT t.hash) FROM tags t WHERE EXISTS"
+        " (SELECT 1 FROM photos p WHERE p.hash = t.hash) GROUP BY t.text ORDER BY t.text"
+    )
+    return {text: int(n) for text, n in rows}
+
+
+def _paths_by_hash(store: Store, hashes: set[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    wanted = sorted(hashes)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for h, path in store.db.execute(
+            f"SELECT hash, path FROM photos WHERE hash IN ({','.join('?' * len(chunk))}) ORDER BY path", chunk
+        ):
+            out.setdefault(h, []).append(path)
+    return out
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+def matching_tag_texts(store: Store, query_text: str) -> list[str]:
+    """Tag texts a query names: the tag's words occur in the query ("Rex" in "Rex on the beach"),
+    or the query's words occur in a caption tag and are not all stopwords ("sofa" in "Rex asleep
+    on the sofa")."""
+    query = _words(query_text)
+    if not query:
+        return []
+    meaningful = any(w not in _STOPWORDS for w in query)
+    out = []
+    for text in tag_texts(store):
+        words = _words(text)
+        if words and (_contains(query, words) or (meaningful and _contains(words, query))):
+            out.append(text)
+    return out
+
+
+def tag_query_vectors(store: Store, model: str, query_text: str) -> tuple[set[str], np.ndarray]:
+    """The content hashes of photos whose tags the query names, and their vectors under `model`
+    (the Tip-Adapter cache keys, (K, D), unit rows). Empty when no tag matches."""
+    texts = matching_tag_texts(store, query_text)
+    if not texts:
+        return set(), np.zeros((0, 0), np.float32)
+    marks = ",".join("?" * len(texts))
+    hashes = {r[0] for r in store.db.execute(f"SELECT DISTINCT hash FROM tags WHERE text IN ({marks})", texts)}
+    return hashes, _vectors_by_hash(store, model, hashes)[1]
+
+
+def _vectors_by_hash(store: Store, model: str, hashes: Iterable[str]) -> tuple[list[str], np.ndarray]:
+    found: list[str] = []
+    blobs: list[bytes] = []
+    wanted = sorted(set(hashes))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for h, blob in store.db.execute(
+            f"SELECT hash, vector FROM vectors WHERE model = ? AND hash IN ({','.join('?' * len(chunk))})",
+            [model, *chunk],
+        ):
+            found.append(h)
+            blobs.append(blob)
+    if not blobs:
+        return [], np.zeros((0, 0), np.float32)
+    return found, np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
+
+
+def search_with_tags(
+    vector: np.ndarray,
+    query: Query,
+    store: Store,
+    index: VectorIndex,
+    model: str,
+    config: TagSearchConfig = TagSearchConfig(),
+) -> list[Hit]:
+    """`engine.search.search` plus personal tags (same arguments, same filters, same Hit objects).
+
+    Without a query text that names a tag this is exactly `search`. Otherwise: photos carrying a
+    named tag come first, and every candidate's score becomes
+    ``clip + beta * |q| * mean_j exp(-sharpness * (1 - x . key_j))`` over the tagged photos' vectors.
+    Tagged photos get a constant on top that no untagged score can reach, so scores stay sorted.
+    """
+    k = max(0, query.k)
+    hashes, keys = tag_query_vectors(store, model, query.text or "") if query.text else (set(), None)
+    if k == 0 or keys is None or not len(keys) or len(index) == 0:
+        return search(vector, query, store, index, model)
+    want = k + len(hashes) + 8
+    wider = replace(query, k=want)
+    norm = float(np.linalg.norm(vector)) or 1.0
+    centre = keys.mean(axis=0)
+    candidates: dict[str, Hit] = {}
+    for found in (search(vector, wider, store, index, model), search(centre, wider, store, index, model)):
+        for hit in found:
+            candidates.setdefault(hit.path, hit)
+    # The tagged photos themselves, when they pass the query's filters.
+    for hit in _tagged_hits(store, model, hashes, query):
+        candidates.setdefault(hit.path, hit)
+    by_hash = {h.photo.hash for h in candidates.values() if h.photo.hash}
+    found_hashes, vectors = _vectors_by_hash(store, model, by_hash)
+    if not found_hashes:
+        return search(vector, query, store, index, model)
+    clip = vectors @ vector
+    affinity = np.exp(-config.sharpness * (1.0 - vectors @ keys.T)).mean(axis=1)
+    combined = dict(zip(found_hashes, clip + config.beta * norm * affinity, strict=True))
+    top_bonus = 2.0 * norm + config.beta * norm + 1.0
+    scored = []
+    for hit in candidates.values():
+        if hit.photo.hash not in combined:
+            continue
+        score = float(combined[hit.photo.hash]) + (top_bonus if hit.photo.hash in hashes else 0.0)
+        scored.append(Hit(hit.path, score, hit.photo))
+    scored.sort(key=lambda h: (-h.score, h.path))
+    return scored[:k]
+
+
+def _tagged_hits(store: Store, model: str, hashes: set[str], query: Query) -> list[Hit]:
+    allowed: set[int] | None = None
+    if query.after is not None or query.before is not None or query.folder is not None:
+        allowed = store.labels_matching(model, after=query.after, before=query.before, folder=query.folder)
+    wanted = sorted(hashes)
+    marks = ",".join("?" * len(wanted))
+    rows = store.db.execute(
+        f"SELECT label, hash FROM vectors WHERE model = ? AND hash IN ({marks})", [model, *wanted]
+    ).fetchall()
+    labels = [label for label, _ in rows if allowed is None or label in allowed]
+    hits = []
+    for photos in store.photos_for_labels(labels, model).values():
+        for photo in photos:
+            if query.folder and not (
+                photo.path == query.folder or photo.path.startswith(query.folder.rstrip(os.sep) + os.sep)
+            ):
+                continue
+            hits.append(Hit(photo.path, 0.0, photo))
+    return hits
+
+
+__all__ = [
+    "Highlight",
+    "Tag",
+    "TagError",
+    "TagSearchConfig",
+    "add_tag",
+    "check_box",
+    "list_tags",
+    "matching_tag_texts",
+    "phrase_in_text",
+    "remove_tags",
+    "search_with_tags",
+    "tag_query_vectors",
+    "tag_texts",
+    "tags_of",
+]

@@ -1,0 +1,234 @@
+"""Training data from the library: tagged photos, their texts and highlight maps, a held-out split,
+and the features the loop trains on.
+
+Coordinates: a highlight box is in fractions of the *upright* photo, but the model sees a centre
+crop of it (shorter side resized, then cropped square for the usual "shortest" resize mode). Boxes
+and brush masks are mapped into that crop before they become a target over the patch grid; the
+part of a highlight outside the crop is simply not seen by the model.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine.encoder import Encoder
+from engine.errors import PhotoError, ViewfinderError
+from engine.photos import open_image
+from engine.store import Store
+from engine.tags import Highlight, list_tags
+
+log = logging.getLogger(__name__)
+
+MIN_TAGGED_PHOTOS = 10
+MIN_DISTINCT_TAGS = 2
+
+
+class NotEnoughTags(ViewfinderError):
+    """Training needs more tags than the library has."""
+
+    def __init__(self, photos: int, tags: int, need_photos: int, need_tags: int):
+        super().__init__(
+            f"Training needs at least {need_photos} tagged photos and {need_tags} different tags;"
+            f" the library has {photos} tagged photo(s) and {tags} different tag(s)."
+            " Tag more photos with `viewfinder tag PHOTO TEXT`."
+        )
+        self.photos, self.tags = photos, tags
+        self.need_photos, self.need_tags = need_photos, need_tags
+
+
+@dataclass(frozen=True)
+class TaggedPhoto:
+    """One photo (by content) with all its tag texts and their highlights."""
+
+    hash: str
+    path: str  # one current path of the content
+    size: tuple[int, int] | None  # upright (width, height), when known
+    texts: tuple[str, ...]
+    highlights: tuple[tuple[str, Highlight], ...] = ()  # (tag text, highlight)
+
+
+def load_tagged_photos(store: Store) -> list[TaggedPhoto]:
+    """Every tagged photo still in the library, ordered by content hash (deterministic)."""
+    by_hash: dict[str, dict] = {}
+    for tag in list_tags(store):
+        entry = by_hash.setdefault(tag.hash, {"path": tag.paths[0], "texts": [], "highlights": []})
+        entry["texts"].append(tag.text)
+        entry["highlights"] += [(tag.text, h) for h in tag.highlights]
+    sizes = {}
+    for h in by_hash:
+        row = store.db.execute(
+            "SELECT width, height FROM photos WHERE hash = ? AND width IS NOT NULL LIMIT 1", [h]
+        ).fetchone()
+        sizes[h] = (int(row[0]), int(row[1])) if row else None
+    return [
+        TaggedPhoto(h, e["path"], sizes[h], tuple(sorted(set(e["texts"]))), tuple(e["highlights"]))
+        for h, e in sorted(by_hash.items())
+    ]
+
+
+def check_enough(
+    photos: Sequence[TaggedPhoto], min_photos: int = MIN_TAGGED_PHOTOS, min_tags: int = MIN_DISTINCT_TAGS
+) -> None:
+    """Raise NotEnoughTags unless there are enough tagged photos and distinct tags to train."""
+    texts = {t for p in photos for t in p.texts}
+    if len(photos) < min_photos or len(texts) < min_tags:
+        raise NotEnoughTags(len(photos), len(texts), min_photos, min_tags)
+
+
+def split_held_out(
+    photos: Sequence[TaggedPhoto], fraction: float = 0.2, seed: int = 0
+) -> tuple[list[TaggedPhoto], list[TaggedPhoto]]:
+    """Split photos into (train, held-out). Per tag text, about `fraction` of its photos are held
+    out, never all of them (a held-out tag must also be learnt from). Rarest tags are split first
+    so they keep training photos; a photo goes wholly to one side."""
+    rng = np.random.default_rng(seed)
+    order = [photos[i] for i in rng.permutation(len(photos))]
+    counts: dict[str, int] = {}
+    for p in photos:
+        for t in p.texts:
+            counts[t] = counts.get(t, 0) + 1
+    side: dict[str, bool] = {}  # hash -> held out
+    for text in sorted(counts, key=lambda t: (counts[t], t)):
+        members = [p for p in order if text in p.texts]
+        held = sum(1 for p in members if side.get(p.hash) is True)
+        trained = sum(1 for p in members if side.get(p.hash) is False)
+        target = int(len(members) * fraction)
+        for p in members:
+            if p.hash in side:
+                continue
+            if held < target and trained + (len(members) - held - trained) > 1:
+                side[p.hash] = True
+                held += 1
+            else:
+                side[p.hash] = False
+                trained += 1
+    train = [p for p in photos if not side[p.hash]]
+    held_out = [p for p in photos if side[p.hash]]
+    return train, held_out
+
+
+# -- highlight maps ----------------------------------------------------------------------------
+
+
+def input_crop(
+    photo_size: tuple[int, int] | None, image_size: tuple[int, int], resize_mode: str = "shortest"
+) -> tuple[float, float, float, float]:
+    """The part of the upright photo the model sees, as fractions (x0, y0, x1, y1).
+
+    Mirrors Encoder.preprocess_image: "shortest" resizes the shorter side to the input size and
+    crops the centre (torchvision's arithmetic); "squash" sees everything. An unknown photo size
+    is taken as square (the whole photo).
+    """
+    if photo_size is None or resize_mode == "squash":
+        return (0.0, 0.0, 1.0, 1.0)
+    w, h = photo_size
+    th, tw = image_size
+    if w <= h:
+        new_w, new_h = th, int(th * h / w)
+    else:
+        new_w, new_h = int(th * w / h), th
+    top = int(round((new_h - th) / 2.0))
+    left = int(round((new_w - tw) / 2.0))
+    return (left / new_w, top / new_h, min(1.0, (left + tw) / new_w), min(1.0, (top + th) / new_h))
+
+
+def highlight_grid(
+    highlight: Highlight, crop: tuple[float, float, float, float], grid: tuple[int, int]
+) -> np.ndarray:
+    """The highlight as a (rows * cols,) target over the model's patch grid, values in [0, 1]:
+    the share of each patch covered by the box (or the mean of the brush mask over the patch)."""
+    rows, cols = grid
+    cx0, cy0, cx1, cy1 = crop
+    if highlight.mask is not None:
+        mask = Image.open(io.BytesIO(highlight.mask)).convert("L")
+        mw, mh = mask.size
+        region = mask.resize((cols, rows), Image.Resampling.BOX, box=(cx0 * mw, cy0 * mh, cx1 * mw, cy1 * mh))
+        return (np.asarray(region, np.float32) / 255.0).reshape(-1)
+    assert highlight.box is not None
+    x0, y0, x1, y1 = highlight.box
+    # Box into crop coordinates (0..1 across the model input), clipped to what the model sees.
+    u0, u1 = np.clip([(x0 - cx0) / (cx1 - cx0), (x1 - cx0) / (cx1 - cx0)], 0.0, 1.0)
+    v0, v1 = np.clip([(y0 - cy0) / (cy1 - cy0), (y1 - cy0) / (cy1 - cy0)], 0.0, 1.0)
+    edges_x, edges_y = np.linspace(0, 1, cols + 1), np.linspace(0, 1, rows + 1)
+    cover_x = np.clip(np.minimum(u1, edges_x[1:]) - np.maximum(u0, edges_x[:-1]), 0, None) * cols
+    cover_y = np.clip(np.minimum(v1, edges_y[1:]) - np.maximum(v0, edges_y[:-1]), 0, None) * rows
+    return np.outer(cover_y, cover_x).astype(np.float32).reshape(-1)
+
+
+def phrase_positions(encoder: Encoder, ids: torch.Tensor, phrase: str) -> list[int]:
+    """Positions in one tokenised text (1-D ids, start token included) of `phrase`'s tokens.
+
+    CLIP's BPE encodes each word on its own, so the phrase's tokens appear verbatim in the text's.
+    """
+    wanted = encoder.tokenizer.encode(phrase)
+    row = ids.tolist()
+    for start in range(len(row) - len(wanted) + 1):
+        if wanted and row[start : start + len(wanted)] == wanted:
+            return list(range(start, start + len(wanted)))
+    return []
+
+
+# -- features ----------------------------------------------------------------------------------
+
+
+def load_pixels(encoder: Encoder, paths: Sequence[str]) -> tuple[torch.Tensor, list[int]]:
+    """Preprocessed model inputs (N, 3, H, W) of the photos that could be read, and their indices."""
+    tensors, ok = [], []
+    for i, path in enumerate(paths):
+        try:
+            image, _ = open_image(path, min_size=encoder.image_size)
+        except PhotoError as e:
+            log.warning("skipping %s for training: %s", path, e.reason)
+            continue
+        tensors.append(encoder.preprocess_image(image))
+        ok.append(i)
+    if not tensors:
+        h, w = encoder.image_size
+        return torch.zeros((0, 3, h, w)), ok
+    return torch.stack(tensors), ok
+
+
+def stored_vectors(store: Store, model: str) -> tuple[list[str], np.ndarray]:
+    """(content hashes, (N, D) vectors) of every photo in the library with a vector of `model`."""
+    rows = store.db.execute(
+        "SELECT v.hash, v.vector FROM vectors v WHERE v.model = ? AND EXISTS"
+        " (SELECT 1 FROM photos p WHERE p.hash = v.hash) ORDER BY v.hash",
+        [model],
+    ).fetchall()
+    if not rows:
+        return [], np.zeros((0, 0), np.float32)
+    return [h for h, _ in rows], np.stack([np.frombuffer(b, dtype=np.float32) for _, b in rows])
+
+
+def photo_paths(store: Store, hashes: Sequence[str]) -> dict[str, str]:
+    """One current path per content hash (readable photos only)."""
+    out: dict[str, str] = {}
+    for h in hashes:
+        row = store.db.execute(
+            "SELECT path FROM photos WHERE hash = ? AND error IS NULL ORDER BY path LIMIT 1", [h]
+        ).fetchone()
+        if row:
+            out[h] = row[0]
+    return out
+
+
+def sample_hashes(store: Store, exclude: set[str], limit: int, seed: int = 0) -> list[str]:
+    """Up to `limit` content hashes of readable, hashed photos not in `exclude`, a fixed sample."""
+    rows = [
+        r[0]
+        for r in store.db.execute(
+            "SELECT DISTINCT hash FROM photos WHERE hash IS NOT NULL AND error IS NULL ORDER BY hash"
+        )
+        if r[0] not in exclude
+    ]
+    if len(rows) <= limit:
+        return rows
+    pick = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
+    return [rows[i] for i in sorted(pick)]

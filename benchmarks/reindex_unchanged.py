@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from synthetic_library import add_vectors  # noqa: E402
+
 from engine.config import ModelSpec  # noqa: E402
 from engine.library import Library  # noqa: E402
-from synthetic_library import add_vectors  # noqa: E402
 
 JPEG = (ROOT.parent / "shared/data/photos/jpg/Canon_40D.jpg").read_bytes()
 

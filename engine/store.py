@@ -66,8 +66,8 @@ _SELECT_PHOTO = "SELECT " + ", ".join(f"p.{c}" for c in PHOTO_COLUMNS) + " FROM 
 
 
 def _migrate_1(db: sqlite_utils.Database) -> None:
-    db["folders"].create({"path": str, "added_at": float}, pk="path")
-    db["photos"].create(
+    db.table("folders").create({"path": str, "added_at": float}, pk="path")
+    db.table("photos").create(
         {
             "id": int,
             "path": str,
@@ -87,10 +87,10 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"path", "folder", "size", "mtime"},
     )
-    db["photos"].create_index(["path"], unique=True)
-    db["photos"].create_index(["hash"])
-    db["photos"].create_index(["folder"])
-    db["photos"].create_index(["taken_at"])
+    db.table("photos").create_index(["path"], unique=True)
+    db.table("photos").create_index(["hash"])
+    db.table("photos").create_index(["folder"])
+    db.table("photos").create_index(["taken_at"])
     db.execute(
         "CREATE TABLE vectors (label INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL,"
         " model TEXT NOT NULL, vector BLOB NOT NULL, UNIQUE(hash, model))"

@@ -29,7 +29,7 @@ from .vector_index import VectorIndex
 
 # Words that alone never make a query name a caption ("the" must not pull every caption in).
 _STOPWORDS = frozenset(
-    "a an the of on in at to and or with for from by is are my our this that photo picture image".split()
+    ["a", "an", "the", "of", "on", "in", "at", "to", "and", "or", "with", "for", "from", "by", "is", "are", "my", "our", "this", "that", "photo", "picture", "image"]
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -8,10 +8,12 @@ limit), the watcher falls back to rescanning every `rescan_interval` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -52,7 +54,7 @@ class Watcher:
         debounce: float = 1.0,
         max_delay: float = 10.0,
         rescan_interval: float = 60.0,
-        observer_factory: Callable[[], object] = Observer,
+        observer_factory: Callable[[], Any] = Observer,
     ):
         self.library = library
         self.on_progress = on_progress
@@ -61,7 +63,7 @@ class Watcher:
         self.max_delay = max_delay
         self.rescan_interval = rescan_interval
         self._observer_factory = observer_factory
-        self._observer = None
+        self._observer: Any = None
         self._lock = threading.Lock()
         self._changed: set[str] = set()
         self._deleted: set[str] = set()
@@ -88,16 +90,14 @@ class Watcher:
         handler = _Collector(self)
         try:
             for folder in self.library.folders():
-                observer.schedule(handler, folder, recursive=True)  # type: ignore[attr-defined]
-            observer.start()  # type: ignore[attr-defined]
+                observer.schedule(handler, folder, recursive=True)
+            observer.start()
             self._observer = observer
         except OSError as e:  # ENOSPC: inotify watch limit reached; EMFILE: too many instances
             log.warning("cannot watch folders (%s); rescanning every %ds instead", e, self.rescan_interval)
             self.polling = True
-            try:
-                observer.stop()  # type: ignore[attr-defined]
-            except Exception:
-                pass
+            with contextlib.suppress(Exception):
+                observer.stop()
         self._thread = threading.Thread(target=self._run, name="viewfinder-watcher", daemon=True)
         self._thread.start()
 
@@ -106,8 +106,8 @@ class Watcher:
         self.cancel.set()
         self._wake.set()
         if self._observer is not None:
-            self._observer.stop()  # type: ignore[attr-defined]
-            self._observer.join(timeout)  # type: ignore[attr-defined]
+            self._observer.stop()
+            self._observer.join(timeout)
             self._observer = None
         if self._thread is not None:
             self._thread.join(timeout)

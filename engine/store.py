@@ -159,13 +159,22 @@ class Store:
         """One atomic write. Writers are serialised in-process; readers never wait (WAL)."""
         with self._write_lock:
             db = self.db
-            db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    if db.conn.in_transaction:  # SQLite rolls back by itself on some errors
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                if "full" in str(e):  # SQLITE_FULL: the transaction was rolled back, nothing is lost
+                    raise LibraryError(
+                        f"The disk holding the library ({self.path.parent}) is full; free some space"
+                        " and run again: nothing indexed so far is lost."
+                    ) from e
                 raise
-            db.execute("COMMIT")
 
     def close(self) -> None:
         for conn in self._connections:

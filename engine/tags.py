@@ -29,7 +29,31 @@ from .vector_index import VectorIndex
 
 # Words that alone never make a query name a caption ("the" must not pull every caption in).
 _STOPWORDS = frozenset(
-    ["a", "an", "the", "of", "on", "in", "at", "to", "and", "or", "with", "for", "from", "by", "is", "are", "my", "our", "this", "that", "photo", "picture", "image"]
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "on",
+        "in",
+        "at",
+        "to",
+        "and",
+        "or",
+        "with",
+        "for",
+        "from",
+        "by",
+        "is",
+        "are",
+        "my",
+        "our",
+        "this",
+        "that",
+        "photo",
+        "picture",
+        "image",
+    ]
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -52,7 +76,11 @@ class Highlight:
     mask: bytes | None = None
 
     def to_json(self) -> dict:
-        return {"phrase": self.phrase, "box": list(self.box) if self.box else None, "mask": self.mask is not None}
+        return {
+            "phrase": self.phrase,
+            "box": list(self.box) if self.box else None,
+            "mask": self.mask is not None,
+        }
 
 
 @dataclass(frozen=True)
@@ -134,9 +162,7 @@ def _indexed_photo_hash(store: Store, path: str | os.PathLike) -> tuple[str, str
     return absolute, photo.hash
 
 
-def add_tag(
-    store: Store, path: str | os.PathLike, text: str, highlights: Iterable[Highlight] = ()
-) -> Tag:
+def add_tag(store: Store, path: str | os.PathLike, text: str, highlights: Iterable[Highlight] = ()) -> Tag:
     """Attach `text` to the photo at `path` (which must be indexed), with optional highlights.
 
     Tagging a photo again with the same text keeps one tag; a highlight replaces an earlier one of
@@ -159,7 +185,9 @@ def add_tag(
             "INSERT OR IGNORE INTO tags (hash, text, created_at) VALUES (?, ?, ?)",
             [content_hash, text, time.time()],
         )
-        tag_id = db.execute("SELECT id FROM tags WHERE hash = ? AND text = ?", [content_hash, text]).fetchone()[0]
+        tag_id = db.execute(
+            "SELECT id FROM tags WHERE hash = ? AND text = ?", [content_hash, text]
+        ).fetchone()[0]
         for h in checked:
             db.execute("DELETE FROM highlights WHERE tag_id = ? AND phrase = ?", [tag_id, h.phrase])
             db.execute(
@@ -179,7 +207,9 @@ def remove_tags(store: Store, path: str | os.PathLike, text: str | None = None) 
         if text is None:
             cur = db.execute("DELETE FROM tags WHERE hash = ?", [content_hash])
         else:
-            cur = db.execute("DELETE FROM tags WHERE hash = ? AND text = ?", [content_hash, normalise_text(text)])
+            cur = db.execute(
+                "DELETE FROM tags WHERE hash = ? AND text = ?", [content_hash, normalise_text(text)]
+            )
     if text is not None and not cur.rowcount:
         raise TagError(f"{absolute} has no tag {normalise_text(text)!r}.")
     return int(cur.rowcount)
@@ -277,7 +307,9 @@ def tag_query_vectors(store: Store, model: str, query_text: str) -> tuple[set[st
     if not texts:
         return set(), np.zeros((0, 0), np.float32)
     marks = ",".join("?" * len(texts))
-    hashes = {r[0] for r in store.db.execute(f"SELECT DISTINCT hash FROM tags WHERE text IN ({marks})", texts)}
+    hashes = {
+        r[0] for r in store.db.execute(f"SELECT DISTINCT hash FROM tags WHERE text IN ({marks})", texts)
+    }
     return hashes, _vectors_by_hash(store, model, hashes)[1]
 
 

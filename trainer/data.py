@@ -99,7 +99,8 @@ def split_held_out(
         members = [p for p in order if text in p.texts]
         held = sum(1 for p in members if side.get(p.hash) is True)
         trained = sum(1 for p in members if side.get(p.hash) is False)
-        target = int(len(members) * fraction)
+        # At least one held out of a tag with 3+ photos, so small tag sets still get measured.
+        target = max(1, round(len(members) * fraction)) if len(members) >= 3 and fraction > 0 else 0
         for p in members:
             if p.hash in side:
                 continue

@@ -76,13 +76,13 @@ class SearchBar(QWidget):
         self.image_chip.hide()
         self._image: str | None = None
 
-        self.use_dates = QCheckBox("Taken between")
+        self.use_dates = QCheckBox("Filter by date")
         self.after = QDateEdit(QDate.currentDate().addYears(-1))
         self.before = QDateEdit(QDate.currentDate())
         for d in (self.after, self.before):
             d.setCalendarPopup(True)
             d.setDisplayFormat("d MMM yyyy")
-            d.setEnabled(False)
+            d.setVisible(False)
             d.dateChanged.connect(self._filters_changed)
         self.use_dates.toggled.connect(self._dates_toggled)
         self.sort = QComboBox()
@@ -102,7 +102,9 @@ class SearchBar(QWidget):
         filters.addStretch(1)
         filters.addWidget(self.use_dates)
         filters.addWidget(self.after)
-        filters.addWidget(QLabel("and"))
+        self.and_label = QLabel("and")
+        self.and_label.setVisible(False)
+        filters.addWidget(self.and_label)
         filters.addWidget(self.before)
         filters.addSpacing(12)
         filters.addWidget(QLabel("Sort:"))
@@ -149,8 +151,8 @@ class SearchBar(QWidget):
             self.timer.start()
 
     def _dates_toggled(self, on: bool) -> None:
-        self.after.setEnabled(on)
-        self.before.setEnabled(on)
+        for w in (self.after, self.and_label, self.before):
+            w.setVisible(on)
         self._filters_changed()
 
     def _filters_changed(self) -> None:

@@ -69,7 +69,7 @@ class Sidebar(QWidget):
         self._placeholder(CATEGORIES, "Coming soon")
         self._placeholder(TAGS, "Coming soon")
 
-        self.add_button = self._button("+", "Add a photo folder…", self.add_requested.emit)
+        self.add_button = self._button("+  Add folder", "Add a photo folder…", self.add_requested.emit)
         self.remove_button = self._button("−", "Remove the selected folder from the library", self._remove)
         self.rescan_button = self._button(
             "⟳", "Rescan all folders for new or changed photos", self.rescan_requested.emit

@@ -109,3 +109,49 @@ def test_browsing_without_a_query_lists_photos(qtbot, window, photo_dir: Path, n
     qtbot.waitUntil(lambda: not window._search_busy)
     assert window.sidebar.current_folder() == str(photo_dir)
     assert _names(window.results.paths()) == names["good"]
+
+
+def test_missing_model_says_so_and_browsing_still_works(
+    qtbot, tmp_path: Path, tiny_config, qsettings, photo_dir, names
+):
+    from app.gui.main_window import MainWindow
+    from engine.config import ModelSpec
+    from engine.library import Library
+    from engine.thumbnails import ThumbnailCache
+
+    library = Library(
+        tmp_path / "lib2", model=ModelSpec(str(tiny_config), str(tmp_path / "missing.safetensors"))
+    )
+    window = MainWindow(
+        library, settings=qsettings, thumbnail_cache=ThumbnailCache(tmp_path / "t"), watch=False
+    )
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: window.model_state == "unavailable", timeout=30_000)
+        assert window.banner.isVisibleTo(window)
+        assert "missing.safetensors" in window.banner_text.text()
+        assert window.banner_choose.isVisibleTo(window)  # offers a local checkpoint file
+        # Folders can still be added and browsed: scanning needs no model.
+        with qtbot.waitSignal(
+            window.status_refreshed, timeout=30_000, check_params_cb=lambda s: s.total == 6
+        ):
+            window.add_folders([str(photo_dir)])
+        qtbot.waitUntil(lambda: not window._index_running, timeout=30_000)
+        assert _names(_search(qtbot, window, "")) >= names["good"]
+        # A text query explains why it cannot run instead of failing silently.
+        window.search_text("beach")
+        assert "unavailable" in window.empty_label.text()
+    finally:
+        window.close()
+        library.close()
+
+
+def test_query_typed_while_model_loads_runs_once_ready(qtbot, window, photo_dir: Path, names):
+    _index(qtbot, window, photo_dir)
+    window.model_state = "loading"  # as if the model were still loading in the background
+    window.search_text("sunset")
+    assert "Loading model" in window.empty_label.text()
+    with qtbot.waitSignal(window.results_updated, timeout=30_000):
+        window._model_loaded(window.library.model.key)
+    qtbot.waitUntil(lambda: not window._search_busy)
+    assert _names(window.results.paths()) == names["good"]

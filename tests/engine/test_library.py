@@ -333,3 +333,32 @@ def test_model_switch_keeps_old_vectors_searchable_until_done(make_library, shar
     assert np.isclose(library.search(Query(image=str(folder / "Canon_40D.jpg"), k=1))[0].score, 1.0, atol=1e-3)
     assert library.store.db.execute("SELECT COUNT(DISTINCT model) FROM vectors").fetchone()[0] == 1
     consistent(library)
+
+
+def test_a_file_that_vanishes_mid_run_is_recorded_and_then_forgotten(make_library, shared_photos, tmp_path):
+    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+    library = make_library()
+    library.add_folders([folder])
+    library.scan()
+    (folder / "Nikon_D70.jpg").unlink()  # after the scan saw it, before it was read
+    library.index(scan=False)
+    assert [(Path(f.path).name, "vanished" in f.reason) for f in library.status().failures] == [("Nikon_D70.jpg", True)]
+    library.index()
+    status = library.status()
+    assert status.failures == [] and status.photos == len(PHOTOS) - 1
+
+
+def test_a_full_disk_stops_with_a_clear_message_and_loses_nothing(make_library, photos_copy):
+    library = make_library(batch_size=2)
+    library.add_folders([photos_copy / "jpg"])
+    library.scan()
+    pages = library.store.db.execute("PRAGMA page_count").fetchone()[0]
+    library.store.db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+    with pytest.raises(LibraryError, match="full"):
+        library.index()
+    library.store.db.execute("PRAGMA max_page_count = 1073741823")  # space freed
+    assert library.store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    library.index()
+    status = library.status()
+    assert status.photos == status.total > 50
+    consistent(library)

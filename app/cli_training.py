@@ -1,0 +1,245 @@
+"""CLI commands for personal tags, fine-tuning and model versions:
+
+viewfinder tag PHOTO TEXT [--highlight "PHRASE=x0,y0,x1,y1"]...
+viewfinder untag PHOTO [TEXT]
+viewfinder tags [--json]
+viewfinder train [--loss sigmoid|softmax] [--token-loss] [--tune text|lora|full] [--epochs N] [--json]
+viewfinder model list [--json] | model use VERSION [--mix A] | model rollback
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+
+from engine.tags import Highlight, add_tag, list_tags, remove_tags
+
+
+def _highlight(text: str) -> Highlight:
+    phrase, sep, numbers = text.rpartition("=")
+    if not sep or not phrase.strip():
+        raise argparse.ArgumentTypeError(f'expected "PHRASE=x0,y0,x1,y1", got {text!r}')
+    try:
+        box = tuple(float(v) for v in numbers.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the box of {text!r} must be four numbers x0,y0,x1,y1") from None
+    if len(box) != 4:
+        raise argparse.ArgumentTypeError(f"the box of {text!r} must be four numbers x0,y0,x1,y1")
+    return Highlight(phrase.strip(), (box[0], box[1], box[2], box[3]))
+
+
+def _mix(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("the mixing weight must be between 0 and 1")
+    return value
+
+
+def add_parsers(
+    sub: argparse._SubParsersAction, add_library_arg: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    p = sub.add_parser("tag", help="attach a tag or caption to a photo")
+    p.add_argument("photo", metavar="PHOTO")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument(
+        "--highlight",
+        action="append",
+        type=_highlight,
+        default=[],
+        metavar="PHRASE=x0,y0,x1,y1",
+        help="where a phrase of TEXT is: a box in fractions (0..1) of the upright photo, top-left origin",
+    )
+    add_library_arg(p)
+
+    p = sub.add_parser("untag", help="remove a tag (or all tags) from a photo")
+    p.add_argument("photo", metavar="PHOTO")
+    p.add_argument("text", metavar="TEXT", nargs="?")
+    add_library_arg(p)
+
+    p = sub.add_parser("tags", help="list tags")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_library_arg(p)
+
+    p = sub.add_parser("train", help="fine-tune the model on your tags")
+    p.add_argument("--loss", choices=["sigmoid", "softmax"], default="sigmoid")
+    p.add_argument("--token-loss", action="store_true", help="word-patch loss; uses highlights")
+    p.add_argument(
+        "--tune", choices=["text", "lora", "full"], default="text", help="what learns (default text)"
+    )
+    p.add_argument("--epochs", type=int, default=10, metavar="N")
+    p.add_argument(
+        "--lr", type=float, default=None, metavar="RATE", help="learning rate (default per --tune)"
+    )
+    p.add_argument("--mix", type=_mix, default=1.0, metavar="A", help="weight of the tuned model, 0..1")
+    p.add_argument("--force", action="store_true", help="switch the model on even if it got worse")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu")
+    add_library_arg(p)
+
+    p = sub.add_parser("model", help="fine-tuned model versions")
+    msub = p.add_subparsers(dest="model_command", metavar="ACTION")
+    m = msub.add_parser("list", help="list versions")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    add_library_arg(m)
+    m = msub.add_parser("use", help="switch to a version (0: the base model)")
+    m.add_argument("version", type=int, metavar="VERSION")
+    m.add_argument("--mix", type=_mix, default=None, metavar="A", help="weight of the tuned model, 0..1")
+    add_library_arg(m)
+    m = msub.add_parser("rollback", help="go back to the model used before")
+    add_library_arg(m)
+
+
+# -- tags ---------------------------------------------------------------------------------------
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from app.cli import open_library
+
+    with open_library(args) as library:
+        tag = add_tag(library.store, args.photo, args.text, args.highlight)
+    marks = f" ({len(tag.highlights)} highlight(s))" if tag.highlights else ""
+    print(f"Tagged {tag.paths[0]}: {tag.text}{marks}")
+    return 0
+
+
+def cmd_untag(args: argparse.Namespace) -> int:
+    from app.cli import open_library
+
+    with open_library(args) as library:
+        removed = remove_tags(library.store, args.photo, args.text)
+    print(f"Removed {removed} tag(s) from {os.path.abspath(args.photo)}.")
+    return 0
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    from app.cli import open_library
+
+    with open_library(args) as library:
+        tags = list_tags(library.store)
+    if args.json:
+        print(json.dumps([t.to_json() for t in tags]))
+        return 0
+    if not tags:
+        print("No tags yet: add some with `viewfinder tag PHOTO TEXT`.")
+    for t in tags:
+        marks = ", ".join(h.phrase for h in t.highlights)
+        print(f"{t.text}\t{t.paths[0]}" + (f"\t[{marks}]" if marks else ""))
+    return 0
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+class _TrainLine:
+    """One progress line on a terminal; silent elsewhere."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, p) -> None:
+        if not self.enabled:
+            return
+        if p.phase == "training" and p.total:
+            eta = f"{int(p.eta) // 60}:{int(p.eta) % 60:02d}" if p.eta is not None else "--:--"
+            sys.stderr.write(f"\rTraining: step {p.step}/{p.total}  loss {p.loss:.4f}  time left {eta}   ")
+        else:
+            sys.stderr.write(f"\r{p.phase.capitalize()}…{' ' * 50}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from app.cli import UsageError, _interruptible, open_library
+    from trainer.train import TrainConfig, train
+
+    if args.epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    config = TrainConfig(
+        loss=args.loss,
+        token_loss=args.token_loss,
+        tune=args.tune,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        mix=args.mix,
+        force=args.force,
+    )
+    line = _TrainLine()
+    with open_library(args) as library:
+        box: dict = {}
+
+        def run(cancel: threading.Event):
+            box["result"] = train(library, config, line, cancel)
+            return box["result"]
+
+        _interruptible(run)  # type: ignore[arg-type]
+        line.close()
+    result = box["result"]
+    if result.cancelled:
+        print("Training stopped; nothing was changed.", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    b, a = result.before, result.after
+    print(f"Model version {result.version}: held-out recall@{a.k} {b.recall_at_k:.2f} -> {a.recall_at_k:.2f},"
+          f" mean rank {b.mean_rank:.1f} -> {a.mean_rank:.1f}, generic-query agreement {a.agreement:.2f}.")  # fmt: skip
+    if result.activated:
+        extra = " Run `viewfinder index` to re-embed the photos." if result.reembedding else ""
+        print(f"Switched on.{extra} Undo with `viewfinder model rollback`.")
+    else:
+        print(
+            "Not switched on: it did worse on held-out tags (use --force, or `viewfinder model use VERSION`)."
+        )
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from app.cli import UsageError, open_library
+    from trainer import versions
+
+    action = getattr(args, "model_command", None)
+    if action is None:
+        raise UsageError("say what to do: viewfinder model list | use VERSION | rollback")
+    with open_library(args) as library:
+        if action == "list":
+            listed = versions.list_versions(library)
+            active = versions.active_version(library)
+            if args.json:
+                rows = [{**v.to_json(), "active": v.version == active} for v in listed]
+                print(json.dumps(rows))
+                return 0
+            print(f"{'*' if active == 0 else ' '} 0  base model {versions.training_base(library).key}")
+            for v in listed:
+                after = v.metrics.get("after", {})
+                print(
+                    f"{'*' if v.version == active else ' '} {v.version}  {v.config.get('tune')}"
+                    f"/{v.config.get('loss')}  mix {v.mix:.2f}  recall@{after.get('k')} {after.get('recall_at_k')}"
+                )
+            return 0
+        if action == "use":
+            if args.version < 0:
+                raise UsageError("VERSION must be 0 (the base model) or a version number")
+            activation = versions.use_version(library, args.version, args.mix)
+        else:
+            activation = versions.rollback(library)
+    what = (
+        "the base model"
+        if activation.version == 0
+        else f"version {activation.version} (mix {activation.mix:.2f})"
+    )
+    extra = "; run `viewfinder index` to re-embed the photos" if activation.reembedding else ""
+    print(f"Now using {what}{extra}.")
+    return 0
+
+
+COMMANDS = {"tag": cmd_tag, "untag": cmd_untag, "tags": cmd_tags, "train": cmd_train, "model": cmd_model}

@@ -1,0 +1,308 @@
+"""Model versions: every training run's weights, how they are mixed in, and which one searches.
+
+A version stores *deltas* (tuned - base, only the weights training changed) under
+<library>/models/vN/ with its config and metrics; the base weights are the base model's own. The
+model a search uses is materialised on demand as one merged checkpoint,
+``theta = theta_base + a * delta`` (WiSE-FT with mixing weight a), written deterministically, so
+re-materialising a version gives the same file, the same ModelSpec key and the same results.
+Version 0 means the base model itself.
+
+Switching never re-embeds when it need not: a text-only version has the base model's image tower,
+so the photo vectors of the current model (if its image tower is the same) are copied under the
+new model's key and the switch completes at once. A version that changed the image tower goes
+through Library.set_model: the next index() re-embeds resumably while search keeps the old vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.config import ModelSpec
+from engine.errors import ViewfinderError
+from engine.library import Library
+
+log = logging.getLogger(__name__)
+
+MODELS_DIR = "models"
+_HISTORY = "model_history"  # meta key: JSON list of {"version", "mix", "spec"}; last = active
+
+
+class VersionError(ViewfinderError):
+    """A model version request that cannot be carried out (unknown version, nothing to undo)."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One training run's result."""
+
+    version: int
+    created_at: float
+    base_model: ModelSpec
+    path: Path  # the version's folder
+    config: dict
+    metrics: dict
+    mix: float
+    active: bool
+
+    @property
+    def tune(self) -> str:
+        return str(self.config.get("tune", "text"))
+
+    def to_json(self) -> dict:
+        return {
+            "version": self.version,
+            "created_at": self.created_at,
+            "base_model": {"name": self.base_model.name, "pretrained": self.base_model.pretrained},
+            "path": str(self.path),
+            "config": self.config,
+            "metrics": self.metrics,
+            "mix": self.mix,
+            "active": self.active,
+        }
+
+
+def _spec_json(spec: ModelSpec) -> str:
+    return json.dumps({"name": spec.name, "pretrained": spec.pretrained})
+
+
+def _spec(text: str) -> ModelSpec:
+    data = json.loads(text)
+    return ModelSpec(data["name"], data.get("pretrained"))
+
+
+_COLUMNS = "version, created_at, base_model, path, config, metrics, mix, active"
+
+
+def _row(library: Library, row: tuple) -> ModelVersion:
+    version, created, base, path, config, metrics, mix, active = row
+    # Stored relative to the library folder, so a moved library keeps its versions.
+    return ModelVersion(
+        int(version),
+        float(created),
+        _spec(base),
+        library.path.resolve() / path,
+        json.loads(config),
+        json.loads(metrics),
+        float(mix),
+        bool(active),
+    )
+
+
+def list_versions(library: Library) -> list[ModelVersion]:
+    """All versions, oldest first."""
+    rows = library.store.db.execute(f"SELECT {_COLUMNS} FROM model_versions ORDER BY version").fetchall()
+    return [_row(library, r) for r in rows]
+
+
+def get_version(library: Library, version: int) -> ModelVersion:
+    row = library.store.db.execute(
+        f"SELECT {_COLUMNS} FROM model_versions WHERE version = ?", [version]
+    ).fetchone()
+    if row is None:
+        known = ", ".join(str(v.version) for v in list_versions(library)) or "none yet"
+        raise VersionError(f"There is no model version {version} (versions: {known}; 0 is the base model).")
+    return _row(library, row)
+
+
+def version_of(library: Library, spec: ModelSpec) -> ModelVersion | None:
+    """The version whose merged checkpoint `spec` points at, if any."""
+    if not spec.pretrained or not spec.pretrained.endswith(".safetensors"):
+        return None
+    folder = Path(spec.pretrained).resolve().parent
+    for v in list_versions(library):
+        if folder == v.path:
+            return v
+    return None
+
+
+def training_base(library: Library) -> ModelSpec:
+    """The model training starts from: the library's model, or the base of the version in use.
+    Versions never stack: each is a delta from one base."""
+    current = version_of(library, library.model)
+    return current.base_model if current else library.model
+
+
+def image_identity(library: Library, spec: ModelSpec) -> str:
+    """A key that is equal for two models exactly when their image towers are the same."""
+    v = version_of(library, spec)
+    if v is not None and v.tune == "text":
+        return v.base_model.key
+    return spec.key
+
+
+def active_version(library: Library) -> int:
+    """The version that answers searches (0: no fine-tuned version)."""
+    v = version_of(library, library.target_model) or version_of(library, library.model)
+    return v.version if v else 0
+
+
+# -- creating ----------------------------------------------------------------------------------
+
+
+def create_version(
+    library: Library,
+    base: ModelSpec,
+    deltas: dict[str, torch.Tensor],
+    config: dict,
+    metrics: dict,
+    mix: float = 1.0,
+) -> ModelVersion:
+    """Store a new version: deltas.safetensors, config.json, metrics.json and its database row."""
+    check_mix(mix)
+    root = library.path.resolve() / MODELS_DIR
+    root.mkdir(exist_ok=True)
+    with library.store.transaction() as db:
+        number = int(db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions").fetchone()[0])
+        folder = root / f"v{number}"
+        folder.mkdir(exist_ok=True)
+        save_file({k: v.contiguous() for k, v in deltas.items()}, str(folder / "deltas.safetensors"))
+        (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        db.execute(
+            "INSERT INTO model_versions (version, created_at, base_model, path, config, metrics, mix, active)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            [
+                number,
+                time.time(),
+                _spec_json(base),
+                f"{MODELS_DIR}/v{number}",
+                json.dumps(config),
+                json.dumps(metrics),
+                mix,
+            ],
+        )
+    return get_version(library, number)
+
+
+def check_mix(mix: float) -> float:
+    if not 0.0 <= mix <= 1.0:
+        raise VersionError(
+            f"The mixing weight must be between 0 (base model) and 1 (fully tuned), got {mix}."
+        )
+    return mix
+
+
+def merged_checkpoint(library: Library, version: ModelVersion, mix: float) -> ModelSpec:
+    """The ModelSpec of base + mix * deltas, writing its checkpoint when it is not there yet."""
+    check_mix(mix)
+    path = version.path / f"merged-a{mix:.3f}.safetensors"
+    if not path.is_file():
+        deltas = load_file(str(version.path / "deltas.safetensors"))
+        base = library.encoder(version.base_model).model.state_dict()
+        state = {k: v.detach().to("cpu", torch.float32) for k, v in base.items()}
+        for name, delta in deltas.items():
+            state[name] = state[name] + mix * delta
+        tmp = path.with_suffix(".tmp")
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+        os.replace(tmp, path)
+    return ModelSpec(version.base_model.name, str(path))
+
+
+# -- switching ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What `use_version` did: the model now answering searches, or being switched to."""
+
+    version: int
+    mix: float
+    spec: ModelSpec
+    reembedding: bool  # True: run index() to re-embed the photos; search uses the old model until then
+
+
+def _history(library: Library) -> list[dict]:
+    return json.loads(library.store.get_meta(_HISTORY) or "[]")
+
+
+def use_version(library: Library, version: int, mix: float | None = None) -> Activation:
+    """Make `version` (0 = base model) answer searches, at mixing weight `mix` (default: the
+    version's own). The previous choice is remembered for `rollback`."""
+    history = _history(library)
+    if not history:  # remember where we start from, so the first switch can be undone
+        current = version_of(library, library.model)
+        history.append(
+            {
+                "version": current.version if current else 0,
+                "mix": current.mix if current else 1.0,
+                "spec": _spec_json(library.model),
+            }
+        )
+    activation = _activate(library, version, mix)
+    entry = {"version": activation.version, "mix": activation.mix, "spec": _spec_json(activation.spec)}
+    if history[-1] != entry:
+        history.append(entry)
+    library.store.set_meta(_HISTORY, json.dumps(history[-50:]))
+    return activation
+
+
+def rollback(library: Library) -> Activation:
+    """Go back to the model used before the last switch, with its mixing weight."""
+    history = _history(library)
+    if len(history) < 2:
+        raise VersionError("There is no earlier model to roll back to.")
+    history.pop()
+    previous = history[-1]
+    activation = _activate(library, int(previous["version"]), float(previous["mix"]), _spec(previous["spec"]))
+    library.store.set_meta(_HISTORY, json.dumps(history))
+    return activation
+
+
+def _activate(library: Library, version: int, mix: float | None, base: ModelSpec | None = None) -> Activation:
+    if version == 0:
+        spec = base or training_base(library)
+        mix = 1.0
+    else:
+        v = get_version(library, version)
+        mix = check_mix(v.mix if mix is None else mix)
+        spec = merged_checkpoint(library, v, mix)
+        with library.store.transaction() as db:
+            db.execute("UPDATE model_versions SET mix = ? WHERE version = ?", [mix, version])
+    reembedding = _switch(library, spec)
+    with library.store.transaction() as db:
+        db.execute("UPDATE model_versions SET active = (version = ?)", [version])
+    _remove_unused_checkpoints(library)
+    return Activation(version, mix, spec, reembedding)
+
+
+def _switch(library: Library, spec: ModelSpec) -> bool:
+    current = library.model
+    if spec.key == current.key:
+        library.set_model(spec)  # cancels a switch in progress
+        return False
+    if image_identity(library, spec) == image_identity(library, current):
+        # Same image tower: its photo vectors are the new model's too. Copy them under the new key,
+        # and the switch completes without embedding anything.
+        with library.store.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO vectors (hash, model, vector) SELECT hash, ?, vector FROM vectors"
+                " WHERE model = ?",
+                [spec.key, current.key],
+            )
+        library.set_model(spec)
+        if library.store.counts(spec.key)["pending"] == 0:
+            library.index(scan=False)
+            return False
+        return True
+    library.set_model(spec)
+    return True
+
+
+def _remove_unused_checkpoints(library: Library) -> None:
+    """Merged checkpoints are caches (a version's deltas are the truth); keep only those in use."""
+    keep = {str(Path(s.pretrained).resolve()) for s in (library.model, library.target_model) if s.pretrained}
+    for v in list_versions(library):
+        for file in v.path.glob("merged-a*.safetensors"):
+            if str(file.resolve()) not in keep:
+                try:
+                    file.unlink()
+                except OSError as e:
+                    log.warning("could not remove %s: %s", file, e)

@@ -11,13 +11,16 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from engine.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, ModelSpec, default_library_dir
 from engine.errors import ViewfinderError
-from engine.indexer import Progress
-from engine.library import Library
-from engine.search import Query, parse_query_text
+
+# The engine pulls in torch (seconds to import): commands import it when they run, so that
+# `viewfinder` opens the desktop app's window at once and `--help` answers at once.
+if TYPE_CHECKING:
+    from engine.indexer import Progress
+    from engine.library import Library
 
 log = logging.getLogger("viewfinder")
 
@@ -122,6 +125,8 @@ def _first_pretrained_tag(name: str) -> str | None:
 
 def open_library(args: argparse.Namespace, model: ModelSpec | None = None) -> Library:
     """The library named by --library, $VIEWFINDER_LIBRARY or the default location."""
+    from engine.library import Library
+
     path = args.library or default_library_dir()
     return Library(
         path,
@@ -213,6 +218,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from engine.search import Query, parse_query_text
+
     text, negatives = parse_query_text(args.query or "")
     if args.after is not None and args.before is not None and args.after >= args.before:
         raise UsageError("--after must be earlier than --before")

@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .indexer import Indexer, Progress, ProgressCallback
 from .photos import is_photo_path, open_image
 from .scanner import ScanDiff, diff_folder, walk_photos
 from .search import Hit, Query, check_folder, query_vector, search
-from .store import Store
+from .store import PhotoRow, Store
 from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -137,11 +137,15 @@ class Library:
         else:
             self.store.set_meta("target_model", _spec_to_json(spec))
 
-    def encoder(self, spec: ModelSpec | None = None) -> Encoder:
+    def encoder(
+        self, spec: ModelSpec | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> Encoder:
+        """The loaded model of `spec` (default: the search model), loading it once.
+        `progress(done_bytes, total_bytes)` reports a weights download."""
         spec = spec or self.model
         with self._lock:
             if spec.key not in self._encoders:
-                self._encoders[spec.key] = Encoder.load(spec, self.device)
+                self._encoders[spec.key] = Encoder.load(spec, self.device, progress=progress)
             return self._encoders[spec.key]
 
     def _finish_model_switch(self) -> None:
@@ -325,6 +329,22 @@ class Library:
             if new or updated:
                 self.store.apply_scan(folder, new, updated, [])
         return self.index(progress, cancel, scan=False)
+
+    # -- browsing and search -----------------------------------------------------------------
+
+    def photos(
+        self,
+        folder: str | None = None,
+        *,
+        after: float | None = None,
+        before: float | None = None,
+        limit: int | None = None,
+    ) -> list[PhotoRow]:
+        """Readable photos, newest first (taken-at, else file time), indexed or not: browsing needs
+        no model."""
+        if folder is not None:
+            folder = check_folder(folder, self.folders())
+        return self.store.photos_newest_first(folder, after, before, limit)
 
     # -- search ------------------------------------------------------------------------------
 

@@ -356,6 +356,17 @@ class Store:
                 out.setdefault(label, []).append(PhotoRow(*photo))
         return out
 
+    def photos_newest_first(
+        self, folder: str | None, after: float | None, before: float | None, limit: int | None
+    ) -> list[PhotoRow]:
+        where: list[str] = ["p.error IS NULL"]
+        params: list[object] = []
+        _filters(where, params, folder, after, before)
+        sql = f"{_SELECT_PHOTO} WHERE {' AND '.join(where)} ORDER BY {_TAKEN} DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [PhotoRow(*row) for row in self.db.execute(sql, params)]
+
     def failures(self) -> list[tuple[str, str]]:
         return [
             (path, error)
@@ -413,15 +424,7 @@ class Store:
         """Labels of photos that pass the date and folder filters."""
         where = ["v.model = ?"]
         params: list[object] = [model]
-        if after is not None:
-            where.append("COALESCE(p.taken_at, p.mtime) >= ?")
-            params.append(after)
-        if before is not None:
-            where.append("COALESCE(p.taken_at, p.mtime) < ?")
-            params.append(before)
-        if folder is not None:
-            where.append(f"({_UNDER})")
-            params += [folder, _like_prefix(folder)]
+        _filters(where, params, folder, after, before)
         rows = self.db.execute(
             "SELECT DISTINCT v.label FROM vectors v JOIN photos p ON p.hash = v.hash WHERE "
             + " AND ".join(where),
@@ -450,6 +453,25 @@ class Store:
 
 # `path` is the folder itself or lies inside it; parameters: (folder, _like_prefix(folder)).
 _UNDER = "path = ? OR path LIKE ? ESCAPE '\\'"
+
+
+# When a photo was taken: its EXIF date, else its file's modification time.
+_TAKEN = "COALESCE(p.taken_at, p.mtime)"
+
+
+def _filters(
+    where: list[str], params: list[object], folder: str | None, after: float | None, before: float | None
+) -> None:
+    """Append the folder and date-range conditions of a query on `photos p`."""
+    if folder is not None:
+        where.append(f"({_UNDER})")
+        params += [folder, _like_prefix(folder)]
+    if after is not None:
+        where.append(f"{_TAKEN} >= ?")
+        params.append(after)
+    if before is not None:
+        where.append(f"{_TAKEN} < ?")
+        params.append(before)
 
 
 def _like_prefix(folder: str) -> str:

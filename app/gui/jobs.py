@@ -40,29 +40,8 @@ def browse(library: Library, folder: str | None, request: SearchRequest) -> list
     """
     from engine.search import Hit
 
-    store = library.store
-    ids: list[int] = []
-    for root in library.folders():
-        inside = bool(folder) and folder != root
-        if inside and not str(folder).startswith(root.rstrip(os.sep) + os.sep):
-            continue
-        stats = store.photo_stats(root)
-        if inside:
-            prefix = str(folder).rstrip(os.sep) + os.sep
-            ids += [pid for path, (pid, _s, _m) in stats.items() if path.startswith(prefix)]
-        else:
-            ids += [pid for pid, _s, _m in stats.values()]
-    photos = [p for p in store.photos_by_id(ids).values() if p.error is None]
-    hits = []
-    for p in photos:
-        when = p.taken_at if p.taken_at is not None else p.mtime
-        if request.after is not None and when < request.after:
-            continue
-        if request.before is not None and when >= request.before:
-            continue
-        hits.append(Hit(p.path, math.nan, p))
-    hits.sort(key=lambda h: h.photo.taken_at if h.photo.taken_at is not None else h.photo.mtime, reverse=True)
-    return hits[:BROWSE_LIMIT]
+    photos = library.photos(folder or None, after=request.after, before=request.before, limit=BROWSE_LIMIT)
+    return [Hit(p.path, math.nan, p) for p in photos]
 
 
 def search(library: Library, request: SearchRequest, folder: str | None, k: int = RESULT_LIMIT) -> list[Hit]:
@@ -93,23 +72,8 @@ def load_models(library: Library, progress: Callable[[int, int], None] | None = 
     if library.target_model.key != library.model.key:
         specs.append(library.target_model)
     for spec in specs:
-        _load_encoder(library, spec, progress)
+        library.encoder(spec, progress)
     return library.model.key
-
-
-def _load_encoder(library: Library, spec: ModelSpec, progress: Callable[[int, int], None] | None) -> None:
-    # Library.encoder() takes no progress callback; build the encoder here with one and hand it to
-    # the library's cache, under the library's lock so indexing never loads the same model twice.
-    lock = getattr(library, "_lock", None)
-    cache = getattr(library, "_encoders", None)
-    if lock is None or cache is None or progress is None:
-        library.encoder(spec)
-        return
-    from engine.encoder import Encoder
-
-    with lock:
-        if spec.key not in cache:
-            cache[spec.key] = Encoder.load(spec, library.device, progress=progress)
 
 
 def save_pasted_image(image, folder: str) -> str:

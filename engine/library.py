@@ -21,8 +21,9 @@ from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
 from .photos import is_photo_path, open_image
 from .scanner import ScanDiff, diff_folder, walk_photos
-from .search import Hit, Query, check_folder, query_vector, search
+from .search import Hit, Query, check_folder, query_vector
 from .store import PhotoRow, Store
+from .tags import search_with_tags
 from .vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -358,7 +359,8 @@ class Library:
             return []
         encoder = self.encoder()
         vector = query_vector(query, lambda texts: encoder.encode_texts(texts), self._encode_image_file)
-        return search(vector, query, self.store, self.vector_index, self.model.key)
+        # Personal tags named in the query lead, and photos that look like them rise (engine/tags.py).
+        return search_with_tags(vector, query, self.store, self.vector_index, self.model.key)
 
     def _encode_image_file(self, path: str) -> np.ndarray:
         from .errors import PhotoError

@@ -96,6 +96,8 @@ def random_shapes(rng: np.random.Generator, count: int, size: int = 64) -> list[
     kinds = rng.choice(list(SHAPES), size=count, replace=False)
     boxes: list[Box] = []
     while len(boxes) < count:
+        if len(boxes) and rng.random() < 0.02:
+            boxes = []  # the first boxes left no room: start over rather than loop forever
         side = int(rng.integers(size * 3 // 10, size // 2 + 1))
         left, top = (int(v) for v in rng.integers(0, size - side + 1, size=2))
         box = (left, top, left + side, top + side)
@@ -170,6 +172,6 @@ def train_tiny_clip(encoder, scenes: Sequence[Scene], *, steps: int = 300, batch
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     model.eval()
     return losses

@@ -325,9 +325,12 @@ def train(
     base_model = _cpu_float(encoder.model)
     base_state = {k: v.detach().clone() for k, v in base_model.state_dict().items()}
     trained_hashes = {p.hash for p in train_photos}
-    before = _evaluate(
-        base_model, base_model, encoder, gallery, held, trained_hashes, config, gallery.vectors
-    )
+    # "Before" is the model in use when it shares the base's image tower (the base or a text-side
+    # version): a new version must beat what the user has now, not just the base.
+    current = base_model
+    if library.model.key != base.key and versions.image_identity(library, library.model) == base.key:
+        current = _cpu_float(library.encoder(library.model).model)
+    before = _evaluate(current, base_model, encoder, gallery, held, trained_hashes, config, gallery.vectors)
 
     model = _copy(base_model, config)
     fit_began = time.monotonic()

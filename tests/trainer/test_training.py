@@ -4,16 +4,17 @@ mixing and rollback."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from synthetic import COLOURS, make_scene, random_shapes
 
 from engine.search import Query, search
 from engine.tags import Highlight, add_tag
-from synthetic import COLOURS, make_scene, random_shapes
 from trainer import versions
 from trainer.data import NotEnoughTags, highlight_grid, input_crop, split_held_out
 from trainer.train import TrainConfig, fit, train
@@ -68,7 +69,7 @@ def _mean_rank(library, untagged) -> float:
     return float(np.mean(ranks))
 
 
-FAST = dict(epochs=12, batch_size=16, learning_rate=3e-3, min_agreement=0.0)
+FAST = dict(epochs=25, batch_size=16, learning_rate=5e-4, min_agreement=0.0)
 
 
 @pytest.mark.parametrize("loss", ["sigmoid", "softmax"])
@@ -80,7 +81,7 @@ def test_training_ranks_unseen_photos_of_a_tag_higher(scenes_library, loss):
     assert result.activated and result.version == 1 and not result.reembedding
     assert result.after.mean_rank < result.before.mean_rank
     # 40 untagged scenes, 10 per colour: random order gives a mean rank near 20.5, perfect 5.5.
-    assert after < before - 4, (before, after)
+    assert after < before - 8, (before, after)
     assert after < 12, (before, after)
     # Text-side tuning reuses the photo vectors: nothing was re-embedded, the index still answers.
     assert library.status().pending == 0
@@ -90,7 +91,9 @@ def test_training_ranks_unseen_photos_of_a_tag_higher(scenes_library, loss):
 def _pointing(library, scenes) -> float:
     """Share of scenes where the colour word's best patch lies inside the shape's box."""
     encoder = library.encoder()
-    pixels = torch.stack([encoder.preprocess_image(__import__("PIL.Image").Image.open(p)) for p, *_ in scenes])
+    pixels = torch.stack(
+        [encoder.preprocess_image(__import__("PIL.Image").Image.open(p)) for p, *_ in scenes]
+    )
     _, patches, (rows, cols) = encoder.image_tokens(pixels)
     hits = 0
     for (_, colour, shape, box), grid in zip(scenes, patches, strict=True):
@@ -107,9 +110,7 @@ def _pointing(library, scenes) -> float:
 def test_token_loss_with_highlights_sharpens_word_heatmaps(scenes_library):
     library, _, untagged = scenes_library(caption=True, highlight=True)
     before = _pointing(library, untagged)
-    result = train(
-        library, TrainConfig(token_loss=True, highlight_weight=2.0, force=True, **FAST)
-    )
+    result = train(library, TrainConfig(token_loss=True, highlight_weight=2.0, force=True, **FAST))
     assert result.activated
     after = _pointing(library, untagged)
     assert after > before + 0.2, (before, after)
@@ -117,29 +118,31 @@ def test_token_loss_with_highlights_sharpens_word_heatmaps(scenes_library):
 
 def test_a_model_made_worse_is_not_switched_on(scenes_library):
     library, _, _ = scenes_library()
-    base = library.model
+    good = train(library, TrainConfig(**{**FAST, "epochs": 15}))
+    assert good.activated
+    current = library.model
 
     def sabotage(model, data, config, report, cancel):
-        ok = fit(model, data, config, report, cancel)
-        with torch.no_grad():  # scramble what the text side learnt
-            gen = torch.Generator().manual_seed(1)
-            model.text_projection.copy_(torch.randn(model.text_projection.shape, generator=gen))
-        return ok
+        # Learn every photo under the wrong tag: the next colour's.
+        wrong = [[(t + 1) % len(data.texts) for t in texts] for texts in data.photo_texts]
+        return fit(model, dataclasses.replace(data, photo_texts=wrong), config, report, cancel)
 
-    result = train(library, TrainConfig(**FAST), fit=sabotage)
-    assert result.version == 1 and not result.activated
-    assert result.after.recall_at_k < result.before.recall_at_k or result.after.mean_rank > result.before.mean_rank
-    assert library.model == base and versions.active_version(library) == 0
+    result = train(library, TrainConfig(**{**FAST, "epochs": 10}), fit=sabotage)
+    assert result.version == 2 and not result.activated
+    # Measured against the model in use (version 1), not just the base.
+    assert result.before.mean_rank == pytest.approx(good.after.mean_rank)
+    assert result.after.mean_rank > result.before.mean_rank
+    assert library.model == current and versions.active_version(library) == 1
     listed = versions.list_versions(library)
-    assert [v.version for v in listed] == [1] and not listed[0].active
-    assert listed[0].metrics["improved"] is False
+    assert [(v.version, v.active) for v in listed] == [(1, True), (2, False)]
+    assert listed[1].metrics["improved"] is False
 
 
 def test_rollback_restores_previous_results_exactly(scenes_library):
     library, _, _ = scenes_library()
     query = Query(text="red", k=20)
     base_hits = [(h.path, h.score) for h in library.search(query)]
-    result = train(library, TrainConfig(**FAST))
+    result = train(library, TrainConfig(**{**FAST, "epochs": 4, "force": True}))
     assert result.activated
     tuned_hits = [(h.path, h.score) for h in library.search(query)]
     assert tuned_hits != base_hits

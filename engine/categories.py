@@ -1,0 +1,444 @@
+"""Categories: smart albums described in words, computed from the stored photo vectors.
+
+A category is a name, one or more descriptions ("my dog", "a brown labrador") and optionally
+descriptions of what it is not. Its vector is a prompt ensemble (CLIP paper): each description is
+put into several templates ("a photo of a {}."), the normalised embeddings are averaged and
+re-normalised; descriptions are averaged; negatives are subtracted at half weight.
+
+Membership is never stored: it is computed when asked, as one matrix product over all photo
+vectors of the library's model, so a category updates itself as photos are indexed. Raw cosines
+are not comparable between categories, so a photo's *score* is its cosine with the category minus
+its cosine with generic background prompts ("a photo.", "an image.", ...): how much better the
+category describes this photo than "some photo" does. The automatic threshold splits the
+library's scores where they separate best (Otsu's criterion), and never lower than 0 (a member must
+beat the background). A user-set threshold replaces it; `Membership.count_at` previews any value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .encoder import Encoder
+from .errors import PhotoError, QueryError, ViewfinderError
+from .photos import open_image
+from .search import NEGATIVE_WEIGHT, Hit, Query, query_vector
+from .store import PhotoRow, Store
+
+log = logging.getLogger(__name__)
+
+# A few of CLIP's ImageNet templates: enough to wash out the wording of any single one.
+TEMPLATES = (
+    "a photo of a {}.",
+    "a photo of the {}.",
+    "a close-up photo of a {}.",
+    "a bright photo of a {}.",
+    "a cropped photo of the {}.",
+    "a good photo of the {}.",
+    "a photo of a small {}.",
+    "a photo of a large {}.",
+)
+# For descriptions that already carry a determiner ("my dog", "the sea"): no second article.
+TEMPLATES_NO_ARTICLE = (
+    "a photo of {}.",
+    "a close-up photo of {}.",
+    "a bright photo of {}.",
+    "a cropped photo of {}.",
+    "a good photo of {}.",
+    "{}.",
+)
+_DETERMINERS = frozenset("a an the my our your his her their this these those some two three".split())
+BACKGROUND_PROMPTS = (
+    "a photo.",
+    "a picture of something.",
+    "an image.",
+    "a photo of something.",
+    "a snapshot.",
+    "a picture.",
+)
+# Fewer photos than this make a distribution too thin to split: only the background margin counts.
+MIN_PHOTOS_FOR_SPLIT = 8
+
+
+class CategoryError(ViewfinderError):
+    """A category request that cannot be done as given (unknown name, duplicate, no description)."""
+
+
+@dataclass(frozen=True)
+class Category:
+    """A smart album as stored. threshold None means automatic (see module doc)."""
+
+    name: str
+    prompts: tuple[str, ...]
+    negatives: tuple[str, ...] = ()
+    threshold: float | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Member:
+    """A photo in a category, with its score (category cosine minus background cosine)."""
+
+    path: str
+    score: float
+    photo: PhotoRow = field(repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Membership:
+    """One category's scores over the whole library, sorted best first, for cheap previews.
+
+    labels[i] is the vector label with the i-th best score; weights[i] how many photos share it
+    (exact duplicates share one vector). A slider can call `count_at` on every move.
+    """
+
+    category: Category
+    labels: np.ndarray  # (N,) int64, best first
+    scores: np.ndarray  # (N,) float32, descending
+    weights: np.ndarray = field(repr=False)  # (N,) int64
+    auto_threshold: float
+
+    @property
+    def threshold(self) -> float:
+        """The threshold in force: the user's, else the automatic one."""
+        return self.category.threshold if self.category.threshold is not None else self.auto_threshold
+
+    def count_at(self, threshold: float) -> int:
+        """How many photos score at or above `threshold` (O(log N) after the first call)."""
+        return int(self._cumulative[self._cut(threshold)])
+
+    @property
+    def count(self) -> int:
+        return self.count_at(self.threshold)
+
+    def member_labels(self, threshold: float | None = None) -> np.ndarray:
+        """Labels of the members at `threshold` (default: the one in force), best first."""
+        return self.labels[: self._cut(self.threshold if threshold is None else threshold)]
+
+    def _cut(self, threshold: float) -> int:
+        # scores descend; searchsorted wants ascending: count scores >= threshold.
+        return int(np.searchsorted(-self.scores, -threshold, side="right"))
+
+    @property
+    def _cumulative(self) -> np.ndarray:
+        cached = self.__dict__.get("_cum")
+        if cached is None:
+            cached = np.concatenate([[0], np.cumsum(self.weights)])
+            object.__setattr__(self, "_cum", cached)
+        return cached
+
+
+def otsu_threshold(scores: np.ndarray) -> float:
+    """The cut that maximises the between-class variance of a 1-D sample (Otsu, 1979)."""
+    values = np.sort(np.asarray(scores, np.float64))
+    n = len(values)
+    if n < 2 or values[0] == values[-1]:
+        return float(values[0]) if n else 0.0
+    prefix = np.cumsum(values)
+    k = np.arange(1, n)  # below-class sizes
+    mean_low = prefix[:-1] / k
+    mean_high = (prefix[-1] - prefix[:-1]) / (n - k)
+    between = k * (n - k) * (mean_low - mean_high) ** 2
+    between[values[1:] == values[:-1]] = -1  # a cut must fall between two distinct values
+    best = int(np.argmax(between))
+    return float((values[best] + values[best + 1]) / 2)
+
+
+def _prompts_for(description: str, templates: Sequence[str]) -> list[str]:
+    words = description.strip().split()
+    if templates is TEMPLATES and words and words[0].lower() in _DETERMINERS:
+        templates = TEMPLATES_NO_ARTICLE
+    return [t.format(description.strip()) for t in templates]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return (v / norm if norm > 0 else v).astype(np.float32)
+
+
+def ensemble_vector(
+    descriptions: Sequence[str],
+    encode_texts: Callable[[list[str]], np.ndarray],
+    templates: Sequence[str] = TEMPLATES,
+) -> np.ndarray:
+    """Mean over descriptions of each description's template-ensemble vector, all re-normalised."""
+    prompts = [_prompts_for(d, templates) for d in descriptions]
+    vectors = encode_texts([p for group in prompts for p in group])
+    per_description, start = [], 0
+    for group in prompts:
+        per_description.append(_unit(vectors[start : start + len(group)].mean(axis=0)))
+        start += len(group)
+    return _unit(np.mean(per_description, axis=0))
+
+
+def category_vector(
+    category: Category,
+    encode_texts: Callable[[list[str]], np.ndarray],
+    templates: Sequence[str] = TEMPLATES,
+) -> np.ndarray:
+    """The unit vector of a category: its descriptions' ensemble minus its negatives' at half weight."""
+    vector = ensemble_vector(category.prompts, encode_texts, templates)
+    if category.negatives:
+        vector = vector - NEGATIVE_WEIGHT * ensemble_vector(category.negatives, encode_texts, templates)
+    return _unit(vector)
+
+
+@dataclass
+class _Vectors:
+    """All photo vectors of the model at one generation of the store."""
+
+    generation: tuple
+    labels: np.ndarray
+    matrix: np.ndarray
+    weights: np.ndarray
+    background: np.ndarray  # per-label cosine with the background ensemble
+
+
+class Categories:
+    """The library's categories: stored definitions, live membership, search within one.
+
+    store: the library's Store; model: the key of the model whose vectors to use; encoder: returns
+    that model's Encoder (called lazily, only when a text must be encoded). Build it for a Library
+    with `Categories.for_library(library)`; make a new one after the library switches models.
+    Thread-safe; membership is cached per category and recomputed only when the store's vectors
+    or photos change, or the category is edited.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        model: str,
+        encoder: Callable[[], Encoder],
+        *,
+        templates: Sequence[str] = TEMPLATES,
+        background: Sequence[str] = BACKGROUND_PROMPTS,
+    ):
+        self.store = store
+        self.model = model
+        self._encoder = encoder
+        self.templates = tuple(templates)
+        self.background_prompts = tuple(background)
+        self._lock = threading.RLock()
+        self._vectors: _Vectors | None = None
+        self._text_cache: dict[tuple, np.ndarray] = {}
+        self._memberships: dict[str, tuple[tuple, Membership]] = {}
+
+    @classmethod
+    def for_library(cls, library, **kwargs) -> Categories:
+        """Categories over a `Library`'s search model (engine.library.Library)."""
+        return cls(library.store, library.model.key, library.encoder, **kwargs)
+
+    # -- definitions -------------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        prompts: Sequence[str] = (),
+        negatives: Sequence[str] = (),
+        threshold: float | None = None,
+    ) -> Category:
+        """Create a category. With no prompts, the name itself is the description."""
+        name = " ".join(name.split())
+        if not name:
+            raise CategoryError("A category needs a name.")
+        cleaned = tuple(p.strip() for p in prompts if p.strip()) or (name,)
+        category = Category(name, cleaned, tuple(n.strip() for n in negatives if n.strip()), threshold, time.time())
+        with self.store.transaction() as db:
+            if db.execute("SELECT 1 FROM categories WHERE name = ?", [name]).fetchone():
+                raise CategoryError(f"A category named '{name}' already exists.")
+            db.execute(
+                "INSERT INTO categories (name, prompts, negatives, threshold, created_at) VALUES (?, ?, ?, ?, ?)",
+                [name, json.dumps(category.prompts), json.dumps(category.negatives), threshold, category.created_at],
+            )
+        return category
+
+    def get(self, name: str) -> Category:
+        row = self.store.db.execute(
+            "SELECT name, prompts, negatives, threshold, created_at FROM categories WHERE name = ?",
+            [" ".join(name.split())],
+        ).fetchone()
+        if row is None:
+            known = ", ".join(c.name for c in self.list()) or "none yet"
+            raise CategoryError(f"No category named '{name}' (categories: {known}).")
+        return _row_to_category(row)
+
+    def list(self) -> list[Category]:
+        """All categories, by name."""
+        rows = self.store.db.execute(
+            "SELECT name, prompts, negatives, threshold, created_at FROM categories ORDER BY name COLLATE NOCASE"
+        )
+        return [_row_to_category(r) for r in rows]
+
+    def remove(self, name: str) -> None:
+        category = self.get(name)
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM categories WHERE name = ?", [category.name])
+        with self._lock:
+            self._memberships.pop(category.name, None)
+
+    def update(
+        self,
+        name: str,
+        *,
+        prompts: Sequence[str] | None = None,
+        negatives: Sequence[str] | None = None,
+        threshold: float | None | str = "keep",
+    ) -> Category:
+        """Change a category's descriptions and/or threshold (None = automatic; "keep" = unchanged)."""
+        old = self.get(name)
+        new_prompts = tuple(p.strip() for p in prompts if p.strip()) if prompts is not None else old.prompts
+        if not new_prompts:
+            raise CategoryError(f"Category '{old.name}' needs at least one description.")
+        new = Category(
+            old.name,
+            new_prompts,
+            tuple(n.strip() for n in negatives if n.strip()) if negatives is not None else old.negatives,
+            old.threshold if isinstance(threshold, str) else threshold,
+            old.created_at,
+        )
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE categories SET prompts = ?, negatives = ?, threshold = ? WHERE name = ?",
+                [json.dumps(new.prompts), json.dumps(new.negatives), new.threshold, new.name],
+            )
+        return new
+
+    def set_threshold(self, name: str, threshold: float | None) -> Category:
+        """Fix the threshold (what a slider commits), or None to go back to automatic."""
+        return self.update(name, threshold=threshold)
+
+    # -- membership --------------------------------------------------------------------------
+
+    def membership(self, name: str) -> Membership:
+        """The category's scores over the library (cached until the vectors or the category change)."""
+        category = self.get(name)
+        with self._lock:
+            vectors = self._current_vectors()
+            key = (vectors.generation, category)
+            cached = self._memberships.get(category.name)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            direction = self._text_vector(category)
+            raw = vectors.matrix @ direction if len(vectors.labels) else np.zeros(0, np.float32)
+            scores = (raw - vectors.background).astype(np.float32)
+            order = np.argsort(-scores, kind="stable")
+            auto = max(otsu_threshold(scores), 0.0) if len(scores) >= MIN_PHOTOS_FOR_SPLIT else 0.0
+            membership = Membership(category, vectors.labels[order], scores[order], vectors.weights[order], auto)
+            self._memberships[category.name] = (key, membership)
+            return membership
+
+    def members(self, name: str, k: int | None = None, threshold: float | None = None) -> list[Member]:
+        """Member photos, best first (at most k; at `threshold` or the category's own)."""
+        membership = self.membership(name)
+        labels = membership.member_labels(threshold)
+        scores = dict(zip(membership.labels[: len(labels)].tolist(), membership.scores.tolist(), strict=False))
+        out: list[Member] = []
+        chunk = max(64, (k or 0) + 8)
+        for start in range(0, len(labels), chunk):
+            part = [int(x) for x in labels[start : start + chunk]]
+            photos = self.store.photos_for_labels(part, self.model)
+            for label in part:
+                out += [Member(p.path, float(scores[label]), p) for p in photos.get(label, [])]
+            if k is not None and len(out) >= k:
+                return out[:k]
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """name -> member count, for every category."""
+        return {c.name: self.membership(c.name).count for c in self.list()}
+
+    def search(self, query: Query, name: str) -> list[Hit]:
+        """`query` answered among the category's members only (its date and folder filters too)."""
+        if query.empty:
+            raise QueryError("Nothing to search for: give a text, an image, or both.")
+        allowed = {int(x) for x in self.membership(name).member_labels()}
+        if query.after is not None or query.before is not None or query.folder is not None:
+            allowed &= self.store.labels_matching(
+                self.model, after=query.after, before=query.before, folder=query.folder
+            )
+        if not allowed or query.k <= 0:
+            return []
+        with self._lock:
+            vectors = self._current_vectors()
+        encoder = self._encoder()
+        vector = query_vector(query, lambda texts: encoder.encode_texts(texts), self._image_vector)
+        rows = np.flatnonzero(np.isin(vectors.labels, np.fromiter(allowed, np.int64)))
+        scores = vectors.matrix[rows] @ vector
+        order = np.argsort(-scores)[: query.k + 8]
+        found = [(int(vectors.labels[rows[i]]), float(scores[i])) for i in order]
+        photos = self.store.photos_for_labels([label for label, _ in found], self.model)
+        hits = []
+        for label, score in found:
+            for photo in photos.get(label, []):
+                if query.folder and not _under(photo.path, query.folder):
+                    continue
+                hits.append(Hit(photo.path, score, photo))
+        return hits[: query.k]
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _image_vector(self, path: str) -> np.ndarray:
+        encoder = self._encoder()
+        try:
+            image, _ = open_image(path, min_size=encoder.image_size)
+        except PhotoError as e:
+            raise QueryError(f"Cannot use {path} as a query: {e.reason}.") from e
+        return encoder.encode_images(encoder.preprocess_image(image)[None])[0]
+
+    def _text_vector(self, category: Category) -> np.ndarray:
+        key = (category.prompts, category.negatives)
+        if key not in self._text_cache:
+            encoder = self._encoder()
+            self._text_cache[key] = category_vector(category, encoder.encode_texts, self.templates)
+        return self._text_cache[key]
+
+    def _background_vector(self) -> np.ndarray:
+        key = ("background", self.background_prompts)
+        if key not in self._text_cache:
+            vectors = self._encoder().encode_texts(list(self.background_prompts))
+            self._text_cache[key] = _unit(vectors.mean(axis=0))
+        return self._text_cache[key]
+
+    def _generation(self) -> tuple:
+        """Changes whenever vectors of the model or photos are added or removed."""
+        db = self.store.db
+        vectors = db.execute("SELECT COUNT(*), MAX(label) FROM vectors WHERE model = ?", [self.model]).fetchone()
+        photos = db.execute("SELECT COUNT(*), MAX(id), COUNT(error) FROM photos").fetchone()
+        return (*vectors, *photos)
+
+    def _current_vectors(self) -> _Vectors:
+        generation = self._generation()
+        if self._vectors is not None and self._vectors.generation == generation:
+            return self._vectors
+        rows = self.store.db.execute(
+            "SELECT v.label, v.vector, COUNT(p.id) FROM vectors v JOIN photos p ON p.hash = v.hash"
+            " WHERE v.model = ? AND p.error IS NULL GROUP BY v.label ORDER BY v.label",
+            [self.model],
+        ).fetchall()
+        labels = np.array([r[0] for r in rows], np.int64)
+        weights = np.array([r[2] for r in rows], np.int64)
+        if rows:
+            dim = len(rows[0][1]) // 4
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
+            background = matrix @ self._background_vector()
+        else:
+            matrix = np.zeros((0, 0), np.float32)
+            background = np.zeros(0, np.float32)
+        self._vectors = _Vectors(generation, labels, matrix, weights, background)
+        log.debug("loaded %d photo vectors for categories", len(labels))
+        return self._vectors
+
+
+def _row_to_category(row: Sequence) -> Category:
+    name, prompts, negatives, threshold, created_at = row
+    return Category(name, tuple(json.loads(prompts)), tuple(json.loads(negatives)), threshold, created_at)
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")

@@ -1,0 +1,118 @@
+"""`viewfinder tag / untag / tags / train / model` as a user runs them, on synthetic scenes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic import COLOURS, make_scene, random_shapes
+
+from app.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path, capsys, tiny_config):
+    library = tmp_path / "library"
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    photos = []
+    for i in range(24):
+        colour = list(COLOURS)[i % 2]
+        _, shape, box = random_shapes(rng, 1)[0]
+        path = folder / f"s{i:02d}.png"
+        make_scene(rng, [(colour, shape, box)]).image.save(path)
+        photos.append((str(path), colour))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        argv = list(args)
+        if args[0] == "model":
+            argv.insert(2, "--library")
+            argv.insert(3, str(library))
+        else:
+            argv += ["--library", str(library)]
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code = main(["index", str(folder), "--library", str(library), "--model", str(tiny_config)])
+    capsys.readouterr()
+    assert code == 0
+    return run, photos
+
+
+def test_tag_untag_tags_json(cli):
+    run, photos = cli
+    path = photos[0][0]
+    code, out, err = run("tag", path, "Rex asleep on the sofa", "--highlight", "Rex=0.1,0.2,0.6,0.9")
+    assert code == 0, err
+    assert "Tagged" in out
+    run("tag", photos[1][0], "Rex")
+    code, out, _ = run("tags", "--json")
+    tags = json.loads(out)
+    assert [(t["path"], t["text"]) for t in tags] == [(photos[1][0], "Rex"), (path, "Rex asleep on the sofa")]
+    assert tags[1]["highlights"] == [{"phrase": "Rex", "box": [0.1, 0.2, 0.6, 0.9], "mask": False}]
+    assert tags[0]["highlights"] == []
+    code, out, _ = run("untag", path, "Rex asleep on the sofa")
+    assert code == 0 and "Removed 1" in out
+    code, out, _ = run("tags", "--json")
+    assert [t["text"] for t in json.loads(out)] == ["Rex"]
+    code, out, _ = run("tags")
+    assert code == 0 and "Rex" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["tag", "/no/such.png", "Rex"], "is not in the library"),
+        (["tag", "{photo}", "Rex", "--highlight", "Max=0,0,1,1"], "'Max' does not occur"),
+        (["tag", "{photo}", "Rex", "--highlight", "Rex=0,0,2,1"], "between 0 and 1"),
+        (["untag", "{photo}", "Nobody"], "has no tag 'Nobody'"),
+        (["train"], "at least 10 tagged photos and 2 different tags"),
+        (["model", "use", "3"], "no model version 3"),
+        (["model", "rollback"], "no earlier model"),
+    ],
+)
+def test_user_errors_are_one_line(cli, args, message):
+    run, photos = cli
+    args = [a.replace("{photo}", photos[0][0]) for a in args]
+    code, out, err = run(*args)
+    assert code == 1
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_highlight_syntax_is_a_usage_error(cli, capsys):
+    run, photos = cli
+    with pytest.raises(SystemExit) as exc:
+        run("tag", photos[0][0], "Rex", "--highlight", "Rex=0,0,1")
+    assert exc.value.code == 2
+
+
+def test_train_model_list_use_rollback(cli):
+    run, photos = cli
+    for path, colour in photos[:16]:
+        assert run("tag", path, colour)[0] == 0
+    code, out, err = run("train", "--epochs", "3", "--lr", "5e-4", "--force", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["version"] == 1 and result["activated"] is True
+    for part in ("before", "after"):
+        assert {"recall_at_k", "mean_rank", "k", "agreement"} <= set(result[part])
+    code, out, _ = run("model", "list", "--json")
+    listed = json.loads(out)
+    assert [(v["version"], v["active"]) for v in listed] == [(1, True)]
+    assert listed[0]["config"]["tune"] == "text" and "after" in listed[0]["metrics"]
+    code, out, _ = run("search", "red", "-k", "5", "--json")
+    tuned = json.loads(out)
+    code, out, _ = run("model", "use", "0")
+    assert code == 0 and "base model" in out
+    code, out, _ = run("search", "red", "-k", "5", "--json")
+    base = json.loads(out)
+    assert base != tuned
+    code, out, _ = run("model", "rollback")
+    assert code == 0 and "version 1" in out
+    code, out, _ = run("search", "red", "-k", "5", "--json")
+    assert json.loads(out) == tuned
+    assert Path(listed[0]["path"], "deltas.safetensors").is_file()

@@ -1,0 +1,153 @@
+"""Tags and highlights: storage keyed by content, validation, renames, and the search boost."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic import COLOURS, make_scene, random_shapes
+
+from engine.search import Query, search
+from engine.tags import (
+    Highlight,
+    TagError,
+    add_tag,
+    list_tags,
+    matching_tag_texts,
+    remove_tags,
+    search_with_tags,
+    tag_texts,
+    tags_of,
+)
+
+
+@pytest.fixture
+def scenes(make_library, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(40):
+        colour = list(COLOURS)[i % 4]
+        _, shape, box = random_shapes(rng, 1)[0]
+        path = folder / f"s{i:02d}.png"
+        make_scene(rng, [(colour, shape, box)]).image.save(path)
+        out.append((str(path), colour))
+    library = make_library()
+    library.add_folders([folder])
+    library.index()
+    return library, out
+
+
+def test_tag_list_untag(scenes):
+    library, photos = scenes
+    path = photos[0][0]
+    tag = add_tag(
+        library.store, path, "  Rex   asleep on the sofa ", [Highlight("Rex", (0.1, 0.2, 0.5, 0.9))]
+    )
+    assert tag.text == "Rex asleep on the sofa" and tag.paths == (path,)
+    assert tag.highlights == (Highlight("Rex", (0.1, 0.2, 0.5, 0.9)),)
+    # Same text again: one tag; a new highlight of the same phrase replaces the old one.
+    add_tag(library.store, path, "Rex asleep on the sofa", [Highlight("Rex", (0.0, 0.0, 0.5, 0.5))])
+    add_tag(library.store, path, "Rex")
+    add_tag(library.store, photos[1][0], "Rex")
+    listed = list_tags(library.store)
+    assert [(t.text, t.paths[0]) for t in listed] == [
+        ("Rex", path),
+        ("Rex", photos[1][0]),
+        ("Rex asleep on the sofa", path),
+    ]
+    assert listed[2].highlights[0].box == (0.0, 0.0, 0.5, 0.5)
+    assert listed[2].to_json()["highlights"] == [
+        {"phrase": "Rex", "box": [0.0, 0.0, 0.5, 0.5], "mask": False}
+    ]
+    assert tag_texts(library.store) == {"Rex": 2, "Rex asleep on the sofa": 1}
+    assert remove_tags(library.store, path, "Rex") == 1
+    assert [t.text for t in tags_of(library.store, path)] == ["Rex asleep on the sofa"]
+    assert remove_tags(library.store, path) == 1
+    assert tags_of(library.store, path) == []
+    with pytest.raises(TagError, match="has no tag 'Rex'"):
+        remove_tags(library.store, path, "Rex")
+
+
+@pytest.mark.parametrize(
+    "text, highlights, message",
+    [
+        ("", [], "needs some text"),
+        ("Rex", [Highlight("Max", (0, 0, 1, 1))], "'Max' does not occur in the tag 'Rex'"),
+        ("Rex", [Highlight("Re", (0, 0, 1, 1))], "does not occur"),
+        ("Rex", [Highlight("Rex", (0, 0, 1.5, 1))], "fractions between 0 and 1"),
+        ("Rex", [Highlight("Rex", (0.5, 0, 0.5, 1))], "is empty"),
+        ("Rex", [Highlight("Rex")], "needs a box or a mask"),
+    ],
+)
+def test_bad_tags_are_refused(scenes, text, highlights, message):
+    library, photos = scenes
+    with pytest.raises(TagError, match=message):
+        add_tag(library.store, photos[0][0], text, highlights)
+    assert list_tags(library.store) == []
+
+
+def test_only_indexed_library_photos_can_be_tagged(scenes, tmp_path):
+    library, photos = scenes
+    with pytest.raises(TagError, match="not in the library"):
+        add_tag(library.store, tmp_path / "elsewhere.png", "Rex")
+    new = Path(photos[0][0]).with_name("new.png")
+    new.write_bytes(Path(photos[5][0]).read_bytes())
+    library.scan()  # known but not embedded yet
+    with pytest.raises(TagError, match="not indexed yet"):
+        add_tag(library.store, new, "Rex")
+
+
+def test_tags_survive_a_rename_and_follow_duplicates(scenes):
+    library, photos = scenes
+    old = photos[3][0]
+    add_tag(library.store, old, "Rex", [Highlight("Rex", (0.2, 0.2, 0.6, 0.6))])
+    moved = str(Path(old).with_name("renamed.png"))
+    os.rename(old, moved)
+    library.index()
+    (tag,) = list_tags(library.store)
+    assert tag.paths == (moved,) and tag.highlights[0].box == (0.2, 0.2, 0.6, 0.6)
+    assert [t.text for t in tags_of(library.store, moved)] == ["Rex"]
+
+
+def test_query_matching_tags():
+    from engine.tags import _contains, _words, phrase_in_text
+
+    assert phrase_in_text("on the sofa", "Rex asleep on the Sofa")
+    assert not phrase_in_text("so", "Rex asleep on the sofa")
+    assert _contains(_words("Rex on the beach"), _words("rex"))
+
+
+def test_search_puts_tagged_photos_first_and_boosts_look_alikes(scenes):
+    library, photos = scenes
+    reds = [p for p, c in photos if c == "red"]
+    for path in reds[:4]:
+        add_tag(library.store, path, "Rex")
+    assert matching_tag_texts(library.store, "Rex on the beach") == ["Rex"]
+    assert matching_tag_texts(library.store, "the") == []
+    encoder = library.encoder()
+    vector = encoder.encode_texts(["Rex"])[0]
+    args = (library.store, library.vector_index, library.model.key)
+    plain = search(vector, Query(text="Rex", k=40), *args)
+    tagged = search_with_tags(vector, Query(text="Rex", k=40), *args)
+    assert {h.path for h in tagged[:4]} == set(reds[:4])
+    assert [h.score for h in tagged] == sorted((h.score for h in tagged), reverse=True)
+
+    def mean_rank(hits):
+        order = [h.path for h in hits if h.path not in reds[:4]]
+        return np.mean([order.index(p) + 1 for p in reds[4:]])
+
+    # Untagged red scenes look like the tagged ones: the cache lifts them.
+    assert mean_rank(tagged) < mean_rank(plain) - 5, (mean_rank(plain), mean_rank(tagged))
+    # No tag named: exactly the plain search.
+    other = encoder.encode_texts(["a blue square"])[0]
+    assert search_with_tags(other, Query(text="a blue square", k=10), *args) == search(
+        other, Query(text="a blue square", k=10), *args
+    )
+    # Filters still hold for the tagged photos.
+    folder = str(Path(reds[0]).parent / "nowhere")
+    assert search_with_tags(vector, Query(text="Rex", k=10, after=4e9), *args) == []
+    assert search_with_tags(vector, Query(text="Rex", k=10, folder=folder), *args) == []

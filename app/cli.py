@@ -284,7 +284,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         bar = ProgressBar()
         library.index(bar)
         bar.close()
-        print(f"Watching {len(library.folders())} folder(s); press Ctrl-C to stop.", file=sys.stderr)
+        library.encoder(library.target_model)  # loaded now, so the first change is indexed at once
         stop = threading.Event()
         watcher = Watcher(library, on_progress=bar)
 
@@ -294,6 +294,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
         watcher.start()
+        how = "rescanning every minute: the system's limit on watches is reached" if watcher.polling else "watching"
+        print(f"Keeping {len(library.folders())} folder(s) current ({how}); press Ctrl-C to stop.", file=sys.stderr)
         try:
             while not stop.wait(0.5):
                 pass

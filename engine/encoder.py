@@ -29,6 +29,17 @@ from engine.errors import ModelUnavailable, ViewfinderError
 
 log = logging.getLogger(__name__)
 
+
+class _QuietRandomInit(logging.Filter):
+    """open_clip warns on the root logger whenever it builds a model without weights, which is
+    how we always build it (weights are loaded by us, or random init is what was asked for)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded")
+
+
+logging.getLogger().addFilter(_QuietRandomInit())
+
 Progress = Callable[[int, int], None]
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")

@@ -175,3 +175,26 @@ def train_tiny_clip(encoder, scenes: Sequence[Scene], *, steps: int = 300, batch
         losses.append(float(loss.detach()))
     model.eval()
     return losses
+
+
+_TRAINED: dict[tuple, object] = {}
+
+
+def trained_tiny_encoder(config: str, *, scenes: int = 2000, steps: int = 150, seed: int = 1):
+    """A fresh engine Encoder of the tiny config, trained on `scenes` synthetic scenes.
+
+    Cached per process, so several test modules share one training run (~1 minute on 2 cores).
+    """
+    key = (str(config), scenes, steps, seed)
+    if key not in _TRAINED:
+        import torch
+
+        from engine.config import ModelSpec
+        from engine.encoder import Encoder
+
+        encoder = Encoder.load(ModelSpec(str(config), None), "cpu")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            train_tiny_clip(encoder, make_dataset(scenes, seed), steps=steps, seed=seed)
+        _TRAINED[key] = encoder
+    return _TRAINED[key]

@@ -17,7 +17,7 @@ from .search_bar import SearchRequest
 if TYPE_CHECKING:
     from engine.config import ModelSpec
     from engine.library import Library
-    from engine.search import Hit
+    from engine.search import Hit, Query
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,12 @@ def browse(library: Library, folder: str | None, request: SearchRequest) -> list
     return [Hit(p.path, math.nan, p) for p in photos]
 
 
-def search(library: Library, request: SearchRequest, folder: str | None, k: int = RESULT_LIMIT) -> list[Hit]:
-    """A text and/or image query; `-word` in the text excludes a word (the engine parses it)."""
+def make_query(request: SearchRequest, folder: str | None = None, k: int = RESULT_LIMIT) -> Query:
+    """The engine query for a request; `-word` in the text excludes a word."""
     from engine.search import Query, parse_query_text
 
     text, negatives = parse_query_text(request.text)
-    query = Query(
+    return Query(
         text=text or None,
         image=request.image,
         negatives=negatives,
@@ -58,6 +58,11 @@ def search(library: Library, request: SearchRequest, folder: str | None, k: int 
         folder=folder or None,
         k=k,
     )
+
+
+def search(library: Library, request: SearchRequest, folder: str | None, k: int = RESULT_LIMIT) -> list[Hit]:
+    """A text and/or image query; `-word` in the text excludes a word (the engine parses it)."""
+    query = make_query(request, folder, k)
     if query.empty:  # only negatives typed ("-people"): nothing positive to rank by
         return browse(library, folder, request)
     return library.search(query)

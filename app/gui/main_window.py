@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListView,
     QMainWindow,
@@ -44,13 +45,23 @@ from PySide6.QtWidgets import (
 from engine.thumbnails import ThumbnailCache
 
 from . import jobs
+from . import tags as tag_jobs
+from .categories import (
+    CategoryBook,
+    CategoryDialog,
+    category_counts,
+    category_hits,
+    get_category,
+    remove_category,
+)
 from .delegate import ThumbnailDelegate
 from .results_model import ResultsModel
 from .search_bar import SearchBar, SearchRequest
 from .settings import AppSettings, SettingsDialog
-from .sidebar import Sidebar
+from .sidebar import SCOPE_CATEGORY, SCOPE_TAG, Sidebar
 from .status import FailuresDialog, IndexPanel
 from .thumbnails import ThumbnailLoader
+from .training import TrainingDialog
 from .viewer import Viewer
 from .workers import InlinePool, Runner, make_pool
 
@@ -85,6 +96,8 @@ class MainWindow(QMainWindow):
     index_finished = Signal(object)  # engine Progress
     model_state_changed = Signal(str)
     watcher_started = Signal()
+    lists_refreshed = Signal()  # the sidebar's categories and tags are up to date
+    tagged = Signal(object)  # tags.TagOutcome after tagging photos from the grid
 
     def __init__(
         self,
@@ -136,6 +149,12 @@ class MainWindow(QMainWindow):
         self._index_again = False
         self._last_status_refresh = 0.0
         self._status_busy = False
+        self.categories: CategoryBook | None = None
+        self._lists_busy = False
+        self._lists_again = False
+        self._select_after_refresh: tuple[str, str] | None = None
+        self.category_dialog: CategoryDialog | None = None
+        self.training_dialog: TrainingDialog | None = None
 
         self._build_ui()
         self._restore_geometry()
@@ -158,6 +177,11 @@ class MainWindow(QMainWindow):
         self.sidebar.add_requested.connect(self.choose_folder)
         self.sidebar.remove_requested.connect(self.remove_folder)
         self.sidebar.rescan_requested.connect(self.start_indexing)
+        self.sidebar.category_selected.connect(self._folder_selected)
+        self.sidebar.tag_selected.connect(self._folder_selected)
+        self.sidebar.new_category_requested.connect(self.new_category)
+        self.sidebar.edit_category_requested.connect(self.edit_category)
+        self.sidebar.remove_category_requested.connect(self.remove_category)
 
         self.search_bar = SearchBar(self.qsettings)
         self.search_bar.search.connect(self.request_search)
@@ -222,6 +246,7 @@ class MainWindow(QMainWindow):
         self.viewer.closed.connect(self.close_viewer)
         self.viewer.step.connect(self._viewer_step)
         self.viewer.find_similar.connect(self.find_similar)
+        self.viewer.tags_changed.connect(self.refresh_lists)
 
         self.pages = QStackedWidget()
         self.pages.addWidget(self._opening_page())
@@ -315,9 +340,16 @@ class MainWindow(QMainWindow):
         self._action(edit_menu, "&Find", self.focus_search, QKeySequence.StandardKey.Find)
         self._action(edit_menu, "Search by &Pasted Image", self.paste_image)
         self._action(edit_menu, "Select &All", self.grid.selectAll, QKeySequence.StandardKey.SelectAll)
+        edit_menu.addSeparator()
+        self.tag_action = self._action(edit_menu, "&Tag Selected Photos…", self.tag_selected_photos, "Ctrl+T")
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "Sort by &Relevance", lambda: self.search_bar.sort.setCurrentIndex(0))
         self._action(view_menu, "Sort by &Date", lambda: self.search_bar.sort.setCurrentIndex(1))
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self._action(tools_menu, "&New Category…", self.new_category)
+        tools_menu.addSeparator()
+        self._action(tools_menu, "T&rain on My Tags…", self.open_training)
+        self._action(tools_menu, "&Models…", self.open_training)
 
     def _action(self, menu: QMenu, text: str, slot, shortcut: Any = None) -> QAction:
         action = QAction(text, self)
@@ -344,6 +376,8 @@ class MainWindow(QMainWindow):
                 library.close()
             return
         self.library = library
+        self.categories = CategoryBook(library)
+        self.viewer.library = library
         self.sidebar.setVisible(bool(library.folders()))
         self.refresh_status()
         self.load_model()
@@ -355,6 +389,7 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentIndex(PAGE_WELCOME)
         self.restart_watcher()
         self.run_query()
+        self.refresh_lists()
         self.library_ready.emit()
 
     def refresh_status(self) -> None:
@@ -410,6 +445,7 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, key: str) -> None:
         self._set_model_state(MODEL_READY)
+        self.refresh_lists()  # category counts need the model's text tower
         if self._waiting_for_model:
             self._waiting_for_model = False
             self.run_query()
@@ -477,6 +513,7 @@ class MainWindow(QMainWindow):
 
     def request_search(self, request: SearchRequest) -> None:
         self._request = request
+        self.viewer.query_text = request.text
         if self.pages.currentIndex() == PAGE_VIEWER:
             self.close_viewer()
         self.run_query()
@@ -502,19 +539,27 @@ class MainWindow(QMainWindow):
         request = self._request
         folder = self.sidebar.current_folder() or None
         library = self.library
-        if request.empty:
+        scope = self.sidebar.current_scope()
+        needs_model = not request.empty or scope.kind == SCOPE_CATEGORY  # members need text vectors
+        if scope.kind == SCOPE_CATEGORY and self.categories is not None:
+            book, query = self.categories, jobs.make_query(request)
+            work = lambda: category_hits(book, scope.value, query)  # noqa: E731
+        elif scope.kind == SCOPE_TAG:
+            tag_query = None if request.empty else jobs.make_query(request)
+            work = lambda: tag_jobs.tagged_hits(library, scope.value, tag_query)  # noqa: E731
+        elif request.empty:
             work = lambda: jobs.browse(library, folder, request)  # noqa: E731
-        elif self.model_state == MODEL_LOADING:
+        else:
+            work = lambda: jobs.search(library, request, folder)  # noqa: E731
+        if needs_model and self.model_state == MODEL_LOADING:
             self._waiting_for_model = True
             self._show_empty("Loading model…\nYour search runs as soon as it is ready.")
             return
-        elif self.model_state == MODEL_UNAVAILABLE:
+        elif needs_model and self.model_state == MODEL_UNAVAILABLE:
             self._show_empty(
                 "Search is unavailable until the model is available.\nBrowsing works: clear the search."
             )
             return
-        else:
-            work = lambda: jobs.search(library, request, folder)  # noqa: E731
         self._search_busy = True
         self._search_generation += 1
         generation = self._search_generation
@@ -569,8 +614,13 @@ class MainWindow(QMainWindow):
         self.results_stack.setCurrentIndex(1)
 
     def _update_scope(self, request: SearchRequest, count: int) -> None:
+        scope = self.sidebar.current_scope()
         folder = self.sidebar.current_folder()
         where = os.path.basename(folder.rstrip(os.sep)) if folder else "All photos"
+        if scope.kind == SCOPE_CATEGORY:
+            where = f"Category “{scope.value}”"
+        elif scope.kind == SCOPE_TAG:
+            where = f"Tag “{scope.value}”"
         what = "photos" if request.empty else "results"
         self.search_bar.set_scope(f"{where}  ·  {count:,} {what}")
 
@@ -752,6 +802,7 @@ class MainWindow(QMainWindow):
         self._status_busy = False  # a refresh queued behind the index job is stale: ask again
         self.refresh_status()
         self.run_query()
+        self.refresh_lists()
         if progress is not None:
             self.index_finished.emit(progress)
         if self._index_again and not self._closing:
@@ -804,6 +855,7 @@ class MainWindow(QMainWindow):
         self._status_busy = False
         self.refresh_status()
         self.run_query()
+        self.refresh_lists()
 
     # ================================================================= viewer
 
@@ -842,6 +894,7 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         menu.addAction("Open", lambda: self.open_viewer(index.row()))
         menu.addAction("Find similar", lambda: self.find_similar(hit.path))
+        menu.addAction("Tag…", self.tag_selected_photos)
         menu.addSeparator()
         self.viewer.hit = hit
         menu.addAction("Open with default app", self.viewer.open_external)
@@ -857,6 +910,149 @@ class MainWindow(QMainWindow):
                 self.search_bar.set_image(None)
                 return
         super().keyPressEvent(event)
+
+    # ================================================================= categories and tags
+
+    def refresh_lists(self) -> None:
+        """Re-read the sidebar's categories (with member counts) and tags, in a worker."""
+        if self.library is None or self.categories is None or self._closing:
+            return
+        if self._lists_busy:
+            self._lists_again = True
+            return
+        self._lists_busy = True
+        library, book, counted = self.library, self.categories, self.model_state == MODEL_READY
+
+        def work():
+            if counted:
+                categories = category_counts(book)
+            else:  # no model yet: names now, counts once it has loaded
+                categories = [(c.name, None) for c in book.get().list()]
+            return categories, tag_jobs.tag_counts(library)
+
+        self.runner.submit(work, self._lists_done, self._lists_failed)
+
+    def _lists_done(self, result) -> None:
+        categories, tags = result
+        self._lists_busy = False
+        self.sidebar.set_categories(categories)
+        self.sidebar.set_tags(tags)
+        if self._select_after_refresh is not None:
+            kind, value = self._select_after_refresh
+            self._select_after_refresh = None
+            (self.sidebar.select_category if kind == SCOPE_CATEGORY else self.sidebar.select_tag)(value)
+        self.lists_refreshed.emit()
+        if self._lists_again:
+            self._lists_again = False
+            self.refresh_lists()
+
+    def _lists_failed(self, error: Exception) -> None:
+        self._lists_busy = False
+        log.warning("cannot list categories and tags: %s", error)
+        if self._lists_again:
+            self._lists_again = False
+            self.refresh_lists()
+
+    def new_category(self) -> CategoryDialog | None:
+        return self._open_category_dialog(None)
+
+    def edit_category(self, name: str) -> None:
+        """Open the dialog on a stored category (read in a worker)."""
+        if self.categories is None:
+            return
+        book = self.categories
+        self.runner.submit(lambda: get_category(book, name), self._open_category_dialog, self._folder_error)
+
+    def _open_category_dialog(self, existing) -> CategoryDialog | None:
+        if self.categories is None:
+            return None
+        dialog = CategoryDialog(self.runner, self.categories, existing, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.saved.connect(self._category_saved)
+        dialog.destroyed.connect(lambda *_: setattr(self, "category_dialog", None))
+        self.category_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _category_saved(self, category) -> None:
+        self._select_after_refresh = (SCOPE_CATEGORY, category.name)
+        self.refresh_lists()
+        if self.sidebar.current_scope().kind == SCOPE_CATEGORY:
+            self.run_query()
+
+    def remove_category(self, name: str) -> None:
+        answer = QMessageBox.question(
+            self, "Remove category", f"Remove the category “{name}”?\nNo photo is deleted."
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_category_now(name)
+
+    def remove_category_now(self, name: str) -> None:
+        if self.categories is None:
+            return
+        book = self.categories
+        self.runner.submit(
+            lambda: remove_category(book, name), lambda _r: self.refresh_lists(), self._folder_error
+        )
+
+    def tag_targets(self) -> list[str]:
+        """The photos Ctrl+T tags: the one in the viewer, else the grid's selection."""
+        if self.pages.currentIndex() == PAGE_VIEWER and self.viewer.hit is not None:
+            return [self.viewer.hit.path]
+        return self.selected_paths()
+
+    def tag_selected_photos(self) -> None:
+        paths = self.tag_targets()
+        if not paths:
+            self.statusBar().showMessage("Select photos to tag first.", 4000)
+            return
+        what = "this photo" if len(paths) == 1 else f"these {len(paths):,} photos"
+        text, ok = QInputDialog.getText(self, "Tag photos", f"Tag {what} with:")
+        if ok and text.strip():
+            self.tag_paths(paths, text)
+
+    def tag_paths(self, paths: list[str], text: str) -> None:
+        """Tag photos in a worker; the sidebar's Tags and an open viewer follow."""
+        if self.library is None:
+            return
+        library = self.library
+        self.runner.submit(
+            lambda: tag_jobs.tag_photos(library, paths, text), self._tagged, self._folder_error
+        )
+
+    def _tagged(self, outcome: tag_jobs.TagOutcome) -> None:
+        message = f"Tagged {len(outcome.tagged):,} photo(s) “{outcome.text}”."
+        if outcome.failed:
+            message += f" {len(outcome.failed):,} could not be tagged: {outcome.failed[0][1]}"
+        self.statusBar().showMessage(message, 8000)
+        self.refresh_lists()
+        if self.viewer.hit is not None and self.viewer.hit.path in outcome.tagged:
+            self.viewer.reload_tags()
+        self.tagged.emit(outcome)
+
+    # ================================================================= training
+
+    def open_training(self) -> TrainingDialog | None:
+        if self.library is None:
+            return None
+        if self.training_dialog is None:
+            dialog = TrainingDialog(self.runner, self.library, self)
+            dialog.model_changed.connect(self._model_switched)
+            self.training_dialog = dialog
+        self.training_dialog.show()
+        self.training_dialog.raise_()
+        return self.training_dialog
+
+    def _model_switched(self, reembedding: bool) -> None:
+        """A training run or a Use/Roll back changed the search model."""
+        self.viewer.heatmaps.clear()
+        self._status_busy = False
+        self.refresh_status()
+        self.load_model()
+        if reembedding:
+            self.start_indexing()
+        self.run_query()
+        self.refresh_lists()
 
     # ================================================================= settings
 
@@ -932,6 +1128,8 @@ class MainWindow(QMainWindow):
         self.qsettings.sync()
         self._index_cancel.set()
         self._index_pause.clear()
+        if self.training_dialog is not None:
+            self.training_dialog.cancel()
         with self._watch_lock:
             if self.watcher is not None:
                 self.watcher.stop()

@@ -1,13 +1,15 @@
-"""The sidebar: the library's folders, and the sections later work fills (Categories, Tags).
+"""The sidebar: the library's folders, its categories (smart albums) and its tags.
 
-A `QTreeWidget` with one top-level item per section. Folder items carry their path in UserRole;
-sections other than Folders are empty placeholders that `section(name)` hands out.
+A `QTreeWidget` with one top-level item per section. Folder items carry their path in PathRole;
+category and tag items their name in CategoryRole / TagRole. Selecting any of them sets the scope
+the grid shows (`current_scope()`); the window listens to the `*_selected` signals.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -26,7 +28,22 @@ if TYPE_CHECKING:
     from engine.library import FolderStatus
 
 PathRole = Qt.ItemDataRole.UserRole + 1
+CategoryRole = Qt.ItemDataRole.UserRole + 2
+TagRole = Qt.ItemDataRole.UserRole + 3
+ActionRole = Qt.ItemDataRole.UserRole + 4  # an item that is a command ("New category…")
 ALL_PHOTOS = ""  # the path value of the "All photos" item
+NEW_CATEGORY = "new-category"
+
+SCOPE_FOLDER, SCOPE_CATEGORY, SCOPE_TAG = "folder", "category", "tag"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the grid shows: a folder ("" = all photos), a category or a tag."""
+
+    kind: str
+    value: str
+
 
 FOLDERS = "Folders"
 CATEGORIES = "Categories"
@@ -37,6 +54,11 @@ class Sidebar(QWidget):
     """Emits `folder_selected(path or "")`, and the add/remove/rescan requests of its buttons."""
 
     folder_selected = Signal(str)
+    category_selected = Signal(str)
+    tag_selected = Signal(str)
+    new_category_requested = Signal()
+    edit_category_requested = Signal(str)
+    remove_category_requested = Signal(str)
     add_requested = Signal()
     remove_requested = Signal(str)
     rescan_requested = Signal()
@@ -66,8 +88,12 @@ class Sidebar(QWidget):
         self._all = QTreeWidgetItem(["All photos"])
         self._all.setData(0, PathRole, ALL_PHOTOS)
         self._sections[FOLDERS].addChild(self._all)
-        self._placeholder(CATEGORIES, "Coming soon")
-        self._placeholder(TAGS, "Coming soon")
+        self._new_category = QTreeWidgetItem(["＋  New category…"])
+        self._new_category.setData(0, ActionRole, NEW_CATEGORY)
+        self._new_category.setToolTip(0, "Describe photos in words; they collect themselves")
+        self._new_category.setForeground(0, self.palette().placeholderText())
+        self._sections[CATEGORIES].addChild(self._new_category)
+        self._placeholder(TAGS, "No tags yet")
 
         self.add_button = self._button("+  Add folder", "Add a photo folder…", self.add_requested.emit)
         self.remove_button = self._button("−", "Remove the selected folder from the library", self._remove)
@@ -104,8 +130,98 @@ class Sidebar(QWidget):
         self._sections[section].addChild(item)
 
     def section(self, name: str) -> QTreeWidgetItem:
-        """The header item of a section, for later features to fill (Categories, Tags)."""
+        """The header item of a section (Folders, Categories, Tags)."""
         return self._sections[name]
+
+    # -- scope -------------------------------------------------------------------------------
+
+    def current_scope(self) -> Scope:
+        item = self.tree.currentItem()
+        if item is not None:
+            if item.data(0, CategoryRole) is not None:
+                return Scope(SCOPE_CATEGORY, item.data(0, CategoryRole))
+            if item.data(0, TagRole) is not None:
+                return Scope(SCOPE_TAG, item.data(0, TagRole))
+        return Scope(SCOPE_FOLDER, self.current_folder())
+
+    # -- categories --------------------------------------------------------------------------
+
+    def set_categories(self, categories: Sequence[tuple[str, int | None]]) -> None:
+        """List (name, member count or None when unknown), keeping the selection if it is still there."""
+        self._fill(CATEGORIES, CategoryRole, categories, keep_last=1)
+
+    def category_names(self) -> list[str]:
+        return self._values(CATEGORIES, CategoryRole)
+
+    def category_item(self, name: str) -> QTreeWidgetItem | None:
+        return self._find(CATEGORIES, CategoryRole, name)
+
+    def select_category(self, name: str) -> None:
+        item = self.category_item(name)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+
+    # -- tags --------------------------------------------------------------------------------
+
+    def set_tags(self, counts: Mapping[str, int]) -> None:
+        """List tag texts with how many photos carry each."""
+        self._fill(TAGS, TagRole, list(counts.items()), keep_last=0)
+        section = self._sections[TAGS]
+        if not section.childCount():
+            self._placeholder(TAGS, "No tags yet")
+
+    def tag_names(self) -> list[str]:
+        return self._values(TAGS, TagRole)
+
+    def tag_item(self, text: str) -> QTreeWidgetItem | None:
+        return self._find(TAGS, TagRole, text)
+
+    def select_tag(self, text: str) -> None:
+        item = self.tag_item(text)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+
+    # -- shared ------------------------------------------------------------------------------
+
+    def _fill(self, name: str, role: int, rows: Sequence[tuple[str, int | None]], keep_last: int) -> None:
+        section = self._sections[name]
+        current = self.tree.currentItem()
+        selected = current.data(0, role) if current is not None else None
+        self.tree.blockSignals(True)
+        keep = [section.child(section.childCount() - 1 - i) for i in range(keep_last)]
+        while section.childCount():
+            section.removeChild(section.child(0))
+        restored = None
+        for value, count in rows:
+            label = value if count is None else f"{value}  ·  {count:,}"
+            item = QTreeWidgetItem([label])
+            item.setData(0, role, value)
+            item.setToolTip(0, value)
+            section.addChild(item)
+            if value == selected:
+                restored = item
+        for item in reversed(keep):
+            section.addChild(item)
+        lost = selected is not None and restored is None
+        if restored is not None:
+            self.tree.setCurrentItem(restored)
+        elif lost:
+            self.tree.setCurrentItem(self._all)
+        self.tree.blockSignals(False)
+        if lost:  # the shown category or tag is gone: show all photos
+            self.folder_selected.emit(ALL_PHOTOS)
+
+    def _values(self, name: str, role: int) -> list[str]:
+        section = self._sections[name]
+        children = (section.child(i) for i in range(section.childCount()))
+        return [c.data(0, role) for c in children if c.data(0, role) is not None]
+
+    def _find(self, name: str, role: int, value: str) -> QTreeWidgetItem | None:
+        section = self._sections[name]
+        for i in range(section.childCount()):
+            if section.child(i).data(0, role) == value:
+                return section.child(i)
+        return None
 
     # -- folders -----------------------------------------------------------------------------
 
@@ -113,6 +229,7 @@ class Sidebar(QWidget):
         if indexing is not None:
             self._indexing = indexing
         self._folders = list(folders)
+        elsewhere = self.current_scope().kind != SCOPE_FOLDER  # a category or tag stays selected
         current = self.current_folder()
         section = self._sections[FOLDERS]
         self.tree.blockSignals(True)
@@ -132,10 +249,10 @@ class Sidebar(QWidget):
             if not f.available:
                 item.setForeground(0, self.palette().placeholderText())
             section.addChild(item)
-            if f.path == current:
+            if f.path == current and not elsewhere:
                 self.tree.setCurrentItem(item)
         self._all.setText(0, f"All photos  ·  {total:,}")
-        if current == ALL_PHOTOS or self.tree.currentItem() is None:
+        if not elsewhere and (current == ALL_PHOTOS or self.tree.currentItem() is None):
             self.tree.setCurrentItem(self._all)
         self.tree.blockSignals(False)
         self.remove_button.setEnabled(bool(self.current_folder()))
@@ -160,8 +277,25 @@ class Sidebar(QWidget):
                 self.tree.setCurrentItem(section.child(i))
                 return
 
-    def _current_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
-        if current is None or current.data(0, PathRole) is None:
+    def _current_changed(self, current: QTreeWidgetItem | None, previous: QTreeWidgetItem | None) -> None:
+        if current is None:
+            return
+        if current.data(0, ActionRole) == NEW_CATEGORY:
+            # A command, not a place: go back to where we were, then ask for the dialog.
+            self.tree.blockSignals(True)
+            self.tree.setCurrentItem(previous if previous is not None else self._all)
+            self.tree.blockSignals(False)
+            self.new_category_requested.emit()
+            return
+        if current.data(0, CategoryRole) is not None:
+            self.remove_button.setEnabled(False)
+            self.category_selected.emit(current.data(0, CategoryRole))
+            return
+        if current.data(0, TagRole) is not None:
+            self.remove_button.setEnabled(False)
+            self.tag_selected.emit(current.data(0, TagRole))
+            return
+        if current.data(0, PathRole) is None:
             return
         self.remove_button.setEnabled(bool(current.data(0, PathRole)))
         self.folder_selected.emit(current.data(0, PathRole))
@@ -174,6 +308,16 @@ class Sidebar(QWidget):
     def _menu(self, pos) -> None:
         item = self.tree.itemAt(pos)
         menu = QMenu(self)
+        category = item.data(0, CategoryRole) if item is not None else None
+        if category is not None:
+            menu.addAction("Edit category…", lambda: self.edit_category_requested.emit(category))
+            menu.addAction("Remove category", lambda: self.remove_category_requested.emit(category))
+            menu.exec(self.tree.viewport().mapToGlobal(pos))
+            return
+        if item is not None and (item is self._sections[CATEGORIES] or item.data(0, ActionRole)):
+            menu.addAction("New category…", self.new_category_requested.emit)
+            menu.exec(self.tree.viewport().mapToGlobal(pos))
+            return
         menu.addAction("Add folder…", self.add_requested.emit)
         if item is not None and item.data(0, PathRole):
             path = item.data(0, PathRole)

@@ -1,7 +1,9 @@
-"""The photo viewer: one photo large and upright, its metadata, previous/next and actions.
+"""The photo viewer: one photo large and upright, its metadata, previous/next and actions, its
+tags (with highlight tools) and the heatmap of a text over it.
 
 The photo is decoded in a pool thread (engine.photos.thumbnail at screen size, which applies the
-EXIF orientation and decodes JPEGs at a reduced scale) and arrives as a QImage.
+EXIF orientation and decodes JPEGs at a reduced scale) and arrives as a QImage. Heatmaps and every
+tag change run in workers too (see workers.py); results for a photo no longer shown are dropped.
 """
 
 from __future__ import annotations
@@ -9,24 +11,30 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QPixmap, QResizeEvent, QShortcut
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
+from . import tags as tag_jobs
+from .canvas import PhotoCanvas
+from .heatmap import WHOLE_TEXT, HeatmapBar, HeatmapCache, HeatmapResult, compute_overlays
 from .results_model import format_time
+from .tags import TagPanel
 from .workers import Runner
 
 if TYPE_CHECKING:
+    from engine.library import Library
     from engine.search import Hit
+    from engine.tags import Tag
 
 VIEW_SIZE = 2048  # longest side decoded for the viewer: sharp on most screens, cheap to decode
 
@@ -71,55 +79,43 @@ def metadata_rows(hit: Hit) -> list[tuple[str, str]]:
     return rows
 
 
-class PhotoLabel(QLabel):
-    """Shows a QImage scaled to fit, keeping its aspect ratio, as the widget resizes."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self.setMinimumSize(QSize(200, 200))
-        self._pixmap: QPixmap | None = None
-
-    def set_image(self, image: QImage | None) -> None:
-        self._pixmap = QPixmap.fromImage(image) if image is not None and not image.isNull() else None
-        self._rescale()
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._rescale()
-
-    def _rescale(self) -> None:
-        if self._pixmap is None:
-            self.setPixmap(QPixmap())
-            return
-        self.setPixmap(
-            self._pixmap.scaled(
-                self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-            )
-        )
-
-
 class Viewer(QWidget):
-    """Emits `closed`, `step(+1/-1)` and `find_similar(path)`; the window owns navigation."""
+    """Emits `closed`, `step(+1/-1)`, `find_similar(path)` and `tags_changed()`; the window owns
+    navigation. Set `library` (and `query_text`, the text a heatmap maps by default)."""
 
     closed = Signal()
     step = Signal(int)
     find_similar = Signal(str)
+    tags_changed = Signal()
+    heatmap_ready = Signal()  # an overlay for the current photo and text is shown
+    tags_loaded = Signal()  # the tag panel shows the current photo's tags
 
     def __init__(self, runner: Runner, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("viewer")
         self.runner = runner
+        self.library: Library | None = None
+        self.query_text = ""
         self.hit: Hit | None = None
         self.image: QImage | None = None
+        self.heat: HeatmapResult | None = None
+        self.heatmaps = HeatmapCache()
+        self.hover_value: float | None = None
         self._generation = 0
 
-        self.photo = PhotoLabel()
+        self.photo = PhotoCanvas()
         self.photo.setObjectName("viewerPhoto")
+        self.photo.hovered.connect(self._hovered)
+        self.photo.box_drawn.connect(self._box_drawn)
+        self.photo.mask_edited.connect(self._mask_edited)
         self.message = QLabel("")
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setObjectName("viewerMessage")
+        self.heatmap_bar = HeatmapBar()
+        self.heatmap_bar.toggled.connect(self._heatmap_toggled)
+        self.heatmap_bar.text_changed.connect(lambda _t: self.request_heatmap())
+        self.heatmap_bar.map_chosen.connect(self._map_chosen)
+        self.heatmap_bar.opacity_changed.connect(self.photo.set_overlay_opacity)
 
         self.back_button = QPushButton("← Back")
         self.prev_button = QPushButton("‹ Previous")
@@ -146,25 +142,40 @@ class Viewer(QWidget):
         self.similar_button.clicked.connect(self._find_similar)
         self.open_button.clicked.connect(self.open_external)
         self.folder_button.clicked.connect(self.show_in_folder)
+        self.tag_panel = TagPanel()
+        self.tag_panel.add_requested.connect(self.add_tag)
+        self.tag_panel.remove_requested.connect(self.remove_tag)
+        self.tag_panel.selection_changed.connect(self._show_highlight)
+        self.tag_panel.tool_changed.connect(self.photo.set_mode)
+        self.tag_panel.brush_changed.connect(lambda r: setattr(self.photo, "brush_radius", r))
         side = QVBoxLayout()
         side.setSpacing(8)
         side.addLayout(self.details)
         side.addSpacing(12)
         for b in (self.similar_button, self.open_button, self.folder_button):
             side.addWidget(b)
+        side.addSpacing(12)
+        side.addWidget(self.tag_panel)
         side.addStretch(1)
         panel = QFrame()
         panel.setObjectName("viewerPanel")
         panel.setLayout(side)
-        panel.setFixedWidth(300)
+        scroll = QScrollArea()
+        scroll.setObjectName("viewerScroll")
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(310)
 
         body = QHBoxLayout()
         body.setSpacing(12)
         stage = QVBoxLayout()
         stage.addWidget(self.photo, 1)
         stage.addWidget(self.message)
+        stage.addWidget(self.heatmap_bar)
         body.addLayout(stage, 1)
-        body.addWidget(panel)
+        body.addWidget(scroll)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(top)
@@ -183,7 +194,11 @@ class Viewer(QWidget):
     def show_hit(self, hit: Hit, position: int, count: int) -> None:
         self.hit = hit
         self.image = None
+        self.heat = None
+        self.hover_value = None
         self.photo.set_image(None)
+        self.photo.set_overlay(None)
+        self.photo.clear_highlight()
         self.message.setText("Loading…")
         self.position.setText(f"{position + 1:,} of {count:,}")
         self.prev_button.setEnabled(position > 0)
@@ -204,6 +219,10 @@ class Viewer(QWidget):
             lambda error: self._failed(generation, error),
             priority=10,
         )
+        self.tag_panel.set_tags([])
+        self.reload_tags()
+        if self.heatmap_bar.enabled:
+            self.request_heatmap()
 
     def metadata(self) -> dict[str, str]:
         """What the details panel shows, label -> value (for tests and accessibility)."""
@@ -226,6 +245,178 @@ class Viewer(QWidget):
             return
         reason = getattr(error, "reason", None) or str(error)
         self.message.setText(f"This photo cannot be shown: {reason}")
+
+    # -- heatmap -----------------------------------------------------------------------------
+
+    def heatmap_text(self) -> str:
+        """The text to map: the viewer's own field, else the search's text."""
+        from engine.search import parse_query_text
+
+        own = self.heatmap_bar.text.text().strip()
+        return own or parse_query_text(self.query_text)[0]
+
+    def set_heatmap(self, on: bool) -> None:
+        self.heatmap_bar.toggle.setChecked(on)
+
+    def _heatmap_toggled(self, on: bool) -> None:
+        if on:
+            self.request_heatmap()
+        else:
+            self.photo.set_overlay(None)
+            self.heat = None
+            self.hover_value = None
+
+    def request_heatmap(self) -> None:
+        """Compute (or take from the cache) the heatmap of `heatmap_text()` over this photo."""
+        bar = self.heatmap_bar
+        if not bar.enabled or self.hit is None:
+            return
+        text = self.heatmap_text()
+        if not text:
+            self.heat = None
+            self.photo.set_overlay(None)
+            bar.set_chips([])
+            bar.status.setText("Type a text to map")
+            return
+        if self.library is None:
+            bar.status.setText("The library is not open yet")
+            return
+        path = self.hit.path
+        cached = self.heatmaps.get(path, text)
+        if cached is not None:
+            self._heat_ready(cached)
+            return
+        bar.status.setText("Computing…")
+        library, generation = self.library, self._generation
+        self.runner.submit(
+            lambda: compute_overlays(library, path, text),
+            lambda result: self._heat_done(generation, result),
+            lambda error: self._heat_failed(generation, error),
+            priority=8,
+        )
+
+    def _heat_done(self, generation: int, result: HeatmapResult) -> None:
+        self.heatmaps.put(result)
+        if generation == self._generation and self.heatmap_bar.enabled and result.text == self.heatmap_text():
+            self._heat_ready(result)
+
+    def _heat_failed(self, generation: int, error: Exception) -> None:
+        if generation == self._generation:
+            self.heatmap_bar.status.setText(f"No heatmap: {getattr(error, 'reason', None) or error}")
+
+    def _heat_ready(self, result: HeatmapResult) -> None:
+        previous = self.heatmap_bar.current_key()
+        key = previous if previous in result.images else WHOLE_TEXT
+        self.heat = result
+        self.heatmap_bar.set_chips(result.heatmap.words, key)
+        self.heatmap_bar.status.setText("")
+        self.photo.set_overlay(result.images[key])
+        self.heatmap_ready.emit()
+
+    def _map_chosen(self, key: str) -> None:
+        if self.heat is not None and key in self.heat.images:
+            self.photo.set_overlay(self.heat.images[key])
+
+    def _hovered(self, point: tuple[float, float] | None) -> None:
+        bar = self.heatmap_bar
+        if self.heat is None or point is None:
+            self.hover_value = None
+            bar.value.setText("")
+            return
+        key = bar.current_key()
+        self.hover_value = self.heat.value_at(key, *point)
+        name = "whole text" if key == WHOLE_TEXT else f"“{key}”"
+        bar.value.setText(f"{name}: {self.hover_value:+.3f}")
+
+    # -- tags --------------------------------------------------------------------------------
+
+    def reload_tags(self) -> None:
+        if self.library is None or self.hit is None:
+            return
+        library, path, generation = self.library, self.hit.path, self._generation
+        self.runner.submit(
+            lambda: (tag_jobs.tags_of(library, path), list(tag_jobs.tag_counts(library))),
+            lambda result: self._tags_ready(generation, *result),
+        )
+
+    def _tags_ready(self, generation: int, tags: list[Tag], known: list[str] | None = None) -> None:
+        if generation != self._generation:
+            return
+        if known is not None:
+            self.tag_panel.set_known_texts(known)
+        self.tag_panel.set_tags(tags)
+        self.tags_loaded.emit()
+
+    def _tag_failed(self, error: Exception) -> None:
+        self.tag_panel.highlight_status.setText(str(error))
+        self.message.setText(str(error))
+
+    def add_tag(self, text: str) -> None:
+        if self.library is None or self.hit is None:
+            return
+        library, path, generation = self.library, self.hit.path, self._generation
+
+        def work():
+            outcome = tag_jobs.tag_photos(library, [path], text)
+            return outcome, tag_jobs.tags_of(library, path)
+
+        def done(result) -> None:
+            outcome, tags = result
+            if outcome.failed:
+                self.message.setText(outcome.failed[0][1])
+            self._tags_ready(generation, tags)
+            self.tag_panel.choose(outcome.text)
+            self.tags_changed.emit()
+
+        self.runner.submit(work, done, self._tag_failed)
+
+    def remove_tag(self, text: str) -> None:
+        if self.library is None or self.hit is None:
+            return
+        library, path, generation = self.library, self.hit.path, self._generation
+
+        def done(tags: list[Tag]) -> None:
+            self._tags_ready(generation, tags)
+            self.tags_changed.emit()
+
+        self.runner.submit(lambda: tag_jobs.remove_tag(library, path, text), done, self._tag_failed)
+
+    def _show_highlight(self) -> None:
+        highlight = self.tag_panel.current_highlight()
+        if highlight is None:
+            self.photo.clear_highlight()
+        else:
+            self.photo.set_highlight(highlight.box, highlight.mask)
+
+    def _box_drawn(self, box: tuple[float, float, float, float]) -> None:
+        self._save_highlight(box=box)
+
+    def _mask_edited(self) -> None:
+        mask = self.photo.mask_png()
+        if mask is None:
+            self.tag_panel.highlight_status.setText("Nothing painted: paint over the photo with the brush.")
+            return
+        self._save_highlight(mask=mask)
+
+    def _save_highlight(self, box=None, mask: bytes | None = None) -> None:
+        text, phrase = self.tag_panel.current_tag_text(), self.tag_panel.current_phrase()
+        if self.library is None or self.hit is None or text is None or phrase is None:
+            return
+        library, path, generation = self.library, self.hit.path, self._generation
+
+        def done(tags: list[Tag]) -> None:
+            self._tags_ready(generation, tags)
+            self.tag_panel.highlight_status.setText(f"Saved where “{phrase}” is.")
+            self.tags_changed.emit()
+
+        self.tag_panel.highlight_status.setText("Saving…")
+        self.runner.submit(
+            lambda: tag_jobs.save_highlight(library, path, text, phrase, box=box, mask=mask),
+            done,
+            self._tag_failed,
+        )
+
+    # -- actions -----------------------------------------------------------------------------
 
     def _find_similar(self) -> None:
         if self.hit is not None:

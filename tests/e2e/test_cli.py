@@ -167,3 +167,31 @@ def test_kill_9_during_indexing_then_resume(tmp_path, shared_photos, tiny_config
         env=env, cwd=ROOT, capture_output=True, text=True,
     )
     assert str(target) in [h["path"] for h in json.loads(result.stdout)]
+
+
+def test_watch_command_indexes_new_photos_until_interrupted(tmp_path, shared_photos, tiny_config):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(shared_photos / "jpg" / "Canon_40D.jpg", photos / "a.jpg")
+    library = tmp_path / "library"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    subprocess.run(
+        _cli("index", str(photos), "--library", str(library), "--model", str(tiny_config)),
+        env=env, cwd=ROOT, check=True, capture_output=True,
+    )
+    watch = subprocess.Popen(_cli("watch", "--library", str(library)), env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert any("press Ctrl-C" in line for line in iter(watch.stderr.readline, ""))
+        shutil.copy(shared_photos / "jpg" / "Nikon_D70.jpg", photos / "b.jpg")
+
+        def photos_indexed() -> int:
+            out = subprocess.run(_cli("status", "--json", "--library", str(library)), env=env, cwd=ROOT, capture_output=True, text=True)
+            return json.loads(out.stdout)["photos"]
+
+        deadline = time.monotonic() + 120
+        while photos_indexed() < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert photos_indexed() == 2
+    finally:
+        watch.send_signal(signal.SIGINT)
+        assert watch.wait(30) == 0

@@ -1,0 +1,229 @@
+"""The viewer's photo surface: the upright photo fitted to the widget, an optional heatmap overlay,
+and the highlight tools (drag a box, paint or erase with a brush).
+
+Positions are reported as fractions of the upright photo (0..1, top-left origin), the unit tags
+and heatmaps use, so nothing outside this widget cares about zoom or letterboxing.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+MODE_VIEW, MODE_BOX, MODE_BRUSH, MODE_ERASE = "view", "box", "brush", "erase"
+MASK_SIZE = 512  # longest side of a brush mask: finer than any model's patch grid, small as PNG
+HIGHLIGHT_COLOUR = QColor(47, 111, 222)
+
+Fraction = tuple[float, float]
+Box = tuple[float, float, float, float]
+
+
+class PhotoCanvas(QWidget):
+    """Paints a QImage scaled to fit (aspect kept), an overlay stretched over it, and highlights.
+
+    Signals: `hovered((fx, fy) | None)` as the pointer moves over the photo; `box_drawn(box)` when
+    a box drag ends (fractions x0, y0, x1, y1); `mask_edited()` when a brush or eraser stroke ends.
+    """
+
+    hovered = Signal(object)
+    box_drawn = Signal(object)
+    mask_edited = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(QSize(200, 200))
+        self.setMouseTracking(True)
+        self._pixmap: QPixmap | None = None
+        self._overlay: QPixmap | None = None
+        self.overlay_opacity = 0.5
+        self.mode = MODE_VIEW
+        self.brush_radius = 0.04  # fraction of the photo's longer side
+        self.box: Box | None = None  # the stored (or just drawn) box of the chosen phrase
+        self.mask: QImage | None = None  # Grayscale8, white = highlighted
+        self._drag_start: Fraction | None = None
+        self._drag_now: Fraction | None = None
+        self._painting = False
+
+    # -- content -----------------------------------------------------------------------------
+
+    def set_image(self, image: QImage | None) -> None:
+        self._pixmap = QPixmap.fromImage(image) if image is not None and not image.isNull() else None
+        self.update()
+
+    def has_image(self) -> bool:
+        return self._pixmap is not None
+
+    def set_overlay(self, image: QImage | None) -> None:
+        self._overlay = QPixmap.fromImage(image) if image is not None and not image.isNull() else None
+        self.update()
+
+    def has_overlay(self) -> bool:
+        return self._overlay is not None
+
+    def set_overlay_opacity(self, opacity: float) -> None:
+        self.overlay_opacity = max(0.0, min(1.0, opacity))
+        self.update()
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        cursor = Qt.CursorShape.ArrowCursor if mode == MODE_VIEW else Qt.CursorShape.CrossCursor
+        self.setCursor(cursor)
+
+    def set_highlight(self, box: Box | None, mask_png: bytes | None) -> None:
+        """Show a stored highlight (or none)."""
+        self.box = box
+        self.mask = None
+        if mask_png:
+            image = QImage.fromData(QByteArray(mask_png))
+            if not image.isNull():
+                self.mask = image.convertToFormat(QImage.Format.Format_Grayscale8)
+        self.update()
+
+    def clear_highlight(self) -> None:
+        self.set_highlight(None, None)
+
+    def mask_png(self) -> bytes | None:
+        """The brush mask as PNG bytes, or None when nothing is painted."""
+        if self.mask is None or _is_blank(self.mask):
+            return None
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        self.mask.save(buffer, "PNG")
+        buffer.close()
+        return bytes(data.data())
+
+    # -- geometry ----------------------------------------------------------------------------
+
+    def image_rect(self) -> QRectF:
+        """Where the photo is drawn, in widget coordinates (empty without a photo)."""
+        if self._pixmap is None:
+            return QRectF()
+        size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        x = (self.width() - size.width()) / 2
+        y = (self.height() - size.height()) / 2
+        return QRectF(x, y, size.width(), size.height())
+
+    def to_fraction(self, pos: QPointF, clamp: bool = False) -> Fraction | None:
+        rect = self.image_rect()
+        if rect.isEmpty():
+            return None
+        fx = (pos.x() - rect.x()) / rect.width()
+        fy = (pos.y() - rect.y()) / rect.height()
+        if clamp:
+            return (min(1.0, max(0.0, fx)), min(1.0, max(0.0, fy)))
+        if not (0.0 <= fx < 1.0 and 0.0 <= fy < 1.0):
+            return None
+        return (fx, fy)
+
+    def to_widget(self, fx: float, fy: float) -> QPointF:
+        rect = self.image_rect()
+        return QPointF(rect.x() + fx * rect.width(), rect.y() + fy * rect.height())
+
+    # -- painting ----------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self._pixmap is None:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        rect = self.image_rect()
+        painter.drawPixmap(rect, self._pixmap, QRectF(self._pixmap.rect()))
+        if self._overlay is not None and self.overlay_opacity > 0:
+            painter.setOpacity(self.overlay_opacity)
+            painter.drawPixmap(rect, self._overlay, QRectF(self._overlay.rect()))
+            painter.setOpacity(1.0)
+        if self.mask is not None:
+            tint = QImage(self.mask.size(), QImage.Format.Format_ARGB32_Premultiplied)
+            tint.fill(HIGHLIGHT_COLOUR)
+            tint.setAlphaChannel(self.mask)
+            painter.setOpacity(0.45)
+            painter.drawImage(rect, tint)
+            painter.setOpacity(1.0)
+        box = self._pending_box() or self.box
+        if box is not None:
+            pen = QPen(HIGHLIGHT_COLOUR, 2)
+            if self._drag_start is not None:
+                pen.setStyle(Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(QColor(47, 111, 222, 40))
+            painter.drawRect(QRectF(self.to_widget(box[0], box[1]), self.to_widget(box[2], box[3])))
+        painter.end()
+
+    # -- mouse -------------------------------------------------------------------------------
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or self.mode == MODE_VIEW:
+            super().mousePressEvent(event)
+            return
+        point = self.to_fraction(event.position(), clamp=True)
+        if point is None:
+            return
+        if self.mode == MODE_BOX:
+            self._drag_start = self._drag_now = point
+        else:
+            self._painting = True
+            self._paint_at(point)
+        self.update()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        # Drags are tracked by our own state, not event.buttons(): synthetic test events and some
+        # tablets report no buttons on moves.
+        if self._drag_start is not None:
+            self._drag_now = self.to_fraction(event.position(), clamp=True)
+            self.update()
+        elif self._painting:
+            point = self.to_fraction(event.position(), clamp=True)
+            if point is not None:
+                self._paint_at(point)
+        self.hovered.emit(self.to_fraction(event.position()))
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag_start is not None:
+            self._drag_now = self.to_fraction(event.position(), clamp=True)
+            box = self._pending_box()
+            self._drag_start = self._drag_now = None
+            if box is not None and box[2] - box[0] > 0.005 and box[3] - box[1] > 0.005:
+                self.box = box
+                self.mask = None
+                self.box_drawn.emit(box)
+            self.update()
+        elif self._painting:
+            self._painting = False
+            self.mask_edited.emit()
+        else:
+            super().mouseReleaseEvent(event)
+
+    def leaveEvent(self, event) -> None:
+        self.hovered.emit(None)
+        super().leaveEvent(event)
+
+    def _pending_box(self) -> Box | None:
+        if self._drag_start is None or self._drag_now is None:
+            return None
+        (ax, ay), (bx, by) = self._drag_start, self._drag_now
+        return (min(ax, bx), min(ay, by), max(ax, bx), max(ay, by))
+
+    def _paint_at(self, point: Fraction) -> None:
+        if self._pixmap is None:
+            return
+        if self.mask is None:
+            size = self._pixmap.size().scaled(MASK_SIZE, MASK_SIZE, Qt.AspectRatioMode.KeepAspectRatio)
+            self.mask = QImage(size, QImage.Format.Format_Grayscale8)
+            self.mask.fill(0)
+            self.box = None
+        w, h = self.mask.width(), self.mask.height()
+        radius = self.brush_radius * max(w, h)
+        painter = QPainter(self.mask)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0) if self.mode == MODE_ERASE else QColor(255, 255, 255))
+        painter.drawEllipse(QPointF(point[0] * w, point[1] * h), radius, radius)
+        painter.end()
+        self.update()
+
+
+def _is_blank(mask: QImage) -> bool:
+    return not bytes(mask.constBits()).strip(b"\0")

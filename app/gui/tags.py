@@ -1,0 +1,342 @@
+"""Personal tags in the app: the viewer's tag panel (chips, "Add tag…", highlight tools) and the
+library work behind tagging, which runs in workers (engine.tags owns the SQL)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QCompleter,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .canvas import MODE_BOX, MODE_BRUSH, MODE_ERASE, MODE_VIEW
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from engine.search import Hit
+    from engine.tags import Tag
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+# -- worker jobs (no widgets) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagOutcome:
+    """What tagging several photos did: the photos tagged, and (path, reason) for the others."""
+
+    text: str
+    tagged: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+
+
+def tag_photos(library: Library, paths: Sequence[str], text: str) -> TagOutcome:
+    """Tag every photo in `paths` with `text`; a photo that cannot be tagged is reported, not fatal."""
+    from engine.errors import ViewfinderError
+    from engine.tags import add_tag, normalise_text
+
+    tagged, failed = [], []
+    for path in paths:
+        try:
+            add_tag(library.store, path, text)
+            tagged.append(path)
+        except ViewfinderError as e:
+            failed.append((path, str(e)))
+    return TagOutcome(normalise_text(text), tuple(tagged), tuple(failed))
+
+
+def tags_of(library: Library, path: str) -> list[Tag]:
+    from engine.tags import tags_of as engine_tags_of
+
+    return engine_tags_of(library.store, path)
+
+
+def remove_tag(library: Library, path: str, text: str) -> list[Tag]:
+    from engine.tags import remove_tags
+
+    remove_tags(library.store, path, text)
+    return tags_of(library, path)
+
+
+def save_highlight(
+    library: Library,
+    path: str,
+    text: str,
+    phrase: str,
+    box: tuple[float, float, float, float] | None = None,
+    mask: bytes | None = None,
+) -> list[Tag]:
+    """Store (or replace) the highlight of `phrase` on the photo's tag `text`; the photo's tags."""
+    from engine.tags import Highlight, add_tag
+
+    add_tag(library.store, path, text, [Highlight(phrase, box=box, mask=mask)])
+    return tags_of(library, path)
+
+
+def tag_counts(library: Library) -> dict[str, int]:
+    from engine.tags import tag_texts
+
+    return tag_texts(library.store)
+
+
+def tagged_hits(library: Library, text: str, query=None) -> list[Hit]:
+    """Photos carrying tag `text`: newest first, or ranked by `query` (an engine Query) when given."""
+    from engine.search import Hit
+    from engine.tags import list_tags
+
+    paths: set[str] = set()
+    for tag in list_tags(library.store):
+        if tag.text == text:
+            paths.update(tag.paths)
+    if query is not None and not query.empty:
+        from dataclasses import replace
+
+        hits = library.search(replace(query, k=max(query.k, len(paths) + 50)))
+        return [h for h in hits if h.path in paths]
+    rows = [library.store.photo_by_path(p) for p in paths]
+    found = [r for r in rows if r is not None]
+    found.sort(key=lambda r: -(r.taken_at if r.taken_at is not None else r.mtime))
+    return [Hit(r.path, math.nan, r) for r in found]
+
+
+def phrases_of(text: str) -> list[str]:
+    """What part of a tag can be highlighted: each distinct word, then the whole text."""
+    words: list[str] = []
+    for w in _WORD.findall(text):
+        if w not in words:
+            words.append(w)
+    if len(words) > 1:
+        words.append(text)
+    return words
+
+
+# -- the viewer's tag panel ---------------------------------------------------------------------
+
+
+class TagPanel(QWidget):
+    """The photo's tags as chips (click: choose it for highlighting; ×: remove) and an "Add tag…"
+    field; below, the highlight tools for the chosen tag.
+
+    Signals: add_requested(text), remove_requested(text), selection_changed() (tag or phrase),
+    tool_changed(mode) with a canvas mode.
+    """
+
+    add_requested = Signal(str)
+    remove_requested = Signal(str)
+    selection_changed = Signal()
+    tool_changed = Signal(str)
+    brush_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._tags: list[Tag] = []
+        self.title = QLabel("Tags")
+        self.title.setObjectName("panelTitle")
+        self.chips_box = QWidget()
+        self.chips_layout = QVBoxLayout(self.chips_box)
+        self.chips_layout.setContentsMargins(0, 0, 0, 0)
+        self.chips_layout.setSpacing(4)
+        self.chips = QButtonGroup(self)
+        self.chips.setExclusive(True)
+        self.chips.buttonClicked.connect(lambda _b: self._chosen())
+        self.empty = QLabel("No tags yet.")
+        self.empty.setObjectName("hint")
+        self.field = QLineEdit()
+        self.field.setObjectName("addTag")
+        self.field.setPlaceholderText("Add tag…")
+        self.field.setClearButtonEnabled(True)
+        self.completions = QStringListModel(self)
+        completer = QCompleter(self.completions, self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.field.setCompleter(completer)
+        self.field.returnPressed.connect(self._add)
+
+        self.highlight_box = QFrame()
+        self.highlight_box.setObjectName("highlightBox")
+        self.highlight_title = QLabel("")
+        self.highlight_title.setWordWrap(True)
+        self.phrase = QComboBox()
+        self.phrase.currentIndexChanged.connect(lambda _i: self.selection_changed.emit())
+        self.tools = QButtonGroup(self)
+        self.tools.setExclusive(False)  # clicking the checked tool again turns drawing off
+        tool_row = QHBoxLayout()
+        tool_row.setSpacing(4)
+        self.tool_buttons: dict[str, QToolButton] = {}
+        for mode, label, tip in (
+            (MODE_BOX, "Box", "Drag a box around it on the photo"),
+            (MODE_BRUSH, "Brush", "Paint over it on the photo"),
+            (MODE_ERASE, "Eraser", "Erase part of the painted highlight"),
+        ):
+            b = QToolButton()
+            b.setText(label)
+            b.setToolTip(tip)
+            b.setCheckable(True)
+            b.setProperty("mode", mode)
+            self.tools.addButton(b)
+            self.tool_buttons[mode] = b
+            tool_row.addWidget(b)
+        tool_row.addStretch(1)
+        self.tools.buttonClicked.connect(self._tool_clicked)
+        self.brush = QSlider(Qt.Orientation.Horizontal)
+        self.brush.setRange(1, 15)
+        self.brush.setValue(4)
+        self.brush.setToolTip("Brush size")
+        self.brush.valueChanged.connect(lambda v: self.brush_changed.emit(v / 100))
+        self.highlight_status = QLabel("")
+        self.highlight_status.setObjectName("hint")
+        self.highlight_status.setWordWrap(True)
+        box_layout = QVBoxLayout(self.highlight_box)
+        box_layout.setContentsMargins(0, 4, 0, 0)
+        box_layout.setSpacing(6)
+        box_layout.addWidget(self.highlight_title)
+        box_layout.addWidget(self.phrase)
+        box_layout.addLayout(tool_row)
+        box_layout.addWidget(self.brush)
+        box_layout.addWidget(self.highlight_status)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addWidget(self.title)
+        layout.addWidget(self.chips_box)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.field)
+        layout.addWidget(self.highlight_box)
+        self.set_tags([])
+
+    # -- contents ----------------------------------------------------------------------------
+
+    def set_known_texts(self, texts: Sequence[str]) -> None:
+        self.completions.setStringList(list(texts))
+
+    def set_tags(self, tags: Sequence[Tag]) -> None:
+        """Show these tags, keeping the chosen one (and its phrase) when it is still there."""
+        chosen, phrase = self.current_tag_text(), self.current_phrase()
+        self._tags = list(tags)
+        for button in self.chips.buttons():
+            self.chips.removeButton(button)
+        while self.chips_layout.count():
+            item = self.chips_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        for tag in self._tags:
+            self.chips_layout.addWidget(self._chip(tag, tag.text == chosen))
+        self.empty.setVisible(not self._tags)
+        self._chosen(keep_phrase=phrase)
+
+    def _chip(self, tag: Tag, checked: bool) -> QWidget:
+        frame = QFrame()
+        frame.setObjectName("tagChip")
+        row = QHBoxLayout(frame)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        label = QToolButton()
+        label.setObjectName("chip")
+        marks = f"  ·  {len(tag.highlights)} highlighted" if tag.highlights else ""
+        label.setText(tag.text + marks)
+        label.setToolTip("Choose this tag to highlight where it is in the photo")
+        label.setCheckable(True)
+        label.setChecked(checked)
+        label.setProperty("tagText", tag.text)
+        self.chips.addButton(label)
+        remove = QToolButton()
+        remove.setObjectName("chipRemove")
+        remove.setText("×")
+        remove.setToolTip(f"Remove the tag “{tag.text}” from this photo")
+        remove.setProperty("tagText", tag.text)
+        remove.clicked.connect(lambda _c=False, t=tag.text: self.remove_requested.emit(t))
+        row.addWidget(label, 1)
+        row.addWidget(remove)
+        return frame
+
+    def tag_texts(self) -> list[str]:
+        return [t.text for t in self._tags]
+
+    def remove_button(self, text: str) -> QToolButton | None:
+        for b in self.chips_box.findChildren(QToolButton, "chipRemove"):
+            if b.property("tagText") == text:
+                return b
+        return None
+
+    def choose(self, text: str, phrase: str | None = None) -> None:
+        """Choose a tag (and a phrase of it) for highlighting, as a click on its chip does."""
+        for b in self.chips.buttons():
+            if b.property("tagText") == text:
+                b.setChecked(True)
+        self._chosen(keep_phrase=phrase)
+
+    def current_tag(self) -> Tag | None:
+        button = self.chips.checkedButton()
+        text = button.property("tagText") if button is not None else None
+        return next((t for t in self._tags if t.text == text), None)
+
+    def current_tag_text(self) -> str | None:
+        tag = self.current_tag()
+        return tag.text if tag is not None else None
+
+    def current_phrase(self) -> str | None:
+        if self.current_tag() is None:
+            return None
+        return self.phrase.currentText() or None
+
+    def current_highlight(self):
+        """The stored highlight of the chosen tag and phrase, if any."""
+        tag, phrase = self.current_tag(), self.current_phrase()
+        if tag is None or phrase is None:
+            return None
+        return next((h for h in tag.highlights if h.phrase == phrase), None)
+
+    def tool(self) -> str:
+        for mode, b in self.tool_buttons.items():
+            if b.isChecked():
+                return mode
+        return MODE_VIEW
+
+    def set_tool(self, mode: str) -> None:
+        for m, b in self.tool_buttons.items():
+            b.setChecked(m == mode)
+        self.tool_changed.emit(mode)
+
+    # -- slots -------------------------------------------------------------------------------
+
+    def _add(self) -> None:
+        text = " ".join(self.field.text().split())
+        if text:
+            self.field.clear()
+            self.add_requested.emit(text)
+
+    def _chosen(self, keep_phrase: str | None = None) -> None:
+        tag = self.current_tag()
+        self.highlight_box.setVisible(tag is not None)
+        self.phrase.blockSignals(True)
+        self.phrase.clear()
+        if tag is not None:
+            self.highlight_title.setText(f"Show where “{tag.text}” is:")
+            phrases = phrases_of(tag.text)
+            self.phrase.addItems(phrases)
+            if keep_phrase in phrases:
+                self.phrase.setCurrentText(keep_phrase)
+        self.phrase.blockSignals(False)
+        if tag is None and self.tool() != MODE_VIEW:
+            self.set_tool(MODE_VIEW)
+        self.selection_changed.emit()
+
+    def _tool_clicked(self, button) -> None:
+        mode = button.property("mode") if button.isChecked() else MODE_VIEW
+        self.set_tool(mode)

@@ -1,0 +1,469 @@
+"""Tools → Train on my tags…: fine-tune the model on the user's tags, watch it learn, compare
+before and after, and choose which model version answers searches.
+
+`trainer.train` runs in a worker; its progress callback fires on that thread and is forwarded
+through a queued signal (workers.py). Cancel sets the `threading.Event` the trainer honours.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .results_model import format_time
+from .status import describe_eta
+from .style import ACCENT
+from .workers import Runner
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from trainer.train import TrainProgress, TrainResult
+    from trainer.versions import Activation, ModelVersion
+
+log = logging.getLogger(__name__)
+
+TUNE_CHOICES = (
+    ("text", "Text side only (fast, no re-indexing)"),
+    ("lora", "LoRA on both towers (re-indexes photos)"),
+    ("full", "Everything (slowest, re-indexes photos)"),
+)
+LOSS_CHOICES = (("sigmoid", "Sigmoid (SigLIP): robust with few photos"), ("softmax", "Softmax (CLIP)"))
+
+
+class LossPlot(QWidget):
+    """The training loss per step as a polyline, scaled to its own range."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.points: list[float] = []
+        self.setMinimumHeight(120)
+        self.setObjectName("lossPlot")
+
+    def sizeHint(self) -> QSize:
+        return QSize(420, 140)
+
+    def set_points(self, values: Sequence[float]) -> None:
+        self.points = [float(v) for v in values]
+        self.update()
+
+    def add(self, value: float) -> None:
+        self.points.append(float(value))
+        self.update()
+
+    def polyline(self) -> QPolygonF:
+        """The curve in widget coordinates (what paintEvent draws)."""
+        area = self._area()
+        if not self.points:
+            return QPolygonF()
+        low, high = min(self.points), max(self.points)
+        span = (high - low) or 1.0
+        n = len(self.points)
+        out = QPolygonF()
+        for i, v in enumerate(self.points):
+            x = area.left() + (area.width() * i / (n - 1) if n > 1 else area.width() / 2)
+            y = area.bottom() - area.height() * (v - low) / span
+            out.append(QPointF(x, y))
+        return out
+
+    def _area(self) -> QRectF:
+        return QRectF(self.rect()).adjusted(46, 10, -10, -22)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(self.rect(), QColor("white"))
+        area = self._area()
+        painter.setPen(QPen(QColor("#d5d8de"), 1))
+        painter.drawRect(area)
+        painter.setPen(QColor("#6b7280"))
+        if not self.points:
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter, "The loss curve appears here")
+            painter.end()
+            return
+        low, high = min(self.points), max(self.points)
+        align_right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(QRectF(0, area.top() - 8, 42, 16), align_right, f"{high:.3g}")
+        painter.drawText(QRectF(0, area.bottom() - 8, 42, 16), align_right, f"{low:.3g}")
+        painter.drawText(
+            QRectF(area.left(), area.bottom() + 4, area.width(), 16),
+            Qt.AlignmentFlag.AlignCenter,
+            f"step 1 … {len(self.points)}",
+        )
+        painter.setPen(QPen(QColor(ACCENT), 2))
+        line = self.polyline()
+        if len(line) == 1:
+            painter.drawEllipse(line[0], 3, 3)
+        else:
+            painter.drawPolyline(line)
+        painter.end()
+
+
+class _Progress(QObject):
+    """Lives on the UI thread: the trainer's thread emits, the dialog's slot runs here."""
+
+    progress = Signal(object)
+
+
+def _metrics_text(before: dict, after: dict) -> str:
+    k = after.get("k", before.get("k", 10))
+    return (
+        f"Held-out recall@{k}: {before.get('recall_at_k', 0):.2f} → {after.get('recall_at_k', 0):.2f}"
+        f"   ·   mean rank {before.get('mean_rank', 0):.1f} → {after.get('mean_rank', 0):.1f}"
+        f"   ·   everyday-query agreement {after.get('agreement', 1):.2f}"
+    )
+
+
+def load_versions(library: Library) -> tuple[list[ModelVersion], int, str]:
+    """(versions, the active one, the base model's name). Runs in a worker (imports torch)."""
+    from trainer import versions
+
+    return (
+        versions.list_versions(library),
+        versions.active_version(library),
+        versions.training_base(library).name,
+    )
+
+
+def use_version(library: Library, version: int) -> Activation:
+    from trainer import versions
+
+    return versions.use_version(library, version)
+
+
+def roll_back(library: Library) -> Activation:
+    from trainer import versions
+
+    return versions.rollback(library)
+
+
+class TrainingDialog(QDialog):
+    """Options, Start/Cancel, progress, loss curve, before/after, and the list of model versions.
+
+    Signals: `model_changed(reembedding: bool)` after a run or a Use/Roll back switched models;
+    `finished_training(TrainResult)`; `failed(message)`; `versions_loaded()`.
+    """
+
+    model_changed = Signal(bool)
+    finished_training = Signal(object)
+    failed = Signal(str)
+    versions_loaded = Signal()
+
+    def __init__(self, runner: Runner, library: Library, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.library = library
+        self.running = False
+        self.result: TrainResult | None = None
+        self._cancel = threading.Event()
+        self._bridge = _Progress(self)
+        self._bridge.progress.connect(self._on_progress)
+        self.setWindowTitle("Train on my tags")
+        self.setMinimumWidth(640)
+
+        self.loss = QComboBox()
+        for key, label in LOSS_CHOICES:
+            self.loss.addItem(label, key)
+        self.token_loss = QCheckBox("Align words with photo regions (token-level; uses your highlights)")
+        self.tune = QComboBox()
+        for key, label in TUNE_CHOICES:
+            self.tune.addItem(label, key)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 500)
+        self.epochs.setValue(10)
+        options = QFormLayout()
+        options.addRow("Loss:", self.loss)
+        options.addRow("", self.token_loss)
+        options.addRow("Tune:", self.tune)
+        options.addRow("Epochs:", self.epochs)
+
+        self.start_button = QPushButton("Start training")
+        self.start_button.setObjectName("primaryButton")
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(8)
+        self.status = QLabel(
+            "Teaches the model your tags. Tag at least 10 photos with 2 different tags first."
+        )
+        self.status.setWordWrap(True)
+        self.error = QLabel("")
+        self.error.setObjectName("errorText")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self.plot = LossPlot()
+        self.metrics = QLabel("")
+        self.metrics.setWordWrap(True)
+        self.outcome = QLabel("")
+        self.outcome.setWordWrap(True)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.start_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress, 1)
+
+        self.versions = QTreeWidget()
+        self.versions.setRootIsDecorated(False)
+        self.versions.setHeaderLabels(["Model", "Trained", "How", "Held-out recall", "In use"])
+        self.versions.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.versions.setMinimumHeight(120)
+        self.versions.currentItemChanged.connect(lambda *_: self._update_version_buttons())
+        self.use_button = QPushButton("Use")
+        self.use_button.setToolTip("Search with the selected model")
+        self.use_button.clicked.connect(self.use_selected)
+        self.rollback_button = QPushButton("Roll back")
+        self.rollback_button.setToolTip("Go back to the model used before the last switch")
+        self.rollback_button.clicked.connect(self.rollback)
+        version_buttons = QHBoxLayout()
+        version_buttons.addStretch(1)
+        version_buttons.addWidget(self.use_button)
+        version_buttons.addWidget(self.rollback_button)
+        models = QGroupBox("Models")
+        models_layout = QVBoxLayout(models)
+        models_layout.addWidget(self.versions)
+        models_layout.addLayout(version_buttons)
+
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(options)
+        layout.addLayout(run_row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.error)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.metrics)
+        layout.addWidget(self.outcome)
+        layout.addWidget(models)
+        layout.addWidget(close)
+        self._version_rows: list[int] = []
+        self._update_version_buttons()
+        self.reload_versions()
+
+    # -- training ----------------------------------------------------------------------------
+
+    def config(self):
+        from trainer.train import TrainConfig
+
+        return TrainConfig(
+            loss=self.loss.currentData(),
+            token_loss=self.token_loss.isChecked(),
+            tune=self.tune.currentData(),
+            epochs=self.epochs.value(),
+        )
+
+    def start(self) -> None:
+        if self.running:
+            return
+        config = self.config()
+        self.running = True
+        self.result = None
+        self._cancel = threading.Event()
+        self._started = time.monotonic()
+        cancel, library, emit = self._cancel, self.library, self._bridge.progress.emit
+        self.error.hide()
+        self.metrics.setText("")
+        self.outcome.setText("")
+        self.plot.set_points([])
+        self.progress.setRange(0, 0)
+        self.status.setText("Preparing…")
+        self._set_running(True)
+
+        def work() -> TrainResult:
+            from trainer.train import train
+
+            return train(library, config, progress=emit, cancel=cancel)
+
+        self.runner.submit(work, self._done, self._failed)
+
+    def cancel(self) -> None:
+        """Stop a run; the trainer stops between steps and stores nothing."""
+        if self.running:
+            self._cancel.set()
+            self.status.setText("Stopping…")
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for w in (self.loss, self.token_loss, self.tune, self.epochs):
+            w.setEnabled(not running)
+        self._update_version_buttons()
+
+    def _on_progress(self, p: TrainProgress) -> None:
+        if not self.running:
+            return
+        if p.phase == "training" and p.total:
+            self.progress.setRange(0, p.total)
+            self.progress.setValue(p.step)
+            if p.loss is not None:
+                self.plot.add(p.loss)
+            eta = describe_eta(p.eta) if p.eta is not None and p.step < p.total else ""
+            loss = f"  ·  loss {p.loss:.4f}" if p.loss is not None else ""
+            self.status.setText(
+                f"Training: step {p.step:,} of {p.total:,}{loss}" + (f"  ·  {eta}" if eta else "")
+            )
+        elif p.phase != "done":
+            self.progress.setRange(0, 0)
+            self.status.setText(
+                {
+                    "preparing": "Preparing…",
+                    "evaluating": "Checking on held-out photos…",
+                    "saving": "Saving…",
+                }.get(p.phase, p.phase.capitalize() + "…")
+            )
+
+    def _done(self, result: TrainResult) -> None:
+        self._set_running(False)
+        self.result = result
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if not result.cancelled else 0)
+        if result.losses:
+            self.plot.set_points(result.losses)
+        if result.cancelled:
+            self.status.setText("Training stopped; nothing was changed.")
+            self.finished_training.emit(result)
+            return
+        self.status.setText(f"Done in {result.seconds:.0f} s, {result.steps:,} steps.")
+        self.metrics.setText(_metrics_text(result.before.to_json(), result.after.to_json()))
+        if result.activated:
+            extra = " Photos are being re-indexed for it." if result.reembedding else ""
+            self.outcome.setText(f"Switched on: searches now use version {result.version}.{extra}")
+        else:
+            self.outcome.setText(
+                f"Version {result.version} was not switched on: it did worse on held-out photos than the"
+                " model in use. You can still choose it below."
+            )
+        self.finished_training.emit(result)
+        if result.activated:
+            self.model_changed.emit(result.reembedding)
+        self.reload_versions()
+
+    def _failed(self, error: Exception) -> None:
+        self._set_running(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setText("Training did not run.")
+        self.error.setText(str(error))
+        self.error.show()
+        self.failed.emit(str(error))
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def reload_versions(self) -> None:
+        library = self.library
+        self.runner.submit(lambda: load_versions(library), self._versions_ready, self._version_failed)
+
+    def _versions_ready(self, loaded: tuple[list[ModelVersion], int, str]) -> None:
+        listed, active, base = loaded
+        self.versions.clear()
+        self._version_rows = [0]
+        base_item = QTreeWidgetItem(
+            [f"Base model ({base.split('/')[-1]})", "", "", "", "✓" if active == 0 else ""]
+        )
+        self.versions.addTopLevelItem(base_item)
+        for v in reversed(listed):
+            after = v.metrics.get("after", {}) if isinstance(v.metrics, dict) else {}
+            before = v.metrics.get("before", {}) if isinstance(v.metrics, dict) else {}
+            how = f"{v.config.get('tune', '?')} · {v.config.get('loss', '?')}"
+            if v.config.get("token_loss"):
+                how += " · words"
+            if v.mix < 1.0:
+                how += f" · mix {v.mix:.2f}"
+            recall = ""
+            if after:
+                recall = f"{before.get('recall_at_k', 0):.2f} → {after.get('recall_at_k', 0):.2f}"
+            item = QTreeWidgetItem(
+                [
+                    f"Version {v.version}",
+                    format_time(v.created_at),
+                    how,
+                    recall,
+                    "✓" if v.version == active else "",
+                ]
+            )
+            if after:
+                item.setToolTip(3, _metrics_text(before, after))
+            self.versions.addTopLevelItem(item)
+            self._version_rows.append(v.version)
+        self.active_version = active
+        self._update_version_buttons()
+        self.versions_loaded.emit()
+
+    def version_numbers(self) -> list[int]:
+        """The versions listed, in row order (0 = the base model)."""
+        return list(self._version_rows)
+
+    def select_version(self, version: int) -> None:
+        row = self._version_rows.index(version)
+        self.versions.setCurrentItem(self.versions.topLevelItem(row))
+
+    def selected_version(self) -> int | None:
+        item = self.versions.currentItem()
+        if item is None:
+            return None
+        return self._version_rows[self.versions.indexOfTopLevelItem(item)]
+
+    def _update_version_buttons(self) -> None:
+        idle = not self.running
+        self.use_button.setEnabled(idle and self.selected_version() is not None)
+        self.rollback_button.setEnabled(idle)
+
+    def use_selected(self) -> None:
+        version = self.selected_version()
+        if version is None or self.running:
+            return
+        library = self.library
+        self._switching("Switching models…")
+        self.runner.submit(lambda: use_version(library, version), self._switched, self._version_failed)
+
+    def rollback(self) -> None:
+        if self.running:
+            return
+        library = self.library
+        self._switching("Rolling back…")
+        self.runner.submit(lambda: roll_back(library), self._switched, self._version_failed)
+
+    def _switching(self, text: str) -> None:
+        self.use_button.setEnabled(False)
+        self.rollback_button.setEnabled(False)
+        self.outcome.setText(text)
+
+    def _switched(self, activation: Activation) -> None:
+        what = "the base model" if activation.version == 0 else f"version {activation.version}"
+        extra = " Photos are being re-indexed for it." if activation.reembedding else ""
+        self.outcome.setText(f"Searches now use {what}.{extra}")
+        self.model_changed.emit(activation.reembedding)
+        self.reload_versions()
+
+    def _version_failed(self, error: Exception) -> None:
+        self._update_version_buttons()
+        self.outcome.setText(str(error))
+
+    def reject(self) -> None:
+        self.cancel()
+        super().reject()

@@ -1,0 +1,99 @@
+"""Categories in the window: a category made in the dialog is listed with its count, shows its
+members best first, answers queries among them, and its threshold slider previews exactly what the
+engine's Membership counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.gui.sidebar import SCOPE_CATEGORY, Scope
+from engine.categories import Categories
+from engine.search import Query
+
+INDEX_TIMEOUT = 120_000
+
+
+def _index(qtbot, window, folder: Path) -> None:
+    with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
+        window.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
+
+
+def _new_category(qtbot, window, name: str, prompts: str):
+    dialog = window.new_category()
+    dialog.name.setText(name)
+    with qtbot.waitSignal(dialog.preview_ready, timeout=30_000):
+        dialog.prompts.setPlainText(prompts)
+        dialog.refresh_preview()
+    return dialog
+
+
+def test_category_made_in_the_dialog_is_listed_and_shows_its_members(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    dialog = _new_category(qtbot, window, "Dogs", "a dog\nmy dog")
+    # A threshold between the 3rd and 4th best scores: three photos in, whatever the random model says.
+    scores = dialog.membership.scores
+    dialog.set_threshold(float(scores[2] + scores[3]) / 2)
+    assert dialog.preview_count() == 3
+    dialog.save()
+    qtbot.waitUntil(lambda: "Dogs" in window.sidebar.category_names(), timeout=30_000)
+
+    engine = Categories.for_library(window.library)
+    members = [m.path for m in engine.members("Dogs")]
+    assert len(members) == 3
+    assert window.sidebar.category_item("Dogs").text(0).endswith("3")
+    # Saving selects the new category: the grid shows its members, best first.
+    qtbot.waitUntil(lambda: window.sidebar.current_scope() == Scope(SCOPE_CATEGORY, "Dogs"), timeout=10_000)
+    qtbot.waitUntil(lambda: window.results.paths() == members and not window._search_busy, timeout=30_000)
+    assert "Dogs" in window.search_bar.scope.text()
+
+    # A query while the category is selected searches within it.
+    with qtbot.waitSignal(window.results_updated, timeout=30_000):
+        window.search_text("a sunny day")
+    qtbot.waitUntil(lambda: not window._search_busy)
+    expected = [h.path for h in engine.search(Query(text="a sunny day", k=1000), "Dogs")]
+    assert window.results.paths() == expected and set(expected) == set(members)
+
+    # Removing it drops it from the sidebar and goes back to all photos.
+    window.remove_category_now("Dogs")
+    qtbot.waitUntil(lambda: "Dogs" not in window.sidebar.category_names(), timeout=30_000)
+    assert window.sidebar.current_scope().kind == "folder"
+
+
+def test_threshold_slider_preview_is_monotone_and_matches_membership(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    dialog = _new_category(qtbot, window, "Beach", "a beach with the sea")
+    steps = range(0, dialog.slider.maximum() + 1, 25)
+    seen = []
+    for step in steps:
+        dialog.slider.setValue(step)
+        seen.append((dialog.threshold(), dialog.preview_count()))
+        assert dialog.count_label.text().startswith(f"{seen[-1][1]:,} of 5")
+    counts = [c for _, c in seen]
+    assert all(a >= b for a, b in zip(counts, counts[1:], strict=False))  # stricter: fewer photos
+    assert counts[0] == 5 and counts[-1] == 0
+    assert len(set(counts)) > 2  # the slider actually moves through the scores
+
+    # The same thresholds, through the engine's own Membership of the saved category.
+    dialog.save()
+    qtbot.waitUntil(lambda: "Beach" in window.sidebar.category_names(), timeout=30_000)
+    membership = Categories.for_library(window.library).membership("Beach")
+    assert membership.threshold == seen[-1][0]  # the slider's last value was stored
+    assert [membership.count_at(t) for t, _ in seen] == counts
+
+
+def test_edit_dialog_opens_on_the_stored_category(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    Categories.for_library(window.library).add("Cars", ["a red car"], ["a bicycle"])
+    window.edit_category("Cars")
+    qtbot.waitUntil(lambda: window.category_dialog is not None, timeout=10_000)
+    dialog = window.category_dialog
+    assert dialog.name.text() == "Cars"
+    assert dialog.prompts.toPlainText() == "a red car" and dialog.negatives.toPlainText() == "a bicycle"
+    qtbot.waitUntil(lambda: dialog.membership is not None, timeout=30_000)
+    dialog.prompts.setPlainText("a red car\na blue car")
+    dialog.save()
+    qtbot.waitUntil(
+        lambda: Categories.for_library(window.library).get("Cars").prompts == ("a red car", "a blue car"),
+        timeout=10_000,
+    )

@@ -1,0 +1,78 @@
+"""Heatmaps in the viewer: the toggle overlays the query's map, one chip per word plus the whole
+text, and the value under the pointer is the engine's map value in that patch-grid cell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from app.gui.heatmap import WHOLE_TEXT
+from engine.heatmaps import compute_heatmap
+from engine.photos import open_image
+
+INDEX_TIMEOUT = 120_000
+
+
+def _index(qtbot, window, folder: Path) -> None:
+    with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
+        window.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
+
+
+def _hover(qtbot, canvas, fx: float, fy: float) -> tuple[float, float]:
+    """Move the pointer to about (fx, fy) of the photo; returns the fractions actually pointed at."""
+    rect = canvas.image_rect()
+    point = QPoint(round(rect.x() + fx * rect.width()), round(rect.y() + fy * rect.height()))
+    qtbot.mouseMove(canvas, point)
+    return (point.x() - rect.x()) / rect.width(), (point.y() - rect.y()) / rect.height()
+
+
+def _cell(grid, fx: float, fy: float) -> float:
+    rows, cols = grid.shape
+    return float(grid[int(fy * rows), int(fx * cols)])
+
+
+def test_heatmap_toggle_overlays_the_query_with_chips_and_hover_values(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    with qtbot.waitSignal(window.results_updated, timeout=30_000):
+        window.search_text("a red car on the street")
+    qtbot.waitUntil(lambda: not window._search_busy)
+    window.open_viewer(0)
+    viewer = window.viewer
+    qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)
+    assert not viewer.photo.has_overlay()
+
+    with qtbot.waitSignal(viewer.heatmap_ready, timeout=30_000):
+        viewer.set_heatmap(True)
+    assert viewer.photo.has_overlay()
+    assert viewer.heatmap_bar.chip_keys() == [WHOLE_TEXT, "red", "car", "street"]
+    assert viewer.heatmap_bar.current_key() == WHOLE_TEXT
+
+    encoder = window.library.encoder()
+    image, _ = open_image(viewer.hit.path, min_size=encoder.image_size)
+    expected = compute_heatmap(encoder, image, "a red car on the street")
+    fx, fy = _hover(qtbot, viewer.photo, 0.3, 0.7)
+    assert viewer.hover_value == pytest.approx(_cell(expected.text_map, fx, fy), abs=1e-4)
+    assert f"{viewer.hover_value:+.3f}" in viewer.heatmap_bar.value.text()
+
+    # A word's chip switches the map (and the overlay image) the hover reads.
+    whole = viewer.photo._overlay.toImage()
+    qtbot.mouseClick(viewer.heatmap_bar.chip("car"), Qt.MouseButton.LeftButton)
+    assert viewer.heatmap_bar.current_key() == "car"
+    assert viewer.photo._overlay.toImage() != whole
+    fx, fy = _hover(qtbot, viewer.photo, 0.8, 0.2)
+    assert viewer.hover_value == pytest.approx(_cell(expected.maps["car"], fx, fy), abs=1e-4)
+    assert "car" in viewer.heatmap_bar.value.text()
+
+    # Opacity only repaints; a text typed in the viewer replaces the query; off removes the overlay.
+    viewer.heatmap_bar.opacity.setValue(80)
+    assert viewer.photo.overlay_opacity == pytest.approx(0.8)
+    with qtbot.waitSignal(viewer.heatmap_ready, timeout=30_000):
+        viewer.heatmap_bar.text.setText("blue sky")
+        viewer.heatmap_bar.text.returnPressed.emit()
+    assert viewer.heatmap_bar.chip_keys() == [WHOLE_TEXT, "blue", "sky"]
+    assert viewer.heatmaps.get(viewer.hit.path, "a red car on the street") is not None  # cached
+    viewer.set_heatmap(False)
+    assert not viewer.photo.has_overlay() and viewer.heat is None

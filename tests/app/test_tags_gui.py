@@ -1,0 +1,124 @@
+"""Tags in the window: Ctrl+T tags every selected photo, the sidebar lists the tag and shows its
+photos, and the viewer's chips add, remove and highlight (box drag, brush) a photo's tags."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
+from PySide6.QtWidgets import QInputDialog
+
+from app.gui.canvas import MODE_BOX, MODE_BRUSH, MODE_VIEW
+from app.gui.main_window import PAGE_VIEWER
+from app.gui.sidebar import SCOPE_TAG, Scope
+from engine.tags import tags_of
+
+INDEX_TIMEOUT = 120_000
+
+
+def _index(qtbot, window, folder: Path) -> None:
+    with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
+        window.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
+    qtbot.waitUntil(lambda: window.results.rowCount() == 5 and not window._search_busy, timeout=30_000)
+
+
+def _texts(window, path: str) -> list[str]:
+    return [t.text for t in tags_of(window.library.store, path)]
+
+
+def _point(canvas, fx: float, fy: float) -> QPoint:
+    p = canvas.to_widget(fx, fy)
+    return QPoint(round(p.x()), round(p.y()))
+
+
+def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
+    qtbot, window, photo_dir: Path, monkeypatch
+):
+    _index(qtbot, window, photo_dir)
+    chosen = window.results.paths()[1:3]
+    selection = window.grid.selectionModel()
+    for path in chosen:
+        index = window.results.index(window.results.row_of(path))
+        selection.select(index, QItemSelectionModel.SelectionFlag.Select)
+    asked = []
+    monkeypatch.setattr(
+        QInputDialog, "getText", lambda parent, title, label, *a, **k: (asked.append(label), ("  beach  day ", True))[1]
+    )
+    with qtbot.waitSignal(window.tagged, timeout=30_000):
+        window.tag_action.trigger()
+    assert asked == ["Tag these 2 photos with:"]
+    assert window.tag_action.shortcut().toString() == "Ctrl+T"
+    for path in chosen:
+        assert _texts(window, path) == ["beach day"]
+    others = set(window.results.paths()) - set(chosen)
+    assert all(_texts(window, p) == [] for p in others)
+
+    qtbot.waitUntil(lambda: window.sidebar.tag_names() == ["beach day"], timeout=10_000)
+    assert window.sidebar.tag_item("beach day").text(0).endswith("2")
+    window.sidebar.select_tag("beach day")
+    assert window.sidebar.current_scope() == Scope(SCOPE_TAG, "beach day")
+    qtbot.waitUntil(lambda: set(window.results.paths()) == set(chosen) and not window._search_busy, timeout=30_000)
+
+
+def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    window.open_viewer(0)
+    viewer, panel, canvas = window.viewer, window.viewer.tag_panel, window.viewer.photo
+    path = viewer.hit.path
+    qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)
+    assert window.pages.currentIndex() == PAGE_VIEWER
+
+    # "Add tag…" then Enter: stored, shown as a chip, chosen for highlighting.
+    qtbot.keyClicks(panel.field, "red car")
+    with qtbot.waitSignal(viewer.tags_changed, timeout=20_000):
+        qtbot.keyClick(panel.field, Qt.Key.Key_Return)
+    assert _texts(window, path) == ["red car"]
+    assert panel.tag_texts() == ["red car"] and panel.current_tag_text() == "red car"
+    assert [panel.phrase.itemText(i) for i in range(panel.phrase.count())] == ["red", "car", "red car"]
+
+    # Box: drag over the photo with the Box tool, for the word "car".
+    panel.choose("red car", "car")
+    panel.set_tool(MODE_BOX)
+    assert canvas.mode == MODE_BOX
+    start, end = _point(canvas, 0.2, 0.3), _point(canvas, 0.6, 0.8)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas, _point(canvas, 0.4, 0.5))
+    qtbot.mouseMove(canvas, end)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
+    qtbot.waitUntil(lambda: any(t.highlights for t in tags_of(window.library.store, path)), timeout=20_000)
+    (highlight,) = tags_of(window.library.store, path)[0].highlights
+    assert highlight.phrase == "car" and highlight.mask is None
+    assert highlight.box == pytest.approx((0.2, 0.3, 0.6, 0.8), abs=0.01)
+
+    # Brush: paint a stroke for "red"; the stored mask is a PNG covering the stroke, not the rest.
+    qtbot.waitUntil(lambda: panel.current_highlight() is not None, timeout=10_000)
+    panel.choose("red car", "red")
+    assert canvas.box is None  # "red" has no highlight yet
+    panel.set_tool(MODE_BRUSH)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=_point(canvas, 0.7, 0.2))
+    for i in range(1, 6):
+        qtbot.mouseMove(canvas, _point(canvas, 0.7 + 0.04 * i, 0.2))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=_point(canvas, 0.9, 0.2))
+    qtbot.waitUntil(
+        lambda: len(tags_of(window.library.store, path)[0].highlights) == 2, timeout=20_000
+    )
+    qtbot.waitUntil(lambda: panel.highlight_status.text() == "Saved where “red” is.", timeout=10_000)
+    red = next(h for h in tags_of(window.library.store, path)[0].highlights if h.phrase == "red")
+    assert red.box is None and red.mask is not None
+    mask = np.asarray(Image.open(io.BytesIO(red.mask)).convert("L")) > 0
+    h, w = mask.shape
+    assert mask[int(0.2 * h), int(0.8 * w)] and not mask[int(0.8 * h), int(0.2 * w)]
+    assert 0.005 < mask.mean() < 0.2
+    panel.set_tool(MODE_VIEW)
+    assert canvas.mode == MODE_VIEW
+
+    # The chip's × removes the tag (and its highlights).
+    with qtbot.waitSignal(viewer.tags_changed, timeout=20_000):
+        qtbot.mouseClick(panel.remove_button("red car"), Qt.MouseButton.LeftButton)
+    assert _texts(window, path) == []
+    assert panel.tag_texts() == []

@@ -1,0 +1,120 @@
+"""The training dialog: too few tags says so in the dialog; a short run on a few tagged photos shows
+progress, a loss curve, before/after metrics and the new version in the Models list; Use and Roll
+back switch models. Runs inline (InlinePool) so every step is deterministic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.gui.training import LossPlot, TrainingDialog
+from app.gui.workers import InlinePool, Runner
+from engine.tags import add_tag
+from trainer import versions
+
+COLOURS = {"red": (220, 30, 30), "blue": (40, 60, 220)}
+
+
+def _photos(folder: Path, per_colour: int) -> dict[str, list[str]]:
+    """Small noisy pictures with a coloured square, `per_colour` of each colour."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    out: dict[str, list[str]] = {c: [] for c in COLOURS}
+    for i in range(per_colour):
+        for colour, rgb in COLOURS.items():
+            pixels = rng.integers(90, 170, size=(48, 48, 3)).astype(np.uint8)
+            x, y = rng.integers(0, 24, size=2)
+            pixels[y : y + 20, x : x + 20] = rgb
+            path = folder / f"{colour}{i:02d}.png"
+            Image.fromarray(pixels).save(path)
+            out[colour].append(str(path))
+    return out
+
+
+@pytest.fixture
+def tagged_library(make_library, tmp_path: Path):
+    def build(per_colour: int, tagged: int):
+        photos = _photos(tmp_path / "photos", per_colour)
+        library = make_library()
+        library.add_folders([tmp_path / "photos"])
+        library.index()
+        for colour, paths in photos.items():
+            for path in paths[:tagged]:
+                add_tag(library.store, path, colour)
+        return library
+
+    return build
+
+
+def _dialog(qtbot, library) -> TrainingDialog:
+    dialog = TrainingDialog(Runner(InlinePool()), library)
+    qtbot.addWidget(dialog)
+    return dialog
+
+
+def test_too_few_tags_shows_the_message_in_the_dialog(qtbot, tagged_library):
+    library = tagged_library(per_colour=3, tagged=2)
+    dialog = _dialog(qtbot, library)
+    failures = []
+    dialog.failed.connect(failures.append)
+    dialog.start()
+    assert len(failures) == 1
+    assert dialog.error.isVisibleTo(dialog)
+    assert "at least 10 tagged photos" in dialog.error.text() and "4 tagged photo(s)" in dialog.error.text()
+    assert dialog.start_button.isEnabled() and not dialog.running
+    assert dialog.version_numbers() == [0]  # only the base model
+    assert versions.list_versions(library) == []
+
+
+def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_library):
+    library = tagged_library(per_colour=7, tagged=7)
+    dialog = _dialog(qtbot, library)
+    dialog.epochs.setValue(3)
+    assert dialog.config().epochs == 3 and dialog.config().loss == "sigmoid" and dialog.config().tune == "text"
+    seen_steps = []
+    dialog._bridge.progress.connect(lambda p: seen_steps.append(p.step) if p.phase == "training" else None)
+    results = []
+    dialog.finished_training.connect(results.append)
+    dialog.start()
+
+    (result,) = results
+    assert not result.cancelled and result.version == 1
+    assert seen_steps == list(range(1, result.steps + 1)) and result.steps >= 2
+    assert len(dialog.plot.points) == result.steps > 1
+    assert dialog.plot.points == pytest.approx(list(result.losses))
+    assert len(dialog.plot.polyline()) == result.steps
+    assert "recall@" in dialog.metrics.text()
+    assert f"{result.before.recall_at_k:.2f} → {result.after.recall_at_k:.2f}" in dialog.metrics.text()
+    assert ("Switched on" in dialog.outcome.text()) == result.activated
+    assert dialog.version_numbers() == [0, 1]
+    assert dialog.active_version == versions.active_version(library)
+
+    # "Use" the base model, then "Roll back" to what was in use before.
+    before = versions.active_version(library)
+    switched = []
+    dialog.model_changed.connect(switched.append)
+    dialog.select_version(0)
+    dialog.use_selected()
+    assert versions.active_version(library) == 0 and dialog.active_version == 0
+    dialog.select_version(1)
+    dialog.use_selected()
+    assert versions.active_version(library) == 1
+    dialog.rollback()
+    assert versions.active_version(library) == 0
+    assert switched == [False, False, False]  # text-side versions never re-embed
+    assert before in (0, 1)
+
+
+def test_loss_plot_spans_its_area(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(300, 150)
+    plot.set_points([2.0, 1.5, 1.0, 1.2])
+    line = plot.polyline()
+    xs, ys = [p.x() for p in line], [p.y() for p in line]
+    assert xs == sorted(xs) and len(set(xs)) == 4
+    assert ys[2] == max(ys) and ys[0] == min(ys)  # lowest loss drawn lowest (largest y)
+    plot.grab()  # paints without error

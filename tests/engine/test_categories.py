@@ -1,0 +1,163 @@
+"""Categories: stored definitions, live membership over the library's vectors, search within one."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from synthetic import make_dataset, trained_tiny_encoder
+
+from engine.categories import Categories, Category, CategoryError, Membership, ensemble_vector, otsu_threshold
+from engine.library import Library
+from engine.search import Query
+
+log = logging.getLogger(__name__)
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_config):
+    return trained_tiny_encoder(str(tiny_config))
+
+
+@pytest.fixture
+def scene_library(tmp_path, trained):
+    """A library of 120 synthetic scenes on disk, indexed by the trained tiny model; path -> scene."""
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    truth = {}
+    for i, scene in enumerate(make_dataset(120, seed=7)):
+        path = folder / f"scene_{i:03d}.png"
+        scene.image.save(path)
+        truth[str(path)] = scene
+    library = Library(tmp_path / "library", encoder=trained)
+    library.add_folders([folder])
+    library.index()
+    yield library, truth
+    library.close()
+
+
+def precision_recall(found: set[str], relevant: set[str]) -> tuple[float, float]:
+    hit = len(found & relevant)
+    return hit / max(1, len(found)), hit / max(1, len(relevant))
+
+
+def test_colour_categories_collect_the_right_scenes(scene_library):
+    library, truth = scene_library
+    categories = Categories.for_library(library)
+    figures = []
+    for colour in ("red", "blue", "green", "yellow"):
+        categories.add(colour)
+        found = {m.path for m in categories.members(colour)}
+        relevant = {p for p, s in truth.items() if colour in s.colours}
+        precision, recall = precision_recall(found, relevant)
+        figures.append((colour, precision, recall))
+    log.warning("category precision/recall: %s", figures)
+    print("category precision/recall", [(c, round(p, 3), round(r, 3)) for c, p, r in figures])
+    assert np.mean([p for _, p, _ in figures]) >= 0.8
+    assert np.mean([r for _, _, r in figures]) >= 0.8
+    assert min(min(p, r) for _, p, r in figures) >= 0.6
+
+
+def test_membership_is_sorted_and_previewable(scene_library):
+    library, truth = scene_library
+    categories = Categories.for_library(library)
+    categories.add("reds", ["red"])
+    membership = categories.membership("reds")
+    assert isinstance(membership, Membership)
+    assert len(membership.scores) == len(truth)
+    assert np.all(np.diff(membership.scores) <= 0)
+    assert membership.count_at(-10.0) == len(truth)
+    assert membership.count_at(10.0) == 0
+    middle = float(np.median(membership.scores))
+    assert membership.count_at(middle) == int((membership.scores >= middle).sum())
+    members = categories.members("reds")
+    assert len(members) == membership.count
+    assert [m.score for m in members] == sorted((m.score for m in members), reverse=True)
+    # A fixed threshold moves membership; None goes back to automatic.
+    categories.set_threshold("reds", middle)
+    assert categories.membership("reds").count == membership.count_at(middle)
+    categories.set_threshold("reds", None)
+    assert categories.membership("reds").count == membership.count
+    # Cached: the same object until something changes.
+    assert categories.membership("reds") is categories.membership("reds")
+
+
+def test_membership_follows_the_library(scene_library, tmp_path):
+    library, truth = scene_library
+    categories = Categories.for_library(library)
+    categories.add("red")
+    before = categories.membership("red")
+    folder = next(iter(truth)).rsplit("/", 1)[0]
+    red = next(s for s in make_dataset(40, seed=11) if "red" in s.colours and len(s.shapes) == 1)
+    red.image.save(f"{folder}/new_red.png")
+    library.index()
+    after = categories.membership("red")
+    assert after is not before
+    assert len(after.scores) == len(before.scores) + 1
+    assert f"{folder}/new_red.png" in {m.path for m in categories.members("red")}
+
+
+def test_search_within_a_category(scene_library):
+    library, truth = scene_library
+    categories = Categories.for_library(library)
+    categories.add("blue")
+    members = {m.path for m in categories.members("blue")}
+    hits = categories.search(Query(text="circle", k=500), "blue")
+    assert hits and {h.path for h in hits} <= members
+    assert len(hits) == len(members)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert categories.search(Query(text="circle", k=3), "blue") == hits[:3]
+    # Circles rank first among the blue scenes.
+    top = hits[: max(1, len(hits) // 4)]
+    assert np.mean(["circle" in truth[h.path].caption for h in top]) >= 0.6
+
+
+def test_definitions_round_trip_and_errors(make_library):
+    library = make_library()
+    categories = Categories.for_library(library)
+    category = categories.add("  my   dog ", ["a brown labrador", " "], ["a cat"], 0.05)
+    assert category.name == "my dog" and category.prompts == ("a brown labrador",)
+    assert categories.get("my dog") == category
+    assert categories.add("sea").prompts == ("sea",)  # the name is the description
+    assert [c.name for c in categories.list()] == ["my dog", "sea"]
+    with pytest.raises(CategoryError, match="already exists"):
+        categories.add("sea")
+    with pytest.raises(CategoryError, match="No category named 'lake'"):
+        categories.get("lake")
+    with pytest.raises(CategoryError):
+        categories.add("   ")
+    updated = categories.update("my dog", negatives=[])
+    assert updated.negatives == () and updated.threshold == 0.05
+    categories.remove("sea")
+    assert [c.name for c in categories.list()] == ["my dog"]
+    # An empty library: nothing is in, nothing fails.
+    assert categories.membership("my dog").count == 0 and categories.members("my dog") == []
+    # Stored in the library: a second instance sees it.
+    assert Categories.for_library(library).get("my dog") == updated
+
+
+def test_prompt_ensemble_and_negatives(tiny_encoder):
+    seen: list[list[str]] = []
+
+    def encode(texts):
+        seen.append(list(texts))
+        return tiny_encoder.encode_texts(texts)
+
+    vector = ensemble_vector(["dog", "my cat"], encode)
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+    assert "a photo of a dog." in seen[0] and "a photo of my cat." in seen[0]
+    assert "a photo of a my cat." not in seen[0]
+    from engine.categories import category_vector
+
+    plain = category_vector(Category("dog", ("dog",)), tiny_encoder.encode_texts)
+    negated = category_vector(Category("dog", ("dog",), ("cat",)), tiny_encoder.encode_texts)
+    cat = ensemble_vector(["cat"], tiny_encoder.encode_texts)
+    assert float(negated @ cat) < float(plain @ cat)
+
+
+def test_otsu_splits_two_clusters():
+    rng = np.random.default_rng(0)
+    scores = np.concatenate([rng.normal(0.0, 0.01, 300), rng.normal(0.1, 0.01, 60)])
+    assert 0.03 < otsu_threshold(scores) < 0.07
+    assert otsu_threshold(np.array([0.2])) == 0.2

@@ -339,14 +339,9 @@ class Encoder:
         if self._pp_mode == "squash":
             out = img.resize((tw, th), self._pp_resample)
         else:
-            # torchvision's Resize(int) + CenterCrop arithmetic, mapped back to source pixels so
-            # that PIL resamples just the crop (PIL's box keeps the filter's support outside it).
-            if w <= h:
-                new_w, new_h = th, int(th * h / w)
-            else:
-                new_w, new_h = int(th * w / h), th
-            top = int(round((new_h - th) / 2.0))
-            left = int(round((new_w - tw) / 2.0))
+            # Resize + centre crop, mapped back to source pixels so that PIL resamples just the
+            # crop (PIL's box keeps the filter's support outside it).
+            new_w, new_h, left, top = resize_crop((w, h), self.image_size)
             if new_w > w or new_h > h:
                 # Upscaling a small image is cheap, and PIL's box path rounds differently there.
                 out = img.resize((new_w, new_h), self._pp_resample).crop((left, top, left + tw, top + th))
@@ -357,6 +352,16 @@ class Encoder:
         arr = np.asarray(out, dtype=np.float32) * (1.0 / 255.0)
         arr = (arr - self._pp_mean) / self._pp_std
         return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+    def input_crop(self, photo_size: tuple[int, int] | None) -> tuple[float, float, float, float]:
+        """The part of an upright photo of this (width, height) the model sees, as fractions
+        (x0, y0, x1, y1): the centre crop, or all of it when the model squashes. An unknown size
+        counts as the whole photo."""
+        if photo_size is None or self._pp_mode == "squash":
+            return (0.0, 0.0, 1.0, 1.0)
+        new_w, new_h, left, top = resize_crop(photo_size, self.image_size)
+        th, tw = self.image_size
+        return (left / new_w, top / new_h, min(1.0, (left + tw) / new_w), min(1.0, (top + th) / new_h))
 
     def encode_images(self, batch: torch.Tensor) -> np.ndarray:
         """(N, 3, H, W) preprocessed images -> (N, D) float32 unit vectors."""
@@ -515,6 +520,18 @@ class Encoder:
         tokenizer: SimpleTokenizer = self.tokenizer
         pieces = "".join(tokenizer.decoder[t] for t in token_ids).replace("</w>", "")
         return bytearray(tokenizer.byte_decoder[c] for c in pieces).decode("utf-8", errors="replace")
+
+
+def resize_crop(photo_size: tuple[int, int], image_size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """torchvision's Resize(shorter side) + CenterCrop arithmetic for a (w, h) photo and an (h, w)
+    model input: (resized width, resized height, crop left, crop top)."""
+    w, h = photo_size
+    th, tw = image_size
+    if w <= h:
+        new_w, new_h = th, int(th * h / w)
+    else:
+        new_w, new_h = int(th * w / h), th
+    return new_w, new_h, int(round((new_w - tw) / 2.0)), int(round((new_h - th) / 2.0))
 
 
 def _clearclip_block(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -118,28 +118,6 @@ def split_held_out(
 # -- highlight maps ----------------------------------------------------------------------------
 
 
-def input_crop(
-    photo_size: tuple[int, int] | None, image_size: tuple[int, int], resize_mode: str = "shortest"
-) -> tuple[float, float, float, float]:
-    """The part of the upright photo the model sees, as fractions (x0, y0, x1, y1).
-
-    Mirrors Encoder.preprocess_image: "shortest" resizes the shorter side to the input size and
-    crops the centre (torchvision's arithmetic); "squash" sees everything. An unknown photo size
-    is taken as square (the whole photo).
-    """
-    if photo_size is None or resize_mode == "squash":
-        return (0.0, 0.0, 1.0, 1.0)
-    w, h = photo_size
-    th, tw = image_size
-    if w <= h:
-        new_w, new_h = th, int(th * h / w)
-    else:
-        new_w, new_h = int(th * w / h), th
-    top = int(round((new_h - th) / 2.0))
-    left = int(round((new_w - tw) / 2.0))
-    return (left / new_w, top / new_h, min(1.0, (left + tw) / new_w), min(1.0, (top + th) / new_h))
-
-
 def highlight_grid(
     highlight: Highlight, crop: tuple[float, float, float, float], grid: tuple[int, int]
 ) -> np.ndarray:

@@ -35,7 +35,6 @@ from .data import (
     TaggedPhoto,
     check_enough,
     highlight_grid,
-    input_crop,
     load_pixels,
     load_tagged_photos,
     photo_paths,
@@ -460,12 +459,11 @@ def _fit_data(
     index = {t: i for i, t in enumerate(texts)}
     model_any: Any = encoder.model
     grid = tuple(int(g) for g in model_any.visual.grid_size) if config.token_loss else (0, 0)
-    resize_mode = str(getattr(encoder, "_pp_mode", "shortest"))
     highlights: list[list[tuple[int, list[int], Tensor]]] = []
     for p in photos:
         entries = []
         if config.token_loss:
-            crop = input_crop(p.size, encoder.image_size, resize_mode)
+            crop = encoder.input_crop(p.size)
             for text, h in p.highlights:
                 positions = phrase_positions(encoder, ids[index[text]], h.phrase)
                 target = highlight_grid(h, crop, (grid[0], grid[1]))

@@ -18,10 +18,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSlider,
     QToolButton,
     QWidget,
@@ -135,28 +137,40 @@ class HeatmapBar(QWidget):
         self.toggle.setToolTip("Show where the words of the text are seen in this photo")
         self.toggle.toggled.connect(self._toggled)
         self.text = QLineEdit()
-        self.text.setPlaceholderText("Text to map (default: your search)")
+        self.text.setPlaceholderText("Map another text…")
+        self.text.setToolTip("The text whose heatmap is shown; empty: your search")
         self.text.setClearButtonEnabled(True)
-        self.text.setMaximumWidth(260)
+        self.text.setFixedWidth(170)
         self.text.returnPressed.connect(lambda: self.text_changed.emit(self.text.text().strip()))
         self.chips_box = QWidget()
+        self.chips_box.setObjectName("chipsBox")
         self.chips_layout = QHBoxLayout(self.chips_box)
         self.chips_layout.setContentsMargins(0, 0, 0, 0)
         self.chips_layout.setSpacing(4)
+        self.chips_layout.addStretch(1)
+        # A long text's chips scroll sideways instead of widening the window.
+        self.chips_scroll = QScrollArea()
+        self.chips_scroll.setWidget(self.chips_box)
+        self.chips_scroll.setWidgetResizable(True)
+        self.chips_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.chips_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chips_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.chips_scroll.setMinimumWidth(120)
+        self.chips_scroll.setFixedHeight(34)
         self.chips = QButtonGroup(self)
         self.chips.setExclusive(True)
         self.chips.buttonClicked.connect(lambda b: self.map_chosen.emit(b.property("mapKey")))
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
-        self.opacity.setFixedWidth(110)
+        self.opacity.setFixedWidth(90)
         self.opacity.setToolTip("Heatmap opacity")
         self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100))
         self.opacity_label = QLabel("Opacity")
         self.opacity_label.setObjectName("hint")
         self.value = QLabel("")
         self.value.setObjectName("heatValue")
-        self.value.setMinimumWidth(150)
+        self.value.setMinimumWidth(120)
         self.status = QLabel("")
         self.status.setObjectName("hint")
         layout = QHBoxLayout(self)
@@ -164,16 +178,15 @@ class HeatmapBar(QWidget):
         layout.setSpacing(8)
         layout.addWidget(self.toggle)
         layout.addWidget(self.text)
-        layout.addWidget(self.chips_box)
+        layout.addWidget(self.chips_scroll, 1)
         layout.addWidget(self.status)
-        layout.addStretch(1)
         layout.addWidget(self.value)
         layout.addWidget(self.opacity_label)
         layout.addWidget(self.opacity)
         self._toggled(False)
 
     def _toggled(self, on: bool) -> None:
-        for w in (self.text, self.chips_box, self.opacity, self.opacity_label, self.value, self.status):
+        for w in (self.text, self.chips_scroll, self.opacity, self.opacity_label, self.value, self.status):
             w.setVisible(on)
         self.toggled.emit(on)
 
@@ -193,7 +206,7 @@ class HeatmapBar(QWidget):
             chip.setProperty("mapKey", key)
             chip.setChecked(key == current)
             self.chips.addButton(chip)
-            self.chips_layout.addWidget(chip)
+            self.chips_layout.insertWidget(self.chips_layout.count() - 1, chip)
 
     def chip_keys(self) -> list[str]:
         return [b.property("mapKey") for b in self.chips.buttons()]

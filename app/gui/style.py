@@ -41,6 +41,21 @@ QStatusBar QLabel {{ padding: 0 6px; }}
 QProgressBar {{ border: none; background: #dfe3ea; border-radius: 4px; }}
 QProgressBar::chunk {{ background: {ACCENT}; border-radius: 4px; }}
 QFrame#banner QProgressBar {{ min-height: 14px; }}
+QPushButton:checked {{ background: #dde6f8; color: #1b3f8a; border: 1px solid {ACCENT}; }}
+QToolButton#chip, QToolButton#toolButton {{
+    border: 1px solid #d5d8de; border-radius: 11px; padding: 3px 10px; background: white;
+}}
+QToolButton#chip:hover, QToolButton#toolButton:hover {{ background: #f2f4f8; }}
+QToolButton#chip:checked, QToolButton#toolButton:checked {{
+    background: {ACCENT}; color: white; border: 1px solid {ACCENT};
+}}
+QToolButton#chipRemove {{ border: none; color: #6b7280; padding: 0 6px; font-size: 14px; }}
+QToolButton#chipRemove:hover {{ color: #b91c1c; }}
+QLabel#panelTitle {{ font-weight: 600; color: #1f2430; }}
+QLabel#errorText {{ color: #b91c1c; }}
+QLabel#heatValue {{ color: #1f2430; font-family: monospace; }}
+QWidget#heatmapBar QScrollArea, QWidget#chipsBox {{ background: transparent; }}
+QWidget#lossPlot {{ border: 1px solid #e5e7eb; }}
 """
 
 

@@ -184,6 +184,7 @@ class TagPanel(QWidget):
             (MODE_ERASE, "Eraser", "Erase part of the painted highlight"),
         ):
             b = QToolButton()
+            b.setObjectName("toolButton")
             b.setText(label)
             b.setToolTip(tip)
             b.setCheckable(True)
@@ -198,6 +199,11 @@ class TagPanel(QWidget):
         self.brush.setValue(4)
         self.brush.setToolTip("Brush size")
         self.brush.valueChanged.connect(lambda v: self.brush_changed.emit(v / 100))
+        self.brush_label = QLabel("Brush size")
+        self.brush_label.setObjectName("hint")
+        brush_row = QHBoxLayout()
+        brush_row.addWidget(self.brush_label)
+        brush_row.addWidget(self.brush, 1)
         self.highlight_status = QLabel("")
         self.highlight_status.setObjectName("hint")
         self.highlight_status.setWordWrap(True)
@@ -207,7 +213,7 @@ class TagPanel(QWidget):
         box_layout.addWidget(self.highlight_title)
         box_layout.addWidget(self.phrase)
         box_layout.addLayout(tool_row)
-        box_layout.addWidget(self.brush)
+        box_layout.addLayout(brush_row)
         box_layout.addWidget(self.highlight_status)
 
         layout = QVBoxLayout(self)
@@ -219,6 +225,7 @@ class TagPanel(QWidget):
         layout.addWidget(self.field)
         layout.addWidget(self.highlight_box)
         self.set_tags([])
+        self.set_tool(MODE_VIEW)
 
     # -- contents ----------------------------------------------------------------------------
 
@@ -261,8 +268,9 @@ class TagPanel(QWidget):
         remove.setToolTip(f"Remove the tag “{tag.text}” from this photo")
         remove.setProperty("tagText", tag.text)
         remove.clicked.connect(lambda _c=False, t=tag.text: self.remove_requested.emit(t))
-        row.addWidget(label, 1)
+        row.addWidget(label)
         row.addWidget(remove)
+        row.addStretch(1)
         return frame
 
     def tag_texts(self) -> list[str]:
@@ -311,6 +319,15 @@ class TagPanel(QWidget):
     def set_tool(self, mode: str) -> None:
         for m, b in self.tool_buttons.items():
             b.setChecked(m == mode)
+        painting = mode in (MODE_BRUSH, MODE_ERASE)
+        self.brush.setVisible(painting)
+        self.brush_label.setVisible(painting)
+        hints = {
+            MODE_BOX: "Drag a box on the photo.",
+            MODE_BRUSH: "Paint over the photo; each stroke is saved.",
+            MODE_ERASE: "Erase part of the painted area.",
+        }
+        self.highlight_status.setText(hints.get(mode, ""))
         self.tool_changed.emit(mode)
 
     # -- slots -------------------------------------------------------------------------------

@@ -47,7 +47,9 @@ def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
         selection.select(index, QItemSelectionModel.SelectionFlag.Select)
     asked = []
     monkeypatch.setattr(
-        QInputDialog, "getText", lambda parent, title, label, *a, **k: (asked.append(label), ("  beach  day ", True))[1]
+        QInputDialog,
+        "getText",
+        lambda parent, title, label, *a, **k: (asked.append(label), ("  beach  day ", True))[1],
     )
     with qtbot.waitSignal(window.tagged, timeout=30_000):
         window.tag_action.trigger()
@@ -62,7 +64,9 @@ def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
     assert window.sidebar.tag_item("beach day").text(0).endswith("2")
     window.sidebar.select_tag("beach day")
     assert window.sidebar.current_scope() == Scope(SCOPE_TAG, "beach day")
-    qtbot.waitUntil(lambda: set(window.results.paths()) == set(chosen) and not window._search_busy, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: set(window.results.paths()) == set(chosen) and not window._search_busy, timeout=30_000
+    )
 
 
 def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window, photo_dir: Path):
@@ -104,9 +108,7 @@ def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window,
     for i in range(1, 6):
         qtbot.mouseMove(canvas, _point(canvas, 0.7 + 0.04 * i, 0.2))
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=_point(canvas, 0.9, 0.2))
-    qtbot.waitUntil(
-        lambda: len(tags_of(window.library.store, path)[0].highlights) == 2, timeout=20_000
-    )
+    qtbot.waitUntil(lambda: len(tags_of(window.library.store, path)[0].highlights) == 2, timeout=20_000)
     qtbot.waitUntil(lambda: panel.highlight_status.text() == "Saved where “red” is.", timeout=10_000)
     red = next(h for h in tags_of(window.library.store, path)[0].highlights if h.phrase == "red")
     assert red.box is None and red.mask is not None

@@ -73,7 +73,9 @@ def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_li
     library = tagged_library(per_colour=7, tagged=7)
     dialog = _dialog(qtbot, library)
     dialog.epochs.setValue(3)
-    assert dialog.config().epochs == 3 and dialog.config().loss == "sigmoid" and dialog.config().tune == "text"
+    assert (
+        dialog.config().epochs == 3 and dialog.config().loss == "sigmoid" and dialog.config().tune == "text"
+    )
     seen_steps = []
     dialog._bridge.progress.connect(lambda p: seen_steps.append(p.step) if p.phase == "training" else None)
     results = []

@@ -16,7 +16,7 @@ from synthetic import COLOURS, make_scene, random_shapes
 from engine.search import Query, search
 from engine.tags import Highlight, add_tag
 from trainer import versions
-from trainer.data import NotEnoughTags, highlight_grid, input_crop, split_held_out
+from trainer.data import NotEnoughTags, highlight_grid, split_held_out
 from trainer.train import TrainConfig, fit, train
 
 COLOUR_NAMES = list(COLOURS)
@@ -212,9 +212,9 @@ def test_split_holds_out_some_of_every_tag_and_keeps_training_photos():
     assert sum("b" in p.texts for p in train_set) == 2
 
 
-def test_highlight_box_maps_through_the_centre_crop():
+def test_highlight_box_maps_through_the_centre_crop(tiny_encoder):
     # A 200x100 landscape photo seen by a 64 px model: the centre square x in [0.25, 0.75] is kept.
-    crop = input_crop((200, 100), (64, 64), "shortest")
+    crop = tiny_encoder.input_crop((200, 100))
     assert crop == pytest.approx((0.25, 0.0, 0.75, 1.0))
     # The right half of the visible square: x 0.5..0.75 of the photo.
     grid = highlight_grid(Highlight("x", (0.5, 0.0, 0.75, 0.5)), crop, (4, 4)).reshape(4, 4)

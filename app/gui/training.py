@@ -177,7 +177,7 @@ class TrainingDialog(QDialog):
         self.runner = runner
         self.library = library
         self.running = False
-        self.result: TrainResult | None = None
+        self.last_result: TrainResult | None = None
         self._cancel = threading.Event()
         self._bridge = _Progress(self)
         self._bridge.progress.connect(self._on_progress)
@@ -281,7 +281,7 @@ class TrainingDialog(QDialog):
             return
         config = self.config()
         self.running = True
-        self.result = None
+        self.last_result = None
         self._cancel = threading.Event()
         self._started = time.monotonic()
         cancel, library, emit = self._cancel, self.library, self._bridge.progress.emit
@@ -339,7 +339,7 @@ class TrainingDialog(QDialog):
 
     def _done(self, result: TrainResult) -> None:
         self._set_running(False)
-        self.result = result
+        self.last_result = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if not result.cancelled else 0)
         if result.losses:

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "library.db"
 INDEX_NAME = "vectors.hnsw"
+# Text queries lie off the distribution of the photo vectors the graph was built on, where a wider
+# search pays: at 100k vectors ef 256 costs 2.5 ms a query (benchmarks/search_latency.py), next to
+# 35 ms for encoding the text.
+SEARCH_EF = 256
 # Rebuild the graph when this share of its entries are tombstones (hnswlib only marks deletions).
 REBUILD_DELETED_FRACTION = 0.3
 
@@ -178,8 +182,8 @@ class Library:
         with self._lock:
             if self._index is None:
                 dim = self._dim() or self.encoder().dim
-                loaded = VectorIndex.load(self.path / INDEX_NAME, dim)
-                self._index = loaded if loaded is not None else VectorIndex(dim)
+                loaded = VectorIndex.load(self.path / INDEX_NAME, dim, ef_search=SEARCH_EF)
+                self._index = loaded if loaded is not None else VectorIndex(dim, ef_search=SEARCH_EF)
                 changed = self._sync_index(self._index)
                 if self._index.deleted_fraction > REBUILD_DELETED_FRACTION:
                     self._index = self._rebuild_index(dim)
@@ -194,7 +198,7 @@ class Library:
 
     def _rebuild_index(self, dim: int) -> VectorIndex:
         labels = sorted(self.store.labels(self.model.key))
-        return VectorIndex.build(labels, self.store.vectors(labels, dim), dim)
+        return VectorIndex.build(labels, self.store.vectors(labels, dim), dim, ef_search=SEARCH_EF)
 
     def save_index(self) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ beat the background). A user-set threshold replaces it; `Membership.count_at` pr
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import threading
@@ -53,7 +54,7 @@ TEMPLATES_NO_ARTICLE = (
     "a good photo of {}.",
     "{}.",
 )
-_DETERMINERS = frozenset("a an the my our your his her their this these those some two three".split())
+_DETERMINERS = frozenset(["a", "an", "the", "my", "our", "your", "his", "her", "their", "this", "these", "those", "some", "two", "three"])
 BACKGROUND_PROMPTS = (
     "a photo.",
     "a picture of something.",
@@ -324,16 +325,22 @@ class Categories:
             cached = self._memberships.get(category.name)
             if cached is not None and cached[0] == key:
                 return cached[1]
-            direction = self._text_vector(category)
-            raw = vectors.matrix @ direction if len(vectors.labels) else np.zeros(0, np.float32)
-            scores = (raw - vectors.background).astype(np.float32)
-            order = np.argsort(-scores, kind="stable")
-            auto = max(otsu_threshold(scores), 0.0) if len(scores) >= MIN_PHOTOS_FOR_SPLIT else 0.0
-            membership = Membership(category, vectors.labels[order], scores[order], vectors.weights[order], auto)
+            membership = self.membership_for(category)
             self._memberships[category.name] = (key, membership)
             return membership
 
-    def members(self, name: str, k: int | None = None, threshold: float | None = None) -> list[Member]:
+    def membership_for(self, category: Category) -> Membership:
+        """The scores a category definition would have, stored or not (a dialog's live preview)."""
+        with self._lock:
+            vectors = self._current_vectors()
+            direction = self._text_vector(category)
+        raw = vectors.matrix @ direction if len(vectors.labels) else np.zeros(0, np.float32)
+        scores = (raw - vectors.background).astype(np.float32)
+        order = np.argsort(-scores, kind="stable")
+        auto = max(otsu_threshold(scores), 0.0) if len(scores) >= MIN_PHOTOS_FOR_SPLIT else 0.0
+        return Membership(category, vectors.labels[order], scores[order], vectors.weights[order], auto)
+
+    def members(self, name: str, k: int | None = None, threshold: float | None = None) -> builtins.list[Member]:
         """Member photos, best first (at most k; at `threshold` or the category's own)."""
         membership = self.membership(name)
         labels = membership.member_labels(threshold)
@@ -353,7 +360,7 @@ class Categories:
         """name -> member count, for every category."""
         return {c.name: self.membership(c.name).count for c in self.list()}
 
-    def search(self, query: Query, name: str) -> list[Hit]:
+    def search(self, query: Query, name: str) -> builtins.list[Hit]:
         """`query` answered among the category's members only (its date and folder filters too)."""
         if query.empty:
             raise QueryError("Nothing to search for: give a text, an image, or both.")

@@ -93,28 +93,8 @@ def _passes(photo, query: Query) -> bool:
 
 
 def preview_membership(book: CategoryBook, definition: Category) -> Membership:
-    """The membership a category *would* have, for a definition not (or not yet so) stored.
-
-    engine.categories only offers `membership(name)` for stored categories; this mirrors it for an
-    unsaved definition through the same cached vectors and text encoding (see the report: a public
-    `Categories.membership_for(category)` would replace this).
-    """
-    categories = book.get()
-    public = getattr(categories, "membership_for", None)
-    if public is not None:
-        return public(definition)
-    import numpy as np
-
-    from engine.categories import MIN_PHOTOS_FOR_SPLIT, Membership, otsu_threshold
-
-    with categories._lock:
-        vectors = categories._current_vectors()
-        direction = categories._text_vector(definition)
-    raw = vectors.matrix @ direction if len(vectors.labels) else np.zeros(0, np.float32)
-    scores = (raw - vectors.background).astype(np.float32)
-    order = np.argsort(-scores, kind="stable")
-    auto = max(otsu_threshold(scores), 0.0) if len(scores) >= MIN_PHOTOS_FOR_SPLIT else 0.0
-    return Membership(definition, vectors.labels[order], scores[order], vectors.weights[order], auto)
+    """The membership a category *would* have, for a definition not (or not yet so) stored."""
+    return book.get().membership_for(definition)
 
 
 def save_category(

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .encoder import Encoder
-from .errors import PhotoError, QueryError, ViewfinderError
-from .photos import open_image
+from .errors import QueryError, ViewfinderError
 from .search import NEGATIVE_WEIGHT, Hit, Query, query_vector
 from .store import PhotoRow, Store
 
@@ -374,7 +373,7 @@ class Categories:
         with self._lock:
             vectors = self._current_vectors()
         encoder = self._encoder()
-        vector = query_vector(query, lambda texts: encoder.encode_texts(texts), self._image_vector)
+        vector = query_vector(query, encoder)
         rows = np.flatnonzero(np.isin(vectors.labels, np.fromiter(allowed, np.int64)))
         scores = vectors.matrix[rows] @ vector
         order = np.argsort(-scores)[: query.k + 8]
@@ -389,14 +388,6 @@ class Categories:
         return hits[: query.k]
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _image_vector(self, path: str) -> np.ndarray:
-        encoder = self._encoder()
-        try:
-            image, _ = open_image(path, min_size=encoder.image_size)
-        except PhotoError as e:
-            raise QueryError(f"Cannot use {path} as a query: {e.reason}.") from e
-        return encoder.encode_images(encoder.preprocess_image(image)[None])[0]
 
     def _text_vector(self, category: Category) -> np.ndarray:
         key = (category.prompts, category.negatives)

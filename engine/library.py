@@ -13,13 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from .config import ModelSpec
 from .encoder import Encoder
 from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
-from .photos import is_photo_path, open_image
+from .photos import is_photo_path
 from .scanner import ScanDiff, diff_folder, walk_photos
 from .search import Hit, Query, check_folder, query_vector
 from .store import PhotoRow, Store
@@ -362,19 +360,9 @@ class Library:
         if self._dim() is None:
             return []
         encoder = self.encoder()
-        vector = query_vector(query, lambda texts: encoder.encode_texts(texts), self._encode_image_file)
+        vector = query_vector(query, encoder)
         # Personal tags named in the query lead, and photos that look like them rise (engine/tags.py).
         return search_with_tags(vector, query, self.store, self.vector_index, self.model.key)
-
-    def _encode_image_file(self, path: str) -> np.ndarray:
-        from .errors import PhotoError
-
-        encoder = self.encoder()
-        try:
-            image, _ = open_image(path, min_size=encoder.image_size)
-        except PhotoError as e:
-            raise QueryError(f"Cannot use {path} as a query: {e.reason}.") from e
-        return encoder.encode_images(encoder.preprocess_image(image)[None])[0]
 
     # -- status ------------------------------------------------------------------------------
 

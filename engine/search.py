@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import QueryError
+from .errors import PhotoError, QueryError
+from .photos import open_image
 from .store import PhotoRow, Store
 from .vector_index import VectorIndex
+
+if TYPE_CHECKING:  # the encoder pulls in torch; searching code is handed one
+    from .encoder import Encoder
 
 # A negative term pulls the query away from a concept at half the weight of a positive one: strong
 # enough to push "beach -people" photos with people down, not so strong that it dominates the query.
@@ -58,11 +62,7 @@ def parse_query_text(text: str) -> tuple[str, tuple[str, ...]]:
     return positive, negatives
 
 
-def query_vector(
-    query: Query,
-    encode_texts: Callable[[list[str]], np.ndarray],
-    encode_image: Callable[[str], np.ndarray],
-) -> np.ndarray:
+def query_vector(query: Query, encoder: Encoder) -> np.ndarray:
     """The weighted sum of the parts' unit vectors: its dot product with a photo vector is the same
     weighted sum of cosines, so one nearest-neighbour search ranks by the combined score."""
     texts: list[tuple[str, float]] = []
@@ -72,13 +72,22 @@ def query_vector(
     texts += [(t, -NEGATIVE_WEIGHT) for t in query.negatives if t.strip()]
     parts: list[np.ndarray] = []
     if texts:
-        vectors = encode_texts([t for t, _ in texts])
+        vectors = encoder.encode_texts([t for t, _ in texts])
         parts += [w * v for (_, w), v in zip(texts, vectors, strict=True)]
     if query.image:
-        parts.append(encode_image(query.image))
+        parts.append(encode_image_file(encoder, query.image))
     if not parts:
         raise QueryError("Nothing to search for: give a text, an image, or both.")
     return np.sum(parts, axis=0).astype(np.float32)
+
+
+def encode_image_file(encoder: Encoder, path: str) -> np.ndarray:
+    """The unit vector of a photo file used as a query; QueryError when it cannot be read."""
+    try:
+        image, _ = open_image(path, min_size=encoder.image_size)
+    except PhotoError as e:
+        raise QueryError(f"Cannot use {path} as a query: {e.reason}.") from e
+    return encoder.encode_images(encoder.preprocess_image(image)[None])[0]
 
 
 def check_folder(folder: str, library_folders: list[str]) -> str:

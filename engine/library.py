@@ -151,6 +151,16 @@ class Library:
                 self._encoders[spec.key] = Encoder.load(spec, self.device, progress=progress)
             return self._encoders[spec.key]
 
+    def switch_text_side(self, spec: ModelSpec) -> None:
+        """Switch at once to a model with the same image tower as the current one (a text-side
+        fine-tune, or a rollback from one): the photo vectors and the index stay as they are."""
+        with self._lock:
+            old = self.model.key
+            self.store.relabel_vectors(old, spec.key)
+            self.store.set_meta("model", _spec_to_json(spec))
+            self.store.set_meta("target_model", None)
+            self._encoders.pop(old, None)
+
     def _finish_model_switch(self) -> None:
         target = self.store.get_meta("target_model")
         if not target or self.store.counts(self.target_model.key)["pending"]:

@@ -440,6 +440,12 @@ class Store:
             )
             return cur.rowcount
 
+    def relabel_vectors(self, old_model: str, new_model: str) -> None:
+        """Make old_model's vectors new_model's, keeping their labels (and so the index)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM vectors WHERE model = ?", [new_model])
+            db.execute("UPDATE vectors SET model = ? WHERE model = ?", [new_model, old_model])
+
     def drop_vectors(self, keep_model: str) -> int:
         """Delete vectors of other models and vectors no photo refers to any more."""
         with self.transaction() as db:

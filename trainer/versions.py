@@ -279,19 +279,9 @@ def _switch(library: Library, spec: ModelSpec) -> bool:
         library.set_model(spec)  # cancels a switch in progress
         return False
     if image_identity(library, spec) == image_identity(library, current):
-        # Same image tower: its photo vectors are the new model's too. Copy them under the new key,
-        # and the switch completes without embedding anything.
-        with library.store.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO vectors (hash, model, vector) SELECT hash, ?, vector FROM vectors"
-                " WHERE model = ?",
-                [spec.key, current.key],
-            )
-        library.set_model(spec)
-        if library.store.counts(spec.key)["pending"] == 0:
-            library.index(scan=False)
-            return False
-        return True
+        # Same image tower: its photo vectors are the new model's too, and so is the index.
+        library.switch_text_side(spec)
+        return False
     library.set_model(spec)
     return True
 

@@ -362,3 +362,24 @@ def test_a_full_disk_stops_with_a_clear_message_and_loses_nothing(make_library, 
     status = library.status()
     assert status.photos == status.total > 50
     consistent(library)
+
+
+def test_switching_the_text_side_keeps_vectors_and_index(make_library, shared_photos, tmp_path, tiny_config):
+    from safetensors.torch import save_file
+
+    from engine.config import ModelSpec
+
+    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+    library = make_library()
+    library.add_folders([folder])
+    library.index()
+    labels = library.store.labels(library.model.key)
+    index = library.vector_index
+    checkpoint = tmp_path / "text-tuned.safetensors"
+    save_file({k: v.contiguous() for k, v in library.encoder().model.state_dict().items()}, str(checkpoint))
+    library.switch_text_side(ModelSpec(str(tiny_config), str(checkpoint)))
+    assert "text-tuned" in library.model.key
+    assert library.store.labels(library.model.key) == labels  # same rows, same labels
+    assert library.vector_index is index and library.status().pending == 0
+    assert library.search(Query(image=str(folder / "Canon_40D.jpg"), k=1))[0].path == str(folder / "Canon_40D.jpg")
+    consistent(library)

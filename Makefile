@@ -3,7 +3,6 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export HF_HUB_OFFLINE ?= 0
 
 .PHONY: run test lint env clean
 

@@ -11,7 +11,9 @@ from dataclasses import replace
 # -- argument parsing ---------------------------------------------------------------------------
 
 
-def add_parsers(subparsers: argparse._SubParsersAction, add_library_arg: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(
+    subparsers: argparse._SubParsersAction, add_library_arg: Callable[[argparse.ArgumentParser], None]
+) -> None:
     """Register the `category` and `heatmap` commands on the main parser's subparsers."""
     p = subparsers.add_parser("category", help="smart albums described in words")
     actions = p.add_subparsers(dest="category_action", metavar="ACTION")
@@ -20,9 +22,15 @@ def add_parsers(subparsers: argparse._SubParsersAction, add_library_arg: Callabl
     a = actions.add_parser("add", help="create a category")
     a.add_argument("name", metavar="NAME")
     a.add_argument(
-        "--prompt", action="append", default=[], metavar="TEXT", help="a description (repeatable; default: NAME)"
+        "--prompt",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a description (repeatable; default: NAME)",
     )
-    a.add_argument("--not", dest="negatives", action="append", default=[], metavar="TEXT", help="what it is not")
+    a.add_argument(
+        "--not", dest="negatives", action="append", default=[], metavar="TEXT", help="what it is not"
+    )
     a.add_argument("--threshold", type=float, metavar="X", help="fixed score threshold (default: automatic)")
     add_library_arg(a)
 
@@ -108,7 +116,9 @@ def _print_list(categories, as_json: bool) -> None:
     for r in rows:
         how = "auto" if r["automatic"] else "set"
         negatives = f"  not: {'; '.join(r['negatives'])}" if r["negatives"] else ""
-        print(f"{r['name']}: {r['count']} photos (threshold {r['threshold']:.4f} {how})  {'; '.join(r['prompts'])}{negatives}")
+        print(
+            f"{r['name']}: {r['count']} photos (threshold {r['threshold']:.4f} {how})  {'; '.join(r['prompts'])}{negatives}"
+        )
 
 
 def cmd_heatmap(args: argparse.Namespace) -> int:
@@ -143,7 +153,9 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
             grid = heatmap.text_map if word is None else heatmap.maps[word]
             r, c = divmod(int(grid.argmax()), cols)
             label = f'"{args.text}"' if word is None else word
-            print(f"{label}: strongest at row {r + 1}/{rows}, column {c + 1}/{cols} ({float(grid.max()):.3f})")
+            print(
+                f"{label}: strongest at row {r + 1}/{rows}, column {c + 1}/{cols} ({float(grid.max()):.3f})"
+            )
     return 0
 
 

@@ -53,7 +53,12 @@ TEMPLATES_NO_ARTICLE = (
     "a good photo of {}.",
     "{}.",
 )
-_DETERMINERS = frozenset(["a", "an", "the", "my", "our", "your", "his", "her", "their", "this", "these", "those", "some", "two", "three"])
+# fmt: off
+_DETERMINERS = frozenset([
+    "a", "an", "the", "my", "our", "your", "his", "her", "their", "this", "these", "those", "some",
+    "two", "three"
+])
+# fmt: on
 BACKGROUND_PROMPTS = (
     "a photo.",
     "a picture of something.",
@@ -248,13 +253,21 @@ class Categories:
         if not name:
             raise CategoryError("A category needs a name.")
         cleaned = tuple(p.strip() for p in prompts if p.strip()) or (name,)
-        category = Category(name, cleaned, tuple(n.strip() for n in negatives if n.strip()), threshold, time.time())
+        category = Category(
+            name, cleaned, tuple(n.strip() for n in negatives if n.strip()), threshold, time.time()
+        )
         with self.store.transaction() as db:
             if db.execute("SELECT 1 FROM categories WHERE name = ?", [name]).fetchone():
                 raise CategoryError(f"A category named '{name}' already exists.")
             db.execute(
                 "INSERT INTO categories (name, prompts, negatives, threshold, created_at) VALUES (?, ?, ?, ?, ?)",
-                [name, json.dumps(category.prompts), json.dumps(category.negatives), threshold, category.created_at],
+                [
+                    name,
+                    json.dumps(category.prompts),
+                    json.dumps(category.negatives),
+                    threshold,
+                    category.created_at,
+                ],
             )
         return category
 
@@ -339,11 +352,15 @@ class Categories:
         auto = max(otsu_threshold(scores), 0.0) if len(scores) >= MIN_PHOTOS_FOR_SPLIT else 0.0
         return Membership(category, vectors.labels[order], scores[order], vectors.weights[order], auto)
 
-    def members(self, name: str, k: int | None = None, threshold: float | None = None) -> builtins.list[Member]:
+    def members(
+        self, name: str, k: int | None = None, threshold: float | None = None
+    ) -> builtins.list[Member]:
         """Member photos, best first (at most k; at `threshold` or the category's own)."""
         membership = self.membership(name)
         labels = membership.member_labels(threshold)
-        scores = dict(zip(membership.labels[: len(labels)].tolist(), membership.scores.tolist(), strict=False))
+        scores = dict(
+            zip(membership.labels[: len(labels)].tolist(), membership.scores.tolist(), strict=False)
+        )
         out: list[Member] = []
         chunk = max(64, (k or 0) + 8)
         for start in range(0, len(labels), chunk):
@@ -406,7 +423,9 @@ class Categories:
     def _generation(self) -> tuple:
         """Changes whenever vectors of the model or photos are added or removed."""
         db = self.store.db
-        vectors = db.execute("SELECT COUNT(*), MAX(label) FROM vectors WHERE model = ?", [self.model]).fetchone()
+        vectors = db.execute(
+            "SELECT COUNT(*), MAX(label) FROM vectors WHERE model = ?", [self.model]
+        ).fetchone()
         photos = db.execute("SELECT COUNT(*), MAX(id), COUNT(error) FROM photos").fetchone()
         return (*vectors, *photos)
 

@@ -22,9 +22,19 @@ from PIL import Image
 from .encoder import Encoder
 
 # Small English stop-word list: function words whose maps carry no "where" (a, of, the, ...).
-STOP_WORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "nor", "of", "in", "on", "at", "to", "from", "by", "with", "without", "for", "into", "onto", "over", "under", "above", "below", "near", "beside", "between", "behind", "through", "up", "down", "out", "off", "about", "as", "is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had", "do", "does", "did", "this", "that", "these", "those", "it", "its", "it's", "there", "here", "some", "any", "my", "your", "his", "her", "our", "their", "me", "him", "us", "them", "i", "you", "he", "she", "we", "they", "what", "which", "who", "whom", "whose", "where", "when", "how", "while", "than", "then", "so", "very", "too", "just", "not", "no", "yes", "all", "each", "both", "few", "more", "most", "other", "such", "only", "own", "same", "can", "will", "should", "would", "could", "may", "might", "must", "s", "t"]
-)
+# fmt: off
+STOP_WORDS = frozenset([
+    "a", "an", "the", "and", "or", "but", "nor", "of", "in", "on", "at", "to", "from", "by", "with",
+    "without", "for", "into", "onto", "over", "under", "above", "below", "near", "beside", "between",
+    "behind", "through", "up", "down", "out", "off", "about", "as", "is", "are", "was", "were", "be",
+    "been", "being", "am", "has", "have", "had", "do", "does", "did", "this", "that", "these", "those",
+    "it", "its", "it's", "there", "here", "some", "any", "my", "your", "his", "her", "our", "their",
+    "me", "him", "us", "them", "i", "you", "he", "she", "we", "they", "what", "which", "who", "whom",
+    "whose", "where", "when", "how", "while", "than", "then", "so", "very", "too", "just", "not", "no",
+    "yes", "all", "each", "both", "few", "more", "most", "other", "such", "only", "own", "same", "can",
+    "will", "should", "would", "could", "may", "might", "must", "s", "t"
+])
+# fmt: on
 
 
 @dataclass(frozen=True)

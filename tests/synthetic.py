@@ -129,7 +129,9 @@ def make_dataset(
 # (patch-word maps), on the same tensors the engine's Encoder reads at inference.
 
 
-def train_tiny_clip(encoder, scenes: Sequence[Scene], *, steps: int = 300, batch: int = 64, seed: int = 0) -> list[float]:
+def train_tiny_clip(
+    encoder, scenes: Sequence[Scene], *, steps: int = 300, batch: int = 64, seed: int = 0
+) -> list[float]:
     """Train `encoder.model` (an open_clip CLIP, in place) on `scenes`; returns the loss per step.
 
     Leaves the model in eval mode. Deterministic for a given seed and thread count.
@@ -168,7 +170,9 @@ def train_tiny_clip(encoder, scenes: Sequence[Scene], *, steps: int = 300, batch
         text_vec = words[torch.arange(len(pick)), eot[pick]]
         picked = [groups[i] for i in pick.tolist()]
         positives = positives_from_groups(picked, picked)
-        loss = global_loss(image_vec, text_vec, positives) + token_loss(patches, words, content[pick], positives)
+        loss = global_loss(image_vec, text_vec, positives) + token_loss(
+            patches, words, content[pick], positives
+        )
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

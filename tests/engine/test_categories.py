@@ -20,21 +20,37 @@ def trained(tiny_config):
     return trained_tiny_encoder(str(tiny_config))
 
 
-@pytest.fixture
-def scene_library(tmp_path, trained):
-    """A library of 120 synthetic scenes on disk, indexed by the trained tiny model; path -> scene."""
-    folder = tmp_path / "scenes"
+def build_scene_library(root, encoder, count: int, seed: int):
+    """A library of `count` synthetic scenes on disk, indexed by `encoder`; and path -> scene."""
+    folder = root / "scenes"
     folder.mkdir()
     truth = {}
-    for i, scene in enumerate(make_dataset(120, seed=7)):
+    for i, scene in enumerate(make_dataset(count, seed=seed)):
         path = folder / f"scene_{i:03d}.png"
         scene.image.save(path)
         truth[str(path)] = scene
-    library = Library(tmp_path / "library", encoder=trained)
+    library = Library(root / "library", encoder=encoder)
     library.add_folders([folder])
     library.index()
+    return library, truth
+
+
+@pytest.fixture(scope="module")
+def scene_library(tmp_path_factory, trained):
+    """120 scenes indexed by the trained tiny model, shared by the tests that only read it."""
+    library, truth = build_scene_library(tmp_path_factory.mktemp("categories"), trained, 120, seed=7)
     yield library, truth
     library.close()
+
+
+@pytest.fixture(autouse=True)
+def no_categories_left(request):
+    """Tests on the shared library start without categories."""
+    yield
+    if "scene_library" in request.fixturenames:
+        library, _ = request.getfixturevalue("scene_library")
+        with library.store.transaction() as db:
+            db.execute("DELETE FROM categories")
 
 
 def precision_recall(found: set[str], relevant: set[str]) -> tuple[float, float]:
@@ -83,8 +99,8 @@ def test_membership_is_sorted_and_previewable(scene_library):
     assert categories.membership("reds") is categories.membership("reds")
 
 
-def test_membership_follows_the_library(scene_library, tmp_path):
-    library, truth = scene_library
+def test_membership_follows_the_library(tmp_path, trained):
+    library, truth = build_scene_library(tmp_path, trained, 30, seed=8)
     categories = Categories.for_library(library)
     categories.add("red")
     before = categories.membership("red")
@@ -96,6 +112,7 @@ def test_membership_follows_the_library(scene_library, tmp_path):
     assert after is not before
     assert len(after.scores) == len(before.scores) + 1
     assert f"{folder}/new_red.png" in {m.path for m in categories.members("red")}
+    library.close()
 
 
 def test_search_within_a_category(scene_library):

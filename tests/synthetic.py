@@ -202,3 +202,18 @@ def trained_tiny_encoder(config: str, *, scenes: int = 2000, steps: int = 150, s
             train_tiny_clip(encoder, make_dataset(scenes, seed), steps=steps, seed=seed)
         _TRAINED[key] = encoder
     return _TRAINED[key]
+
+
+def write_scenes(folder, count: int, colours: int, seed: int = 0) -> list[tuple[str, str]]:
+    """`count` one-shape scenes saved as PNGs in folder, cycling through the first `colours`
+    colours: [(path, colour)]."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        colour = list(COLOURS)[i % colours]
+        _, shape, box = random_shapes(rng, 1)[0]
+        path = folder / f"s{i:02d}.png"
+        make_scene(rng, [(colour, shape, box)]).image.save(path)
+        out.append((str(path), colour))
+    return out

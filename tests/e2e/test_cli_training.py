@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from synthetic import COLOURS, make_scene, random_shapes
+from synthetic import write_scenes
 
 from app.cli import main
 
@@ -16,15 +15,7 @@ from app.cli import main
 def cli(tmp_path, capsys, tiny_config):
     library = tmp_path / "library"
     folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    photos = []
-    for i in range(24):
-        colour = list(COLOURS)[i % 2]
-        _, shape, box = random_shapes(rng, 1)[0]
-        path = folder / f"s{i:02d}.png"
-        make_scene(rng, [(colour, shape, box)]).image.save(path)
-        photos.append((str(path), colour))
+    photos = write_scenes(folder, 24, colours=2)
 
     def run(*args: str) -> tuple[int, str, str]:
         argv = list(args)

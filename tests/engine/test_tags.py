@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import COLOURS, make_scene, random_shapes
+from synthetic import write_scenes
 
 from engine.search import Query, search
 from engine.tags import (
@@ -26,15 +26,7 @@ from engine.tags import (
 @pytest.fixture
 def scenes(make_library, tmp_path):
     folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(40):
-        colour = list(COLOURS)[i % 4]
-        _, shape, box = random_shapes(rng, 1)[0]
-        path = folder / f"s{i:02d}.png"
-        make_scene(rng, [(colour, shape, box)]).image.save(path)
-        out.append((str(path), colour))
+    out = write_scenes(folder, 40, colours=4)
     library = make_library()
     library.add_folders([folder])
     library.index()

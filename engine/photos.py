@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError, features
 
 from .errors import PhotoError
+from .raw import RAW_SUFFIXES, read_raw
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
     | _HEIF_SUFFIXES
     | ({".avif"} if AVIF_AVAILABLE else set())
+    | RAW_SUFFIXES
 )
 
 # Decompression-bomb limit, checked from the header before any pixel is decoded. Read at call time,
@@ -140,6 +142,8 @@ def open_image(
     if min_size is not None and (min(min_size) < 1 or len(min_size) != 2):
         raise ValueError(f"min_size must be two positive integers, got {min_size!r}")
     label = _label(source, path_for_errors)
+    if _suffix(label) in RAW_SUFFIXES:
+        return _open_raw(source, label, min_size)
     with _opened(source, label) as im, _reasons(label):
         meta = _metadata(im)
         target = None
@@ -153,6 +157,10 @@ def thumbnail(path: Source, size: int) -> Image.Image:
     if size < 1:
         raise ValueError(f"thumbnail size must be positive, got {size}")
     label = _label(path, None)
+    if _suffix(label) in RAW_SUFFIXES:
+        out, _ = _open_raw(path, label, (size, size))
+        out.thumbnail((size, size))
+        return out
     with _opened(path, label) as im, _reasons(label):
         orientation = _orientation(_exif(im))
         w, h = im.size
@@ -168,6 +176,10 @@ def thumbnail(path: Source, size: int) -> Image.Image:
 def read_metadata(source: Source, *, path_for_errors: str | None = None) -> PhotoMeta:
     """The photo's metadata from its header, without decoding pixels. Raises PhotoError."""
     label = _label(source, path_for_errors)
+    if _suffix(label) in RAW_SUFFIXES:
+        with _reasons(label):
+            raw = read_raw(_read_bytes(source, label), label, pixels=False)
+        return _metadata_from(raw.exif, (raw.width, raw.height), raw.orientation)
     with _opened(source, label) as im, _reasons(label):
         return _metadata(im)
 
@@ -214,6 +226,32 @@ def _open_pillow(fp: IO[bytes], label: str) -> Iterator[Image.Image]:
         if pixels > MAX_PIXELS:
             raise PhotoError(label, _too_large(pixels))
         yield im
+
+
+def _read_bytes(source: Source, label: str) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        with open(source, "rb") as fp:
+            data = fp.read()
+    if not data:
+        raise PhotoError(label, "empty file")
+    return data
+
+
+def _open_raw(
+    source: Source, label: str, min_size: tuple[int, int] | None
+) -> tuple[Image.Image, PhotoMeta]:
+    """open_image for camera RAW files (engine/raw.py); without min_size, the RAW's picture is
+    its embedded preview when that is at least half the sensor's size, else a half-size demosaic."""
+    with _reasons(label):
+        raw = read_raw(_read_bytes(source, label), label, min_size=min_size)
+        assert raw.image is not None
+        meta = _metadata_from(raw.exif, (raw.width, raw.height), raw.orientation)
+        target = None
+        if min_size is not None:
+            target = (min_size[1], min_size[0]) if meta.orientation >= 5 else tuple(min_size)
+        return _fit(raw.image, meta.orientation, target), meta
 
 
 # What decoders raise on broken files (Warning: a DecompressionBombWarning under `-W error`).
@@ -277,15 +315,20 @@ def _decode(im: Image.Image, orientation: int, target: tuple[int, ...] | None) -
     if target is not None and im.format in ("JPEG", "MPO"):
         im.draft("RGB", (target[0], target[1]))
     im.load()
-    out = _to_rgb(im)
+    out = _fit(_to_rgb(im), orientation, target)
+    if out is im:  # the caller closes `im`, which would free these pixels
+        out = im.copy()
+    return out
+
+
+def _fit(out: Image.Image, orientation: int, target: tuple[int, ...] | None) -> Image.Image:
+    """Shrink by an integer factor towards target (never below it), then make upright."""
     if target is not None:
         factor = min(out.width // target[0], out.height // target[1])
         if factor >= 2:
             out = out.reduce(factor)
     if orientation in _TRANSPOSE:
         out = out.transpose(_TRANSPOSE[orientation])
-    if out is im:  # the caller closes `im`, which would free these pixels
-        out = im.copy()
     return out
 
 
@@ -356,8 +399,12 @@ def _orientation(exif: Image.Exif | None) -> int:
 
 def _metadata(im: Image.Image) -> PhotoMeta:
     exif = _exif(im)
-    orientation = _orientation(exif)
-    w, h = im.size
+    return _metadata_from(exif, im.size, _orientation(exif))
+
+
+def _metadata_from(exif: Image.Exif | None, size: tuple[int, int], orientation: int) -> PhotoMeta:
+    """Metadata from EXIF tags, for a picture of `size` as stored, turned by `orientation`."""
+    w, h = size
     if orientation >= 5:
         w, h = h, w
     if exif is None:

@@ -23,13 +23,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .encoder import Encoder
 from .errors import QueryError, ViewfinderError
 from .search import NEGATIVE_WEIGHT, Hit, Query, query_vector
 from .store import PhotoRow, Store
+
+if TYPE_CHECKING:  # the encoder pulls in torch; only what encodes needs it
+    from .encoder import Encoder
 
 log = logging.getLogger(__name__)
 

@@ -324,14 +324,18 @@ class Encoder:
     # ----- images -------------------------------------------------------------------------------
 
     def preprocess_image(self, img: Image.Image) -> torch.Tensor:
-        """The model's eval preprocessing as a (3, H, W) float32 tensor.
+        """The model's eval preprocessing as a (3, H, W) float32 tensor."""
+        return torch.from_numpy(self.preprocess_array(img))
+
+    def preprocess_array(self, img: Image.Image) -> np.ndarray:
+        """The model's eval preprocessing as a (3, H, W) float32 array (no torch needed).
 
         Same output as open_clip's transform (shorter side resized, centre crop, normalise), but
         resampling only the cropped region and normalising in numpy, which is several times faster
         on large photos.
         """
         if self._pp_fallback is not None:
-            return self._pp_fallback(img)
+            return self._pp_fallback(img).numpy()
         if img.mode != "RGB":
             img = img.convert("RGB")
         th, tw = self.image_size
@@ -351,7 +355,7 @@ class Encoder:
                 out = img.resize((tw, th), self._pp_resample, box=box)
         arr = np.asarray(out, dtype=np.float32) * (1.0 / 255.0)
         arr = (arr - self._pp_mean) / self._pp_std
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+        return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
     def input_crop(self, photo_size: tuple[int, int] | None) -> tuple[float, float, float, float]:
         """The part of an upright photo of this (width, height) the model sees, as fractions
@@ -363,8 +367,10 @@ class Encoder:
         th, tw = self.image_size
         return (left / new_w, top / new_h, min(1.0, (left + tw) / new_w), min(1.0, (top + th) / new_h))
 
-    def encode_images(self, batch: torch.Tensor) -> np.ndarray:
+    def encode_images(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:
         """(N, 3, H, W) preprocessed images -> (N, D) float32 unit vectors."""
+        if isinstance(batch, np.ndarray):
+            batch = torch.from_numpy(batch)
         with torch.inference_mode():
             model: Any = self.model
             features = model.encode_image(batch.to(self.device, self._input_dtype))

@@ -15,11 +15,13 @@ cost a forward pass per tile.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from .encoder import Encoder
+if TYPE_CHECKING:  # the encoder pulls in torch; only what encodes needs it
+    from .encoder import Encoder
 
 # Small English stop-word list: function words whose maps carry no "where" (a, of, the, ...).
 # fmt: off

@@ -16,15 +16,17 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .encoder import Encoder
 from .errors import PhotoError
 from .photos import PhotoMeta, open_image, read_metadata
 from .store import PhotoUpdate, Store
 from .vector_index import VectorIndex
+
+if TYPE_CHECKING:  # the encoder pulls in torch; status and search must not pay for it
+    from .encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ ProgressCallback = Callable[[Progress], None]
 class _Prepared:
     update: PhotoUpdate
     path: str
-    pixels: torch.Tensor | None = None
+    pixels: np.ndarray | None = None
 
 
 def content_hash(data: bytes) -> str:
@@ -115,7 +117,7 @@ class Indexer:
             if digest in self._known:  # renamed, moved or duplicate: keep the vector we have
                 return _Prepared(_update(photo_id, digest, read_metadata(path)), path)
             image, meta = open_image(data, min_size=self.encoder.image_size, path_for_errors=path)
-            pixels = self.encoder.preprocess_image(image)
+            pixels = self.encoder.preprocess_array(image)
             return _Prepared(_update(photo_id, digest, meta), path, pixels)
         except PhotoError as e:
             return _Prepared(PhotoUpdate(photo_id, hash=None, error=e.reason), path)
@@ -124,13 +126,13 @@ class Indexer:
             return _Prepared(PhotoUpdate(photo_id, hash=None, error=f"unexpected error: {e}"), path)
 
     def _flush(self, batch: list[_Prepared]) -> None:
-        to_encode: dict[str, torch.Tensor] = {}
+        to_encode: dict[str, np.ndarray] = {}
         for item in batch:
             if item.pixels is not None and item.update.hash not in to_encode:
                 to_encode[item.update.hash or ""] = item.pixels
         vectors: dict[str, np.ndarray] = {}
         if to_encode:
-            encoded = self.encoder.encode_images(torch.stack(list(to_encode.values())))
+            encoded = self.encoder.encode_images(np.stack(list(to_encode.values())))
             vectors = dict(zip(to_encode, encoded, strict=True))
         added = self.store.save_results(self.model_key, [item.update for item in batch], vectors)
         self._known.update(vectors)

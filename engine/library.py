@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ModelSpec
-from .encoder import Encoder
 from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
 from .photos import is_photo_path
@@ -23,6 +23,9 @@ from .search import Hit, Query, check_folder, query_vector
 from .store import PhotoRow, Store
 from .tags import search_with_tags
 from .vector_index import VectorIndex
+
+if TYPE_CHECKING:  # loaded on first use: status, tags and folder edits never import torch
+    from .encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,8 @@ class Library:
         spec = spec or self.model
         with self._lock:
             if spec.key not in self._encoders:
+                from .encoder import Encoder
+
                 self._encoders[spec.key] = Encoder.load(spec, self.device, progress=progress)
             return self._encoders[spec.key]
 

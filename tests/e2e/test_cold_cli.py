@@ -1,0 +1,59 @@
+"""Commands that need no model start without importing torch or open_clip (seconds of import time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from app.cli import main
+from tests.synthetic import write_scenes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Runs one command in a fresh interpreter, then prints which heavy modules it imported.
+_PROBE = """
+import json, sys
+from app.cli import main
+code = main(sys.argv[1:])
+heavy = sorted(m for m in ("torch", "open_clip", "torchvision", "timm") if m in sys.modules)
+print("@@" + json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+def _cold(*args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("@@"))
+    return json.loads(line[2:])
+
+
+def test_commands_without_a_model_never_import_torch(tmp_path, tiny_config, capsys):
+    photos = tmp_path / "photos"
+    write_scenes(photos, 6, colours=3)
+    library = str(tmp_path / "library")
+    assert main(["index", str(photos), "--library", library, "--model", str(tiny_config)]) == 0
+    capsys.readouterr()
+    photo = str(next(photos.rglob("*.png")))
+    for command in (
+        ["status", "--json"],
+        ["tags"],
+        ["tag", photo, "my garden"],
+        ["tags", "--json"],
+    ):
+        result = _cold(*command, "--library", library)
+        assert result["code"] == 0, command
+        assert result["heavy"] == [], f"{command[0]} imported {result['heavy']}"
+    # and the tag really landed (the check above would pass on a command that did nothing)
+    assert "my garden" in subprocess.run(
+        [sys.executable, "-m", "app.cli", "tags", "--library", library],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    ).stdout

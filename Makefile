@@ -21,7 +21,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app engine trainer tests benchmarks
-	$(VENV)/bin/mypy engine trainer
+	$(VENV)/bin/mypy engine trainer app
 
 test: $(STAMP) lint
 	HF_HUB_OFFLINE=1 QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest -q

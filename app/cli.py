@@ -245,7 +245,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps([{"path": h.path, "score": round(h.score, 6), **_photo_json(h)} for h in hits]))
         return 0
     if not hits:
-        print("The library has no photos yet: add some with `viewfinder index FOLDER`." if empty else "No matches.")
+        print(
+            "The library has no photos yet: add some with `viewfinder index FOLDER`."
+            if empty
+            else "No matches."
+        )
     for h in hits:
         print(f"{h.score:6.3f}  {h.path}")
     return 0
@@ -270,8 +274,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Photos:  {status.photos} indexed, {status.pending} pending, {status.failed} unreadable")
     for f in status.folders:
         print(f"  {f.path}  ({f.photos} photos{'' if f.available else ', not available'})")
-    for f in status.failures:
-        print(f"  unreadable: {f.path}: {f.reason}")
+    for failure in status.failures:
+        print(f"  unreadable: {failure.path}: {failure.reason}")
     return 0
 
 
@@ -294,8 +298,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
         watcher.start()
-        how = "rescanning every minute: the system's limit on watches is reached" if watcher.polling else "watching"
-        print(f"Keeping {len(library.folders())} folder(s) current ({how}); press Ctrl-C to stop.", file=sys.stderr)
+        how = (
+            "rescanning every minute: the system's limit on watches is reached"
+            if watcher.polling
+            else "watching"
+        )
+        print(
+            f"Keeping {len(library.folders())} folder(s) current ({how}); press Ctrl-C to stop.",
+            file=sys.stderr,
+        )
         try:
             while not stop.wait(0.5):
                 pass
@@ -315,7 +326,13 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_gui(args.library)
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status, "watch": cmd_watch, "gui": cmd_gui}
+COMMANDS = {
+    "index": cmd_index,
+    "search": cmd_search,
+    "status": cmd_status,
+    "watch": cmd_watch,
+    "gui": cmd_gui,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

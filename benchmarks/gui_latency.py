@@ -107,39 +107,39 @@ def query_latency(photos: int) -> dict[str, list[float]]:
                 raise TimeoutError
 
     t = time.monotonic()
-    wait(lambda: window.model_state == "ready")
+    wait(lambda: window.state.model_ready)
     print(f"model load (ViT-B-32 random init, background): {time.monotonic() - t:.1f} s")
-    wait(lambda: window.results.rowCount() > 0)  # the browse view of all photos
-    window.search_text("warm up")
-    wait(lambda: not window._search_busy)
+    wait(lambda: window.views.results.rowCount() > 0)  # the browse view of all photos
+    window.search.search_text("warm up")
+    wait(lambda: not window.search.busy)
 
     out: dict[str, list[float]] = {"typed (incl. 250 ms debounce)": [], "enter": []}
     for round_ in range(3):
         for q in QUERIES:
             query = f"{q} {round_}"
-            field = window.search_bar.field
+            field = window.views.search_bar.field
             field.clear()
             updated: list[float] = []
-            conn = window.results_updated.connect(lambda u=updated: u.append(time.monotonic()))
+            conn = window.search.results_updated.connect(lambda u=updated: u.append(time.monotonic()))
             QTest.keyClicks(field, query)
             start = time.monotonic()
-            wait(lambda u=updated: bool(u) and not window._search_busy and window.results.rowCount() > 0)
+            wait(lambda u=updated: bool(u) and not window.search.busy and window.views.results.rowCount() > 0)
             out["typed (incl. 250 ms debounce)"].append(updated[-1] - start)
             updated.clear()
             QTest.keyClicks(field, "x")
             QTest.keyClick(field, Qt.Key.Key_Return)
             start = time.monotonic()
-            wait(lambda u=updated: bool(u) and not window._search_busy)
+            wait(lambda u=updated: bool(u) and not window.search.busy)
             out["enter"].append(updated[-1] - start)
-            window.results_updated.disconnect(conn)
+            window.search.results_updated.disconnect(conn)
     # Scrolling: paint the grid at 40 positions through the results (thumbnails load lazily).
-    bar = window.grid.verticalScrollBar()
+    bar = window.views.grid.verticalScrollBar()
     t = time.monotonic()
     for step in range(40):
         bar.setValue(bar.maximum() * step // 39)
-        window.grid.viewport().repaint()
+        window.views.grid.viewport().repaint()
     out["scroll repaint (per step)"] = [(time.monotonic() - t) / 40]
-    out["results per query"] = [float(window.results.rowCount())]
+    out["results per query"] = [float(window.views.results.rowCount())]
     window.close()
     library.close()
     return out

@@ -41,7 +41,7 @@ class PhotoCanvas(QWidget):
         self.mode = MODE_VIEW
         self.brush_radius = 0.04  # fraction of the photo's longer side
         self.box: Box | None = None  # the stored (or just drawn) box of the chosen phrase
-        self.mask: QImage | None = None  # Grayscale8, white = highlighted
+        self.mask: QImage | None = None  # type: ignore[assignment]  # Grayscale8, white = highlighted
         self._drag_start: Fraction | None = None
         self._drag_now: Fraction | None = None
         self._painting = False
@@ -91,7 +91,7 @@ class PhotoCanvas(QWidget):
         data = QByteArray()
         buffer = QBuffer(data)
         buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        self.mask.save(buffer, "PNG")
+        self.mask.save(buffer, "PNG")  # type: ignore[call-overload]
         buffer.close()
         return bytes(data.data())
 

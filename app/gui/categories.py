@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .state import AppState
 from .workers import Runner
 
 if TYPE_CHECKING:
@@ -43,19 +44,27 @@ PREVIEW_DELAY_MS = 400  # typing pauses this long before the preview is recomput
 
 
 class CategoryBook:
-    """The window's `Categories`, rebuilt when the library's search model changes (an engine
-    `Categories` is bound to one model). Thread-safe like the object it wraps."""
+    """The window's `Categories` for the open library, rebuilt when the library's search model
+    changes (an engine `Categories` is bound to one model). `get()` reads the library: call it in
+    a worker. Thread-safe like the object it wraps."""
 
-    def __init__(self, library: Library):
-        self.library = library
+    def __init__(self, state: AppState):
+        self.state = state
         self._categories: Categories | None = None
+
+    @property
+    def library(self) -> Library:
+        library = self.state.library
+        if library is None:
+            raise RuntimeError("no library is open")
+        return library
 
     def get(self) -> Categories:
         from engine.categories import Categories
 
-        current = self._categories
-        if current is None or current.model != self.library.model.key:
-            current = self._categories = Categories.for_library(self.library)
+        current, library = self._categories, self.library
+        if current is None or current.store is not library.store or current.model != library.model.key:
+            current = self._categories = Categories.for_library(library)
         return current
 
 

@@ -10,9 +10,10 @@ import logging
 import math
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .search_bar import SearchRequest
+from .state import ModelInfo, ModelState, SearchRequest
 
 if TYPE_CHECKING:
     from engine.config import ModelSpec
@@ -68,17 +69,33 @@ def search(library: Library, request: SearchRequest, folder: str | None, k: int 
     return library.search(query)
 
 
-def load_models(library: Library, progress: Callable[[int, int], None] | None = None) -> str:
+def model_info(library: Library) -> ModelInfo:
+    """The library's search model and target, as `AppState` holds them (state: loading)."""
+    model, target = library.model, library.target_model
+    return ModelInfo(
+        state=ModelState.LOADING,
+        name=model_display_name(model.key),
+        key=model.key,
+        target=(target.name, target.pretrained),
+    )
+
+
+def model_display_name(key: str) -> str:
+    """ "ViT-B-32" for a key like "ViT-B-32|datacomp_xl_s13b_b90k"; a file's base name for a config."""
+    return os.path.basename(key.split("|")[0])
+
+
+def load_models(library: Library, progress: Callable[[int, int], None] | None = None) -> ModelInfo:
     """Load the search model (and the one being switched to), reporting download bytes.
 
-    Returns the search model's key. Raises engine.errors.ModelUnavailable when weights are missing.
+    Raises engine.errors.ModelUnavailable when weights are missing.
     """
     specs: list[ModelSpec] = [library.model]
     if library.target_model.key != library.model.key:
         specs.append(library.target_model)
     for spec in specs:
         library.encoder(spec, progress)
-    return library.model.key
+    return replace(model_info(library), state=ModelState.READY)
 
 
 def save_pasted_image(image, folder: str) -> str:

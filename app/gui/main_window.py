@@ -1,78 +1,47 @@
-"""The main window: sidebar, search bar, results grid, viewer, status bar; it owns the background
-work (see workers.py for the threading rule) and the folder watcher.
+"""The main window: the composition root of the desktop app.
 
-`MainWindow` holds the state and the Qt event handlers; its behaviour lives in one mixin per
-concern: window_layout.py (widgets), window_menus.py (menus), library_control.py (library, folders,
-watcher), indexing_control.py, search_control.py (search, results, viewer), lists_control.py
-(categories and tags), model_control.py (model state, banner, training) and settings_control.py.
+It builds the application state (state.py, no Qt), the widgets (views.py), the controllers
+(controllers/, one per concern, each wiring the signals of the widgets it drives) and the menus
+(menus.py); it handles only window-level events (drop, keys, close). See docs/app-architecture.md.
 
 Construct it with a `Library` (tests, or a caller that opened one) or with none, in which case the
-library is opened in a worker after the window is shown (engine.library imports torch, which takes
-seconds).
+library is opened in a worker after the window is shown (engine.library imports torch: seconds).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
 from engine.thumbnails import ThumbnailCache
 
-from .categories import CategoryBook, CategoryDialog
-from .indexing_control import STATUS_REFRESH_S, IndexingMixin
-from .library_control import LibraryMixin
-from .lists_control import ListsMixin
-from .model_control import MODEL_LOADING, MODEL_READY, MODEL_UNAVAILABLE, ModelMixin
-from .search_bar import SearchRequest
-from .search_control import IMAGE_SUFFIXES, SearchMixin, is_image_file
+from .categories import CategoryBook
+from .controllers.indexing import STATUS_REFRESH_S, IndexingController
+from .controllers.library import LibraryController
+from .controllers.lists import ListsController
+from .controllers.model import ModelController
+from .controllers.search import IMAGE_SUFFIXES, SearchController, is_image_file
+from .controllers.settings import SettingsController
+from .controllers.viewer import ViewerController
+from .menus import build_menus
 from .settings import AppSettings
-from .settings_control import SettingsMixin
+from .state import AppState, ModelState
 from .thumbnails import ThumbnailLoader
-from .training import TrainingDialog
-from .window_layout import PAGE_BROWSER, PAGE_OPENING, PAGE_VIEWER, PAGE_WELCOME, LayoutMixin
-from .window_menus import MenuMixin
+from .views import PAGE_BROWSER, PAGE_OPENING, PAGE_VIEWER, PAGE_WELCOME, build_views
 from .workers import InlinePool, Runner, make_pool
 
 if TYPE_CHECKING:
-    from engine.library import Library, Status
-    from engine.watcher import Watcher
+    from engine.library import Library
 
 
-class _Bridge(QObject):
-    """Lives on the UI thread; engine threads emit these and the slots run on the UI thread."""
-
-    index_progress = Signal(object)
-    watch_progress = Signal(object)
-    changed = Signal()
-    download = Signal(int, int)
-
-
-class MainWindow(
-    LayoutMixin,
-    MenuMixin,
-    LibraryMixin,
-    IndexingMixin,
-    SearchMixin,
-    ListsMixin,
-    ModelMixin,
-    SettingsMixin,
-    QMainWindow,
-):
-    """The application window; see the module docstring for where each concern lives."""
-
-    library_ready = Signal()
-    status_refreshed = Signal(object)  # engine Status
-    results_updated = Signal()  # the results model holds the answer to the latest request
-    index_finished = Signal(object)  # engine Progress
-    model_state_changed = Signal(str)
-    watcher_started = Signal()
-    lists_refreshed = Signal()  # the sidebar's categories and tags are up to date
-    tagged = Signal(object)  # tags.TagOutcome after tagging photos from the grid
+class MainWindow(QMainWindow):
+    """The application window. `state` holds what the window knows; `views` its widgets; the
+    controllers (`library_control`, `indexing`, `search`, `viewer_control`, `lists`,
+    `model_control`, `settings_control`) what it does."""
 
     def __init__(
         self,
@@ -89,62 +58,58 @@ class MainWindow(
     ):
         super().__init__()
         self.qsettings = settings if settings is not None else QSettings()
-        self.app_settings = AppSettings.load(self.qsettings)
-        self.library: Library | None = None
-        self._owns_library = library is None
-        self._library_dir = library_dir or self.app_settings.library_dir
-        self.watch = watch
-        self.auto_index = auto_index
-        self.watcher_debounce = watcher_debounce
-        self.watcher: Watcher | None = None
-        self._watch_lock = threading.Lock()
-        self._closing = False
-        self._closed = False
-
+        app_settings = AppSettings.load(self.qsettings)
+        self.state = AppState()
         self.runner = Runner(pool if pool is not None else make_pool(4), self)
-        cache = thumbnail_cache or ThumbnailCache()
-        self.thumbnails = ThumbnailLoader(cache, thumbnail_pool, parent=self)
-        self.bridge = _Bridge(self)
-        self.bridge.index_progress.connect(self._on_index_progress)
-        self.bridge.watch_progress.connect(self._on_watch_progress)
-        self.bridge.changed.connect(self._on_folders_changed)
-        self.bridge.download.connect(self._on_download)
+        self.thumbnails = ThumbnailLoader(thumbnail_cache or ThumbnailCache(), thumbnail_pool, parent=self)
+        self.views = build_views(
+            self.qsettings, self.runner, self.thumbnails, app_settings.thumb_size, self.statusBar()
+        )
+        self.setCentralWidget(self.views.splitter)
+        self.setWindowTitle("Viewfinder")
+        self.resize(1200, 780)
 
-        self.model_state = MODEL_LOADING
-        self.model_error = ""
-        self.status: Status | None = None
-        self._request = SearchRequest()
-        self._search_generation = 0
-        self._search_busy = False
-        self._search_again = False
-        self._waiting_for_model = False
-        self._index_cancel = threading.Event()
-        self._index_pause = threading.Event()
-        self._index_running = False
-        self._index_again = False
-        self._last_status_refresh = 0.0
-        self._status_busy = False
-        self.categories: CategoryBook | None = None
-        self._lists_busy = False
-        self._lists_again = False
-        self._select_after_refresh: tuple[str, str] | None = None
-        self.category_dialog: CategoryDialog | None = None
-        self.training_dialog: TrainingDialog | None = None
+        state, views, runner = self.state, self.views, self.runner
+        categories = CategoryBook(state)
+        self.settings_control = SettingsController(
+            state, views, runner, self.qsettings, app_settings, library_dir or app_settings.library_dir, self
+        )
+        self.model_control = ModelController(
+            state,
+            views,
+            runner,
+            self,
+            choose_model_file=lambda: self.settings_control.open_settings(focus_model=True),
+        )
+        self.library_control = LibraryController(
+            state, views, runner, self, watch=watch, watcher_debounce=watcher_debounce
+        )
+        self.indexing = IndexingController(state, views, runner, self, auto_index=auto_index)
+        self.search = SearchController(state, views, runner, categories, self)
+        self.viewer_control = ViewerController(state, views, self.search, self)
+        self.lists = ListsController(state, views, runner, categories, self.viewer_control, self)
+        self.library_control.watch_progress.connect(self.indexing.show_watch_progress)
+        self.indexing.progressed.connect(self.library_control.refresh_status)
+        build_menus(self)
 
-        self._build_ui()
+        views.search_bar.field.installEventFilter(self)
         self._restore_geometry()
         self.setAcceptDrops(True)
+        self._closed = False
         if library is not None:
-            self.set_library(library)
+            self.library_control.attach(library)
         else:
-            self._open_library()
+            self.library_control.open(self.settings_control.library_dir)
+
+    # -- window-level events -----------------------------------------------------------------
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (
-            watched is self.search_bar.field
+            watched is self.views.search_bar.field
+            and isinstance(event, QKeyEvent)
             and event.type() == QEvent.Type.KeyPress
-            and event.matches(QKeySequence.StandardKey.Paste)  # type: ignore[attr-defined]
-            and self.paste_image()
+            and event.matches(QKeySequence.StandardKey.Paste)
+            and self.search.paste_image()
         ):
             return True
         return super().eventFilter(watched, event)
@@ -160,20 +125,20 @@ class MainWindow(
         folders = [p for p in paths if os.path.isdir(p)]
         images = [p for p in paths if is_image_file(p)]
         if folders:
-            self.add_folders(folders)
+            self.library_control.add_folders(folders)
         elif images:
-            self.find_similar(images[0])
+            self.search.find_similar(images[0])
         else:
             return
         event.acceptProposedAction()
 
-    def keyPressEvent(self, event) -> None:
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Escape:
-            if self.pages.currentIndex() == PAGE_VIEWER:
-                self.close_viewer()
+            if self.viewer_control.is_open:
+                self.viewer_control.close()
                 return
-            if self.search_bar.image_chip.isVisible():
-                self.search_bar.set_image(None)
+            if self.views.search_bar.image_chip.isVisible():
+                self.views.search_bar.set_image(None)
                 return
         super().keyPressEvent(event)
 
@@ -185,37 +150,32 @@ class MainWindow(
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Cancel indexing, stop the watcher, wait for every worker; idempotent."""
+        """Cancel indexing and training, stop the watcher, wait for every worker; idempotent."""
         if self._closed:
             return
-        self._closing = True
         self.qsettings.setValue("window/geometry", self.saveGeometry())
-        self.qsettings.setValue("window/splitter", self.splitter.saveState())
+        self.qsettings.setValue("window/splitter", self.views.splitter.saveState())
         self.qsettings.sync()
-        self._index_cancel.set()
-        self._index_pause.clear()
-        if self.training_dialog is not None:
-            self.training_dialog.cancel()
-        with self._watch_lock:
-            if self.watcher is not None:
-                self.watcher.stop()
-                self.watcher = None
+        self.indexing.shutdown()
+        self.state.closing = True
+        self.model_control.shutdown()
+        self.library_control.stop_watcher()
         self.runner.shutdown()
-        with self._watch_lock:  # a restart that was already running when we stopped
-            if self.watcher is not None:
-                self.watcher.stop()
-                self.watcher = None
+        self.library_control.close()  # also stops a watcher started while we waited
         self.thumbnails.shutdown()
-        if self._owns_library and self.library is not None:
-            self.library.close()
         self._closed = True
+
+    def _restore_geometry(self) -> None:
+        geometry = self.qsettings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)  # type: ignore[arg-type]
+        splitter = self.qsettings.value("window/splitter")
+        if splitter is not None:
+            self.views.splitter.restoreState(splitter)  # type: ignore[arg-type]
 
 
 __all__ = [
     "IMAGE_SUFFIXES",
-    "MODEL_LOADING",
-    "MODEL_READY",
-    "MODEL_UNAVAILABLE",
     "PAGE_BROWSER",
     "PAGE_OPENING",
     "PAGE_VIEWER",
@@ -223,4 +183,5 @@ __all__ = [
     "STATUS_REFRESH_S",
     "InlinePool",
     "MainWindow",
+    "ModelState",
 ]

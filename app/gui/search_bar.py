@@ -4,7 +4,6 @@ image-query chip, and the date, folder and sort filters."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import datetime, time
 
 from PySide6.QtCore import QDate, QSettings, QStringListModel, Qt, QTimer, Signal
@@ -21,24 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .state import SearchRequest
+
+__all__ = ["SearchBar", "SearchRequest"]
+
 DEBOUNCE_MS = 250
 HISTORY_KEY = "search/history"
 HISTORY_SIZE = 30
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """What the user asked for, before the engine parses it (kept free of engine imports)."""
-
-    text: str = ""
-    image: str | None = None
-    after: float | None = None
-    before: float | None = None
-    sort: str = "relevance"
-
-    @property
-    def empty(self) -> bool:
-        return not self.text.strip() and not self.image
 
 
 class SearchBar(QWidget):
@@ -164,7 +152,7 @@ class SearchBar(QWidget):
         value = self.settings.value(HISTORY_KEY, [])
         if isinstance(value, str):
             return [value]
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in value] if isinstance(value, list) else []
 
     def remember(self, text: str) -> None:
         text = " ".join(text.split())

@@ -54,7 +54,7 @@ class AppSettings:
         library = settings.value("library/dir", None)
         device = str(settings.value("model/device", "auto"))
         try:
-            thumb = int(settings.value("view/thumb_size", 192))  # type: ignore[arg-type]
+            thumb = int(str(settings.value("view/thumb_size", 192)))
         except (TypeError, ValueError):
             thumb = 192
         return cls(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -24,8 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .state import SCOPE_CATEGORY, SCOPE_FOLDER, SCOPE_TAG, Scope
+
 if TYPE_CHECKING:
     from engine.library import FolderStatus
+
+__all__ = ["SCOPE_CATEGORY", "SCOPE_FOLDER", "SCOPE_TAG", "Scope", "Sidebar"]
 
 PathRole = Qt.ItemDataRole.UserRole + 1
 CategoryRole = Qt.ItemDataRole.UserRole + 2
@@ -33,17 +36,6 @@ TagRole = Qt.ItemDataRole.UserRole + 3
 ActionRole = Qt.ItemDataRole.UserRole + 4  # an item that is a command ("New category…")
 ALL_PHOTOS = ""  # the path value of the "All photos" item
 NEW_CATEGORY = "new-category"
-
-SCOPE_FOLDER, SCOPE_CATEGORY, SCOPE_TAG = "folder", "category", "tag"
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What the grid shows: a folder ("" = all photos), a category or a tag."""
-
-    kind: str
-    value: str
-
 
 FOLDERS = "Folders"
 CATEGORIES = "Categories"
@@ -188,9 +180,8 @@ class Sidebar(QWidget):
         current = self.tree.currentItem()
         selected = current.data(0, role) if current is not None else None
         self.tree.blockSignals(True)
-        keep = [section.child(section.childCount() - 1 - i) for i in range(keep_last)]
-        while section.childCount():
-            section.removeChild(section.child(0))
+        keep = _children(section)[len(_children(section)) - keep_last :]
+        section.takeChildren()
         restored = None
         for value, count in rows:
             label = value if count is None else f"{value}  ·  {count:,}"
@@ -213,15 +204,10 @@ class Sidebar(QWidget):
 
     def _values(self, name: str, role: int) -> list[str]:
         section = self._sections[name]
-        children = (section.child(i) for i in range(section.childCount()))
-        return [c.data(0, role) for c in children if c.data(0, role) is not None]
+        return [c.data(0, role) for c in _children(section) if c.data(0, role) is not None]
 
     def _find(self, name: str, role: int, value: str) -> QTreeWidgetItem | None:
-        section = self._sections[name]
-        for i in range(section.childCount()):
-            if section.child(i).data(0, role) == value:
-                return section.child(i)
-        return None
+        return next((c for c in _children(self._sections[name]) if c.data(0, role) == value), None)
 
     # -- folders -----------------------------------------------------------------------------
 
@@ -233,8 +219,8 @@ class Sidebar(QWidget):
         current = self.current_folder()
         section = self._sections[FOLDERS]
         self.tree.blockSignals(True)
-        while section.childCount() > 1:
-            section.removeChild(section.child(1))
+        for child in _children(section)[1:]:
+            section.removeChild(child)
         total = 0
         for f in folders:
             total += f.photos
@@ -262,8 +248,7 @@ class Sidebar(QWidget):
             self.set_folders(self._folders, indexing)
 
     def folder_paths(self) -> list[str]:
-        section = self._sections[FOLDERS]
-        return [section.child(i).data(0, PathRole) for i in range(1, section.childCount())]
+        return [c.data(0, PathRole) for c in _children(self._sections[FOLDERS])[1:]]
 
     def current_folder(self) -> str:
         item = self.tree.currentItem()
@@ -271,10 +256,9 @@ class Sidebar(QWidget):
         return value or ALL_PHOTOS
 
     def select_folder(self, path: str) -> None:
-        section = self._sections[FOLDERS]
-        for i in range(section.childCount()):
-            if (section.child(i).data(0, PathRole) or ALL_PHOTOS) == path:
-                self.tree.setCurrentItem(section.child(i))
+        for child in _children(self._sections[FOLDERS]):
+            if (child.data(0, PathRole) or ALL_PHOTOS) == path:
+                self.tree.setCurrentItem(child)
                 return
 
     def _current_changed(self, current: QTreeWidgetItem | None, previous: QTreeWidgetItem | None) -> None:
@@ -324,3 +308,8 @@ class Sidebar(QWidget):
             menu.addAction("Remove from library", lambda: self.remove_requested.emit(path))
         menu.addAction("Rescan folders", self.rescan_requested.emit)
         menu.exec(self.tree.viewport().mapToGlobal(pos))
+
+
+def _children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:
+    children = (item.child(i) for i in range(item.childCount()))
+    return [c for c in children if c is not None]

@@ -240,8 +240,9 @@ class TagPanel(QWidget):
             self.chips.removeButton(button)
         while self.chips_layout.count():
             item = self.chips_layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         for tag in self._tags:
             self.chips_layout.addWidget(self._chip(tag, tag.text == chosen))
         self.empty.setVisible(not self._tags)

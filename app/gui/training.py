@@ -115,8 +115,8 @@ class LossPlot(QWidget):
         )
         painter.setPen(QPen(QColor(ACCENT), 2))
         line = self.polyline()
-        if len(line) == 1:
-            painter.drawEllipse(line[0], 3, 3)
+        if line.size() == 1:
+            painter.drawEllipse(line.at(0), 3, 3)
         else:
             painter.drawPolyline(line)
         painter.end()
@@ -420,7 +420,9 @@ class TrainingDialog(QDialog):
 
     def select_version(self, version: int) -> None:
         row = self._version_rows.index(version)
-        self.versions.setCurrentItem(self.versions.topLevelItem(row))
+        item = self.versions.topLevelItem(row)
+        if item is not None:
+            self.versions.setCurrentItem(item)
 
     def selected_version(self) -> int | None:
         item = self.versions.currentItem()

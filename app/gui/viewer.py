@@ -228,9 +228,12 @@ class Viewer(QWidget):
         """What the details panel shows, label -> value (for tests and accessibility)."""
         out = {}
         for row in range(self.details.rowCount()):
-            label = self.details.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()
-            field = self.details.itemAt(row, QFormLayout.ItemRole.FieldRole).widget()
-            out[label.text().rstrip(":")] = field.text()  # type: ignore[attr-defined]
+            label = self.details.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            field = self.details.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            label_widget = label.widget() if label is not None else None
+            field_widget = field.widget() if field is not None else None
+            if isinstance(label_widget, QLabel) and isinstance(field_widget, QLabel):
+                out[label_widget.text().rstrip(":")] = field_widget.text()
         return out
 
     def _loaded(self, generation: int, image: QImage) -> None:

@@ -13,6 +13,11 @@ same way.
 Shutdown: the window cancels indexing (a `threading.Event` the engine honours), stops the watcher
 (joins its threads), then waits for its pools, so no thread is left running after `close()`.
 
+`CoalescedJob` is the one way to run a job that is asked for repeatedly (a search, the status,
+the sidebar's lists, indexing): one run in flight; asking while it runs queues exactly one more
+run of the newest work. `Relay` forwards callbacks from engine threads (indexing progress, the
+watcher) to the UI thread.
+
 Tests can pass `InlinePool`, which runs each job at once on the calling thread (as MusicBrainz
 Picard's tests do), making threaded code deterministic.
 """
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class JobSignals(QObject):
@@ -71,8 +78,8 @@ class Runner(QObject):
     def submit(
         self,
         fn: Callable[[], Any],
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[Exception], None] | None = None,
+        on_done: Callable[[Any], object] | None = None,
+        on_error: Callable[[Exception], object] | None = None,
         priority: int = 0,
     ) -> None:
         if self.closed:
@@ -107,6 +114,99 @@ class Runner(QObject):
         self.closed = True
         self.pool.clear()
         self.pool.waitForDone(timeout_ms)
+
+
+class CoalescedJob(Generic[T]):
+    """A job asked for again and again: one run in flight, at most one more queued (the newest).
+
+    `run(work)` starts `work` in the pool, or, while a run is in flight, keeps it as the next run
+    (replacing an older queued one); `on_start()` runs on the UI thread as each run starts. When a run ends and another is queued, the finished run's
+    result is dropped as stale if `drop_stale` (a search superseded by a newer one), else handed
+    to `on_done` first (indexing: every run's outcome counts).
+    """
+
+    def __init__(
+        self,
+        runner: Runner,
+        on_done: Callable[[T], None],
+        on_error: Callable[[Exception], None] | None = None,
+        *,
+        priority: int = 0,
+        drop_stale: bool = True,
+        on_start: Callable[[], None] | None = None,
+    ):
+        self.runner = runner
+        self.on_start = on_start
+        self.on_done = on_done
+        self.on_error = on_error
+        self.priority = priority
+        self.drop_stale = drop_stale
+        self.busy = False
+        self._queued: Callable[[], T] | None = None
+
+    def run(self, work: Callable[[], T]) -> None:
+        if self.busy:
+            self._queued = work
+            return
+        self.busy = True
+        if self.on_start is not None:
+            self.on_start()
+        self.runner.submit(work, self._done, self._failed, self.priority)
+
+    @property
+    def queued(self) -> bool:
+        return self._queued is not None
+
+    def drop_queued(self) -> None:
+        self._queued = None
+
+    def _next(self) -> bool:
+        self.busy = False
+        work, self._queued = self._queued, None
+        if work is None:
+            return False
+        self.run(work)
+        return True
+
+    def _done(self, result: T) -> None:
+        if self.drop_stale:
+            if not self._next():
+                self.on_done(result)
+            return
+        self.busy = False
+        self.on_done(result)
+        if not self.busy:
+            self._next()
+
+    def _failed(self, error: Exception) -> None:
+        if self._next() and self.drop_stale:
+            return
+        if self.on_error is not None:
+            self.on_error(error)
+        else:
+            log.warning("background job failed: %s", error)
+
+
+class Relay(QObject):
+    """Calls `fn(*args)` on the UI thread, whichever thread calls the relay.
+
+    The relay lives on the UI thread, so its signal reaches `_deliver` through a queued connection
+    when emitted from an engine thread (the indexer's progress callback, the watcher).
+    """
+
+    _signal = Signal(object)
+
+    def __init__(self, fn: Callable[..., None], parent: QObject | None = None):
+        super().__init__(parent)
+        self._fn = fn
+        self._signal.connect(self._deliver)
+
+    def __call__(self, *args: Any) -> None:
+        self._signal.emit(args)
+
+    @Slot(object)
+    def _deliver(self, args: tuple[Any, ...]) -> None:
+        self._fn(*args)
 
 
 class InlinePool:

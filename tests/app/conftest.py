@@ -63,7 +63,7 @@ def window(qtbot, library, qsettings, tmp_path: Path):
     win.close()
     assert win.runner.pool.activeThreadCount() == 0
     assert win.thumbnails.pool.activeThreadCount() == 0
-    assert win.watcher is None
+    assert win.library_control.watcher is None
 
 
 @pytest.fixture(autouse=True)

@@ -14,13 +14,13 @@ INDEX_TIMEOUT = 120_000
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
-        window.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
+        window.library_control.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
 
 
 def _new_category(qtbot, window, name: str, prompts: str):
-    dialog = window.new_category()
+    dialog = window.lists.new_category()
     dialog.name.setText(name)
     with qtbot.waitSignal(dialog.preview_ready, timeout=30_000):
         dialog.prompts.setPlainText(prompts)
@@ -36,28 +36,28 @@ def test_category_made_in_the_dialog_is_listed_and_shows_its_members(qtbot, wind
     dialog.set_threshold(float(scores[2] + scores[3]) / 2)
     assert dialog.preview_count() == 3
     dialog.save()
-    qtbot.waitUntil(lambda: "Dogs" in window.sidebar.category_names(), timeout=30_000)
+    qtbot.waitUntil(lambda: "Dogs" in window.views.sidebar.category_names(), timeout=30_000)
 
-    engine = Categories.for_library(window.library)
+    engine = Categories.for_library(window.state.library)
     members = [m.path for m in engine.members("Dogs")]
     assert len(members) == 3
-    assert window.sidebar.category_item("Dogs").text(0).endswith("3")
+    assert window.views.sidebar.category_item("Dogs").text(0).endswith("3")
     # Saving selects the new category: the grid shows its members, best first.
-    qtbot.waitUntil(lambda: window.sidebar.current_scope() == Scope(SCOPE_CATEGORY, "Dogs"), timeout=10_000)
-    qtbot.waitUntil(lambda: window.results.paths() == members and not window._search_busy, timeout=30_000)
-    assert "Dogs" in window.search_bar.scope.text()
+    qtbot.waitUntil(lambda: window.views.sidebar.current_scope() == Scope(SCOPE_CATEGORY, "Dogs"), timeout=10_000)
+    qtbot.waitUntil(lambda: window.views.results.paths() == members and not window.search.busy, timeout=30_000)
+    assert "Dogs" in window.views.search_bar.scope.text()
 
     # A query while the category is selected searches within it.
-    with qtbot.waitSignal(window.results_updated, timeout=30_000):
-        window.search_text("a sunny day")
-    qtbot.waitUntil(lambda: not window._search_busy)
+    with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
+        window.search.search_text("a sunny day")
+    qtbot.waitUntil(lambda: not window.search.busy)
     expected = [h.path for h in engine.search(Query(text="a sunny day", k=1000), "Dogs")]
-    assert window.results.paths() == expected and set(expected) == set(members)
+    assert window.views.results.paths() == expected and set(expected) == set(members)
 
     # Removing it drops it from the sidebar and goes back to all photos.
-    window.remove_category_now("Dogs")
-    qtbot.waitUntil(lambda: "Dogs" not in window.sidebar.category_names(), timeout=30_000)
-    assert window.sidebar.current_scope().kind == "folder"
+    window.lists.remove_category_now("Dogs")
+    qtbot.waitUntil(lambda: "Dogs" not in window.views.sidebar.category_names(), timeout=30_000)
+    assert window.views.sidebar.current_scope().kind == "folder"
 
 
 def test_threshold_slider_preview_is_monotone_and_matches_membership(qtbot, window, photo_dir: Path):
@@ -76,24 +76,24 @@ def test_threshold_slider_preview_is_monotone_and_matches_membership(qtbot, wind
 
     # The same thresholds, through the engine's own Membership of the saved category.
     dialog.save()
-    qtbot.waitUntil(lambda: "Beach" in window.sidebar.category_names(), timeout=30_000)
-    membership = Categories.for_library(window.library).membership("Beach")
+    qtbot.waitUntil(lambda: "Beach" in window.views.sidebar.category_names(), timeout=30_000)
+    membership = Categories.for_library(window.state.library).membership("Beach")
     assert membership.threshold == seen[-1][0]  # the slider's last value was stored
     assert [membership.count_at(t) for t, _ in seen] == counts
 
 
 def test_edit_dialog_opens_on_the_stored_category(qtbot, window, photo_dir: Path):
     _index(qtbot, window, photo_dir)
-    Categories.for_library(window.library).add("Cars", ["a red car"], ["a bicycle"])
-    window.edit_category("Cars")
-    qtbot.waitUntil(lambda: window.category_dialog is not None, timeout=10_000)
-    dialog = window.category_dialog
+    Categories.for_library(window.state.library).add("Cars", ["a red car"], ["a bicycle"])
+    window.lists.edit_category("Cars")
+    qtbot.waitUntil(lambda: window.lists.category_dialog is not None, timeout=10_000)
+    dialog = window.lists.category_dialog
     assert dialog.name.text() == "Cars"
     assert dialog.prompts.toPlainText() == "a red car" and dialog.negatives.toPlainText() == "a bicycle"
     qtbot.waitUntil(lambda: dialog.membership is not None, timeout=30_000)
     dialog.prompts.setPlainText("a red car\na blue car")
     dialog.save()
     qtbot.waitUntil(
-        lambda: Categories.for_library(window.library).get("Cars").prompts == ("a red car", "a blue car"),
+        lambda: Categories.for_library(window.state.library).get("Cars").prompts == ("a red car", "a blue car"),
         timeout=10_000,
     )

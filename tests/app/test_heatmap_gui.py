@@ -16,9 +16,9 @@ INDEX_TIMEOUT = 120_000
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
-        window.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
+        window.library_control.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
 
 
 def _hover(qtbot, canvas, fx: float, fy: float) -> tuple[float, float]:
@@ -36,11 +36,11 @@ def _cell(grid, fx: float, fy: float) -> float:
 
 def test_heatmap_toggle_overlays_the_query_with_chips_and_hover_values(qtbot, window, photo_dir: Path):
     _index(qtbot, window, photo_dir)
-    with qtbot.waitSignal(window.results_updated, timeout=30_000):
-        window.search_text("a red car on the street")
-    qtbot.waitUntil(lambda: not window._search_busy)
-    window.open_viewer(0)
-    viewer = window.viewer
+    with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
+        window.search.search_text("a red car on the street")
+    qtbot.waitUntil(lambda: not window.search.busy)
+    window.viewer_control.open(0)
+    viewer = window.views.viewer
     qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)
     assert not viewer.photo.has_overlay()
 
@@ -50,7 +50,7 @@ def test_heatmap_toggle_overlays_the_query_with_chips_and_hover_values(qtbot, wi
     assert viewer.heatmap_bar.chip_keys() == [WHOLE_TEXT, "red", "car", "street"]
     assert viewer.heatmap_bar.current_key() == WHOLE_TEXT
 
-    encoder = window.library.encoder()
+    encoder = window.state.library.encoder()
     image, _ = open_image(viewer.hit.path, min_size=encoder.image_size)
     expected = compute_heatmap(encoder, image, "a red car on the street")
     fx, fy = _hover(qtbot, viewer.photo, 0.3, 0.7)

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from app.gui.main_window import PAGE_BROWSER, PAGE_VIEWER, PAGE_WELCOME
+from app.gui.state import ModelState
 
 INDEX_TIMEOUT = 120_000
 
@@ -18,29 +19,29 @@ def _names(paths) -> set[str]:
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
-        window.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.status is not None and window.status.photos == 5, timeout=10_000)
-    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
+        window.library_control.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: window.state.status is not None and window.state.status.photos == 5, timeout=10_000)
+    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
 
 
 def _search(qtbot, window, text: str) -> list[str]:
-    with qtbot.waitSignal(window.results_updated, timeout=30_000):
-        window.search_text(text)
-    qtbot.waitUntil(lambda: not window._search_busy)
-    return window.results.paths()
+    with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
+        window.search.search_text(text)
+    qtbot.waitUntil(lambda: not window.search.busy)
+    return window.views.results.paths()
 
 
 def test_first_run_shows_welcome(qtbot, window):
-    qtbot.waitUntil(lambda: window.status is not None)
-    assert window.pages.currentIndex() == PAGE_WELCOME
-    assert not window.sidebar.isVisible()
+    qtbot.waitUntil(lambda: window.state.status is not None)
+    assert window.views.pages.currentIndex() == PAGE_WELCOME
+    assert not window.views.sidebar.isVisible()
 
 
 def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path, names):
     _index(qtbot, window, photo_dir)
-    assert window.pages.currentIndex() == PAGE_BROWSER
-    assert window.sidebar.folder_paths() == [str(photo_dir)]
+    assert window.views.pages.currentIndex() == PAGE_BROWSER
+    assert window.views.sidebar.folder_paths() == [str(photo_dir)]
 
     # A text query with k above the library size returns every indexed photo (a random-init model
     # ranks meaninglessly, so only membership is checked) and never the broken file.
@@ -50,34 +51,34 @@ def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path, names)
 
     # An image query for photo X ranks X first (its own vector: cosine 1).
     target = str(photo_dir / "Nikon_D70.jpg")
-    with qtbot.waitSignal(window.results_updated, timeout=30_000):
-        window.find_similar(target)
-    qtbot.waitUntil(lambda: not window._search_busy)
-    assert window.results.paths()[0] == target
-    assert window.results.hit(0).score > 0.99
+    with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
+        window.search.find_similar(target)
+    qtbot.waitUntil(lambda: not window.search.busy)
+    assert window.views.results.paths()[0] == target
+    assert window.views.results.hit(0).score > 0.99
 
     # The viewer shows that photo's metadata and decodes it off the UI thread.
-    window.open_viewer(0)
-    assert window.pages.currentIndex() == PAGE_VIEWER
-    meta = window.viewer.metadata()
+    window.viewer_control.open(0)
+    assert window.views.pages.currentIndex() == PAGE_VIEWER
+    meta = window.views.viewer.metadata()
     assert meta["File"] == "Nikon_D70.jpg"
     assert "NIKON" in meta["Camera"].upper()
     assert meta["Folder"] == str(photo_dir)
-    qtbot.waitUntil(lambda: window.viewer.image is not None, timeout=20_000)
-    assert not window.viewer.image.isNull()
+    qtbot.waitUntil(lambda: window.views.viewer.image is not None, timeout=20_000)
+    assert not window.views.viewer.image.isNull()
 
     # Right arrow moves to the next result, Escape goes back to the grid.
-    qtbot.keyClick(window.viewer, Qt.Key.Key_Right)
-    assert window.viewer.hit.path == window.results.paths()[1]
-    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
-    assert window.pages.currentIndex() == PAGE_BROWSER
+    qtbot.keyClick(window.views.viewer, Qt.Key.Key_Right)
+    assert window.views.viewer.hit.path == window.views.results.paths()[1]
+    qtbot.keyClick(window.views.viewer, Qt.Key.Key_Escape)
+    assert window.views.pages.currentIndex() == PAGE_BROWSER
 
 
 def test_failures_are_listed(qtbot, window, photo_dir: Path, names):
     _index(qtbot, window, photo_dir)
-    assert [os.path.basename(f.path) for f in window.status.failures] == [names["broken"]]
-    assert window.index_panel.failures_button.isVisibleTo(window)
-    dialog = window.show_failures()
+    assert [os.path.basename(f.path) for f in window.state.status.failures] == [names["broken"]]
+    assert window.views.index_panel.failures_button.isVisibleTo(window)
+    dialog = window.indexing.show_failures()
     model = dialog.model
     assert model.rowCount() == 1
     assert model.data(model.index(0, 0)) == names["broken"]
@@ -87,17 +88,17 @@ def test_failures_are_listed(qtbot, window, photo_dir: Path, names):
 
 def test_watcher_adds_and_removes_photos(qtbot, window, photo_dir: Path, names, shared_photos: Path):
     _index(qtbot, window, photo_dir)
-    qtbot.waitUntil(lambda: window.watcher is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.library_control.watcher is not None, timeout=10_000)
     assert _names(_search(qtbot, window, "anything")) == names["good"]
 
     added = photo_dir / "new_photo.jpg"
     shutil.copyfile(shared_photos / "jpg" / "Olympus_C8080WZ.jpg", added)
-    qtbot.waitUntil(lambda: str(added) in window.results.paths(), timeout=60_000)
+    qtbot.waitUntil(lambda: str(added) in window.views.results.paths(), timeout=60_000)
 
     gone = photo_dir / "Canon_40D.jpg"
     gone.unlink()
-    qtbot.waitUntil(lambda: str(gone) not in window.results.paths(), timeout=60_000)
-    assert str(added) in window.results.paths()
+    qtbot.waitUntil(lambda: str(gone) not in window.views.results.paths(), timeout=60_000)
+    assert str(added) in window.views.results.paths()
 
 
 def test_browsing_without_a_query_lists_photos(qtbot, window, photo_dir: Path, names):
@@ -105,10 +106,10 @@ def test_browsing_without_a_query_lists_photos(qtbot, window, photo_dir: Path, n
     paths = _search(qtbot, window, "")
     assert _names(paths) == names["good"]
     # the folder filter in the sidebar: "All photos" and the folder itself agree
-    window.sidebar.select_folder(str(photo_dir))
-    qtbot.waitUntil(lambda: not window._search_busy)
-    assert window.sidebar.current_folder() == str(photo_dir)
-    assert _names(window.results.paths()) == names["good"]
+    window.views.sidebar.select_folder(str(photo_dir))
+    qtbot.waitUntil(lambda: not window.search.busy)
+    assert window.views.sidebar.current_folder() == str(photo_dir)
+    assert _names(window.views.results.paths()) == names["good"]
 
 
 def test_missing_model_says_so_and_browsing_still_works(
@@ -127,20 +128,20 @@ def test_missing_model_says_so_and_browsing_still_works(
     )
     qtbot.addWidget(window)
     try:
-        qtbot.waitUntil(lambda: window.model_state == "unavailable", timeout=30_000)
-        assert window.banner.isVisibleTo(window)
-        assert "missing.safetensors" in window.banner_text.text()
-        assert window.banner_choose.isVisibleTo(window)  # offers a local checkpoint file
+        qtbot.waitUntil(lambda: window.state.model.state is ModelState.UNAVAILABLE, timeout=30_000)
+        assert window.views.banner.isVisibleTo(window)
+        assert "missing.safetensors" in window.views.banner.text.text()
+        assert window.views.banner.choose.isVisibleTo(window)  # offers a local checkpoint file
         # Folders can still be added and browsed: scanning needs no model.
         with qtbot.waitSignal(
-            window.status_refreshed, timeout=30_000, check_params_cb=lambda s: s.total == 6
+            window.library_control.status_refreshed, timeout=30_000, check_params_cb=lambda s: s.total == 6
         ):
-            window.add_folders([str(photo_dir)])
-        qtbot.waitUntil(lambda: not window._index_running, timeout=30_000)
+            window.library_control.add_folders([str(photo_dir)])
+        qtbot.waitUntil(lambda: not window.indexing.running, timeout=30_000)
         assert _names(_search(qtbot, window, "")) >= names["good"]
         # A text query explains why it cannot run instead of failing silently.
-        window.search_text("beach")
-        assert "unavailable" in window.empty_label.text()
+        window.search.search_text("beach")
+        assert "unavailable" in window.views.empty_label.text()
     finally:
         window.close()
         library.close()
@@ -148,10 +149,11 @@ def test_missing_model_says_so_and_browsing_still_works(
 
 def test_query_typed_while_model_loads_runs_once_ready(qtbot, window, photo_dir: Path, names):
     _index(qtbot, window, photo_dir)
-    window.model_state = "loading"  # as if the model were still loading in the background
-    window.search_text("sunset")
-    assert "Loading model" in window.empty_label.text()
-    with qtbot.waitSignal(window.results_updated, timeout=30_000):
-        window._model_loaded(window.library.model.key)
-    qtbot.waitUntil(lambda: not window._search_busy)
-    assert _names(window.results.paths()) == names["good"]
+    ready = window.state.model
+    window.state.update_model(state=ModelState.LOADING)  # as if the model were still loading
+    window.search.search_text("sunset")
+    assert "Loading model" in window.views.empty_label.text()
+    with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
+        window.state.set_model(ready)
+    qtbot.waitUntil(lambda: not window.search.busy)
+    assert _names(window.views.results.paths()) == names["good"]

@@ -21,14 +21,14 @@ INDEX_TIMEOUT = 120_000
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.index_finished, timeout=INDEX_TIMEOUT):
-        window.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=INDEX_TIMEOUT)
-    qtbot.waitUntil(lambda: window.results.rowCount() == 5 and not window._search_busy, timeout=30_000)
+    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
+        window.library_control.add_folders([str(folder)])
+    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
+    qtbot.waitUntil(lambda: window.views.results.rowCount() == 5 and not window.search.busy, timeout=30_000)
 
 
 def _texts(window, path: str) -> list[str]:
-    return [t.text for t in tags_of(window.library.store, path)]
+    return [t.text for t in tags_of(window.state.library.store, path)]
 
 
 def _point(canvas, fx: float, fy: float) -> QPoint:
@@ -40,10 +40,10 @@ def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
     qtbot, window, photo_dir: Path, monkeypatch
 ):
     _index(qtbot, window, photo_dir)
-    chosen = window.results.paths()[1:3]
-    selection = window.grid.selectionModel()
+    chosen = window.views.results.paths()[1:3]
+    selection = window.views.grid.selectionModel()
     for path in chosen:
-        index = window.results.index(window.results.row_of(path))
+        index = window.views.results.index(window.views.results.row_of(path))
         selection.select(index, QItemSelectionModel.SelectionFlag.Select)
     asked = []
     monkeypatch.setattr(
@@ -51,31 +51,31 @@ def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
         "getText",
         lambda parent, title, label, *a, **k: (asked.append(label), ("  beach  day ", True))[1],
     )
-    with qtbot.waitSignal(window.tagged, timeout=30_000):
-        window.tag_action.trigger()
+    with qtbot.waitSignal(window.lists.tagged, timeout=30_000):
+        window.lists.tag_action.trigger()
     assert asked == ["Tag these 2 photos with:"]
-    assert window.tag_action.shortcut().toString() == "Ctrl+T"
+    assert window.lists.tag_action.shortcut().toString() == "Ctrl+T"
     for path in chosen:
         assert _texts(window, path) == ["beach day"]
-    others = set(window.results.paths()) - set(chosen)
+    others = set(window.views.results.paths()) - set(chosen)
     assert all(_texts(window, p) == [] for p in others)
 
-    qtbot.waitUntil(lambda: window.sidebar.tag_names() == ["beach day"], timeout=10_000)
-    assert window.sidebar.tag_item("beach day").text(0).endswith("2")
-    window.sidebar.select_tag("beach day")
-    assert window.sidebar.current_scope() == Scope(SCOPE_TAG, "beach day")
+    qtbot.waitUntil(lambda: window.views.sidebar.tag_names() == ["beach day"], timeout=10_000)
+    assert window.views.sidebar.tag_item("beach day").text(0).endswith("2")
+    window.views.sidebar.select_tag("beach day")
+    assert window.views.sidebar.current_scope() == Scope(SCOPE_TAG, "beach day")
     qtbot.waitUntil(
-        lambda: set(window.results.paths()) == set(chosen) and not window._search_busy, timeout=30_000
+        lambda: set(window.views.results.paths()) == set(chosen) and not window.search.busy, timeout=30_000
     )
 
 
 def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window, photo_dir: Path):
     _index(qtbot, window, photo_dir)
-    window.open_viewer(0)
-    viewer, panel, canvas = window.viewer, window.viewer.tag_panel, window.viewer.photo
+    window.viewer_control.open(0)
+    viewer, panel, canvas = window.views.viewer, window.views.viewer.tag_panel, window.views.viewer.photo
     path = viewer.hit.path
     qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)
-    assert window.pages.currentIndex() == PAGE_VIEWER
+    assert window.views.pages.currentIndex() == PAGE_VIEWER
 
     # "Add tag…" then Enter: stored, shown as a chip, chosen for highlighting.
     qtbot.keyClicks(panel.field, "red car")
@@ -94,8 +94,8 @@ def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window,
     qtbot.mouseMove(canvas, _point(canvas, 0.4, 0.5))
     qtbot.mouseMove(canvas, end)
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
-    qtbot.waitUntil(lambda: any(t.highlights for t in tags_of(window.library.store, path)), timeout=20_000)
-    (highlight,) = tags_of(window.library.store, path)[0].highlights
+    qtbot.waitUntil(lambda: any(t.highlights for t in tags_of(window.state.library.store, path)), timeout=20_000)
+    (highlight,) = tags_of(window.state.library.store, path)[0].highlights
     assert highlight.phrase == "car" and highlight.mask is None
     assert highlight.box == pytest.approx((0.2, 0.3, 0.6, 0.8), abs=0.01)
 
@@ -108,9 +108,9 @@ def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window,
     for i in range(1, 6):
         qtbot.mouseMove(canvas, _point(canvas, 0.7 + 0.04 * i, 0.2))
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=_point(canvas, 0.9, 0.2))
-    qtbot.waitUntil(lambda: len(tags_of(window.library.store, path)[0].highlights) == 2, timeout=20_000)
+    qtbot.waitUntil(lambda: len(tags_of(window.state.library.store, path)[0].highlights) == 2, timeout=20_000)
     qtbot.waitUntil(lambda: panel.highlight_status.text() == "Saved where “red” is.", timeout=10_000)
-    red = next(h for h in tags_of(window.library.store, path)[0].highlights if h.phrase == "red")
+    red = next(h for h in tags_of(window.state.library.store, path)[0].highlights if h.phrase == "red")
     assert red.box is None and red.mask is not None
     mask = np.asarray(Image.open(io.BytesIO(red.mask)).convert("L")) > 0
     h, w = mask.shape

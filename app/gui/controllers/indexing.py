@@ -1,0 +1,142 @@
+"""Background indexing: start (coalesced), pause, cancel, the status bar's progress and the
+failures dialog."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from ..state import AppState, Event, ModelState
+from ..status import FailuresDialog
+from ..views import Views
+from ..workers import CoalescedJob, Relay, Runner
+
+if TYPE_CHECKING:
+    from engine.indexer import Progress
+
+log = logging.getLogger(__name__)
+
+STATUS_REFRESH_S = 2.0  # while indexing, the status (and an empty grid) refresh this often
+
+
+class IndexingController(QObject):
+    """Runs `Library.index` in a worker; a request while it runs queues one more run."""
+
+    finished = Signal(object)  # engine Progress of a completed run
+    progressed = Signal()  # throttled: some photos were indexed since the last emission
+
+    def __init__(
+        self, state: AppState, views: Views, runner: Runner, window: QWidget, *, auto_index: bool = True
+    ):
+        super().__init__(window)
+        self.state, self.views, self.window = state, views, window
+        self.auto_index = auto_index
+        self._job = CoalescedJob["Progress"](
+            runner, self._done, self._failed, drop_stale=False, on_start=self._starting
+        )
+        self._pause = threading.Event()
+        self._cancel = threading.Event()  # the run in progress
+        self._last_progress = 0.0
+        self._on_progress = Relay(self._progress, self)
+
+        panel = views.index_panel
+        panel.pause_toggled.connect(self.pause)
+        panel.cancel_requested.connect(self.cancel)
+        panel.failures_requested.connect(self.show_failures)
+        views.sidebar.rescan_requested.connect(self.start)
+        state.subscribe(Event.LIBRARY, lambda _library: self.start() if self.auto_index else None)
+        state.subscribe(Event.FOLDERS, self.start)
+        state.subscribe(Event.MODEL_SWITCHED, self._model_switched)
+
+    @property
+    def running(self) -> bool:
+        return self._job.busy
+
+    def start(self) -> None:
+        """Scan and embed in the background."""
+        library = self.state.library
+        if library is None or self.state.closing:
+            return
+        pause, progress = self._pause, self._on_progress
+        # `_cancel` is read as the run starts: `_starting` has just made it, on the UI thread,
+        # and it is not replaced before this run ends.
+        self._job.run(lambda: library.index(progress, self._cancel, pause))
+
+    def _starting(self) -> None:
+        self._cancel = threading.Event()
+        self._set_running(True)
+
+    def restart(self) -> None:
+        """Cancel the run in progress (if any) and index again (a new model: re-embed)."""
+        self.cancel()
+        self.start()
+
+    def shutdown(self) -> None:
+        self.cancel()
+
+    def pause(self, paused: bool) -> None:
+        if paused:
+            self._pause.set()
+        else:
+            self._pause.clear()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._job.drop_queued()
+        self._pause.clear()
+
+    def _set_running(self, running: bool) -> None:
+        self.views.sidebar.set_indexing(running)
+        self.views.index_panel.set_running(running)
+        if running:
+            self.views.index_panel.label.setText("Looking for new and changed photos…")
+        self.state.set_indexing(running)
+
+    def _progress(self, progress: Progress) -> None:
+        if self.state.closing or not self._job.busy or progress.phase == "done":
+            return
+        self.views.index_panel.show_progress(progress)
+        if time.monotonic() - self._last_progress > STATUS_REFRESH_S:
+            self._last_progress = time.monotonic()
+            self.progressed.emit()
+
+    def show_watch_progress(self, progress: Progress) -> None:
+        """The watcher indexes changes itself; show its progress when no run of ours does."""
+        if not self.state.closing and not self._job.busy and progress.phase in ("indexing", "scanning"):
+            self.views.index_panel.show_progress(progress)
+
+    def _ended(self) -> None:
+        if not self._job.queued:
+            self._pause.clear()
+            self._set_running(False)
+        self.state.content_changed()
+
+    def _done(self, progress: Progress) -> None:
+        self._ended()
+        self.finished.emit(progress)
+
+    def _failed(self, error: Exception) -> None:
+        from engine.errors import ModelUnavailable
+
+        self._ended()
+        if isinstance(error, ModelUnavailable):
+            self.state.update_model(state=ModelState.UNAVAILABLE, problem=str(error))
+        else:
+            log.error("indexing failed: %s", error, exc_info=error)
+            QMessageBox.warning(self.window, "Viewfinder", f"Indexing stopped: {error}")
+
+    def _model_switched(self, reembedding: bool) -> None:
+        if reembedding:
+            self.restart()
+
+    def show_failures(self) -> FailuresDialog:
+        status = self.state.status
+        dialog = FailuresDialog(status.failures if status is not None else [], self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog

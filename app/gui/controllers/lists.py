@@ -1,0 +1,156 @@
+"""The sidebar's categories (smart albums) and tags: listing them with counts, the category dialog,
+and tagging photos from the grid or the viewer."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
+
+from .. import tags as tag_jobs
+from ..categories import CategoryBook, CategoryDialog, category_counts, get_category, remove_category
+from ..state import SCOPE_CATEGORY, AppState, Event
+from ..views import Views
+from ..workers import CoalescedJob, Runner
+from .viewer import ViewerController
+
+log = logging.getLogger(__name__)
+
+Lists = tuple[list[tuple[str, "int | None"]], dict[str, int]]
+
+
+class ListsController(QObject):
+    """Keeps the sidebar's Categories and Tags sections current; opens the category dialog."""
+
+    lists_refreshed = Signal()  # the sidebar's categories and tags are up to date
+    tagged = Signal(object)  # tags.TagOutcome after tagging photos from the grid
+
+    def __init__(
+        self,
+        state: AppState,
+        views: Views,
+        runner: Runner,
+        categories: CategoryBook,
+        viewer: ViewerController,
+        window: QWidget,
+    ):
+        super().__init__(window)
+        self.state, self.views, self.runner, self.window = state, views, runner, window
+        self.categories, self.viewer = categories, viewer
+        self.category_dialog: CategoryDialog | None = None
+        self._select_after_refresh: str | None = None
+        self._job = CoalescedJob[Lists](runner, self._done, self._failed)
+
+        self.tag_action = QAction("&Tag Selected Photos…", window)
+        self.tag_action.setShortcut("Ctrl+T")
+        self.tag_action.triggered.connect(lambda _checked=False: self.tag_selected_photos())
+        viewer.grid_actions.append(self.tag_action)
+
+        sidebar = views.sidebar
+        sidebar.new_category_requested.connect(self.new_category)
+        sidebar.edit_category_requested.connect(self.edit_category)
+        sidebar.remove_category_requested.connect(self.remove_category)
+        views.viewer.tags_changed.connect(self.refresh)
+        for event in (Event.LIBRARY, Event.CONTENT, Event.MODEL):
+            state.subscribe(event, lambda *_args: self.refresh())
+
+    def refresh(self) -> None:
+        """Re-read the categories (with member counts once the model is ready) and tags, in a worker."""
+        library = self.state.library
+        if library is None or self.state.closing:
+            return
+        book, counted = self.categories, self.state.model_ready
+
+        def work() -> Lists:
+            if counted:
+                categories = category_counts(book)
+            else:  # no model yet: names now, counts once it has loaded
+                categories = [(c.name, None) for c in book.get().list()]
+            return categories, tag_jobs.tag_counts(library)
+
+        self._job.run(work)
+
+    def _done(self, result: Lists) -> None:
+        categories, tags = result
+        self.views.sidebar.set_categories(categories)
+        self.views.sidebar.set_tags(tags)
+        if self._select_after_refresh is not None:
+            self.views.sidebar.select_category(self._select_after_refresh)
+            self._select_after_refresh = None
+        self.lists_refreshed.emit()
+
+    def _failed(self, error: Exception) -> None:
+        log.warning("cannot list categories and tags: %s", error)
+
+    def _error(self, error: Exception) -> None:
+        QMessageBox.warning(self.window, "Viewfinder", str(error))
+
+    # -- categories --------------------------------------------------------------------------
+
+    def new_category(self) -> CategoryDialog | None:
+        return self._open_dialog(None)
+
+    def edit_category(self, name: str) -> None:
+        """Open the dialog on a stored category (read in a worker)."""
+        book = self.categories
+        self.runner.submit(lambda: get_category(book, name), self._open_dialog, self._error)
+
+    def _open_dialog(self, existing: object) -> CategoryDialog | None:
+        if self.state.library is None:
+            return None
+        dialog = CategoryDialog(self.runner, self.categories, existing, self.window)  # type: ignore[arg-type]
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.saved.connect(self._saved)
+        dialog.destroyed.connect(lambda *_: setattr(self, "category_dialog", None))
+        self.category_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _saved(self, category: object) -> None:
+        self._select_after_refresh = getattr(category, "name", None)
+        self.refresh()
+        if self.state.scope.kind == SCOPE_CATEGORY:
+            self.state.set_query()
+
+    def remove_category(self, name: str) -> None:
+        answer = QMessageBox.question(
+            self.window, "Remove category", f"Remove the category “{name}”?\nNo photo is deleted."
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_category_now(name)
+
+    def remove_category_now(self, name: str) -> None:
+        book = self.categories
+        self.runner.submit(lambda: remove_category(book, name), lambda _r: self.refresh(), self._error)
+
+    # -- tags --------------------------------------------------------------------------------
+
+    def tag_selected_photos(self) -> None:
+        paths = self.viewer.targets()
+        if not paths:
+            self.views.status_bar.showMessage("Select photos to tag first.", 4000)
+            return
+        what = "this photo" if len(paths) == 1 else f"these {len(paths):,} photos"
+        text, ok = QInputDialog.getText(self.window, "Tag photos", f"Tag {what} with:")
+        if ok and text.strip():
+            self.tag_paths(paths, text)
+
+    def tag_paths(self, paths: list[str], text: str) -> None:
+        """Tag photos in a worker; the sidebar's Tags and an open viewer follow."""
+        library = self.state.library
+        if library is None:
+            return
+        self.runner.submit(lambda: tag_jobs.tag_photos(library, paths, text), self._tagged, self._error)
+
+    def _tagged(self, outcome: tag_jobs.TagOutcome) -> None:
+        message = f"Tagged {len(outcome.tagged):,} photo(s) “{outcome.text}”."
+        if outcome.failed:
+            message += f" {len(outcome.failed):,} could not be tagged: {outcome.failed[0][1]}"
+        self.views.status_bar.showMessage(message, 8000)
+        self.refresh()
+        viewer = self.views.viewer
+        if viewer.hit is not None and viewer.hit.path in outcome.tagged:
+            viewer.reload_tags()
+        self.tagged.emit(outcome)

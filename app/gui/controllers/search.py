@@ -1,0 +1,184 @@
+"""Searching and browsing: the request and scope in `AppState` answered by one coalesced job, the
+results model, empty states, the scope line, images as queries (find similar, paste, drop)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtWidgets import QWidget
+
+from .. import jobs
+from .. import tags as tag_jobs
+from ..categories import CategoryBook, category_hits
+from ..state import SCOPE_CATEGORY, SCOPE_TAG, AppState, Event, ModelState, SearchRequest
+from ..views import RESULTS_EMPTY, RESULTS_GRID, Views
+from ..workers import CoalescedJob, Runner
+
+if TYPE_CHECKING:
+    from engine.search import Hit
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".gif"}
+
+
+def is_image_file(path: str) -> bool:
+    """Whether `path` is an existing file with an image suffix we can search by."""
+    return os.path.isfile(path) and os.path.splitext(path)[1].lower() in IMAGE_SUFFIXES
+
+
+class SearchController(QObject):
+    """Runs the current query whenever the request, the scope or the library's contents change."""
+
+    results_updated = Signal()  # the results model holds the answer to the latest request
+
+    def __init__(
+        self, state: AppState, views: Views, runner: Runner, categories: CategoryBook, window: QWidget
+    ):
+        super().__init__(window)
+        self.state, self.views, self.runner, self.categories = state, views, runner, categories
+        self._job = CoalescedJob[tuple[SearchRequest, "list[Hit]"]](
+            runner, self._done, self._failed, priority=5
+        )
+        self._waiting_for_model = False
+
+        bar, sidebar = views.search_bar, views.sidebar
+        bar.search.connect(lambda request: state.set_query(request=request))
+        bar.sort_changed.connect(views.results.set_sort)
+        for signal in (sidebar.folder_selected, sidebar.category_selected, sidebar.tag_selected):
+            signal.connect(lambda _value: state.set_query(scope=sidebar.current_scope()))
+        state.subscribe(Event.QUERY, self.run)
+        state.subscribe(Event.CONTENT, self.run)
+        state.subscribe(Event.MODEL, self._model_changed)
+        state.subscribe(Event.STATUS, lambda _status: self._fill_if_empty())
+
+    @property
+    def busy(self) -> bool:
+        return self._job.busy
+
+    # -- asking ------------------------------------------------------------------------------
+
+    def search_text(self, text: str) -> None:
+        """Type-and-Enter equivalent (for scripts and tests)."""
+        self.views.search_bar.set_text(text)
+        self.views.search_bar.emit_search()
+
+    def find_similar(self, path: str) -> None:
+        self.views.search_bar.set_text("")
+        self.views.search_bar.set_image(path)
+
+    def focus(self) -> None:
+        field = self.views.search_bar.field
+        field.setFocus()
+        field.selectAll()
+
+    def paste_image(self) -> bool:
+        """Search by the clipboard's image (data or a file); False when it holds none."""
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None:
+            return False
+        for url in mime.urls() if mime.hasUrls() else []:
+            if url.isLocalFile() and is_image_file(url.toLocalFile()):
+                self.find_similar(url.toLocalFile())
+                return True
+        if mime.hasImage():
+            image = QImage(mime.imageData())
+            if image.isNull():
+                return False
+            from engine.config import default_cache_dir
+
+            folder = str(default_cache_dir())
+            self.runner.submit(lambda: jobs.save_pasted_image(image, folder), self.find_similar)
+            return True
+        return False
+
+    # -- answering ---------------------------------------------------------------------------
+
+    def _work(self) -> Callable[[], list[Hit]] | None:
+        """The job answering the current request in the current scope; None when none can run."""
+        library, request, scope = self.state.library, self.state.request, self.state.scope
+        if library is None:
+            return None
+        needs_model = not request.empty or scope.kind == SCOPE_CATEGORY  # members need text vectors
+        model = self.state.model.state
+        if needs_model and model is ModelState.LOADING:
+            self._waiting_for_model = True
+            self.show_empty("Loading model…\nYour search runs as soon as it is ready.")
+            return None
+        if needs_model and model is ModelState.UNAVAILABLE:
+            self.show_empty(
+                "Search is unavailable until the image model is on this computer (see above).\nBrowsing works: clear the search."
+            )
+            return None
+        book = self.categories
+        if scope.kind == SCOPE_CATEGORY:
+            query = jobs.make_query(request)
+            return lambda: category_hits(book, scope.value, query)
+        if scope.kind == SCOPE_TAG:
+            tag_query = None if request.empty else jobs.make_query(request)
+            return lambda: tag_jobs.tagged_hits(library, scope.value, tag_query)
+        if request.empty:
+            return lambda: jobs.browse(library, scope.folder, request)
+        return lambda: jobs.search(library, request, scope.folder)
+
+    def run(self) -> None:
+        """Answer the current request (coalesced: one search in flight; the newest wins)."""
+        work = self._work()
+        if work is None:
+            return
+        request = self.state.request
+        self._job.run(lambda: (request, work()))
+
+    def _model_changed(self, _info: object) -> None:
+        if self._waiting_for_model and self.state.model.state is not ModelState.LOADING:
+            self._waiting_for_model = False
+            self.run()
+
+    def _fill_if_empty(self) -> None:
+        """While a first scan fills the library, an empty grid shows the photos found so far."""
+        if self.state.request.empty and not self.views.results.rowCount() and not self._job.busy:
+            self.run()
+
+    def _done(self, answer: tuple[SearchRequest, list[Hit]]) -> None:
+        request, hits = answer
+        views = self.views
+        views.results.set_hits(hits)
+        if hits:
+            views.results_stack.setCurrentIndex(RESULTS_GRID)
+            views.grid.scrollToTop()
+        elif request.empty:
+            self.show_empty(
+                "No photos yet.\nThey appear here as your folders are indexed."
+                if self.state.indexing
+                else "No photos here."
+            )
+        else:
+            self.show_empty("No photos match your search.")
+        self._update_scope_line(request, len(hits))
+        self.results_updated.emit()
+
+    def _failed(self, error: Exception) -> None:
+        from engine.errors import ModelUnavailable
+
+        if isinstance(error, ModelUnavailable):
+            self.state.update_model(state=ModelState.UNAVAILABLE, problem=str(error))
+        self.show_empty(f"Cannot search: {error}")
+        self.results_updated.emit()
+
+    def show_empty(self, text: str) -> None:
+        self.views.results.set_hits([])
+        self.views.empty_label.setText(text)
+        self.views.results_stack.setCurrentIndex(RESULTS_EMPTY)
+
+    def _update_scope_line(self, request: SearchRequest, count: int) -> None:
+        scope = self.state.scope
+        where = os.path.basename(scope.folder.rstrip(os.sep)) if scope.folder else "All photos"
+        if scope.kind == SCOPE_CATEGORY:
+            where = f"Category “{scope.value}”"
+        elif scope.kind == SCOPE_TAG:
+            where = f"Tag “{scope.value}”"
+        what = "photos" if request.empty else "results"
+        self.views.search_bar.set_scope(f"{where}  ·  {count:,} {what}")

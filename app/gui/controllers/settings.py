@@ -1,0 +1,70 @@
+"""The settings dialog and acting on its answer: thumbnail size now, a model switch in a worker."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from ..settings import AppSettings, SettingsDialog
+from ..state import AppState
+from ..views import Views
+from ..workers import Runner
+
+
+class SettingsController(QObject):
+    def __init__(
+        self,
+        state: AppState,
+        views: Views,
+        runner: Runner,
+        qsettings: QSettings,
+        settings: AppSettings,
+        library_dir: str | None,
+        window: QWidget,
+    ):
+        super().__init__(window)
+        self.state, self.views, self.runner, self.window = state, views, runner, window
+        self.qsettings = qsettings
+        self.settings = settings
+        self.library_dir = library_dir
+
+    def open_settings(self, focus_model: bool = False) -> SettingsDialog:
+        library = self.state.library
+        library_dir = str(library.path) if library is not None else (self.library_dir or "")
+        dialog = SettingsDialog(
+            self.settings, self.state.model.target, library_dir, self.window, focus_model=focus_model
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.apply(dialog.result_settings(self.settings), dialog.model()))
+        dialog.open()
+        return dialog
+
+    def apply(self, new: AppSettings, model: tuple[str, str | None] | None = None) -> None:
+        """Store new settings and act on them: thumbnail size now, model switch in the background."""
+        new.save(self.qsettings)
+        self.settings = new
+        views = self.views
+        if new.thumb_size != views.results.thumb_size:
+            views.delegate.thumb_size = new.thumb_size
+            views.grid.setGridSize(views.delegate.cell_size())
+            views.results.set_thumb_size(new.thumb_size)
+        library = self.state.library
+        if library is None:
+            return
+        library.device = new.device
+        if model is not None and model != self.state.model.target:
+            self.set_model(model)
+
+    def set_model(self, model: tuple[str, str | None]) -> None:
+        """Switch the library's model: re-index in the background; search keeps the old vectors."""
+        from engine.config import ModelSpec
+
+        library = self.state.library
+        if library is None:
+            return
+        spec = ModelSpec(*model)
+        self.runner.submit(
+            lambda: library.set_model(spec),
+            lambda _r: self.state.model_switched(True),
+            lambda error: QMessageBox.warning(self.window, "Viewfinder", str(error)),
+        )

@@ -1,0 +1,91 @@
+"""Going between the grid and the viewer: open a result, previous/next, back; the grid's context
+menu."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QObject, QPoint
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu, QWidget
+
+from ..state import AppState, Event
+from ..views import PAGE_BROWSER, PAGE_VIEWER, Views
+from .search import SearchController
+
+
+class ViewerController(QObject):
+    """Owns the viewer page; a new query or scope goes back to the grid."""
+
+    def __init__(self, state: AppState, views: Views, search: SearchController, window: QWidget):
+        super().__init__(window)
+        self.state, self.views, self.search, self.window = state, views, search, window
+        self.grid_actions: list[QAction] = []  # other controllers' entries in the grid's menu (Tag…)
+        viewer = views.viewer
+        viewer.closed.connect(self.close)
+        viewer.step.connect(self.step)
+        viewer.find_similar.connect(search.find_similar)
+        views.grid.activated.connect(lambda index: self.open(index.row()))
+        views.grid.customContextMenuRequested.connect(self._grid_menu)
+        state.subscribe(Event.LIBRARY, lambda library: setattr(viewer, "library", library))
+        state.subscribe(Event.QUERY, self._query_changed)
+        state.subscribe(Event.MODEL_SWITCHED, lambda _reembed: viewer.heatmaps.clear())
+
+    @property
+    def is_open(self) -> bool:
+        return self.views.page == PAGE_VIEWER
+
+    def open(self, row: int) -> None:
+        views = self.views
+        hit = views.results.hit(row)
+        if hit is None:
+            return
+        views.grid.setCurrentIndex(views.results.index(row))
+        views.viewer.show_hit(hit, row, views.results.rowCount())
+        views.show_page(PAGE_VIEWER)
+        views.viewer.setFocus()
+
+    def step(self, delta: int) -> None:
+        row = self.views.grid.currentIndex().row() + delta
+        if 0 <= row < self.views.results.rowCount():
+            self.open(row)
+
+    def close(self) -> None:
+        views = self.views
+        if self.is_open:
+            views.show_page(PAGE_BROWSER)
+            views.grid.setFocus()
+            if views.grid.currentIndex().isValid():
+                views.grid.scrollTo(views.grid.currentIndex())
+
+    def _query_changed(self) -> None:
+        self.views.viewer.query_text = self.state.request.text
+        self.close()
+
+    def selected_paths(self) -> list[str]:
+        views = self.views
+        rows = sorted(i.row() for i in views.grid.selectedIndexes())
+        paths = views.results.paths()
+        return [paths[row] for row in rows]
+
+    def targets(self) -> list[str]:
+        """The photos an action applies to: the one in the viewer, else the grid's selection."""
+        hit = self.views.viewer.hit
+        if self.is_open and hit is not None:
+            return [hit.path]
+        return self.selected_paths()
+
+    def _grid_menu(self, pos: QPoint) -> None:
+        index: QModelIndex = self.views.grid.indexAt(pos)
+        hit = self.views.results.hit(index.row()) if index.isValid() else None
+        if hit is None:
+            return
+        menu = QMenu(self.window)
+        menu.addAction("Open", lambda: self.open(index.row()))
+        menu.addAction("Find similar", lambda: self.search.find_similar(hit.path))
+        for action in self.grid_actions:
+            menu.addAction(action)
+        menu.addSeparator()
+        viewer = self.views.viewer
+        viewer.hit = hit
+        menu.addAction("Open with default app", viewer.open_external)
+        menu.addAction("Show in folder", viewer.show_in_folder)
+        menu.exec(self.views.grid.viewport().mapToGlobal(pos))

@@ -18,6 +18,7 @@ from ..workers import CoalescedJob, Relay, Runner
 
 if TYPE_CHECKING:
     from engine.indexer import Progress
+    from engine.library import Status
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,18 @@ class IndexingController(QObject):
         panel.cancel_requested.connect(self.cancel)
         panel.failures_requested.connect(self.show_failures)
         views.sidebar.rescan_requested.connect(self.start)
-        state.subscribe(Event.LIBRARY, lambda _library: self.start() if self.auto_index else None)
+        self._index_on_status = False
+        state.subscribe(Event.LIBRARY, lambda _library: setattr(self, "_index_on_status", auto_index))
+        state.subscribe(Event.STATUS, self._first_status)
         state.subscribe(Event.FOLDERS, self.start)
         state.subscribe(Event.MODEL_SWITCHED, self._model_switched)
+
+    def _first_status(self, status: Status) -> None:
+        """A library that has folders is brought up to date once it is opened."""
+        if self._index_on_status:
+            self._index_on_status = False
+            if status.folders:
+                self.start()
 
     @property
     def running(self) -> bool:

@@ -325,6 +325,51 @@ class VectorIndex:
         ids, dist = found
         return [(int(i), float(1.0 - d)) for i, d in zip(ids[0], dist[0], strict=True)]
 
+    def neighbours(self, k: int, ef: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every live label's k nearest other labels: (labels (n,), neighbours (n, k), cosines (n, k)),
+        -1 and -inf where fewer exist. One batched, multi-threaded query over the graph, so a whole
+        library is compared in n log n, not n^2 (near-duplicate grouping). `ef` is the breadth for
+        this query only: very similar vectors are found with a narrow search."""
+        with self._lock.write():  # ef is shared with searches in flight
+            labels = np.array(sorted(self._live), dtype=np.int64)
+            n, want = len(labels), min(int(k) + 1, len(labels))  # +1: each finds itself
+            ids = np.full((n, max(int(k), 0)), -1, dtype=np.int64)
+            sims = np.full(ids.shape, -np.inf, dtype=np.float32)
+            if want < 2 or k < 1:
+                return labels, ids, sims
+            data = np.asarray(self._hnsw.get_items(labels, return_type="numpy"), dtype=np.float32)
+            self._hnsw.set_ef(max(int(ef), want))
+            try:
+                found, dist = self._hnsw.knn_query(data, k=want, num_threads=-1)
+            except RuntimeError as e:  # some rows cannot reach `want` live items (deletions)
+                if _CONTIGUOUS_ERROR not in str(e):
+                    raise
+                found, dist = self._rows_one_by_one(data, want)
+            finally:
+                self._hnsw.set_ef(self._ef_search)
+        found = found.astype(np.int64)
+        cos = (1.0 - dist).astype(np.float32)
+        # Drop each row's own label (and padding), keeping the order of the others: k per row.
+        others = (found != labels[:, None]) & (found >= 0)
+        order = np.argsort(~others, axis=1, kind="stable")[:, : ids.shape[1]]
+        valid = np.take_along_axis(others, order, axis=1)
+        width = order.shape[1]
+        ids[:, :width] = np.where(valid, np.take_along_axis(found, order, axis=1), -1)
+        sims[:, :width] = np.where(valid, np.take_along_axis(cos, order, axis=1), -np.inf)
+        return labels, ids, sims
+
+    def _rows_one_by_one(self, data: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """knn for each row on its own, padding rows that reach fewer than k items (-1, distance 2)."""
+        found = np.full((len(data), k), -1, dtype=np.int64)
+        dist = np.full((len(data), k), 2.0, dtype=np.float32)
+        for row, vector in enumerate(data):
+            for want in range(k, 0, -1):
+                got = self._try_query(vector[None], want, None)
+                if got is not None:
+                    found[row, :want], dist[row, :want] = got[0][0], got[1][0]
+                    break
+        return found, dist
+
     def _search_harder(
         self, q: np.ndarray, k: int, filt: _SafeFilter | None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,147 @@
+"""Duplicate grouping on generated copies (resized, JPEG 30, 5% crop, colour shift, burst frame)
+and distinct photos of the same place that must stay apart."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from engine.duplicates import DuplicateSettings, best_first, group_labels, make_group
+from engine.phash import perceptual_hash, similarity
+from engine.store import PhotoRow
+from engine.vector_index import VectorIndex
+from tests.photo_variants import COPY_KINDS, make_bases, make_copies, make_neighbour
+
+
+def pair_scores(groups: list[list[int]], family: dict[int, int]) -> tuple[float, float]:
+    """Precision and recall over pairs: a pair is predicted when it shares a group, true when
+    it shares a family (a base and its copies)."""
+    predicted = {frozenset(p) for g in groups for p in itertools.combinations(g, 2)}
+    by_family: dict[int, list[int]] = {}
+    for label, f in family.items():
+        by_family.setdefault(f, []).append(label)
+    truth = {frozenset(p) for g in by_family.values() for p in itertools.combinations(g, 2)}
+    hits = len(predicted & truth)
+    return hits / max(len(predicted), 1), hits / max(len(truth), 1)
+
+
+def library_of_variants(n: int, seed: int, encoder):
+    """Labels 0.. of bases, their copies and a neighbour each: (family, vectors, hashes)."""
+    rng = np.random.default_rng(seed)
+    images, family = [], {}
+    for i, base in enumerate(make_bases(n, seed)):
+        for image in [base.image, *make_copies(base, rng).values()]:
+            family[len(images)] = i
+            images.append(image)
+        family[len(images)] = -1 - i  # same place, different photo: its own family
+        images.append(make_neighbour(base, rng))
+    import torch
+
+    with torch.no_grad():
+        vectors = encoder.encode_images(torch.stack([encoder.preprocess_image(im) for im in images]))
+    hashes = {i: perceptual_hash(im) for i, im in enumerate(images)}
+    return family, vectors, hashes
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_copies_group_and_similar_photos_stay_apart(tiny_encoder, seed):
+    family, vectors, hashes = library_of_variants(16, seed, tiny_encoder)
+    labels = np.arange(len(vectors))
+    index = VectorIndex.build(labels, vectors, vectors.shape[1])
+    found, neighbours, cosines = index.neighbours(16)
+    groups = group_labels(found, neighbours, cosines, hashes)
+    precision, recall = pair_scores(groups, family)
+    print(f"seed {seed}: pair precision {precision:.3f} recall {recall:.3f} ({len(groups)} groups)")
+    assert precision >= 0.95 and recall >= 0.9
+    # The baseline: the tiny model's vectors alone, at their best cosine threshold, do worse.
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    best_f1 = 0.0
+    for t in np.percentile(cos[np.triu_indices(len(cos), 1)], np.linspace(90, 100, 41)):
+        p, r = pair_scores(_groups_by_cosine(cos, t), family)
+        best_f1 = max(best_f1, 2 * p * r / max(p + r, 1e-9))
+    print(f"seed {seed}: vectors alone, best pair F1 {best_f1:.3f}")
+    assert 2 * precision * recall / (precision + recall) > best_f1 + 0.05
+
+
+def _groups_by_cosine(cos: np.ndarray, t: float) -> list[list[int]]:
+    from engine.duplicates import _UnionFind
+
+    uf = _UnionFind(range(len(cos)))
+    for a, b in zip(*np.nonzero(np.triu(cos >= t, 1)), strict=True):
+        uf.union(int(a), int(b))
+    return uf.groups()
+
+
+def test_every_kind_of_copy_is_close_and_neighbours_are_not():
+    rng = np.random.default_rng(5)
+    for base in make_bases(10, seed=5):
+        own = np.array([perceptual_hash(base.image)])
+        copies = make_copies(base, rng)
+        assert set(copies) == set(COPY_KINDS)
+        for kind, image in copies.items():
+            assert similarity(own, np.array([perceptual_hash(image)]))[0] >= 0.8, kind
+        assert similarity(own, np.array([perceptual_hash(make_neighbour(base, rng))]))[0] < 0.8
+
+
+def test_the_threshold_moves_the_groups(tiny_encoder):
+    family, vectors, hashes = library_of_variants(6, 21, tiny_encoder)
+    index = VectorIndex.build(np.arange(len(vectors)), vectors, vectors.shape[1])
+    found, neighbours, cosines = index.neighbours(16)
+    sizes = []
+    for threshold in (1.0, 0.9, 0.8, 0.5):
+        groups = group_labels(found, neighbours, cosines, hashes, None, DuplicateSettings(threshold))
+        sizes.append(sum(len(g) for g in groups))
+    assert sizes == sorted(sizes)  # a lower threshold never splits a group
+    assert sizes[-1] > sizes[2] > sizes[0]
+
+
+def test_identical_hashes_join_even_when_the_neighbour_lists_miss_them():
+    labels = np.array([1, 2, 3])
+    none = np.full((3, 1), -1)
+    vectors = {1: np.array([1.0, 0.0]), 2: np.array([1.0, 0.0]), 3: np.array([0.0, 1.0])}
+    groups = group_labels(labels, none, np.full((3, 1), -np.inf), {1: 7, 2: 7, 3: 7}, vectors)
+    assert groups == [[1, 2]]  # 3 has the same hash but an unrelated vector
+
+
+def row(
+    pid: int, path: str, *, w: int, h: int, size: int, mtime: float = 0.0, content: str = "a"
+) -> PhotoRow:
+    return PhotoRow(pid, path, "/p", size, mtime, content, None, width=w, height=h)
+
+
+def test_the_best_copy_is_largest_then_oldest_then_original():
+    small = row(1, "/p/small.jpg", w=100, h=100, size=10_000)
+    large = row(2, "/p/large.jpg", w=200, h=200, size=9_000, mtime=5)
+    assert best_first([small, large])[0] is large
+    newer = row(3, "/p/a.jpg", w=200, h=200, size=9_000, mtime=9)
+    assert best_first([newer, large])[0] is large
+    copied = row(4, "/p/IMG_1 copy.jpg", w=200, h=200, size=9_000, mtime=5)
+    assert best_first([copied, large])[0] is large
+    group = make_group([small, large], {"a": 3})
+    assert group is not None and group.best.photo is large and group.best.best
+    assert [c.exact for c in group.copies] == [True, True]
+    assert make_group([small], {}) is None
+    assert group.to_json()[0]["path"] == "/p/large.jpg" and group.to_json()[1]["best"] is False
+
+
+def test_neighbours_of_every_vector_match_brute_force_and_skip_removed_ones():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    index = VectorIndex.build(np.arange(300) * 2, vectors, 16)
+    index.remove(range(0, 600, 6))  # every third label
+    labels, neighbours, cosines = index.neighbours(5, ef=200)
+    live = sorted(index.labels())
+    assert labels.tolist() == live and neighbours.shape == (200, 5)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    for row, label in enumerate(labels[:50]):
+        others = [x for x in live if x != label]
+        sims = unit[np.array(others) // 2] @ unit[label // 2]
+        expected = [others[i] for i in np.argsort(-sims)[:5]]
+        assert neighbours[row].tolist() == expected
+        assert np.allclose(cosines[row], np.sort(sims)[::-1][:5], atol=1e-5)
+    tiny = VectorIndex.build([7, 8], vectors[:2], 16)
+    labels, neighbours, _ = tiny.neighbours(4)
+    assert neighbours.tolist() == [[8, -1, -1, -1], [7, -1, -1, -1]]

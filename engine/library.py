@@ -135,10 +135,13 @@ class Library:
         target = self.store.get_meta("target_model")
         return _spec_from_json(target) if target else self.model
 
-    def set_model(self, spec: ModelSpec) -> None:
+    def set_model(self, spec: ModelSpec, *, at_once: bool = False) -> None:
         """Switch models. Photos are re-embedded by the next `index()` (resumably); until that is
-        complete, searches keep using the old model's vectors."""
-        if spec.key == self.model.key:
+        complete, searches keep using the old model's vectors. With `at_once` (the old model cannot
+        be loaded anyway), `spec` answers searches now and the old vectors are dropped."""
+        if at_once and spec.key != self.model.key:
+            self._make_search_model(_spec_to_json(spec))
+        elif spec.key == self.model.key:
             self.store.set_meta("target_model", None)
         else:
             self.store.set_meta("target_model", _spec_to_json(spec))
@@ -170,9 +173,12 @@ class Library:
         target = self.store.get_meta("target_model")
         if not target or self.store.counts(self.target_model.key)["pending"]:
             return
+        self._make_search_model(target)
+
+    def _make_search_model(self, spec_json: str) -> None:
         with self._lock:
             old = self.model.key
-            self.store.set_meta("model", target)
+            self.store.set_meta("model", spec_json)
             self.store.set_meta("target_model", None)
             self.store.drop_vectors(keep_model=self.model.key)
             self._encoders.pop(old, None)

@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from .state import ModelInfo, ModelState, SearchRequest
 
@@ -82,19 +86,85 @@ def model_info(library: Library) -> ModelInfo:
 
 def model_display_name(key: str) -> str:
     """ "ViT-B-32" for a key like "ViT-B-32|datacomp_xl_s13b_b90k"; a file's base name for a config."""
-    return os.path.basename(key.split("|")[0])
+    name = os.path.basename(key.split("|")[0])
+    return name.removesuffix(".json")
 
 
-def load_models(library: Library, progress: Callable[[int, int], None] | None = None) -> ModelInfo:
+class ModelMissing(Exception):
+    """The model's weights are not on this computer and cannot be had now; `offline` when there is
+    no network (checked in a second, instead of the hub client's retries)."""
+
+    def __init__(self, name: str, offline: bool, detail: str):
+        super().__init__(detail)
+        self.name, self.offline, self.detail = name, offline, detail
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the model hub answers a TCP connection within `timeout` seconds (DNS included)."""
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    address = (url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80))
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(address, timeout).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, name="hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answer and answer[0])
+
+
+_offline_set_by_us = False
+
+
+def set_hub_offline(offline: bool) -> None:
+    """Tell the hub client there is no network (no retries, cached weights load at once); undo
+    only what we set, never a user's own HF_HUB_OFFLINE."""
+    global _offline_set_by_us
+    users_own = not _offline_set_by_us and os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+    if users_own or offline == _offline_set_by_us:
+        return
+    os.environ["HF_HUB_OFFLINE"] = "1" if offline else "0"
+    _offline_set_by_us = offline
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = offline  # type: ignore[attr-defined]
+
+
+def needs_hub(spec: ModelSpec) -> bool:
+    """Whether loading `spec` may download weights (a pretrained tag, not a file of the user's)."""
+    pretrained = spec.pretrained or ""
+    is_file = os.sep in pretrained or pretrained.endswith((".safetensors", ".pt", ".pth", ".bin"))
+    return bool(pretrained) and not is_file
+
+
+def load_models(
+    library: Library,
+    progress: Callable[[int, int], None] | None = None,
+    reachable: Callable[[], bool] | None = None,
+) -> ModelInfo:
     """Load the search model (and the one being switched to), reporting download bytes.
 
-    Raises engine.errors.ModelUnavailable when weights are missing.
+    Raises ModelMissing when the weights cannot be had (saying whether the network is down).
     """
+    from engine.errors import ModelUnavailable
+
     specs: list[ModelSpec] = [library.model]
     if library.target_model.key != library.model.key:
         specs.append(library.target_model)
+    offline = False
+    if any(needs_hub(spec) for spec in specs):
+        offline = not (reachable or hub_reachable)()
+        set_hub_offline(offline)
     for spec in specs:
-        library.encoder(spec, progress)
+        try:
+            library.encoder(spec, progress)
+        except ModelUnavailable as e:
+            raise ModelMissing(model_display_name(spec.key), offline, str(e)) from e
     return replace(model_info(library), state=ModelState.READY)
 
 

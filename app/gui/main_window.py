@@ -71,15 +71,15 @@ class MainWindow(QMainWindow):
 
         state, views, runner = self.state, self.views, self.runner
         categories = CategoryBook(state)
+        self.model_control = ModelController(state, views, runner, self)
         self.settings_control = SettingsController(
-            state, views, runner, self.qsettings, app_settings, library_dir or app_settings.library_dir, self
-        )
-        self.model_control = ModelController(
             state,
             views,
-            runner,
+            self.model_control,
+            self.qsettings,
+            app_settings,
+            library_dir or app_settings.library_dir,
             self,
-            choose_model_file=lambda: self.settings_control.open_settings(focus_model=True),
         )
         self.library_control = LibraryController(
             state, views, runner, self, watch=watch, watcher_debounce=watcher_debounce

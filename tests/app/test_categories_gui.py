@@ -43,8 +43,12 @@ def test_category_made_in_the_dialog_is_listed_and_shows_its_members(qtbot, wind
     assert len(members) == 3
     assert window.views.sidebar.category_item("Dogs").text(0).endswith("3")
     # Saving selects the new category: the grid shows its members, best first.
-    qtbot.waitUntil(lambda: window.views.sidebar.current_scope() == Scope(SCOPE_CATEGORY, "Dogs"), timeout=10_000)
-    qtbot.waitUntil(lambda: window.views.results.paths() == members and not window.search.busy, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: window.views.sidebar.current_scope() == Scope(SCOPE_CATEGORY, "Dogs"), timeout=10_000
+    )
+    qtbot.waitUntil(
+        lambda: window.views.results.paths() == members and not window.search.busy, timeout=30_000
+    )
     assert "Dogs" in window.views.search_bar.scope.text()
 
     # A query while the category is selected searches within it.
@@ -94,6 +98,8 @@ def test_edit_dialog_opens_on_the_stored_category(qtbot, window, photo_dir: Path
     dialog.prompts.setPlainText("a red car\na blue car")
     dialog.save()
     qtbot.waitUntil(
-        lambda: Categories.for_library(window.state.library).get("Cars").prompts == ("a red car", "a blue car"),
+        lambda: (
+            Categories.for_library(window.state.library).get("Cars").prompts == ("a red car", "a blue car")
+        ),
         timeout=10_000,
     )

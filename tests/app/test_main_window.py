@@ -21,7 +21,9 @@ def _names(paths) -> set[str]:
 def _index(qtbot, window, folder: Path) -> None:
     with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
         window.library_control.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.state.status is not None and window.state.status.photos == 5, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: window.state.status is not None and window.state.status.photos == 5, timeout=10_000
+    )
     qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
 
 
@@ -128,7 +130,7 @@ def test_missing_model_says_so_and_browsing_still_works(
     )
     qtbot.addWidget(window)
     try:
-        qtbot.waitUntil(lambda: window.state.model.state is ModelState.UNAVAILABLE, timeout=30_000)
+        qtbot.waitUntil(lambda: window.state.model.state is ModelState.UNAVAILABLE, timeout=INDEX_TIMEOUT)
         assert window.views.banner.isVisibleTo(window)
         assert "missing.safetensors" in window.views.banner.text.text()
         assert window.views.banner.choose.isVisibleTo(window)  # offers a local checkpoint file
@@ -157,3 +159,47 @@ def test_query_typed_while_model_loads_runs_once_ready(qtbot, window, photo_dir:
         window.state.set_model(ready)
     qtbot.waitUntil(lambda: not window.search.busy)
     assert _names(window.views.results.paths()) == names["good"]
+
+
+def test_offline_first_run_says_so_and_a_chosen_model_file_works_at_once(
+    qtbot, tmp_path: Path, tiny_config, tiny_encoder, qsettings, photo_dir, names, monkeypatch
+):
+    from safetensors.torch import save_file
+
+    from app.gui import jobs
+    from app.gui.main_window import MainWindow
+    from engine.config import ModelSpec
+    from engine.library import Library
+    from engine.thumbnails import ThumbnailCache
+
+    probes = []
+    monkeypatch.setattr(jobs, "hub_reachable", lambda: probes.append(1) or False)  # no network
+    checkpoint = tmp_path / "my-model.safetensors"
+    save_file({k: v.contiguous() for k, v in tiny_encoder.model.state_dict().items()}, str(checkpoint))
+    library = Library(tmp_path / "lib3", model=ModelSpec(str(tiny_config), "a_tag_to_download"))
+    window = MainWindow(
+        library, settings=qsettings, thumbnail_cache=ThumbnailCache(tmp_path / "t"), watch=False
+    )
+    qtbot.addWidget(window)
+    banner = window.views.banner
+    try:
+        qtbot.waitUntil(lambda: window.state.model.state is ModelState.UNAVAILABLE, timeout=30_000)
+        assert probes and window.state.model.offline
+        assert banner.isVisibleTo(window) and banner.choose.isVisibleTo(window)
+        text = banner.text.text()
+        assert "offline" in text and "Choose model file…" in text and "--pretrained" not in text
+        assert text.count("offline") == 1
+
+        # The file the user picks is used at once: the model is ready, search works after indexing.
+        window.model_control.use_model_file(str(checkpoint))
+        qtbot.waitUntil(lambda: window.state.model_ready, timeout=60_000)
+        assert not banner.isVisibleTo(window)
+        assert window.views.model_label.text() == "Model: tiny-clip"
+        with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
+            window.library_control.add_folders([str(photo_dir)])
+        qtbot.waitUntil(lambda: not window.indexing.running, timeout=INDEX_TIMEOUT)
+        assert _names(_search(qtbot, window, "a dog")) == names["good"]
+        assert library.model.pretrained == str(checkpoint)
+    finally:
+        window.close()
+        library.close()

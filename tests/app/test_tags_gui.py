@@ -94,7 +94,9 @@ def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window,
     qtbot.mouseMove(canvas, _point(canvas, 0.4, 0.5))
     qtbot.mouseMove(canvas, end)
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=end)
-    qtbot.waitUntil(lambda: any(t.highlights for t in tags_of(window.state.library.store, path)), timeout=20_000)
+    qtbot.waitUntil(
+        lambda: any(t.highlights for t in tags_of(window.state.library.store, path)), timeout=20_000
+    )
     (highlight,) = tags_of(window.state.library.store, path)[0].highlights
     assert highlight.phrase == "car" and highlight.mask is None
     assert highlight.box == pytest.approx((0.2, 0.3, 0.6, 0.8), abs=0.01)

@@ -335,6 +335,30 @@ def test_model_switch_keeps_old_vectors_searchable_until_done(make_library, shar
     consistent(library)
 
 
+def test_model_switch_at_once_replaces_the_search_model_now(make_library, shared_photos, tmp_path, tiny_config):
+    """When the old model cannot be loaded (the app's offline first run), a chosen file answers at once."""
+    import torch
+    from safetensors.torch import save_file
+
+    from engine.config import ModelSpec
+
+    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+    library = make_library()
+    library.add_folders([folder])
+    library.index()
+    state = {k: v + 0.01 * torch.randn_like(v) for k, v in library.encoder().model.state_dict().items()}
+    checkpoint = tmp_path / "chosen.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(checkpoint))
+    chosen = ModelSpec(str(tiny_config), str(checkpoint))
+    library.set_model(chosen, at_once=True)
+    status = library.status()
+    assert library.model.key == chosen.key and status.target_model is None
+    assert status.pending == len(PHOTOS)  # the old vectors are gone; the next index re-embeds
+    library.index()
+    assert np.isclose(library.search(Query(image=str(folder / "Canon_40D.jpg"), k=1))[0].score, 1.0, atol=1e-3)
+    consistent(library)
+
+
 def test_a_file_that_vanishes_mid_run_is_recorded_and_then_forgotten(make_library, shared_photos, tmp_path):
     folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
     library = make_library()

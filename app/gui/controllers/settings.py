@@ -1,14 +1,14 @@
-"""The settings dialog and acting on its answer: thumbnail size now, a model switch in a worker."""
+"""The settings dialog and acting on its answer: thumbnail size now, a model switch in the background."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QSettings, Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QWidget
 
 from ..settings import AppSettings, SettingsDialog
 from ..state import AppState
 from ..views import Views
-from ..workers import Runner
+from .model import ModelController
 
 
 class SettingsController(QObject):
@@ -16,14 +16,14 @@ class SettingsController(QObject):
         self,
         state: AppState,
         views: Views,
-        runner: Runner,
+        model: ModelController,
         qsettings: QSettings,
         settings: AppSettings,
         library_dir: str | None,
         window: QWidget,
     ):
         super().__init__(window)
-        self.state, self.views, self.runner, self.window = state, views, runner, window
+        self.state, self.views, self.model, self.window = state, views, model, window
         self.qsettings = qsettings
         self.settings = settings
         self.library_dir = library_dir
@@ -53,18 +53,4 @@ class SettingsController(QObject):
             return
         library.device = new.device
         if model is not None and model != self.state.model.target:
-            self.set_model(model)
-
-    def set_model(self, model: tuple[str, str | None]) -> None:
-        """Switch the library's model: re-index in the background; search keeps the old vectors."""
-        from engine.config import ModelSpec
-
-        library = self.state.library
-        if library is None:
-            return
-        spec = ModelSpec(*model)
-        self.runner.submit(
-            lambda: library.set_model(spec),
-            lambda _r: self.state.model_switched(True),
-            lambda error: QMessageBox.warning(self.window, "Viewfinder", str(error)),
-        )
+            self.model.switch_model(model)

@@ -19,6 +19,7 @@ from engine.errors import ViewfinderError
 # The engine pulls in torch (seconds to import): commands import it when they run, so that
 # `viewfinder` opens the desktop app's window at once and `--help` answers at once.
 if TYPE_CHECKING:
+    from engine.cluster import ClusterConfig
     from engine.indexer import Progress
     from engine.library import Library
 
@@ -54,6 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", metavar="TAG|FILE", help="pretrained tag or local checkpoint file")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="embed on a Ray cluster: ray://HOST:PORT, HOST:PORT, or auto for the one running here",
+    )
+    p.add_argument(
+        "--path-map",
+        action="append",
+        default=[],
+        metavar="LOCAL=WORKER",
+        help="with --cluster: the workers read photos under LOCAL at WORKER (repeatable; /=/ when they"
+        " see the same paths); photos under no mapping are sent to them",
+    )
+    p.add_argument("--cluster-workers", type=int, metavar="N", help="with --cluster: model workers")
+    p.add_argument(
+        "--cluster-cpus", type=float, metavar="N", help="with --cluster: CPUs per model worker (default 4)"
+    )
 
     p = sub.add_parser("search", help="find photos by text and/or an example image")
     p.add_argument("query", nargs="?", help='what to look for; "-word" excludes a word')
@@ -193,14 +211,36 @@ def _interruptible(run: Callable[[threading.Event], Progress]) -> Progress:
 # -- commands -----------------------------------------------------------------------------------
 
 
+def cluster_config(args: argparse.Namespace) -> ClusterConfig | None:
+    """The --cluster options as a ClusterConfig; None without --cluster."""
+    from engine.cluster import ClusterConfig, parse_path_map, require_ray
+
+    if args.cluster is None:
+        if args.path_map or args.cluster_workers or args.cluster_cpus:
+            raise UsageError("--path-map, --cluster-workers and --cluster-cpus go with --cluster")
+        return None
+    if args.cluster_workers is not None and args.cluster_workers < 1:
+        raise UsageError("--cluster-workers must be at least 1")
+    if args.cluster_cpus is not None and args.cluster_cpus <= 0:
+        raise UsageError("--cluster-cpus must be more than 0")
+    require_ray()
+    return ClusterConfig(
+        args.cluster,
+        path_map=tuple(parse_path_map(m) for m in args.path_map),
+        workers=args.cluster_workers,
+        cpus_per_worker=args.cluster_cpus,
+    )
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not os.path.isdir(p)]
     if missing:
         raise UsageError(f"not a folder: {missing[0]}")
+    cluster = cluster_config(args)
     with open_library(args, model_spec(args.model, args.pretrained)) as library:
         library.add_folders(args.paths)
         bar = ProgressBar()
-        result = _interruptible(lambda cancel: library.index(bar, cancel))
+        result = _interruptible(lambda cancel: library.index(bar, cancel, cluster=cluster))
         bar.close()
         status = library.status()
     if result.cancelled:

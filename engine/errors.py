@@ -26,3 +26,8 @@ class LibraryError(ViewfinderError):
 
 class QueryError(ViewfinderError):
     """A search request that cannot be answered as given (no query, bad image, bad date)."""
+
+
+class ClusterError(ViewfinderError):
+    """A Ray cluster cannot be used as asked: Ray missing, cluster unreachable, resources lacking,
+    or files the workers cannot see."""

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -52,7 +52,9 @@ ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """One photo read and decoded: what to save about it, and its model input when it needs a vector."""
+
     update: PhotoUpdate
     path: str
     pixels: np.ndarray | None = None
@@ -80,6 +82,86 @@ def _update(photo_id: int, digest: str, meta: PhotoMeta) -> PhotoUpdate:
     )
 
 
+def read_photo_file(path: str) -> bytes:
+    """The bytes of a photo file. Raises PhotoError with the reason it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise PhotoError(path, "file vanished before it could be read") from None
+    except OSError as e:
+        raise PhotoError(path, f"cannot read file: {e.strerror or e}") from e
+
+
+def prepare_photo(
+    photo_id: int, path: str, encoder: Encoder, known: Collection[str], data: bytes | None = None
+) -> Prepared:
+    """Hash and decode one photo from `data` (read from `path` when None). Never raises: a photo
+    that cannot be read or decoded comes back with its reason. A photo whose hash is in `known`
+    (renamed, moved or a duplicate) keeps the vector it has and is not decoded."""
+    try:
+        if data is None:
+            data = read_photo_file(path)
+        digest = content_hash(data)
+        if digest in known:
+            return Prepared(_update(photo_id, digest, read_metadata(data, path_for_errors=path)), path)
+        image, meta = open_image(data, min_size=encoder.image_size, path_for_errors=path)
+        return Prepared(_update(photo_id, digest, meta), path, encoder.preprocess_array(image))
+    except PhotoError as e:
+        return Prepared(PhotoUpdate(photo_id, hash=None, error=e.reason), path)
+    except Exception as e:  # a decoder bug must cost one photo, not the run
+        log.exception("unexpected error reading %s", path)
+        return Prepared(PhotoUpdate(photo_id, hash=None, error=f"unexpected error: {e}"), path)
+
+
+def embed_batch(encoder: Encoder, batch: Sequence[Prepared]) -> dict[str, np.ndarray]:
+    """The vectors of a batch's decoded photos by content hash, each distinct photo encoded once."""
+    to_encode: dict[str, np.ndarray] = {}
+    for item in batch:
+        if item.pixels is not None and item.update.hash not in to_encode:
+            to_encode[item.update.hash or ""] = item.pixels
+    if not to_encode:
+        return {}
+    encoded = encoder.encode_images(np.stack(list(to_encode.values())))
+    return dict(zip(to_encode, encoded, strict=True))
+
+
+def write_batch(
+    store: Store,
+    index: VectorIndex,
+    model_key: str,
+    updates: Sequence[PhotoUpdate],
+    vectors: dict[str, np.ndarray],
+) -> None:
+    """Save one batch of results in one transaction, then add its new vectors to the index."""
+    added = store.save_results(model_key, updates, vectors)
+    if added:
+        labels, vecs = zip(*added, strict=True)
+        index.add(np.array(labels, dtype=np.int64), np.stack(vecs))
+
+
+class Meter:
+    """Counts a run's photos and turns the counts into Progress (rate and ETA from `clock`)."""
+
+    def __init__(self, total: int, clock: Callable[[], float]):
+        self.total, self.done, self.failed = total, 0, 0
+        self.clock = clock
+        self.start = clock()
+
+    def count(self, updates: Sequence[PhotoUpdate]) -> None:
+        self.done += len(updates)
+        self.failed += sum(u.error is not None for u in updates)
+
+    def progress(self, path: str | None = None) -> Progress:
+        rate = self.done / max(self.clock() - self.start, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else None
+        return Progress("indexing", self.done, self.total, self.failed, rate, eta, path)
+
+    def finished(self, cancelled: bool) -> Progress:
+        state = self.progress()
+        return Progress("done", state.done, self.total, state.failed, state.rate, 0.0, None, cancelled)
+
+
 class Indexer:
     """Embeds pending photos. The store, encoder and index are injected; nothing here knows the UI."""
 
@@ -103,42 +185,13 @@ class Indexer:
         self.clock = clock
         self._known: set[str] = set()
 
-    def _prepare(self, photo_id: int, path: str) -> _Prepared:
-        """Read, hash and decode one photo (runs in a worker thread). Never raises."""
-        try:
-            try:
-                with open(path, "rb") as f:
-                    data = f.read()
-            except FileNotFoundError:
-                raise PhotoError(path, "file vanished before it could be read") from None
-            except OSError as e:
-                raise PhotoError(path, f"cannot read file: {e.strerror or e}") from e
-            digest = content_hash(data)
-            if digest in self._known:  # renamed, moved or duplicate: keep the vector we have
-                return _Prepared(_update(photo_id, digest, read_metadata(path)), path)
-            image, meta = open_image(data, min_size=self.encoder.image_size, path_for_errors=path)
-            pixels = self.encoder.preprocess_array(image)
-            return _Prepared(_update(photo_id, digest, meta), path, pixels)
-        except PhotoError as e:
-            return _Prepared(PhotoUpdate(photo_id, hash=None, error=e.reason), path)
-        except Exception as e:  # a decoder bug must cost one photo, not the run
-            log.exception("unexpected error reading %s", path)
-            return _Prepared(PhotoUpdate(photo_id, hash=None, error=f"unexpected error: {e}"), path)
+    def _prepare(self, photo_id: int, path: str) -> Prepared:
+        return prepare_photo(photo_id, path, self.encoder, self._known)
 
-    def _flush(self, batch: list[_Prepared]) -> None:
-        to_encode: dict[str, np.ndarray] = {}
-        for item in batch:
-            if item.pixels is not None and item.update.hash not in to_encode:
-                to_encode[item.update.hash or ""] = item.pixels
-        vectors: dict[str, np.ndarray] = {}
-        if to_encode:
-            encoded = self.encoder.encode_images(np.stack(list(to_encode.values())))
-            vectors = dict(zip(to_encode, encoded, strict=True))
-        added = self.store.save_results(self.model_key, [item.update for item in batch], vectors)
+    def _flush(self, batch: list[Prepared]) -> None:
+        vectors = embed_batch(self.encoder, batch)
+        write_batch(self.store, self.index, self.model_key, [item.update for item in batch], vectors)
         self._known.update(vectors)
-        if added:
-            labels, vecs = zip(*added, strict=True)
-            self.index.add(np.array(labels, dtype=np.int64), np.stack(vecs))
 
     def run(
         self,
@@ -153,19 +206,11 @@ class Indexer:
         is saved.
         """
         self._known = self.store.known_hashes(self.model_key)
-        total, done, failed = len(items), 0, 0
-        start = self.clock()
-        state = Progress("indexing", 0, total)
-        batch: list[_Prepared] = []
-        pending: deque[Future[_Prepared]] = deque()
+        meter = Meter(len(items), self.clock)
+        batch: list[Prepared] = []
+        pending: deque[Future[Prepared]] = deque()
         queue = iter(items)
         window = self.workers * _PREFETCH_PER_WORKER
-
-        def report(path: str | None) -> Progress:
-            elapsed = max(self.clock() - start, 1e-9)
-            rate = done / elapsed
-            eta = (total - done) / rate if rate > 0 else None
-            return Progress("indexing", done, total, failed, rate, eta, path)
 
         with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
 
@@ -187,20 +232,20 @@ class Indexer:
                 prepared = pending.popleft().result()
                 refill()
                 batch.append(prepared)
-                done += 1
-                failed += prepared.update.error is not None
-                if sum(p.pixels is not None for p in batch) >= self.batch_size or len(batch) >= 4 * self.batch_size:
+                meter.count([prepared.update])
+                if (
+                    sum(p.pixels is not None for p in batch) >= self.batch_size
+                    or len(batch) >= 4 * self.batch_size
+                ):
                     self._flush(batch)
                     batch = []
-                    state = report(prepared.path)
                     if progress:
-                        progress(state)
+                        progress(meter.progress(prepared.path))
             for future in pending:
                 future.cancel()
             if batch:
                 self._flush(batch)
-        state = report(None)
-        state = Progress("done", state.done, total, state.failed, state.rate, 0.0, None, stopped)
+        state = meter.finished(stopped)
         if progress:
             progress(state)
         return state

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cluster import ClusterConfig, ClusterIndexer
 from .config import ModelSpec
 from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
@@ -293,8 +294,10 @@ class Library:
         pause: threading.Event | None = None,
         *,
         scan: bool = True,
+        cluster: ClusterConfig | None = None,
     ) -> Progress:
-        """Scan the folders, then embed every pending photo. Safe to interrupt at any moment."""
+        """Scan the folders, then embed every pending photo, here or on a Ray `cluster`. Safe to
+        interrupt at any moment."""
         if progress:
             progress(Progress("scanning"))
         if scan:
@@ -307,7 +310,13 @@ class Library:
         else:
             encoder = self.encoder(target)
             index = VectorIndex(encoder.dim) if switching else self.vector_index
-            indexer = Indexer(self.store, encoder, index, target.key, batch_size=self.batch_size)
+            indexer: Indexer | ClusterIndexer
+            if cluster is None:
+                indexer = Indexer(self.store, encoder, index, target.key, batch_size=self.batch_size)
+            else:  # Ray is imported only now
+                indexer = ClusterIndexer(
+                    self.store, encoder, index, target.key, cluster, batch_size=self.batch_size
+                )
             result = indexer.run(pending, progress, cancel, pause)
         if switching:
             self._finish_model_switch()

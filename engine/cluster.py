@@ -201,6 +201,11 @@ def _ray() -> Any:
     return ray
 
 
+def require_ray() -> None:
+    """Raise ClusterError, saying how to install it, when Ray is missing."""
+    _ray()
+
+
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__

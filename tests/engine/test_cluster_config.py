@@ -1,0 +1,53 @@
+"""Cluster options that need no cluster: path mappings, addresses, a missing Ray."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from synthetic import write_scenes
+
+from app.cli import main
+from engine.cluster import ClusterConfig, parse_path_map, worker_path
+from engine.errors import ClusterError
+
+
+def test_worker_path_uses_the_longest_matching_prefix():
+    mapping = [("/mnt/nas", "/data/nas"), ("/mnt/nas/raw", "/fast/raw"), ("/", "/")]
+    assert worker_path("/mnt/nas/2024/a.jpg", mapping) == "/data/nas/2024/a.jpg"
+    assert worker_path("/mnt/nas/raw/b.cr2", mapping) == "/fast/raw/b.cr2"
+    assert worker_path("/mnt/nasty/c.jpg", mapping) == "/mnt/nasty/c.jpg"  # only whole folder names match
+    assert worker_path("/home/me/d.jpg", [("/mnt/nas", "/data/nas")]) is None  # sent as bytes
+
+
+def test_parse_path_map():
+    assert parse_path_map("/mnt/nas=/data/nas") == ("/mnt/nas", "/data/nas")
+    for bad in ["/mnt/nas", "=/data", "/mnt/nas=", "/mnt/nas=relative/path"]:
+        with pytest.raises(ClusterError, match="LOCAL=WORKER|absolute"):
+            parse_path_map(bad)
+
+
+def test_without_ray_the_cli_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails as if not installed
+    code = main(["index", str(tmp_path), "--library", str(tmp_path / "lib"), "--cluster", "auto"])
+    err = capsys.readouterr().err
+    assert code == 1 and "pip install 'viewfinder[cluster]'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "address, message",
+    [("127.0.0.1:1", "Cannot reach the Ray cluster at 127.0.0.1:1"), ("nonsense", "ray://HOST:PORT")],
+)
+def test_unreachable_or_malformed_address_is_one_clear_error(make_library, tmp_path, address, message):
+    pytest.importorskip("ray")
+    write_scenes(tmp_path / "photos", 2, 2)
+    library = make_library()
+    library.add_folders([tmp_path / "photos"])
+    with pytest.raises(ClusterError, match=message):
+        library.index(cluster=ClusterConfig(address))
+    assert library.status().pending == 2  # nothing was marked failed
+
+
+def test_cluster_options_need_cluster(tmp_path, capsys):
+    code = main(["index", str(tmp_path), "--library", str(tmp_path / "lib"), "--path-map", "/a=/b"])
+    assert code == 1 and "go with --cluster" in capsys.readouterr().err

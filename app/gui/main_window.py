@@ -84,7 +84,9 @@ class MainWindow(QMainWindow):
         self.library_control = LibraryController(
             state, views, runner, self, watch=watch, watcher_debounce=watcher_debounce
         )
-        self.indexing = IndexingController(state, views, runner, self, auto_index=auto_index)
+        self.indexing = IndexingController(
+            state, views, runner, self, auto_index=auto_index, settings=lambda: self.settings_control.settings
+        )
         self.search = SearchController(state, views, runner, categories, self)
         self.viewer_control = ViewerController(state, views, self.search, self)
         self.lists = ListsController(state, views, runner, categories, self.viewer_control, self)

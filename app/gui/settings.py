@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
@@ -19,6 +20,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    from engine.cluster import ClusterConfig
 
 DEFAULT_MODEL = "ViT-B-32"  # engine.config holds the same; not imported here to keep startup light
 DEFAULT_PRETRAINED = "datacomp_xl_s13b_b90k"
@@ -48,6 +52,8 @@ class AppSettings:
     library_dir: str | None = None  # None: the default library location
     device: str = "auto"
     thumb_size: int = 192
+    cluster: str = ""  # a Ray cluster's address to index on; empty: on this computer
+    path_map: str = ""  # "LOCAL=WORKER; ...": where the cluster's workers see the photo folders
 
     @classmethod
     def load(cls, settings: QSettings) -> AppSettings:
@@ -61,6 +67,8 @@ class AppSettings:
             library_dir=str(library) if library else None,
             device=device if device in DEVICES else "auto",
             thumb_size=min(max(thumb, 96), 400),
+            cluster=str(settings.value("cluster/address", "")),
+            path_map=str(settings.value("cluster/path_map", "")),
         )
 
     def save(self, settings: QSettings) -> None:
@@ -70,10 +78,23 @@ class AppSettings:
             settings.remove("library/dir")
         settings.setValue("model/device", self.device)
         settings.setValue("view/thumb_size", self.thumb_size)
+        settings.setValue("cluster/address", self.cluster)
+        settings.setValue("cluster/path_map", self.path_map)
+
+
+def cluster_config(address: str, path_map: str) -> ClusterConfig | None:
+    """The cluster settings as the engine takes them; None to index on this computer. Raises
+    ClusterError for a malformed mapping (call it in a worker: it imports the engine)."""
+    from engine.cluster import ClusterConfig, parse_path_map
+
+    if not address.strip():
+        return None
+    pairs = tuple(parse_path_map(m.strip()) for m in path_map.split(";") if m.strip())
+    return ClusterConfig(address.strip(), path_map=pairs)
 
 
 class SettingsDialog(QDialog):
-    """Library location, model, device and thumbnail size.
+    """Library location, model, device, thumbnail size and where indexing runs.
 
     `model()` returns (name, pretrained) as chosen; the window compares it with the library's.
     """
@@ -124,6 +145,10 @@ class SettingsDialog(QDialog):
         self.thumb.setSingleStep(32)
         self.thumb.setSuffix(" px")
         self.thumb.setValue(settings.thumb_size)
+        self.cluster = QLineEdit(settings.cluster)
+        self.cluster.setPlaceholderText("empty: on this computer; ray://HOST:10001 for a Ray cluster")
+        self.path_map = QLineEdit(settings.path_map)
+        self.path_map.setPlaceholderText("/Volumes/Photos=/mnt/photos; …  (none: photos are sent)")
 
         form = QFormLayout()
         form.setVerticalSpacing(10)
@@ -141,6 +166,9 @@ class SettingsDialog(QDialog):
         )
         form.addRow("Device:", self.device)
         form.addRow("Thumbnail size:", self.thumb)
+        form.addRow("Index on:", self.cluster)
+        form.addRow("Workers see:", self.path_map)
+        form.addRow("", _hint("A cluster embeds the photos; the library stays here (README: Ray cluster)."))
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -199,6 +227,8 @@ class SettingsDialog(QDialog):
             library_dir=library or previous.library_dir,
             device=self.device.currentText(),
             thumb_size=self.thumb.value(),
+            cluster=self.cluster.text().strip(),
+            path_map=self.path_map.text().strip(),
         )
 
     def _browse_library(self) -> None:

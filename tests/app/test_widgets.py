@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSettings, Qt
 
 from app.gui.search_bar import HISTORY_KEY, SearchBar
-from app.gui.settings import AppSettings, SettingsDialog
+from app.gui.settings import AppSettings, SettingsDialog, cluster_config
 from app.gui.status import IndexPanel, describe_progress
 from app.gui.viewer import metadata_rows
 from engine.indexer import Progress
@@ -51,6 +51,20 @@ def test_settings_round_trip_and_dialog_model_choice(qtbot, qsettings: QSettings
     assert dialog.model() == ("ViT-B-16", "/models/mine.safetensors")
     dialog.set_model("custom.json", None)
     assert dialog.model() == ("custom.json", None)
+
+
+def test_cluster_settings_round_trip_and_reach_the_engine(qtbot, qsettings: QSettings):
+    chosen = AppSettings(cluster="ray://cellar:10001", path_map="/Volumes/Photos=/mnt/photos; /home/me=/backup/me")
+    chosen.save(qsettings)
+    loaded = AppSettings.load(qsettings)
+    assert loaded == chosen
+    dialog = SettingsDialog(loaded, ("ViT-B-32", "datacomp_xl_s13b_b90k"), "/tmp/lib")
+    qtbot.addWidget(dialog)
+    dialog.cluster.setText("  ")  # cleared: index on this computer again
+    assert dialog.result_settings(loaded).cluster == "" and cluster_config("", loaded.path_map) is None
+    config = cluster_config(loaded.cluster, loaded.path_map)
+    assert config is not None and config.address == "ray://cellar:10001"
+    assert config.path_map == (("/Volumes/Photos", "/mnt/photos"), ("/home/me", "/backup/me"))
 
 
 def test_metadata_rows_and_progress_text(qtbot):

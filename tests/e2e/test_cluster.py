@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,8 +210,13 @@ def test_killed_worker_is_replaced_and_the_run_finishes(cluster, photos, tmp_pat
 
     config = ClusterConfig(cluster, path_map=(("/", "/"),), workers=2, cpus_per_worker=0.5)
     library.batch_size = 2
-    result = library.index(progress, cluster=config)
-    assert killed and not result.cancelled
+    results: list = []
+    # in a thread other than the main one, as the desktop app runs it
+    runner = threading.Thread(target=lambda: results.append(library.index(progress, cluster=config)))
+    runner.start()
+    runner.join(timeout=400)
+    assert not runner.is_alive() and results, "the run did not finish"
+    assert killed and not results[0].cancelled
     status = library.status()
     assert (status.photos, status.failed, status.pending) == (24, 2, 0)
     local = make_library("local")

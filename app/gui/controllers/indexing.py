@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from ..settings import AppSettings, cluster_config
 from ..state import AppState, Event, ModelState
 from ..status import FailuresDialog
 from ..views import Views
@@ -32,11 +34,19 @@ class IndexingController(QObject):
     progressed = Signal()  # throttled: some photos were indexed since the last emission
 
     def __init__(
-        self, state: AppState, views: Views, runner: Runner, window: QWidget, *, auto_index: bool = True
+        self,
+        state: AppState,
+        views: Views,
+        runner: Runner,
+        window: QWidget,
+        *,
+        auto_index: bool = True,
+        settings: Callable[[], AppSettings] = AppSettings,
     ):
         super().__init__(window)
         self.state, self.views, self.window = state, views, window
         self.auto_index = auto_index
+        self.settings = settings  # read as each run starts: where to index (here or a Ray cluster)
         self._job = CoalescedJob["Progress"](
             runner, self._done, self._failed, drop_stale=False, on_start=self._starting
         )
@@ -73,9 +83,14 @@ class IndexingController(QObject):
         if library is None or self.state.closing:
             return
         pause, progress = self._pause, self._on_progress
+        settings = self.settings()
         # `_cancel` is read as the run starts: `_starting` has just made it, on the UI thread,
         # and it is not replaced before this run ends.
-        self._job.run(lambda: library.index(progress, self._cancel, pause))
+        self._job.run(
+            lambda: library.index(
+                progress, self._cancel, pause, cluster=cluster_config(settings.cluster, settings.path_map)
+            )
+        )
 
     def _starting(self) -> None:
         self._cancel = threading.Event()

@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 env: $(STAMP)
 
 run: $(STAMP)
+	@$(PY) -m app.syslibs
 	$(VENV)/bin/viewfinder
 
 lint: $(STAMP)

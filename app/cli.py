@@ -106,7 +106,7 @@ def _command_modules() -> list:
     import importlib
 
     modules = []
-    for name in ("app.cli_categories", "app.cli_training"):
+    for name in ("app.cli_categories", "app.cli_training", "app.cli_desktop"):
         try:
             modules.append(importlib.import_module(name))
         except ModuleNotFoundError as e:
@@ -356,6 +356,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from app.syslibs import check
+
+    if check():  # Qt's X11 platform would fail: the install command is printed instead
+        return 1
     try:
         from app.gui.main import run_gui
     except ImportError as e:

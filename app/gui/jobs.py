@@ -49,6 +49,18 @@ def browse(library: Library, folder: str | None, request: SearchRequest) -> list
     return [Hit(p.path, math.nan, p) for p in photos]
 
 
+def hide_folders(hits: list[Hit], folders: frozenset[str]) -> list[Hit]:
+    """The hits outside `folders` (folders that are gone for now: a drive unplugged, a folder moved)."""
+    if not folders:
+        return hits
+    prefixes = tuple(f.rstrip(os.sep) + os.sep for f in folders)
+    return [h for h in hits if not h.path.startswith(prefixes)]
+
+
+def folders_available(folders: list[str]) -> list[bool]:
+    return [os.path.isdir(f) for f in folders]
+
+
 def make_query(request: SearchRequest, folder: str | None = None, k: int = RESULT_LIMIT) -> Query:
     """The engine query for a request; `-word` in the text excludes a word."""
     from engine.search import Query, parse_query_text

@@ -20,7 +20,7 @@ from .style import apply_style
 
 log = logging.getLogger(__name__)
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 
 
 def app_icon() -> QIcon:

@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
         self.indexing.shutdown()
         self.state.closing = True
         self.model_control.shutdown()
-        self.library_control.stop_watcher()
+        self.library_control.stop()
         self.runner.shutdown()
         self.library_control.close()  # also stops a watcher started while we waited
         self.thumbnails.shutdown()

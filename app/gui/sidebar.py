@@ -223,7 +223,7 @@ class Sidebar(QWidget):
             section.removeChild(child)
         total = 0
         for f in folders:
-            total += f.photos
+            total += f.photos if f.available else 0  # the grid hides photos it cannot show
             name = os.path.basename(f.path.rstrip(os.sep)) or f.path
             state = "unavailable" if not f.available else ("indexing…" if self._indexing else "")
             label = f"{name}  ·  {f.photos:,}" + (f"  ·  {state}" if state else "")
@@ -246,6 +246,9 @@ class Sidebar(QWidget):
     def set_indexing(self, indexing: bool) -> None:
         if indexing != self._indexing:
             self.set_folders(self._folders, indexing)
+
+    def folder_item(self, path: str) -> QTreeWidgetItem | None:
+        return self._find(FOLDERS, PathRole, path)
 
     def folder_paths(self) -> list[str]:
         return [c.data(0, PathRole) for c in _children(self._sections[FOLDERS])[1:]]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QShortcut
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from . import desktop
 from . import tags as tag_jobs
 from .canvas import PhotoCanvas
 from .heatmap import WHOLE_TEXT, HeatmapBar, HeatmapCache, HeatmapResult, compute_overlays
@@ -89,6 +90,7 @@ class Viewer(QWidget):
     tags_changed = Signal()
     heatmap_ready = Signal()  # an overlay for the current photo and text is shown
     tags_loaded = Signal()  # the tag panel shows the current photo's tags
+    handoff_failed = Signal(str)  # no app could open the photo or its folder: what to tell the user
 
     def __init__(self, runner: Runner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -426,9 +428,9 @@ class Viewer(QWidget):
             self.find_similar.emit(self.hit.path)
 
     def open_external(self) -> None:
-        if self.hit is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self.hit.path))
+        if self.hit is not None and not desktop.open_with_default_app(self.hit.path):
+            self.handoff_failed.emit(desktop.cannot_open_text(self.hit.path, "open photos"))
 
     def show_in_folder(self) -> None:
-        if self.hit is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(self.hit.path)))
+        if self.hit is not None and not desktop.show_in_folder(self.hit.path):
+            self.handoff_failed.emit(desktop.cannot_open_text(self.hit.path, "show folders"))

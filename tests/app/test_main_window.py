@@ -203,3 +203,17 @@ def test_offline_first_run_says_so_and_a_chosen_model_file_works_at_once(
     finally:
         window.close()
         library.close()
+
+
+def test_a_folder_moved_away_is_noticed_and_its_return_needs_no_rescan(qtbot, window, photo_dir: Path, names):
+    _index(qtbot, window, photo_dir)
+    sidebar, results = window.views.sidebar, window.views.results
+    away = photo_dir.with_name("moved-away")
+    photo_dir.rename(away)
+    qtbot.waitUntil(lambda: results.rowCount() == 0, timeout=60_000)
+    qtbot.waitUntil(lambda: "unavailable" in sidebar.folder_item(str(photo_dir)).text(0), timeout=30_000)
+    assert "All photos  ·  0" in sidebar.section("Folders").child(0).text(0)
+
+    away.rename(photo_dir)  # back, and no F5
+    qtbot.waitUntil(lambda: _names(results.paths()) == names["good"], timeout=INDEX_TIMEOUT)
+    qtbot.waitUntil(lambda: "unavailable" not in sidebar.folder_item(str(photo_dir)).text(0), timeout=30_000)

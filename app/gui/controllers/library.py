@@ -8,7 +8,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from .. import jobs
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from engine.watcher import Watcher
 
 log = logging.getLogger(__name__)
+
+AVAILABILITY_CHECK_MS = 3000
 
 
 class LibraryController(QObject):
@@ -51,6 +53,9 @@ class LibraryController(QObject):
         self._status: CoalescedJob[Status] = CoalescedJob(runner, self._status_done, self._status_failed)
         self._on_watch_progress = Relay(self.watch_progress.emit, self)
         self._on_watch_change = Relay(state.content_changed, self)
+        self._availability = QTimer(self)
+        self._availability.setInterval(AVAILABILITY_CHECK_MS)
+        self._availability.timeout.connect(self._check_availability)
 
         views.sidebar.add_requested.connect(self.choose_folder)
         views.sidebar.remove_requested.connect(self.remove_folder)
@@ -81,6 +86,7 @@ class LibraryController(QObject):
         self.state.set_library(library)
         self.refresh_status()
         self.restart_watcher()
+        self._availability.start()
         self.library_ready.emit()
 
     # -- status ------------------------------------------------------------------------------
@@ -106,6 +112,20 @@ class LibraryController(QObject):
             views.show_page(PAGE_BROWSER)
         views.sidebar.setVisible(bool(status.folders))
         self.status_refreshed.emit(status)
+
+    def _check_availability(self) -> None:
+        """A folder that went away (or came back) is noticed within seconds, without a rescan."""
+        status = self.state.status
+        if status is None or not status.folders or self.state.closing:
+            return
+        paths = [f.path for f in status.folders]
+        known = [f.available for f in status.folders]
+
+        def checked(now: list[bool]) -> None:
+            if now != known:
+                self.state.folders_changed()
+
+        self.runner.submit(lambda: jobs.folders_available(paths), checked)
 
     # -- folders -----------------------------------------------------------------------------
 
@@ -183,13 +203,15 @@ class LibraryController(QObject):
             self.watcher.stop()
             self.watcher = None
 
-    def stop_watcher(self) -> None:
+    def stop(self) -> None:
+        """Stop watching (folders and their availability): the window is closing."""
+        self._availability.stop()
         with self._watch_lock:
             self._stop_watcher()
 
     def close(self) -> None:
         """After the workers have finished: stop a watcher started meanwhile, close the library."""
-        self.stop_watcher()
+        self.stop()
         if self.owns_library and self.state.library is not None:
             self.state.library.close()
 

@@ -44,6 +44,7 @@ class SearchController(QObject):
             runner, self._done, self._failed, priority=5
         )
         self._waiting_for_model = False
+        self._hidden: frozenset[str] = frozenset()  # the unavailable folders the last run left out
 
         bar, sidebar = views.search_bar, views.sidebar
         bar.search.connect(lambda request: state.set_query(request=request))
@@ -53,7 +54,7 @@ class SearchController(QObject):
         state.subscribe(Event.QUERY, self.run)
         state.subscribe(Event.CONTENT, self.run)
         state.subscribe(Event.MODEL, self._model_changed)
-        state.subscribe(Event.STATUS, lambda _status: self._fill_if_empty())
+        state.subscribe(Event.STATUS, lambda _status: self._status_changed())
 
     @property
     def busy(self) -> bool:
@@ -129,8 +130,19 @@ class SearchController(QObject):
         work = self._work()
         if work is None:
             return
-        request = self.state.request
-        self._job.run(lambda: (request, work()))
+        request, gone = self.state.request, self._gone_folders()
+        self._hidden = gone
+        self._job.run(lambda: (request, jobs.hide_folders(work(), gone)))
+
+    def _gone_folders(self) -> frozenset[str]:
+        status = self.state.status
+        return frozenset(f.path for f in status.folders if not f.available) if status else frozenset()
+
+    def _status_changed(self) -> None:
+        if self._gone_folders() != self._hidden:  # a folder went away or came back: show what is there
+            self.run()
+        else:
+            self._fill_if_empty()
 
     def _model_changed(self, _info: object) -> None:
         if self._waiting_for_model and self.state.model.state is not ModelState.LOADING:

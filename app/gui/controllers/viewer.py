@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QObject, QPoint
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
 from ..state import AppState, Event
 from ..views import PAGE_BROWSER, PAGE_VIEWER, Views
@@ -23,6 +23,7 @@ class ViewerController(QObject):
         viewer.closed.connect(self.close)
         viewer.step.connect(self.step)
         viewer.find_similar.connect(search.find_similar)
+        viewer.handoff_failed.connect(lambda text: QMessageBox.warning(window, "Viewfinder", text))
         views.grid.activated.connect(lambda index: self.open(index.row()))
         views.grid.customContextMenuRequested.connect(self._grid_menu)
         state.subscribe(Event.LIBRARY, lambda library: setattr(viewer, "library", library))

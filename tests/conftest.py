@@ -64,3 +64,25 @@ def make_library(tmp_path: Path, tiny_encoder):
     yield make
     for library in opened:
         library.close()
+
+
+@pytest.fixture(scope="session")
+def pretrained_tiny(tiny_config: Path):
+    """The tiny model pretrained on generic synthetic scenes (tests/world.py): a ModelSpec.
+
+    Built by tests/fixtures/pretrain_tiny.py: the committed weights while their recipe is current,
+    else a cached rebuild (minutes, once per checkout).
+    """
+    from fixtures.pretrain_tiny import pretrained_weights
+
+    from engine.config import ModelSpec
+
+    return ModelSpec(str(tiny_config), str(pretrained_weights()))
+
+
+@pytest.fixture(scope="session")
+def pretrained_encoder(pretrained_tiny):
+    """An Encoder of `pretrained_tiny`, loaded once per session (treat it as read-only)."""
+    from engine.encoder import Encoder
+
+    return Encoder.load(pretrained_tiny, "cpu")

@@ -47,8 +47,6 @@ from .store import PhotoUpdate, Store
 from .vector_index import VectorIndex
 
 if TYPE_CHECKING:  # torch is imported only when a run starts
-    import torch
-
     from .encoder import Encoder
 
 log = logging.getLogger(__name__)
@@ -133,24 +131,22 @@ class _Model:
 
     name: str  # an open_clip model name, or a JSON config's file name
     config: dict | None  # the JSON config, when the model is defined by one
-    weights: Any  # ObjectRef of the state dict, resolved by Ray when an actor starts
+    weights: Any  # ObjectRef of the weights as safetensors bytes
 
 
-def _load_model(model: _Model, weights: dict[str, torch.Tensor], device: str) -> Encoder:
+def _load_model(model: _Model, weights: bytes, device: str) -> Encoder:
+    """The model built the way this machine builds it, from a checkpoint file of the driver's
+    weights: whatever runtime Encoder.load sets up starts from the right weights."""
     from .encoder import Encoder
 
-    if model.config is None:
-        spec = ModelSpec(model.name, None)
-        return _with_weights(Encoder.load(spec, device), weights)
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / model.name
-        path.write_text(json.dumps(model.config), encoding="utf-8")
-        return _with_weights(Encoder.load(ModelSpec(str(path), None), device), weights)
-
-
-def _with_weights(encoder: Encoder, weights: dict[str, torch.Tensor]) -> Encoder:
-    encoder.model.load_state_dict(weights, strict=True)
-    return encoder
+        checkpoint = Path(folder) / "weights.safetensors"
+        checkpoint.write_bytes(weights)
+        name = model.name
+        if model.config is not None:
+            name = str(Path(folder) / model.name)
+            Path(name).write_text(json.dumps(model.config), encoding="utf-8")
+        return Encoder.load(ModelSpec(name, str(checkpoint)), device)
 
 
 class _Embedder:
@@ -225,9 +221,8 @@ def _connect(ray: Any, address: str) -> bool:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     except Exception as e:
         raise ClusterError(f"Cannot reach the Ray cluster at {address}: {_one_line(e)}") from e
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # progress is ours to report
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # progress and failures are ours to report
+    ray.data.DataContext.get_current().enable_progress_bars = False
     return True
 
 
@@ -276,11 +271,16 @@ def _plan(ray: Any, config: ClusterConfig) -> _Plan:
 def _ship_model(ray: Any, encoder: Encoder) -> _Model:
     """The driver's model as the workers rebuild it: config plus weights, put once into the cluster."""
     import torch
+    from safetensors.torch import save
 
-    weights = {
-        k: (v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu())
-        for k, v in encoder.model.state_dict().items()
-    }
+    weights = save(
+        {
+            k: (v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.detach().cpu())
+            .contiguous()
+            .clone()
+            for k, v in encoder.model.state_dict().items()
+        }
+    )
     name = encoder.spec.name
     if name.endswith(".json"):
         config = json.loads(Path(name).expanduser().read_text(encoding="utf-8"))

@@ -51,3 +51,28 @@ def test_unreachable_or_malformed_address_is_one_clear_error(make_library, tmp_p
 def test_cluster_options_need_cluster(tmp_path, capsys):
     code = main(["index", str(tmp_path), "--library", str(tmp_path / "lib"), "--path-map", "/a=/b"])
     assert code == 1 and "go with --cluster" in capsys.readouterr().err
+
+
+def test_sent_photos_go_in_rounds_of_bounded_bytes_and_unreadable_ones_are_failures(tmp_path):
+    from engine.cluster import ClusterIndexer
+
+    sent, mapped = tmp_path / "here", tmp_path / "nas"
+    sent.mkdir()
+    mapped.mkdir()
+    items = []
+    for i in range(7):
+        (sent / f"{i}.jpg").write_bytes(bytes([i]) * 100)
+        items.append((i, str(sent / f"{i}.jpg")))
+    items.append((7, str(sent / "gone.jpg")))  # vanished since the scan
+    items.append((8, str(mapped / "a.jpg")))  # the workers read this one themselves
+    config = ClusterConfig("auto", path_map=((str(mapped), "/data/nas"),), round_bytes=250)
+    indexer = ClusterIndexer(None, None, None, "m", config, batch_size=3)  # type: ignore[arg-type]
+    rounds = list(indexer._rounds(items))
+    sizes = [sum(len(d or b"") for job in jobs for d in job.data) for jobs, _ in rounds]
+    assert sizes == [300, 300, 100]  # each round closes once it holds 250 bytes or more
+    jobs = [job for round_jobs, _ in rounds for job in round_jobs]
+    assert [job.ids for job in jobs] == [[0, 1, 2], [3, 4, 5], [6, 8]]
+    assert jobs[0].data[1] == bytes([1]) * 100 and jobs[0].reads == [None, None, None]
+    assert jobs[2].reads == [None, "/data/nas/a.jpg"] and jobs[2].data[1] is None
+    failed = [u for _, failures in rounds for u in failures]
+    assert [(u.photo_id, u.error) for u in failed] == [(7, "file vanished before it could be read")]

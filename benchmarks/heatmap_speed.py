@@ -21,9 +21,7 @@ from engine.encoder import Encoder  # noqa: E402
 from engine.heatmaps import compute_heatmap, overlay  # noqa: E402
 from engine.photos import open_image  # noqa: E402
 
-DEFAULT_PHOTO = (
-    Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "jpg" / "mobile" / "jolla.jpg"
-)
+DEFAULT_PHOTO = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos" / "jpg" / "mobile" / "jolla.jpg"
 BUDGET_MS = 300.0
 TEXT = "a brown dog running on the beach"
 

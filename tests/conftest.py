@@ -1,4 +1,4 @@
-"""Shared fixtures: the sample photos, a tiny real open_clip model, a temporary library."""
+"""Shared fixtures: the sample photos (tests/data), a tiny real open_clip model, a temporary library."""
 
 from __future__ import annotations
 
@@ -13,22 +13,26 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_CONFIG = ROOT / "tests" / "assets" / "tiny-clip.json"
-SHARED_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+SAMPLE_PHOTOS = ROOT / "tests" / "data" / "photos"  # attribution: tests/data/ATTRIBUTION.md
 
 
 @pytest.fixture(scope="session")
-def shared_photos() -> Path:
-    """The read-only sample photos in ../shared; never modify them, copy first."""
-    if not SHARED_PHOTOS.is_dir():
-        pytest.fail(f"sample photos not found at {SHARED_PHOTOS}: ../shared must sit beside the repository")
-    return SHARED_PHOTOS
+def sample_photos() -> Path:
+    """The sample photos kept in the repository; never modify them, copy first."""
+    return SAMPLE_PHOTOS
+
+
+@pytest.fixture(scope="session")
+def shared_photos(sample_photos: Path) -> Path:
+    """The sample photos under their former fixture name."""
+    return sample_photos
 
 
 @pytest.fixture
-def photos_copy(shared_photos: Path, tmp_path: Path) -> Path:
+def photos_copy(sample_photos: Path, tmp_path: Path) -> Path:
     """A private, writable copy of the sample photos."""
     dest = tmp_path / "photos"
-    shutil.copytree(shared_photos, dest)
+    shutil.copytree(sample_photos, dest)
     for p in dest.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     return dest

@@ -21,12 +21,12 @@ def names() -> dict[str, object]:
 
 
 @pytest.fixture
-def photo_dir(shared_photos: Path, tmp_path: Path) -> Path:
+def photo_dir(sample_photos: Path, tmp_path: Path) -> Path:
     """Five readable JPEGs and one broken file."""
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in PHOTOS:
-        shutil.copyfile(shared_photos / "jpg" / name, folder / Path(name).name)
+        shutil.copyfile(sample_photos / "jpg" / name, folder / Path(name).name)
     (folder / BROKEN).write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
     return folder
 

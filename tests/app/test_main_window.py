@@ -88,13 +88,13 @@ def test_failures_are_listed(qtbot, window, photo_dir: Path, names):
     dialog.close()
 
 
-def test_watcher_adds_and_removes_photos(qtbot, window, photo_dir: Path, names, shared_photos: Path):
+def test_watcher_adds_and_removes_photos(qtbot, window, photo_dir: Path, names, sample_photos: Path):
     _index(qtbot, window, photo_dir)
     qtbot.waitUntil(lambda: window.library_control.watcher is not None, timeout=10_000)
     assert _names(_search(qtbot, window, "anything")) == names["good"]
 
     added = photo_dir / "new_photo.jpg"
-    shutil.copyfile(shared_photos / "jpg" / "Olympus_C8080WZ.jpg", added)
+    shutil.copyfile(sample_photos / "jpg" / "Olympus_C8080WZ.jpg", added)
     qtbot.waitUntil(lambda: str(added) in window.views.results.paths(), timeout=60_000)
 
     gone = photo_dir / "Canon_40D.jpg"

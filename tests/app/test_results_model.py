@@ -51,9 +51,9 @@ def test_rows_roles_and_sorting(qtmodeltester):
     assert model.rowCount() == 0
 
 
-def test_thumbnail_arrives_for_its_row_only(qtbot, shared_photos: Path, tmp_path: Path):
+def test_thumbnail_arrives_for_its_row_only(qtbot, sample_photos: Path, tmp_path: Path):
     photo = tmp_path / "one.jpg"
-    shutil.copyfile(shared_photos / "jpg" / "Canon_40D.jpg", photo)
+    shutil.copyfile(sample_photos / "jpg" / "Canon_40D.jpg", photo)
     loader = ThumbnailLoader(ThumbnailCache(tmp_path / "thumbs"))
     model = ResultsModel(loader, thumb_size=96)
     hits = [_hit("/missing/zero.jpg", 0.9, None), _hit(str(photo), 0.8, None, mtime=photo.stat().st_mtime)]

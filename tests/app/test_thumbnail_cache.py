@@ -13,8 +13,8 @@ from engine.errors import PhotoError
 from engine.thumbnails import ThumbnailCache
 
 
-def test_thumbnail_is_cached_upright_and_renewed_on_change(shared_photos: Path, tmp_path: Path):
-    src = shared_photos / "jpg" / "orientation" / "landscape_6.jpg"  # stored rotated, EXIF says turn
+def test_thumbnail_is_cached_upright_and_renewed_on_change(sample_photos: Path, tmp_path: Path):
+    src = sample_photos / "jpg" / "orientation" / "landscape_6.jpg"  # stored rotated, EXIF says turn
     photo = tmp_path / "p.jpg"
     shutil.copyfile(src, photo)
     cache = ThumbnailCache(tmp_path / "cache")

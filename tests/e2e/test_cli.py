@@ -43,7 +43,7 @@ def test_index_search_status_json(run, photos_copy):
     assert "indexed" in out
     code, out, _ = run("status", "--json")
     status = json.loads(out)
-    assert status["photos"] > 60 and status["pending"] == 0
+    assert status["photos"] > 40 and status["pending"] == 0
     assert status["folders"] == [str(photos_copy)]
     assert status["photos"] + status["failed"] == status["total"]
     assert "tiny-clip" in status["model"]
@@ -114,11 +114,11 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "app.cli", *args]
 
 
-def test_kill_9_during_indexing_then_resume(tmp_path, shared_photos, tiny_config):
+def test_kill_9_during_indexing_then_resume(tmp_path, sample_photos, tiny_config):
     """Killed at a random moment, the next run resumes and the library stays consistent."""
     photos = tmp_path / "photos"
-    shutil.copytree(shared_photos / "jpg", photos)
-    for i, src in enumerate(sorted((shared_photos / "jpg").glob("*.jpg"))[:20]):  # more work to kill
+    shutil.copytree(sample_photos / "jpg", photos)
+    for i, src in enumerate(sorted((sample_photos / "jpg").glob("*.jpg"))[:20]):  # more work to kill
         shutil.copy(src, photos / f"copy{i}.jpg")
     library = tmp_path / "library"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
@@ -169,10 +169,10 @@ def test_kill_9_during_indexing_then_resume(tmp_path, shared_photos, tiny_config
     assert str(target) in [h["path"] for h in json.loads(result.stdout)]
 
 
-def test_watch_command_indexes_new_photos_until_interrupted(tmp_path, shared_photos, tiny_config):
+def test_watch_command_indexes_new_photos_until_interrupted(tmp_path, sample_photos, tiny_config):
     photos = tmp_path / "photos"
     photos.mkdir()
-    shutil.copy(shared_photos / "jpg" / "Canon_40D.jpg", photos / "a.jpg")
+    shutil.copy(sample_photos / "jpg" / "Canon_40D.jpg", photos / "a.jpg")
     library = tmp_path / "library"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     subprocess.run(
@@ -182,7 +182,7 @@ def test_watch_command_indexes_new_photos_until_interrupted(tmp_path, shared_pho
     watch = subprocess.Popen(_cli("watch", "--library", str(library)), env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
         assert any("press Ctrl-C" in line for line in iter(watch.stderr.readline, ""))
-        shutil.copy(shared_photos / "jpg" / "Nikon_D70.jpg", photos / "b.jpg")
+        shutil.copy(sample_photos / "jpg" / "Nikon_D70.jpg", photos / "b.jpg")
 
         def photos_indexed() -> int:
             out = subprocess.run(_cli("status", "--json", "--library", str(library)), env=env, cwd=ROOT, capture_output=True, text=True)

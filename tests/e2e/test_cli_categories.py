@@ -13,12 +13,12 @@ from app.cli import main
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory, shared_photos, tiny_config) -> tuple[Path, Path]:
+def indexed(tmp_path_factory, sample_photos, tiny_config) -> tuple[Path, Path]:
     """(library, photos): copies of two sample folders indexed once with the tiny model."""
     root = tmp_path_factory.mktemp("cli_categories")
     photos = root / "photos"
     for sub in ("orientation", "gps"):
-        shutil.copytree(shared_photos / "jpg" / sub, photos / sub)
+        shutil.copytree(sample_photos / "jpg" / sub, photos / sub)
     library = root / "library"
     assert main(["index", str(photos), "--library", str(library), "--model", str(tiny_config)]) == 0
     return library, photos
@@ -106,8 +106,8 @@ def test_unreadable_photo_is_one_line(run, tmp_path):
     assert code == 1 and "broken.jpg" in err and "Traceback" not in err
 
 
-def test_heatmap_json_and_png(run, shared_photos, tmp_path):
-    photo = shared_photos / "jpg" / "orientation" / "portrait_6.jpg"
+def test_heatmap_json_and_png(run, sample_photos, tmp_path):
+    photo = sample_photos / "jpg" / "orientation" / "landscape_6.jpg"
     with Image.open(photo) as im:
         stored = im.size
     code, out, err = run("heatmap", str(photo), "a brown dog on the grass", "--json")

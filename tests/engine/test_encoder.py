@@ -112,9 +112,9 @@ def test_preprocess_matches_open_clip(
 
 
 def test_preprocess_matches_open_clip_on_a_photo(
-    reference_preprocess, encoder: Encoder, shared_photos: Path
+    reference_preprocess, encoder: Encoder, sample_photos: Path
 ) -> None:
-    with Image.open(shared_photos / "jpg" / "Canon_PowerShot_S40.jpg") as photo:
+    with Image.open(sample_photos / "jpg" / "Canon_PowerShot_S40.jpg") as photo:
         img = photo.convert("RGB")
     diff = (encoder.preprocess_image(img) - reference_preprocess(img)).abs()
     assert float(diff.max()) < 0.02 and float(diff.mean()) < 1e-3

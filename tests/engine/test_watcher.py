@@ -24,11 +24,11 @@ def paths(library) -> set[str]:
     return {h.path for h in library.search(Query(text="x", k=1000))}
 
 
-def test_watcher_picks_up_new_moved_and_deleted_photos(make_library, shared_photos, tmp_path):
+def test_watcher_picks_up_new_moved_and_deleted_photos(make_library, sample_photos, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     for name in ["Canon_40D.jpg", "Nikon_D70.jpg"]:
-        shutil.copy(shared_photos / "jpg" / name, folder / name)
+        shutil.copy(sample_photos / "jpg" / name, folder / name)
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -38,7 +38,7 @@ def test_watcher_picks_up_new_moved_and_deleted_photos(make_library, shared_phot
     try:
         # a burst of new files, one in a new subfolder
         (folder / "trip").mkdir()
-        for i, src in enumerate(sorted((shared_photos / "jpg" / "gps").glob("*.jpg"))):
+        for i, src in enumerate(sorted((sample_photos / "jpg" / "gps").glob("*.jpg"))):
             shutil.copy(src, folder / "trip" / f"{i}.jpg")
         expected = {str(p) for p in folder.rglob("*.jpg")}
         assert wait_for(lambda: paths(library) == expected), paths(library) ^ expected
@@ -64,10 +64,10 @@ class RefusingObserver:
         pass
 
 
-def test_falls_back_to_periodic_rescans_when_watches_run_out(make_library, shared_photos, tmp_path):
+def test_falls_back_to_periodic_rescans_when_watches_run_out(make_library, sample_photos, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
-    shutil.copy(shared_photos / "jpg" / "Canon_40D.jpg", folder / "a.jpg")
+    shutil.copy(sample_photos / "jpg" / "Canon_40D.jpg", folder / "a.jpg")
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -75,7 +75,7 @@ def test_falls_back_to_periodic_rescans_when_watches_run_out(make_library, share
     watcher.start()
     try:
         assert watcher.polling
-        shutil.copy(shared_photos / "jpg" / "Nikon_D70.jpg", folder / "b.jpg")
+        shutil.copy(sample_photos / "jpg" / "Nikon_D70.jpg", folder / "b.jpg")
         assert wait_for(lambda: paths(library) == {str(folder / "a.jpg"), str(folder / "b.jpg")})
         Path(folder / "a.jpg").unlink()
         assert wait_for(lambda: paths(library) == {str(folder / "b.jpg")})

@@ -58,12 +58,12 @@ def make_synthetic_library(path: Path, photos: int):
 
     library = Library(path, model=ModelSpec("ViT-B-32", None))
     folder = str(path / "not-mounted")  # absent folder: scans keep its photos (an unplugged drive)
-    library.store.add_folder(folder)
+    library.store.photos.add_folder(folder)
     rng = np.random.default_rng(0)
     now = time.time()
     rows = [(f"{folder}/IMG_{i:05d}.jpg", 1000 + i, now - i * 3600.0) for i in range(photos)]
-    library.store.apply_scan(folder, rows, [], [])
-    ids = {p: pid for p, (pid, _s, _m) in library.store.photo_stats(folder).items()}
+    library.store.photos.apply_scan(folder, rows, [], [])
+    ids = {p: pid for p, (pid, _s, _m) in library.store.photos.stats(folder).items()}
     vectors = rng.standard_normal((photos, 512)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     for start in range(0, photos, 1000):

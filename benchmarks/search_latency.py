@@ -51,7 +51,7 @@ def main() -> None:
         folder = Path(tmp) / "photos"
         folder.mkdir()
         library.add_folders([folder])
-        library.store.apply_scan(str(folder), [(f"{folder}/{i:07d}.jpg", 1, 0.0) for i in range(args.photos)], [], [])
+        library.store.photos.apply_scan(str(folder), [(f"{folder}/{i:07d}.jpg", 1, 0.0) for i in range(args.photos)], [], [])
         add_vectors(library, np.random.default_rng(0), encoder.dim)
         t = time.perf_counter()
         index = library.vector_index
@@ -68,11 +68,11 @@ def main() -> None:
                 t1 = time.perf_counter()
                 found = index.search(vector, 58)
                 t2 = time.perf_counter()
-                library.store.photos_for_labels([label for label, _ in found], library.model.key)
+                library.store.photos.for_labels([label for label, _ in found], library.model.key)
                 t3 = time.perf_counter()
                 encode.append(t1 - t0), search.append(t2 - t1), fetch.append(t3 - t2)
         labels = sorted(index.labels())
-        vectors = library.store.vectors(labels, encoder.dim)
+        vectors = library.store.vectors.by_label(labels, encoder.dim)
         # Recall on queries off the photo distribution, as text queries are: a stored vector plus
         # noise as long as itself (cosine about 0.7 to it). Random-init text vectors would be
         # unrelated to synthetic photo vectors and make every score a tie.

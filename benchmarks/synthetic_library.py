@@ -20,7 +20,7 @@ def clustered_vectors(n: int, dim: int, rng: np.random.Generator, clusters: int 
 
 def add_vectors(library: Library, rng: np.random.Generator, dim: int, chunk: int = 5000) -> None:
     """Give every photo row of the library a content hash and a vector of its model."""
-    rows = library.store.db.execute("SELECT id, path FROM photos").fetchall()
+    rows = library.store.photos.pending(library.model.key)  # every row: none has a vector yet
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         updates = [

@@ -17,7 +17,6 @@ beat the background). A user-set threshold replaces it; `Membership.count_at` pr
 from __future__ import annotations
 
 import builtins
-import json
 import logging
 import threading
 import time
@@ -28,8 +27,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import QueryError, ViewfinderError
+from .paths import is_under
 from .search import NEGATIVE_WEIGHT, Hit, Query, query_vector
-from .store import PhotoRow, Store
+from .storage import PhotoRow, Store
+from .storage.categories import CategoryRecord
 
 if TYPE_CHECKING:  # the encoder pulls in torch; only what encodes needs it
     from .encoder import Encoder
@@ -259,42 +260,24 @@ class Categories:
         category = Category(
             name, cleaned, tuple(n.strip() for n in negatives if n.strip()), threshold, time.time()
         )
-        with self.store.transaction() as db:
-            if db.execute("SELECT 1 FROM categories WHERE name = ?", [name]).fetchone():
-                raise CategoryError(f"A category named '{name}' already exists.")
-            db.execute(
-                "INSERT INTO categories (name, prompts, negatives, threshold, created_at) VALUES (?, ?, ?, ?, ?)",
-                [
-                    name,
-                    json.dumps(category.prompts),
-                    json.dumps(category.negatives),
-                    threshold,
-                    category.created_at,
-                ],
-            )
+        if not self.store.categories.insert(_record(category)):
+            raise CategoryError(f"A category named '{name}' already exists.")
         return category
 
     def get(self, name: str) -> Category:
-        row = self.store.db.execute(
-            "SELECT name, prompts, negatives, threshold, created_at FROM categories WHERE name = ?",
-            [" ".join(name.split())],
-        ).fetchone()
-        if row is None:
+        record = self.store.categories.get(" ".join(name.split()))
+        if record is None:
             known = ", ".join(c.name for c in self.list()) or "none yet"
             raise CategoryError(f"No category named '{name}' (categories: {known}).")
-        return _row_to_category(row)
+        return _category(record)
 
     def list(self) -> list[Category]:
         """All categories, by name."""
-        rows = self.store.db.execute(
-            "SELECT name, prompts, negatives, threshold, created_at FROM categories ORDER BY name COLLATE NOCASE"
-        )
-        return [_row_to_category(r) for r in rows]
+        return [_category(r) for r in self.store.categories.all()]
 
     def remove(self, name: str) -> None:
         category = self.get(name)
-        with self.store.transaction() as db:
-            db.execute("DELETE FROM categories WHERE name = ?", [category.name])
+        self.store.categories.remove(category.name)
         with self._lock:
             self._memberships.pop(category.name, None)
 
@@ -318,11 +301,7 @@ class Categories:
             old.threshold if isinstance(threshold, str) else threshold,
             old.created_at,
         )
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE categories SET prompts = ?, negatives = ?, threshold = ? WHERE name = ?",
-                [json.dumps(new.prompts), json.dumps(new.negatives), new.threshold, new.name],
-            )
+        self.store.categories.update(_record(new))
         return new
 
     def set_threshold(self, name: str, threshold: float | None) -> Category:
@@ -368,7 +347,7 @@ class Categories:
         chunk = max(64, (k or 0) + 8)
         for start in range(0, len(labels), chunk):
             part = [int(x) for x in labels[start : start + chunk]]
-            photos = self.store.photos_for_labels(part, self.model)
+            photos = self.store.photos.for_labels(part, self.model)
             for label in part:
                 out += [Member(p.path, float(scores[label]), p) for p in photos.get(label, [])]
             if k is not None and len(out) >= k:
@@ -385,7 +364,7 @@ class Categories:
             raise QueryError("Nothing to search for: give a text, an image, or both.")
         allowed = {int(x) for x in self.membership(name).member_labels()}
         if query.after is not None or query.before is not None or query.folder is not None:
-            allowed &= self.store.labels_matching(
+            allowed &= self.store.vectors.labels_matching(
                 self.model, after=query.after, before=query.before, folder=query.folder
             )
         if not allowed or query.k <= 0:
@@ -398,11 +377,11 @@ class Categories:
         scores = vectors.matrix[rows] @ vector
         order = np.argsort(-scores)[: query.k + 8]
         found = [(int(vectors.labels[rows[i]]), float(scores[i])) for i in order]
-        photos = self.store.photos_for_labels([label for label, _ in found], self.model)
+        photos = self.store.photos.for_labels([label for label, _ in found], self.model)
         hits = []
         for label, score in found:
             for photo in photos.get(label, []):
-                if query.folder and not _under(photo.path, query.folder):
+                if query.folder and not is_under(photo.path, query.folder):
                     continue
                 hits.append(Hit(photo.path, score, photo))
         return hits[: query.k]
@@ -425,40 +404,25 @@ class Categories:
 
     def _generation(self) -> tuple:
         """Changes whenever vectors of the model or photos are added or removed."""
-        db = self.store.db
-        vectors = db.execute(
-            "SELECT COUNT(*), MAX(label) FROM vectors WHERE model = ?", [self.model]
-        ).fetchone()
-        photos = db.execute("SELECT COUNT(*), MAX(id), COUNT(error) FROM photos").fetchone()
-        return (*vectors, *photos)
+        return (*self.store.vectors.generation(self.model), *self.store.photos.generation())
 
     def _current_vectors(self) -> _Vectors:
         generation = self._generation()
         if self._vectors is not None and self._vectors.generation == generation:
             return self._vectors
-        rows = self.store.db.execute(
-            "SELECT v.label, v.vector, COUNT(p.id) FROM vectors v JOIN photos p ON p.hash = v.hash"
-            " WHERE v.model = ? AND p.error IS NULL GROUP BY v.label ORDER BY v.label",
-            [self.model],
-        ).fetchall()
-        labels = np.array([r[0] for r in rows], np.int64)
-        weights = np.array([r[2] for r in rows], np.int64)
-        if rows:
-            dim = len(rows[0][1]) // 4
-            matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
-            background = matrix @ self._background_vector()
-        else:
-            matrix = np.zeros((0, 0), np.float32)
-            background = np.zeros(0, np.float32)
+        stored = self.store.vectors.of_readable_photos(self.model)
+        labels, matrix, weights = stored.labels, stored.matrix, stored.weights
+        background = matrix @ self._background_vector() if len(labels) else np.zeros(0, np.float32)
         self._vectors = _Vectors(generation, labels, matrix, weights, background)
         log.debug("loaded %d photo vectors for categories", len(labels))
         return self._vectors
 
 
-def _row_to_category(row: Sequence) -> Category:
-    name, prompts, negatives, threshold, created_at = row
-    return Category(name, tuple(json.loads(prompts)), tuple(json.loads(negatives)), threshold, created_at)
+def _category(record: CategoryRecord) -> Category:
+    return Category(record.name, record.prompts, record.negatives, record.threshold, record.created_at)
 
 
-def _under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
+def _record(category: Category) -> CategoryRecord:
+    return CategoryRecord(
+        category.name, category.prompts, category.negatives, category.threshold, category.created_at
+    )

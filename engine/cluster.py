@@ -326,7 +326,7 @@ class ClusterIndexer:
             plan = _plan(ray, self.config)
             log.info("indexing on %s with %d workers (%s)", self.config.address, plan.workers, plan.device)
             model = _ship_model(ray, self.encoder)
-            known = ray.put(frozenset(self.store.known_hashes(self.model_key)))
+            known = ray.put(frozenset(self.store.vectors.known_hashes(self.model_key)))
             meter = Meter(len(items), self.clock)
             stopped = False
             for jobs, failed in self._rounds(items):

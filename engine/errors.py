@@ -31,3 +31,15 @@ class QueryError(ViewfinderError):
 class ClusterError(ViewfinderError):
     """A Ray cluster cannot be used as asked: Ray missing, cluster unreachable, resources lacking,
     or files the workers cannot see."""
+
+
+class ReadOnlyLibrary(LibraryError):
+    """A write was asked of a library that is open read-only (a read-only folder, a full disk)."""
+
+    def __init__(self, folder: object, reason: str = ""):
+        why = f" ({reason})" if reason else ""
+        super().__init__(
+            f"The library at {folder} is read-only{why}: search and browsing work, but changes cannot be saved."
+        )
+        self.folder = str(folder)
+        self.reason = reason

@@ -205,7 +205,7 @@ class Indexer:
         `pause`, while set, holds the run between photos; `cancel` stops it after the batch in hand
         is saved.
         """
-        self._known = self.store.known_hashes(self.model_key)
+        self._known = self.store.vectors.known_hashes(self.model_key)
         meter = Meter(len(items), self.clock)
         batch: list[Prepared] = []
         pending: deque[Future[Prepared]] = deque()

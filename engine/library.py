@@ -18,6 +18,7 @@ from .cluster import ClusterConfig, ClusterIndexer
 from .config import ModelSpec
 from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
+from .paths import is_inside, is_under
 from .photos import is_photo_path
 from .scanner import ScanDiff, diff_folder, walk_photos
 from .search import Hit, Query, check_folder, query_vector
@@ -116,10 +117,10 @@ class Library:
             self._encoders[encoder.spec.key] = encoder
         self._index: VectorIndex | None = None
         self._lock = threading.RLock()  # guards lazy loading of encoders and the index
-        stored = self.store.get_meta("model")
+        stored = self.store.settings.get("model")
         if stored is None:
             spec = model or (encoder.spec if encoder else ModelSpec())
-            self.store.set_meta("model", _spec_to_json(spec))
+            self.store.settings.set("model", _spec_to_json(spec))
         elif model is not None and model.key != _spec_from_json(stored).key:
             self.set_model(model)
 
@@ -128,12 +129,12 @@ class Library:
     @property
     def model(self) -> ModelSpec:
         """The model whose vectors answer searches."""
-        return _spec_from_json(self.store.get_meta("model") or _spec_to_json(ModelSpec()))
+        return _spec_from_json(self.store.settings.get("model") or _spec_to_json(ModelSpec()))
 
     @property
     def target_model(self) -> ModelSpec:
         """The model new vectors are made with: the search model, or the one being switched to."""
-        target = self.store.get_meta("target_model")
+        target = self.store.settings.get("target_model")
         return _spec_from_json(target) if target else self.model
 
     def set_model(self, spec: ModelSpec, *, at_once: bool = False) -> None:
@@ -143,9 +144,9 @@ class Library:
         if at_once and spec.key != self.model.key:
             self._make_search_model(_spec_to_json(spec))
         elif spec.key == self.model.key:
-            self.store.set_meta("target_model", None)
+            self.store.settings.set("target_model", None)
         else:
-            self.store.set_meta("target_model", _spec_to_json(spec))
+            self.store.settings.set("target_model", _spec_to_json(spec))
 
     def encoder(
         self, spec: ModelSpec | None = None, progress: Callable[[int, int], None] | None = None
@@ -165,23 +166,23 @@ class Library:
         fine-tune, or a rollback from one): the photo vectors and the index stay as they are."""
         with self._lock:
             old = self.model.key
-            self.store.relabel_vectors(old, spec.key)
-            self.store.set_meta("model", _spec_to_json(spec))
-            self.store.set_meta("target_model", None)
+            self.store.vectors.relabel(old, spec.key)
+            self.store.settings.set("model", _spec_to_json(spec))
+            self.store.settings.set("target_model", None)
             self._encoders.pop(old, None)
 
     def _finish_model_switch(self) -> None:
-        target = self.store.get_meta("target_model")
-        if not target or self.store.counts(self.target_model.key)["pending"]:
+        target = self.store.settings.get("target_model")
+        if not target or self.store.photos.counts(self.target_model.key)["pending"]:
             return
         self._make_search_model(target)
 
     def _make_search_model(self, spec_json: str) -> None:
         with self._lock:
             old = self.model.key
-            self.store.set_meta("model", spec_json)
-            self.store.set_meta("target_model", None)
-            self.store.drop_vectors(keep_model=self.model.key)
+            self.store.settings.set("model", spec_json)
+            self.store.settings.set("target_model", None)
+            self.store.vectors.keep_only(self.model.key)
             self._encoders.pop(old, None)
             self._index = None
             (self.path / INDEX_NAME).unlink(missing_ok=True)
@@ -190,10 +191,7 @@ class Library:
     # -- the vector index --------------------------------------------------------------------
 
     def _dim(self) -> int | None:
-        row = self.store.db.execute(
-            "SELECT length(vector) / 4 FROM vectors WHERE model = ? LIMIT 1", [self.model.key]
-        ).fetchone()
-        return int(row[0]) if row else None
+        return self.store.vectors.dim(self.model.key)
 
     @property
     def vector_index(self) -> VectorIndex:
@@ -212,13 +210,13 @@ class Library:
             return self._index
 
     def _sync_index(self, index: VectorIndex) -> bool:
-        truth = self.store.labels(self.model.key)
-        added, removed = index.sync(truth, lambda labels: self.store.vectors(labels, index.dim))
+        truth = self.store.vectors.labels(self.model.key)
+        added, removed = index.sync(truth, lambda labels: self.store.vectors.by_label(labels, index.dim))
         return bool(added or removed)
 
     def _rebuild_index(self, dim: int) -> VectorIndex:
-        labels = sorted(self.store.labels(self.model.key))
-        return VectorIndex.build(labels, self.store.vectors(labels, dim), dim, ef_search=SEARCH_EF)
+        labels = sorted(self.store.vectors.labels(self.model.key))
+        return VectorIndex.build(labels, self.store.vectors.by_label(labels, dim), dim, ef_search=SEARCH_EF)
 
     def save_index(self) -> None:
         with self._lock:
@@ -237,7 +235,7 @@ class Library:
     # -- folders -----------------------------------------------------------------------------
 
     def folders(self) -> list[str]:
-        return self.store.folders()
+        return self.store.photos.folders()
 
     def add_folders(self, paths: Iterable[str | os.PathLike]) -> list[str]:
         """Add folders (absolute paths are stored). A folder inside one already in the library is
@@ -248,24 +246,19 @@ class Library:
             if not os.path.isdir(folder):
                 kind = "not a folder" if os.path.exists(folder) else "no such folder"
                 raise LibraryError(f"Cannot add {raw}: {kind}.")
-            existing = self.store.folders()
-            if any(folder == f or folder.startswith(f.rstrip(os.sep) + os.sep) for f in existing):
+            existing = self.store.photos.folders()
+            if any(is_under(folder, f) for f in existing):
                 continue
-            with self.store.transaction() as db:
-                for child in existing:
-                    if child.startswith(folder.rstrip(os.sep) + os.sep):
-                        db.execute("UPDATE photos SET folder = ? WHERE folder = ?", [folder, child])
-                        db.execute("DELETE FROM folders WHERE path = ?", [child])
-            self.store.add_folder(folder)
+            self.store.photos.add_folder(folder, children=[f for f in existing if is_inside(f, folder)])
             added.append(folder)
         return added
 
     def remove_folder(self, path: str | os.PathLike) -> None:
         """Forget a folder and its photos. The photos themselves are never touched."""
         folder = os.path.abspath(os.path.expanduser(os.fspath(path)))
-        if folder not in self.store.folders():
+        if folder not in self.store.photos.folders():
             raise LibraryError(f"{folder} is not one of the library's folders.")
-        self.store.remove_folder(folder)
+        self.store.photos.remove_folder(folder)
         if self.refresh():
             self.save_index()
 
@@ -277,13 +270,13 @@ class Library:
         A folder that is not there (an unplugged drive) is left as it is: nothing is forgotten.
         """
         diffs = []
-        for folder in folders or self.store.folders():
+        for folder in folders or self.store.photos.folders():
             if not os.path.isdir(folder):
                 log.warning("folder %s is not available; keeping its photos", folder)
                 continue
-            diff = diff_folder(folder, self.store.photo_stats(folder))
+            diff = diff_folder(folder, self.store.photos.stats(folder))
             if not diff.empty:
-                self.store.apply_scan(folder, diff.new, diff.changed, diff.gone)
+                self.store.photos.apply_scan(folder, diff.new, diff.changed, diff.gone)
             diffs.append(diff)
         return diffs
 
@@ -303,7 +296,7 @@ class Library:
         if scan:
             self.scan()
         target = self.target_model
-        pending = self.store.pending(target.key)
+        pending = self.store.photos.pending(target.key)
         switching = target.key != self.model.key
         if not pending:
             result = Progress("done")
@@ -323,7 +316,7 @@ class Library:
         changed = result.done > 0
         if not result.cancelled:
             if scan:  # renames were matched by now: vectors nobody refers to can go
-                self.store.drop_orphan_vectors()
+                self.store.vectors.drop_orphans()
             changed = self.refresh() or changed
         if changed:
             self.save_index()
@@ -341,26 +334,26 @@ class Library:
         """Apply file-system events without a full rescan: forget deleted files and folders, record
         created or modified files (and the contents of folders moved in), then embed what is new.
         A moved file keeps its vector: its new path is matched by content hash."""
-        folders = self.store.folders()
+        folders = self.store.photos.folders()
         gone = [p for p in deleted if not os.path.exists(p)]
         if gone:
-            self.store.delete_paths_under(gone)
+            self.store.photos.delete_under(gone)
         for folder in folders:
-            paths = {p for p in changed if _inside(p, folder)}
+            paths = {p for p in changed if is_inside(p, folder)}
             if not paths:
                 continue
-            known = self.store.photo_stats_for(paths)
+            known = self.store.photos.stats_for(paths)
             new, updated = [], []
             for path in paths:
                 found = walk_photos(path) if os.path.isdir(path) else _stat_photo(path)
                 for file, size, mtime in found:
-                    row = known.get(file) or self.store.photo_stat(file)
+                    row = known.get(file) or self.store.photos.stats_for([file]).get(file)
                     if row is None:
                         new.append((file, size, mtime))
                     elif (row[1], row[2]) != (size, mtime):
                         updated.append((row[0], size, mtime))
             if new or updated:
-                self.store.apply_scan(folder, new, updated, [])
+                self.store.photos.apply_scan(folder, new, updated, [])
         return self.index(progress, cancel, scan=False)
 
     # -- browsing and search -----------------------------------------------------------------
@@ -377,7 +370,7 @@ class Library:
         no model."""
         if folder is not None:
             folder = check_folder(folder, self.folders())
-        return self.store.photos_newest_first(folder, after, before, limit)
+        return self.store.photos.newest_first(folder, after, before, limit)
 
     # -- search ------------------------------------------------------------------------------
 
@@ -398,9 +391,9 @@ class Library:
 
     def status(self) -> Status:
         target = self.target_model
-        counts = self.store.counts(target.key)
-        per_folder = self.store.folder_counts()
-        searchable = self.store.counts(self.model.key)["photos"] if target.key != self.model.key else None
+        counts = self.store.photos.counts(target.key)
+        per_folder = self.store.photos.folder_counts()
+        searchable = self.store.photos.counts(self.model.key)["photos"] if target.key != self.model.key else None
         return Status(
             photos=searchable if searchable is not None else counts["photos"],
             failed=counts["failed"],
@@ -408,8 +401,8 @@ class Library:
             total=counts["total"],
             model=self.model.key,
             target_model=target.key if target.key != self.model.key else None,
-            folders=[FolderStatus(f, per_folder.get(f, 0), os.path.isdir(f)) for f in self.store.folders()],
-            failures=[Failure(p, r) for p, r in self.store.failures()],
+            folders=[FolderStatus(f, per_folder.get(f, 0), os.path.isdir(f)) for f in self.store.photos.folders()],
+            failures=[Failure(p, r) for p, r in self.store.photos.failures()],
         )
 
     def close(self) -> None:
@@ -432,10 +425,6 @@ def _stat_photo(path: str) -> list[tuple[str, int, float]]:
     except OSError:
         return []
     return [(path, st.st_size, st.st_mtime)] if os.path.isfile(path) else []
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 __all__ = ["Library", "Status", "Failure", "FolderStatus", "Query", "Hit", "Progress", "walk_photos"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import PhotoError, QueryError
+from .paths import is_under
 from .photos import open_image
 from .store import PhotoRow, Store
 from .vector_index import VectorIndex
@@ -94,7 +95,7 @@ def check_folder(folder: str, library_folders: list[str]) -> str:
     """The absolute folder if it is one of the library's folders or inside one, else QueryError."""
     folder = os.path.abspath(os.path.expanduser(folder))
     for root in library_folders:
-        if folder == root or folder.startswith(root.rstrip(os.sep) + os.sep):
+        if is_under(folder, root):
             return folder
     known = ", ".join(library_folders) or "none yet"
     raise QueryError(f"{folder} is not in the library (its folders: {known}).")
@@ -114,12 +115,12 @@ def search(
     if query.after is None and query.before is None and query.folder is None:
         found = [(label, score * norm) for label, score in index.search(vector / norm, want)]
     else:
-        allowed = store.labels_matching(model, after=query.after, before=query.before, folder=query.folder)
+        allowed = store.vectors.labels_matching(model, after=query.after, before=query.before, folder=query.folder)
         if not allowed:
             return []
         if len(allowed) <= EXACT_SEARCH_LIMIT:
             labels = sorted(allowed)
-            scores = store.vectors(labels, vector.shape[0]) @ vector
+            scores = store.vectors.by_label(labels, vector.shape[0]) @ vector
             order = np.argsort(-scores)[:want]
             found = [(labels[i], float(scores[i])) for i in order]
         else:
@@ -127,15 +128,11 @@ def search(
                 (label, score * norm)
                 for label, score in index.search(vector / norm, want, allowed=allowed.__contains__)
             ]
-    photos = store.photos_for_labels([label for label, _ in found], model)
+    photos = store.photos.for_labels([label for label, _ in found], model)
     hits: list[Hit] = []
     for label, score in found:
         for photo in photos.get(label, []):
-            if query.folder and not _under(photo.path, query.folder):
+            if query.folder and not is_under(photo.path, query.folder):
                 continue
             hits.append(Hit(photo.path, float(score), photo))
     return hits[:k]
-
-
-def _under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

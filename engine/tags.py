@@ -13,18 +13,17 @@ look like the tagged ones rise.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .errors import ViewfinderError
+from .paths import is_under
 from .search import Hit, Query, search
-from .store import Store
+from .storage import Store
 from .vector_index import VectorIndex
 
 # Words that alone never make a query name a caption ("the" must not pull every caption in).
@@ -152,7 +151,7 @@ def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
 
 def _indexed_photo_hash(store: Store, path: str | os.PathLike) -> tuple[str, str]:
     absolute = os.path.abspath(os.path.expanduser(os.fspath(path)))
-    photo = store.photo_by_path(absolute)
+    photo = store.photos.by_path(absolute)
     if photo is None:
         raise TagError(f"{absolute} is not in the library: add its folder with `viewfinder index FOLDER`.")
     if photo.error:
@@ -180,20 +179,7 @@ def add_tag(store: Store, path: str | os.PathLike, text: str, highlights: Iterab
         if h.box is None and h.mask is None:
             raise TagError(f"The highlight of {h.phrase!r} needs a box or a mask.")
         checked.append(replace(h, phrase=normalise_text(h.phrase), box=check_box(h.box) if h.box else None))
-    with store.transaction() as db:
-        db.execute(
-            "INSERT OR IGNORE INTO tags (hash, text, created_at) VALUES (?, ?, ?)",
-            [content_hash, text, time.time()],
-        )
-        tag_id = db.execute(
-            "SELECT id FROM tags WHERE hash = ? AND text = ?", [content_hash, text]
-        ).fetchone()[0]
-        for h in checked:
-            db.execute("DELETE FROM highlights WHERE tag_id = ? AND phrase = ?", [tag_id, h.phrase])
-            db.execute(
-                "INSERT INTO highlights (tag_id, phrase, box, mask) VALUES (?, ?, ?, ?)",
-                [tag_id, h.phrase, json.dumps(list(h.box)) if h.box else None, h.mask],
-            )
+    tag_id = store.tags.add(content_hash, text, [(h.phrase, h.box, h.mask) for h in checked])
     return next(t for t in tags_of(store, absolute) if t.id == tag_id)
 
 
@@ -203,16 +189,10 @@ def remove_tags(store: Store, path: str | os.PathLike, text: str | None = None) 
     Raises TagError when the photo is unknown, or `text` was given and the photo lacks it.
     """
     absolute, content_hash = _indexed_photo_hash(store, path)
-    with store.transaction() as db:
-        if text is None:
-            cur = db.execute("DELETE FROM tags WHERE hash = ?", [content_hash])
-        else:
-            cur = db.execute(
-                "DELETE FROM tags WHERE hash = ? AND text = ?", [content_hash, normalise_text(text)]
-            )
-    if text is not None and not cur.rowcount:
+    removed = store.tags.remove(content_hash, None if text is None else normalise_text(text))
+    if text is not None and not removed:
         raise TagError(f"{absolute} has no tag {normalise_text(text)!r}.")
-    return int(cur.rowcount)
+    return removed
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -224,37 +204,29 @@ def list_tags(store: Store, *, hashes: Iterable[str] | None = None, present_only
     With present_only, tags of photos no longer in the library are left out (they are kept in the
     database: the photo may come back, e.g. an unplugged drive).
     """
-    sql = "SELECT t.id, t.hash, t.text, t.created_at FROM tags t"
-    params: list[object] = []
     if hashes is not None:
-        wanted = sorted(set(hashes))
-        if not wanted:
+        hashes = set(hashes)
+        if not hashes:
             return []
-        sql += f" WHERE t.hash IN ({','.join('?' * len(wanted))})"
-        params = list(wanted)
-    rows = store.db.execute(sql + " ORDER BY t.text, t.created_at, t.id", params).fetchall()
-    if not rows:
-        return []
-    ids = [r[0] for r in rows]
-    highlights: dict[int, list[Highlight]] = {}
-    for tag_id, phrase, box, mask in store.db.execute(
-        f"SELECT tag_id, phrase, box, mask FROM highlights WHERE tag_id IN ({','.join('?' * len(ids))})"
-        " ORDER BY id",
-        ids,
-    ):
-        parsed = tuple(json.loads(box)) if box else None
-        highlights.setdefault(tag_id, []).append(Highlight(phrase, parsed, mask))
-    paths = _paths_by_hash(store, {r[1] for r in rows})
+    records = store.tags.records(hashes)
+    paths = store.photos.paths_by_hash({r.hash for r in records})
     tags = [
-        Tag(tag_id, h, text, created, tuple(highlights.get(tag_id, ())), tuple(paths.get(h, ())))
-        for tag_id, h, text, created in rows
+        Tag(
+            r.id,
+            r.hash,
+            r.text,
+            r.created_at,
+            tuple(Highlight(phrase, box, mask) for phrase, box, mask in r.highlights),
+            tuple(paths.get(r.hash, ())),
+        )
+        for r in records
     ]
     return [t for t in tags if t.paths] if present_only else tags
 
 
 def tags_of(store: Store, path: str | os.PathLike) -> list[Tag]:
     """The tags of the photo at `path` ([] for an unknown or unindexed photo)."""
-    photo = store.photo_by_path(os.path.abspath(os.fspath(path)))
+    photo = store.photos.by_path(os.path.abspath(os.fspath(path)))
     if photo is None or not photo.hash:
         return []
     return list_tags(store, hashes=[photo.hash])
@@ -262,23 +234,7 @@ def tags_of(store: Store, path: str | os.PathLike) -> list[Tag]:
 
 def tag_texts(store: Store) -> dict[str, int]:
     """Distinct tag texts with how many photos (content hashes in the library) carry each."""
-    rows = store.db.execute(
-        "SELECT t.text, COUNT(DISTINCT t.hash) FROM tags t WHERE EXISTS"
-        " (SELECT 1 FROM photos p WHERE p.hash = t.hash) GROUP BY t.text ORDER BY t.text"
-    )
-    return {text: int(n) for text, n in rows}
-
-
-def _paths_by_hash(store: Store, hashes: set[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    wanted = sorted(hashes)
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        for h, path in store.db.execute(
-            f"SELECT hash, path FROM photos WHERE hash IN ({','.join('?' * len(chunk))}) ORDER BY path", chunk
-        ):
-            out.setdefault(h, []).append(path)
-    return out
+    return store.tags.texts()
 
 
 # -- search ------------------------------------------------------------------------------------
@@ -306,28 +262,8 @@ def tag_query_vectors(store: Store, model: str, query_text: str) -> tuple[set[st
     texts = matching_tag_texts(store, query_text)
     if not texts:
         return set(), np.zeros((0, 0), np.float32)
-    marks = ",".join("?" * len(texts))
-    hashes = {
-        r[0] for r in store.db.execute(f"SELECT DISTINCT hash FROM tags WHERE text IN ({marks})", texts)
-    }
-    return hashes, _vectors_by_hash(store, model, hashes)[1]
-
-
-def _vectors_by_hash(store: Store, model: str, hashes: Iterable[str]) -> tuple[list[str], np.ndarray]:
-    found: list[str] = []
-    blobs: list[bytes] = []
-    wanted = sorted(set(hashes))
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        for h, blob in store.db.execute(
-            f"SELECT hash, vector FROM vectors WHERE model = ? AND hash IN ({','.join('?' * len(chunk))})",
-            [model, *chunk],
-        ):
-            found.append(h)
-            blobs.append(blob)
-    if not blobs:
-        return [], np.zeros((0, 0), np.float32)
-    return found, np.stack([np.frombuffer(b, dtype=np.float32) for b in blobs])
+    hashes = store.tags.hashes_with(texts)
+    return hashes, store.vectors.by_hash(model, hashes)[1]
 
 
 def search_with_tags(
@@ -361,7 +297,7 @@ def search_with_tags(
     for hit in _tagged_hits(store, model, hashes, query):
         candidates.setdefault(hit.path, hit)
     by_hash = {h.photo.hash for h in candidates.values() if h.photo.hash}
-    found_hashes, vectors = _vectors_by_hash(store, model, by_hash)
+    found_hashes, vectors = store.vectors.by_hash(model, by_hash)
     if not found_hashes:
         return search(vector, query, store, index, model)
     clip = vectors @ vector
@@ -381,19 +317,12 @@ def search_with_tags(
 def _tagged_hits(store: Store, model: str, hashes: set[str], query: Query) -> list[Hit]:
     allowed: set[int] | None = None
     if query.after is not None or query.before is not None or query.folder is not None:
-        allowed = store.labels_matching(model, after=query.after, before=query.before, folder=query.folder)
-    wanted = sorted(hashes)
-    marks = ",".join("?" * len(wanted))
-    rows = store.db.execute(
-        f"SELECT label, hash FROM vectors WHERE model = ? AND hash IN ({marks})", [model, *wanted]
-    ).fetchall()
-    labels = [label for label, _ in rows if allowed is None or label in allowed]
+        allowed = store.vectors.labels_matching(model, after=query.after, before=query.before, folder=query.folder)
+    labels = [label for label in store.vectors.labels_of(model, hashes) if allowed is None or label in allowed]
     hits = []
-    for photos in store.photos_for_labels(labels, model).values():
+    for photos in store.photos.for_labels(labels, model).values():
         for photo in photos:
-            if query.folder and not (
-                photo.path == query.folder or photo.path.startswith(query.folder.rstrip(os.sep) + os.sep)
-            ):
+            if query.folder and not is_under(photo.path, query.folder):
                 continue
             hits.append(Hit(photo.path, 0.0, photo))
     return hits

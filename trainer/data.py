@@ -21,7 +21,7 @@ from PIL import Image
 from engine.encoder import Encoder
 from engine.errors import PhotoError, ViewfinderError
 from engine.photos import open_image
-from engine.store import Store
+from engine.storage import Store
 from engine.tags import Highlight, list_tags
 
 log = logging.getLogger(__name__)
@@ -61,14 +61,9 @@ def load_tagged_photos(store: Store) -> list[TaggedPhoto]:
         entry = by_hash.setdefault(tag.hash, {"path": tag.paths[0], "texts": [], "highlights": []})
         entry["texts"].append(tag.text)
         entry["highlights"] += [(tag.text, h) for h in tag.highlights]
-    sizes = {}
-    for h in by_hash:
-        row = store.db.execute(
-            "SELECT width, height FROM photos WHERE hash = ? AND width IS NOT NULL LIMIT 1", [h]
-        ).fetchone()
-        sizes[h] = (int(row[0]), int(row[1])) if row else None
+    sizes = store.photos.sizes_by_hash(by_hash)
     return [
-        TaggedPhoto(h, e["path"], sizes[h], tuple(sorted(set(e["texts"]))), tuple(e["highlights"]))
+        TaggedPhoto(h, e["path"], sizes.get(h), tuple(sorted(set(e["texts"]))), tuple(e["highlights"]))
         for h, e in sorted(by_hash.items())
     ]
 
@@ -176,37 +171,17 @@ def load_pixels(encoder: Encoder, paths: Sequence[str]) -> tuple[torch.Tensor, l
 
 def stored_vectors(store: Store, model: str) -> tuple[list[str], np.ndarray]:
     """(content hashes, (N, D) vectors) of every photo in the library with a vector of `model`."""
-    rows = store.db.execute(
-        "SELECT v.hash, v.vector FROM vectors v WHERE v.model = ? AND EXISTS"
-        " (SELECT 1 FROM photos p WHERE p.hash = v.hash) ORDER BY v.hash",
-        [model],
-    ).fetchall()
-    if not rows:
-        return [], np.zeros((0, 0), np.float32)
-    return [h for h, _ in rows], np.stack([np.frombuffer(b, dtype=np.float32) for _, b in rows])
+    return store.vectors.present(model)
 
 
 def photo_paths(store: Store, hashes: Sequence[str]) -> dict[str, str]:
     """One current path per content hash (readable photos only)."""
-    out: dict[str, str] = {}
-    for h in hashes:
-        row = store.db.execute(
-            "SELECT path FROM photos WHERE hash = ? AND error IS NULL ORDER BY path LIMIT 1", [h]
-        ).fetchone()
-        if row:
-            out[h] = row[0]
-    return out
+    return {h: paths[0] for h, paths in store.photos.paths_by_hash(hashes, readable_only=True).items()}
 
 
 def sample_hashes(store: Store, exclude: set[str], limit: int, seed: int = 0) -> list[str]:
     """Up to `limit` content hashes of readable, hashed photos not in `exclude`, a fixed sample."""
-    rows = [
-        r[0]
-        for r in store.db.execute(
-            "SELECT DISTINCT hash FROM photos WHERE hash IS NOT NULL AND error IS NULL ORDER BY hash"
-        )
-        if r[0] not in exclude
-    ]
+    rows = [h for h in store.photos.readable_hashes() if h not in exclude]
     if len(rows) <= limit:
         return rows
     pick = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)

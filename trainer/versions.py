@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from engine.config import ModelSpec
 from engine.errors import ViewfinderError
 from engine.library import Library
+from engine.storage.versions import VersionRecord
 
 log = logging.getLogger(__name__)
 
@@ -78,38 +79,31 @@ def _spec(text: str) -> ModelSpec:
     return ModelSpec(data["name"], data.get("pretrained"))
 
 
-_COLUMNS = "version, created_at, base_model, path, config, metrics, mix, active"
-
-
-def _row(library: Library, row: tuple) -> ModelVersion:
-    version, created, base, path, config, metrics, mix, active = row
+def _version(library: Library, r: VersionRecord) -> ModelVersion:
     # Stored relative to the library folder, so a moved library keeps its versions.
     return ModelVersion(
-        int(version),
-        float(created),
-        _spec(base),
-        library.path.resolve() / path,
-        json.loads(config),
-        json.loads(metrics),
-        float(mix),
-        bool(active),
+        r.version,
+        r.created_at,
+        _spec(r.base_model),
+        library.path.resolve() / r.path,
+        json.loads(r.config),
+        json.loads(r.metrics),
+        r.mix,
+        r.active,
     )
 
 
 def list_versions(library: Library) -> list[ModelVersion]:
     """All versions, oldest first."""
-    rows = library.store.db.execute(f"SELECT {_COLUMNS} FROM model_versions ORDER BY version").fetchall()
-    return [_row(library, r) for r in rows]
+    return [_version(library, r) for r in library.store.versions.all()]
 
 
 def get_version(library: Library, version: int) -> ModelVersion:
-    row = library.store.db.execute(
-        f"SELECT {_COLUMNS} FROM model_versions WHERE version = ?", [version]
-    ).fetchone()
+    row = library.store.versions.get(version)
     if row is None:
         known = ", ".join(str(v.version) for v in list_versions(library)) or "none yet"
         raise VersionError(f"There is no model version {version} (versions: {known}; 0 is the base model).")
-    return _row(library, row)
+    return _version(library, row)
 
 
 def version_of(library: Library, spec: ModelSpec) -> ModelVersion | None:
@@ -159,17 +153,15 @@ def create_version(
     check_mix(mix)
     root = library.path.resolve() / MODELS_DIR
     root.mkdir(exist_ok=True)
-    with library.store.transaction() as db:
-        number = int(db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions").fetchone()[0])
+    with library.store.transaction():
+        number = library.store.versions.next_number()
         folder = root / f"v{number}"
         folder.mkdir(exist_ok=True)
         save_file({k: v.contiguous() for k, v in deltas.items()}, str(folder / "deltas.safetensors"))
         (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        db.execute(
-            "INSERT INTO model_versions (version, created_at, base_model, path, config, metrics, mix, active)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-            [
+        library.store.versions.insert(
+            VersionRecord(
                 number,
                 time.time(),
                 _spec_json(base),
@@ -177,7 +169,8 @@ def create_version(
                 json.dumps(config),
                 json.dumps(metrics),
                 mix,
-            ],
+                False,
+            )
         )
     return get_version(library, number)
 
@@ -220,7 +213,7 @@ class Activation:
 
 
 def _history(library: Library) -> list[dict]:
-    return json.loads(library.store.get_meta(_HISTORY) or "[]")
+    return json.loads(library.store.settings.get(_HISTORY) or "[]")
 
 
 def use_version(library: Library, version: int, mix: float | None = None) -> Activation:
@@ -240,7 +233,7 @@ def use_version(library: Library, version: int, mix: float | None = None) -> Act
     entry = {"version": activation.version, "mix": activation.mix, "spec": _spec_json(activation.spec)}
     if history[-1] != entry:
         history.append(entry)
-    library.store.set_meta(_HISTORY, json.dumps(history[-50:]))
+    library.store.settings.set(_HISTORY, json.dumps(history[-50:]))
     return activation
 
 
@@ -252,7 +245,7 @@ def rollback(library: Library) -> Activation:
     history.pop()
     previous = history[-1]
     activation = _activate(library, int(previous["version"]), float(previous["mix"]), _spec(previous["spec"]))
-    library.store.set_meta(_HISTORY, json.dumps(history))
+    library.store.settings.set(_HISTORY, json.dumps(history))
     return activation
 
 
@@ -264,11 +257,9 @@ def _activate(library: Library, version: int, mix: float | None, base: ModelSpec
         v = get_version(library, version)
         mix = check_mix(v.mix if mix is None else mix)
         spec = merged_checkpoint(library, v, mix)
-        with library.store.transaction() as db:
-            db.execute("UPDATE model_versions SET mix = ? WHERE version = ?", [mix, version])
+        library.store.versions.set_mix(version, mix)
     reembedding = _switch(library, spec)
-    with library.store.transaction() as db:
-        db.execute("UPDATE model_versions SET active = (version = ?)", [version])
+    library.store.versions.set_active(version)
     _remove_unused_checkpoints(library)
     return Activation(version, mix, spec, reembedding)
 

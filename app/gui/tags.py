@@ -109,7 +109,7 @@ def tagged_hits(library: Library, text: str, query=None) -> list[Hit]:
 
         hits = library.search(replace(query, k=max(query.k, len(paths) + 50)))
         return [h for h in hits if h.path in paths]
-    rows = [library.store.photo_by_path(p) for p in paths]
+    rows = [library.store.photos.by_path(p) for p in paths]
     found = [r for r in rows if r is not None]
     found.sort(key=lambda r: -(r.taken_at if r.taken_at is not None else r.mtime))
     return [Hit(r.path, math.nan, r) for r in found]

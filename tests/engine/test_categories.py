@@ -49,8 +49,7 @@ def no_categories_left(request):
     yield
     if "scene_library" in request.fixturenames:
         library, _ = request.getfixturevalue("scene_library")
-        with library.store.transaction() as db:
-            db.execute("DELETE FROM categories")
+        library.store.categories.clear()
 
 
 def precision_recall(found: set[str], relevant: set[str]) -> tuple[float, float]:

@@ -13,8 +13,7 @@ import pytest
 from engine.errors import LibraryError, QueryError
 from engine.library import INDEX_NAME, Library
 from engine.search import Query, parse_query_text
-
-BROKEN = "jpg/corrupted.jpg"
+from engine.storage.check import problems
 
 
 def small_folder(photos: Path, dest: Path, names: list[str]) -> Path:
@@ -51,12 +50,10 @@ class CountingEncoder:
 
 def consistent(library: Library) -> None:
     """The invariants a crash must never break."""
-    db = library.store.db
-    assert db.execute("SELECT COUNT(*) - COUNT(DISTINCT path) FROM photos").fetchone()[0] == 0
-    assert db.execute("SELECT COUNT(*) FROM (SELECT hash, model FROM vectors GROUP BY 1, 2 HAVING COUNT(*) > 1)").fetchone()[0] == 0
+    assert problems(library.store.db, library.model.key) == []
     status = library.status()
     assert status.photos + status.failed + status.pending == status.total
-    assert library.vector_index.labels() == library.store.labels(library.model.key)
+    assert library.vector_index.labels() == library.store.vectors.labels(library.model.key)
 
 
 def add_broken_files(folder: Path, photos: Path) -> dict[str, str]:
@@ -73,20 +70,20 @@ def add_broken_files(folder: Path, photos: Path) -> dict[str, str]:
     return expected
 
 
-def test_indexes_every_sample_and_records_failures(make_library, photos_copy, shared_photos):
-    expected = add_broken_files(photos_copy, shared_photos)
+def test_indexes_every_sample_and_records_failures(make_library, photos_copy, sample_photos):
+    expected = add_broken_files(photos_copy, sample_photos)
     library = make_library()
     library.add_folders([photos_copy])
     result = library.index()
     status = library.status()
-    assert result.done == status.total > 60
+    assert result.done == status.total > 40
     assert status.pending == 0
     failed = {Path(f.path).relative_to(photos_copy).as_posix(): f.reason for f in status.failures}
     for name, reason in expected.items():
         assert reason in failed[name].lower(), (name, failed.get(name))
     # the deliberately broken samples are either read or recorded with a reason; none is lost
     indexed = {h.path for h in library.search(Query(text="x", k=1000))}
-    for sample in [BROKEN, *(f"jpg/invalid/{p.name}" for p in (photos_copy / "jpg/invalid").glob("*.jpg"))]:
+    for sample in (f"jpg/invalid/{p.name}" for p in (photos_copy / "jpg/invalid").glob("*.jpg")):
         assert (str(photos_copy / sample) in indexed) != (sample in failed), sample
     assert all(reason for reason in failed.values())
     # every supported format that is not broken made it in
@@ -95,8 +92,8 @@ def test_indexes_every_sample_and_records_failures(make_library, photos_copy, sh
     consistent(library)
 
 
-def test_image_query_finds_the_photo_itself(make_library, shared_photos, tmp_path):
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+def test_image_query_finds_the_photo_itself(make_library, sample_photos, tmp_path):
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -107,20 +104,20 @@ def test_image_query_finds_the_photo_itself(make_library, shared_photos, tmp_pat
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-def test_rename_and_move_keep_vectors_without_reembedding(shared_photos, tmp_path, tiny_encoder):
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+def test_rename_and_move_keep_vectors_without_reembedding(sample_photos, tmp_path, tiny_encoder):
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     counting = CountingEncoder(tiny_encoder)
     library = Library(tmp_path / "lib", encoder=counting)
     library.add_folders([folder])
     library.index()
     assert counting.embedded == len(PHOTOS)
-    before = library.store.photo_by_path(str(folder / "Nikon_D70.jpg"))
+    before = library.store.photos.by_path(str(folder / "Nikon_D70.jpg"))
     (folder / "sub").mkdir()
     os.rename(folder / "Nikon_D70.jpg", folder / "sub" / "renamed.jpg")
     library.index()
     assert counting.embedded == len(PHOTOS)  # nothing re-embedded
-    after = library.store.photo_by_path(str(folder / "sub" / "renamed.jpg"))
-    assert library.store.photo_by_path(str(folder / "Nikon_D70.jpg")) is None
+    after = library.store.photos.by_path(str(folder / "sub" / "renamed.jpg"))
+    assert library.store.photos.by_path(str(folder / "Nikon_D70.jpg")) is None
     assert after.hash == before.hash and after.taken_at == before.taken_at
     hits = library.search(Query(image=str(folder / "sub" / "renamed.jpg"), k=1))
     assert hits[0].path == str(folder / "sub" / "renamed.jpg")
@@ -128,26 +125,26 @@ def test_rename_and_move_keep_vectors_without_reembedding(shared_photos, tmp_pat
     library.close()
 
 
-def test_deleted_photos_leave_search_and_changed_ones_are_reembedded(make_library, shared_photos, tmp_path):
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+def test_deleted_photos_leave_search_and_changed_ones_are_reembedded(make_library, sample_photos, tmp_path):
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library = make_library()
     library.add_folders([folder])
     library.index()
     (folder / "Canon_40D.jpg").unlink()
-    shutil.copy(shared_photos / "jpg/Kodak_CX7530.jpg", folder / "Pentax_K10D.jpg")  # new content, old name
+    shutil.copy(sample_photos / "jpg/Kodak_CX7530.jpg", folder / "Pentax_K10D.jpg")  # new content, old name
     library.index()
     paths = {h.path for h in library.search(Query(text="photo", k=100))}
     assert str(folder / "Canon_40D.jpg") not in paths
     assert len(paths) == len(PHOTOS) - 1
-    hit = library.search(Query(image=str(shared_photos / "jpg/Kodak_CX7530.jpg"), k=1))[0]
+    hit = library.search(Query(image=str(sample_photos / "jpg/Kodak_CX7530.jpg"), k=1))[0]
     assert hit.path == str(folder / "Pentax_K10D.jpg") and hit.score > 0.999
     consistent(library)
 
 
-def test_search_edge_cases(make_library, shared_photos, tmp_path):
+def test_search_edge_cases(make_library, sample_photos, tmp_path):
     library = make_library()
     assert library.search(Query(text="anything")) == []  # empty library
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library.add_folders([folder])
     library.index()
     assert len(library.search(Query(text="a cat", k=1000))) == len(PHOTOS)
@@ -160,9 +157,9 @@ def test_search_edge_cases(make_library, shared_photos, tmp_path):
         library.search(Query(image=str(tmp_path / "bad.jpg")))
 
 
-def test_filters_by_folder_and_date(make_library, shared_photos, tmp_path):
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS[:3])
-    small_folder(shared_photos, folder / "gps", ["jpg/gps/DSCN0010.jpg", "jpg/gps/DSCN0012.jpg"])
+def test_filters_by_folder_and_date(make_library, sample_photos, tmp_path):
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS[:3])
+    small_folder(sample_photos, folder / "gps", ["jpg/gps/DSCN0010.jpg", "jpg/gps/DSCN0012.jpg"])
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -178,8 +175,8 @@ def test_filters_by_folder_and_date(make_library, shared_photos, tmp_path):
     assert len(before) == 2
 
 
-def test_negative_terms_lower_the_score_of_matching_photos(make_library, shared_photos, tmp_path):
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+def test_negative_terms_lower_the_score_of_matching_photos(make_library, sample_photos, tmp_path):
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -190,15 +187,15 @@ def test_negative_terms_lower_the_score_of_matching_photos(make_library, shared_
     encoder = library.encoder()
     neg = encoder.encode_texts(["snow", "red car"])
     for path, score in minus.items():
-        vector = library.store.vectors(
-            [next(iter(library.store.labels_matching(library.model.key, folder=path)))], encoder.dim
+        vector = library.store.vectors.by_label(
+            [next(iter(library.store.vectors.labels_matching(library.model.key, folder=path)))], encoder.dim
         )[0]
         expected = plain[path] - 0.5 * float(neg[0] @ vector) - 0.5 * float(neg[1] @ vector)
         assert score == pytest.approx(expected, abs=1e-4)
 
 
-def test_index_file_missing_corrupt_or_stale_is_repaired(make_library, shared_photos, tmp_path):
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+def test_index_file_missing_corrupt_or_stale_is_repaired(make_library, sample_photos, tmp_path):
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -219,7 +216,7 @@ def test_index_file_missing_corrupt_or_stale_is_repaired(make_library, shared_ph
         reopened.close()
     # stale: the file predates a photo the store knows about
     stale = index_file.read_bytes()
-    small_folder(shared_photos, folder, ["jpg/Sony_HDR-HC3.jpg"])
+    small_folder(sample_photos, folder, ["jpg/Sony_HDR-HC3.jpg"])
     reopened = make_library()
     reopened.index()
     reopened.close()
@@ -229,8 +226,8 @@ def test_index_file_missing_corrupt_or_stale_is_repaired(make_library, shared_ph
     consistent(reopened)
 
 
-def test_cancel_keeps_finished_work_and_resumes(make_library, shared_photos, tmp_path):
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS + ["jpg/Sony_HDR-HC3.jpg", "jpg/Kodak_CX7530.jpg"])
+def test_cancel_keeps_finished_work_and_resumes(make_library, sample_photos, tmp_path):
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS + ["jpg/Sony_HDR-HC3.jpg", "jpg/Kodak_CX7530.jpg"])
     library = make_library(batch_size=2)
     library.add_folders([folder])
     cancel = threading.Event()
@@ -253,12 +250,12 @@ def test_cancel_keeps_finished_work_and_resumes(make_library, shared_photos, tmp
     assert done and all(p.total == len(PHOTOS) + 2 and p.rate > 0 for p in done)
 
 
-def test_folders(make_library, shared_photos, tmp_path):
+def test_folders(make_library, sample_photos, tmp_path):
     library = make_library()
     with pytest.raises(LibraryError, match="no such folder"):
         library.add_folders([tmp_path / "missing"])
-    outer = small_folder(shared_photos, tmp_path / "outer", PHOTOS[:2])
-    inner = small_folder(shared_photos, outer / "inner", PHOTOS[2:4])
+    outer = small_folder(sample_photos, tmp_path / "outer", PHOTOS[:2])
+    inner = small_folder(sample_photos, outer / "inner", PHOTOS[2:4])
     library.add_folders([inner])
     library.index()
     assert library.add_folders([outer]) == [str(outer)]
@@ -277,7 +274,7 @@ def test_folders(make_library, shared_photos, tmp_path):
     assert (outer / "Canon_40D.jpg").exists()  # the photos themselves are never touched
 
 
-def test_orientations_give_the_same_vector(tiny_encoder, shared_photos):
+def test_orientations_give_the_same_vector(tiny_encoder, sample_photos):
     """The eight EXIF orientations of one photo embed (nearly) alike, and unlike the same photo
     turned or mirrored. Vectors are compared after removing the mean vector of other photos: a
     random-init model maps every photo near one direction, and the differences are what matter."""
@@ -287,15 +284,15 @@ def test_orientations_give_the_same_vector(tiny_encoder, shared_photos):
         return tiny_encoder.encode_images(tiny_encoder.preprocess_image(image)[None])[0]
 
     def load(name):
-        return open_image(shared_photos / name, min_size=tiny_encoder.image_size)[0]
+        return open_image(sample_photos / name, min_size=tiny_encoder.image_size)[0]
 
-    mean = np.mean([embed(load(f"jpg/{p.name}")) for p in sorted((shared_photos / "jpg").glob("*.jpg"))[:15]], 0)
+    mean = np.mean([embed(load(f"jpg/{p.name}")) for p in sorted((sample_photos / "jpg").glob("*.jpg"))], 0)
 
     def similarity(a, b):
         a, b = a - mean, b - mean
         return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
-    for kind in ("landscape", "portrait"):
+    for kind in ("landscape",):
         upright = load(f"jpg/orientation/{kind}_1.jpg")
         base = embed(upright)
         same = [similarity(embed(load(f"jpg/orientation/{kind}_{i}.jpg")), base) for i in range(2, 9)]
@@ -304,13 +301,13 @@ def test_orientations_give_the_same_vector(tiny_encoder, shared_photos):
         assert min(same) > max(wrong) + 0.1, (same, wrong)
 
 
-def test_model_switch_keeps_old_vectors_searchable_until_done(make_library, shared_photos, tmp_path, tiny_config):
+def test_model_switch_keeps_old_vectors_searchable_until_done(make_library, sample_photos, tmp_path, tiny_config):
     import torch
     from safetensors.torch import save_file
 
     from engine.config import ModelSpec
 
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -331,18 +328,18 @@ def test_model_switch_keeps_old_vectors_searchable_until_done(make_library, shar
     library.index()
     assert library.model.key != old_model and library.status().target_model is None
     assert np.isclose(library.search(Query(image=str(folder / "Canon_40D.jpg"), k=1))[0].score, 1.0, atol=1e-3)
-    assert library.store.db.execute("SELECT COUNT(DISTINCT model) FROM vectors").fetchone()[0] == 1
+    assert len(library.store.vectors.models()) == 1
     consistent(library)
 
 
-def test_model_switch_at_once_replaces_the_search_model_now(make_library, shared_photos, tmp_path, tiny_config):
+def test_model_switch_at_once_replaces_the_search_model_now(make_library, sample_photos, tmp_path, tiny_config):
     """When the old model cannot be loaded (the app's offline first run), a chosen file answers at once."""
     import torch
     from safetensors.torch import save_file
 
     from engine.config import ModelSpec
 
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -359,8 +356,8 @@ def test_model_switch_at_once_replaces_the_search_model_now(make_library, shared
     consistent(library)
 
 
-def test_a_file_that_vanishes_mid_run_is_recorded_and_then_forgotten(make_library, shared_photos, tmp_path):
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+def test_a_file_that_vanishes_mid_run_is_recorded_and_then_forgotten(make_library, sample_photos, tmp_path):
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library = make_library()
     library.add_folders([folder])
     library.scan()
@@ -384,26 +381,26 @@ def test_a_full_disk_stops_with_a_clear_message_and_loses_nothing(make_library, 
     assert library.store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     library.index()
     status = library.status()
-    assert status.photos == status.total > 50
+    assert status.photos == status.total > 30
     consistent(library)
 
 
-def test_switching_the_text_side_keeps_vectors_and_index(make_library, shared_photos, tmp_path, tiny_config):
+def test_switching_the_text_side_keeps_vectors_and_index(make_library, sample_photos, tmp_path, tiny_config):
     from safetensors.torch import save_file
 
     from engine.config import ModelSpec
 
-    folder = small_folder(shared_photos, tmp_path / "p", PHOTOS)
+    folder = small_folder(sample_photos, tmp_path / "p", PHOTOS)
     library = make_library()
     library.add_folders([folder])
     library.index()
-    labels = library.store.labels(library.model.key)
+    labels = library.store.vectors.labels(library.model.key)
     index = library.vector_index
     checkpoint = tmp_path / "text-tuned.safetensors"
     save_file({k: v.contiguous() for k, v in library.encoder().model.state_dict().items()}, str(checkpoint))
     library.switch_text_side(ModelSpec(str(tiny_config), str(checkpoint)))
     assert "text-tuned" in library.model.key
-    assert library.store.labels(library.model.key) == labels  # same rows, same labels
+    assert library.store.vectors.labels(library.model.key) == labels  # same rows, same labels
     assert library.vector_index is index and library.status().pending == 0
     assert library.search(Query(image=str(folder / "Canon_40D.jpg"), k=1))[0].path == str(folder / "Canon_40D.jpg")
     consistent(library)

@@ -121,5 +121,5 @@ def test_a_library_indexes_raws_and_reports_a_corrupt_one(make_library, tmp_path
     assert (status.photos, status.failed, status.pending) == (2, 1, 0)
     assert [f.path for f in status.failures] == [str(folder / "broken.arw")]
     assert "RAW" in status.failures[0].reason
-    turned = library.store.photo_by_path(str(folder / "with_preview.dng"))
+    turned = library.store.photos.by_path(str(folder / "with_preview.dng"))
     assert turned is not None and (turned.width, turned.height, turned.camera_make) == (256, 384, "Acme")

@@ -1,0 +1,67 @@
+"""The library's storage: the only place that speaks SQL.
+
+`Store` opens the database and holds one repository per aggregate: `photos` (photos and folders),
+`vectors`, `tags` (and highlights), `categories`, `versions` (fine-tuned models) and `settings`.
+Repository methods that write are each one transaction; `Store.transaction()` groups several into
+one atomic change (transactions nest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import categories, photos, tags, vectors, versions
+from .database import Database, Schema, Settings
+from .photos import PhotoRow, PhotoUpdate
+
+SCHEMAS: tuple[Schema, ...] = (
+    photos.SCHEMA,
+    vectors.SCHEMA,
+    tags.SCHEMA,
+    categories.SCHEMA,
+    versions.SCHEMA,
+)
+
+
+class Store:
+    """The library's SQLite database and its repositories. Safe to use from several threads."""
+
+    def __init__(self, path: Path, *, read_only: bool = False):
+        self.path = Path(path)
+        self.db = Database(self.path, SCHEMAS, read_only=read_only)
+        self.settings = Settings(self.db)
+        self.photos = photos.Photos(self.db)
+        self.vectors = vectors.Vectors(self.db)
+        self.tags = tags.Tags(self.db)
+        self.categories = categories.Categories(self.db)
+        self.versions = versions.ModelVersions(self.db)
+
+    @property
+    def read_only(self) -> bool:
+        return self.db.read_only
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group repository calls into one atomic change."""
+        with self.db.transaction():
+            yield
+
+    def save_results(
+        self, model: str, updates: Sequence[PhotoUpdate], new_vectors: dict[str, np.ndarray]
+    ) -> list[tuple[int, np.ndarray]]:
+        """Write one indexing batch atomically: photo metadata and errors, and the new vectors by
+        hash. Returns the (label, vector) pairs that were inserted, for the caller's index."""
+        with self.db.transaction():
+            added = self.vectors.add(model, new_vectors)
+            self.photos.record(updates)
+        return added
+
+    def close(self) -> None:
+        self.db.close()
+
+
+__all__ = ["PhotoRow", "PhotoUpdate", "Store", "SCHEMAS"]

@@ -216,6 +216,7 @@ def _connect(ray: Any, address: str) -> bool:
             import grpc  # noqa: F401  (Ray's client needs it; plain Ray does not install it)
         except ImportError:
             raise ClusterError(f"Connecting with ray:// needs Ray's client: {INSTALL_HINT}") from None
+    address = _resolve_auto(address)
     _probe(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
@@ -224,6 +225,21 @@ def _connect(ray: Any, address: str) -> bool:
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # progress and failures are ours to report
     ray.data.DataContext.get_current().enable_progress_bars = False
     return True
+
+
+def _resolve_auto(address: str) -> str:
+    """The host:port of the cluster running on this machine, for "auto". Ray 2.60's own "auto"
+    connects, but then its actors die before they start (an explicit address works)."""
+    if address != "auto":
+        return address
+    try:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+    except ImportError:  # a Ray without it: let ray.init resolve "auto" itself
+        return address
+    try:
+        return str(canonicalize_bootstrap_address_or_die("auto"))
+    except ConnectionError as e:
+        raise ClusterError(f"No Ray cluster is running on this machine ({_one_line(e)})") from e
 
 
 def _probe(address: str) -> None:

@@ -234,7 +234,7 @@ def test_workers_that_cannot_see_the_photos_leave_them_pending(
         tiny_config,
         capsys,
         "--cluster",
-        cluster,
+        "auto",  # the cluster started on this machine
         "--path-map",
         f"{photos}=/nowhere",
         *WORKER_ARGS,

@@ -1,9 +1,10 @@
 """CLI commands for personal tags, fine-tuning and model versions:
 
 viewfinder tag PHOTO TEXT [--highlight "PHRASE=x0,y0,x1,y1"]...
+viewfinder tag TEXT --photos PHOTO... | --photos-from FILE (one path a line; - for stdin)
 viewfinder untag PHOTO [TEXT]
 viewfinder tags [--json]
-viewfinder train [--loss sigmoid|softmax] [--token-loss] [--tune text|lora|full] [--epochs N] [--json]
+viewfinder train [--loss sigmoid|softmax] [--token-loss] [--tune names|text|lora|full] [--epochs N] [--json]
 viewfinder model list [--json] | model use VERSION [--mix A] | model rollback
 """
 
@@ -16,7 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from engine.tags import Highlight, add_tag, list_tags, remove_tags
+from engine.tags import Highlight, TagError, add_tag, list_tags, remove_tags
 
 
 def _highlight(text: str) -> Highlight:
@@ -45,9 +46,17 @@ def _mix(text: str) -> float:
 def add_parsers(
     sub: argparse._SubParsersAction, add_library_arg: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    p = sub.add_parser("tag", help="attach a tag or caption to a photo")
-    p.add_argument("photo", metavar="PHOTO")
-    p.add_argument("text", metavar="TEXT")
+    p = sub.add_parser(
+        "tag",
+        help="attach a tag or caption to photos",
+        usage="viewfinder tag PHOTO TEXT [--highlight ...] | viewfinder tag TEXT --photos PHOTO... | "
+        "viewfinder tag TEXT --photos-from FILE",
+    )
+    p.add_argument("words", nargs="+", metavar="PHOTO TEXT | TEXT")
+    p.add_argument("--photos", nargs="+", default=[], metavar="PHOTO", help="tag all these photos with TEXT")
+    p.add_argument(
+        "--photos-from", metavar="FILE", help="tag the photos listed in FILE (one path a line; - for stdin)"
+    )
     p.add_argument(
         "--highlight",
         action="append",
@@ -71,14 +80,19 @@ def add_parsers(
     p.add_argument("--loss", choices=["sigmoid", "softmax"], default="sigmoid")
     p.add_argument("--token-loss", action="store_true", help="word-patch loss; uses highlights")
     p.add_argument(
-        "--tune", choices=["text", "lora", "full"], default="text", help="what learns (default text)"
+        "--tune",
+        choices=["names", "text", "lora", "full"],
+        default="names",
+        help="what learns: names (the tags' words; default), text (last text blocks), lora, full",
     )
     p.add_argument("--epochs", type=int, default=10, metavar="N")
     p.add_argument(
         "--lr", type=float, default=None, metavar="RATE", help="learning rate (default per --tune)"
     )
     p.add_argument("--mix", type=_mix, default=1.0, metavar="A", help="weight of the tuned model, 0..1")
-    p.add_argument("--force", action="store_true", help="switch the model on even if it got worse")
+    p.add_argument(
+        "--force", action="store_true", help="switch the model on even if it is not clearly better"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="cpu")
     add_library_arg(p)
@@ -99,14 +113,60 @@ def add_parsers(
 # -- tags ---------------------------------------------------------------------------------------
 
 
-def cmd_tag(args: argparse.Namespace) -> int:
-    from app.cli import open_library
+def _listed_photos(source: str) -> list[str]:
+    """Paths from a file (or stdin for "-"), one a line; blank lines skipped."""
+    try:
+        if source == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(source, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+    except OSError as e:
+        raise TagError(f"Cannot read the list of photos {source}: {e.strerror or e}.") from e
+    return [line.strip() for line in lines if line.strip()]
 
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from app.cli import UsageError, open_library
+
+    many = bool(args.photos) or args.photos_from is not None
+    if many:
+        if len(args.words) != 1:
+            raise UsageError(
+                "with --photos or --photos-from, give only the TEXT: viewfinder tag TEXT --photos PHOTO..."
+            )
+        if args.highlight:
+            raise UsageError("--highlight marks one photo: use viewfinder tag PHOTO TEXT --highlight ...")
+        text = args.words[0]
+        photos = list(args.photos) + (_listed_photos(args.photos_from) if args.photos_from else [])
+        if not photos:
+            raise TagError(f"No photos listed in {args.photos_from}.")
+    else:
+        if len(args.words) != 2:
+            raise UsageError(
+                "give a photo and a text (viewfinder tag PHOTO TEXT), or viewfinder tag TEXT --photos PHOTO..."
+            )
+        photos, text = [args.words[0]], args.words[1]
+    failed: list[tuple[str, str]] = []
+    tagged = 0
     with open_library(args) as library:
-        tag = add_tag(library.store, args.photo, args.text, args.highlight)
-    marks = f" ({len(tag.highlights)} highlight(s))" if tag.highlights else ""
-    print(f"Tagged {tag.paths[0]}: {tag.text}{marks}")
-    return 0
+        for photo in photos:
+            try:
+                tag = add_tag(library.store, photo, text, args.highlight)
+            except TagError as e:
+                if not many:
+                    raise
+                failed.append((photo, str(e)))
+                continue
+            tagged += 1
+            if not many:
+                marks = f" ({len(tag.highlights)} highlight(s))" if tag.highlights else ""
+                print(f"Tagged {tag.paths[0]}: {tag.text}{marks}")
+    if many:
+        print(f"Tagged {tagged} photo(s): {' '.join(text.split())}")
+        for photo, reason in failed:
+            print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_untag(args: argparse.Namespace) -> int:
@@ -127,7 +187,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
         print(json.dumps([t.to_json() for t in tags]))
         return 0
     if not tags:
-        print("No tags yet: add some with `viewfinder tag PHOTO TEXT`.")
+        print("No tags yet: add some with `viewfinder tag TEXT --photos PHOTO...`.")
     for t in tags:
         marks = ", ".join(h.phrase for h in t.highlights)
         print(f"{t.text}\t{t.paths[0]}" + (f"\t[{marks}]" if marks else ""))
@@ -190,16 +250,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
-    b, a = result.before, result.after
-    print(f"Model version {result.version}: held-out recall@{a.k} {b.recall_at_k:.2f} -> {a.recall_at_k:.2f},"
-          f" mean rank {b.mean_rank:.1f} -> {a.mean_rank:.1f}, generic-query agreement {a.agreement:.2f}.")  # fmt: skip
+    b, a, v = result.before, result.after, result.verdict
+    print(f"Model version {result.version}: held-out AP {b.ap:.3f} -> {a.ap:.3f}"
+          f" (gain {v.gain:+.3f} ± {v.se:.3f} over {v.measurements} fold-tag measurements),"
+          f" recall@{a.k} {b.recall_at_k:.2f} -> {a.recall_at_k:.2f},"
+          f" generic-query agreement {a.agreement:.2f}.")  # fmt: skip
     if result.activated:
         extra = " Run `viewfinder index` to re-embed the photos." if result.reembedding else ""
-        print(f"Switched on.{extra} Undo with `viewfinder model rollback`.")
+        forced = " (forced)" if v.decision != "activated" else ""
+        print(f"Switched on{forced}.{extra} Undo with `viewfinder model rollback`.")
+    elif v.decision == "kept":
+        print(f"Kept, not switched on: {v.reason}. Try it with `viewfinder model use {result.version}`.")
     else:
-        print(
-            "Not switched on: it did worse on held-out tags (use --force, or `viewfinder model use VERSION`)."
-        )
+        print(f"Not switched on: {v.reason} (use --force, or `viewfinder model use {result.version}`).")
     return 0
 
 

@@ -5,10 +5,11 @@ sofa"). A highlight marks where in the photo one phrase of that text is: a box (
 upright photo, top-left origin) or a brush mask (PNG). Tags hang on the photo's content hash, like
 its vectors, so they survive renames and moves.
 
-Search (`search_with_tags`) uses tags the moment they are given, Tip-Adapter style: the tagged
-photos' vectors are a cache of keys. A query that names a tag puts the photos carrying it first,
-and every other photo gains `beta * affinity`, its mean exp-affinity to those keys, so photos that
-look like the tagged ones rise.
+Search (`search_with_tags`) uses tags the moment they are given, without training: a query that
+names a tag puts the photos carrying it first, and every other photo gains `weight * p`, where p
+(0..1) is a per-tag linear probe's calibrated score, fitted on the tagged photos' stored vectors
+against a sample of the library (engine/tag_scoring.py). Untagged photos that look like the tagged
+ones, and not merely like their colour or shape, rise to the top.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from .errors import ViewfinderError
 from .paths import is_under
 from .search import Hit, Query, search
 from .storage import Store
+from .tag_scoring import ProbeConfig, probe_scores
 from .vector_index import VectorIndex
 
 # Words that alone never make a query name a caption ("the" must not pull every caption in).
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     [
         "a",
         "an",
@@ -107,11 +109,11 @@ class Tag:
 
 @dataclass(frozen=True)
 class TagSearchConfig:
-    """How strongly tags steer search. beta: the largest boost (cosine units) a photo identical to
-    the tagged ones gets; sharpness: how fast the affinity exp(-sharpness * (1 - cos)) decays."""
+    """How strongly tags steer search. weight: the boost (in units of the query vector's length,
+    i.e. cosine) of a photo the tag's probe is sure of; probe: how the probe is fitted."""
 
-    beta: float = 0.1
-    sharpness: float = 5.0
+    weight: float = 1.0
+    probe: ProbeConfig = ProbeConfig()
 
 
 def normalise_text(text: str) -> str:
@@ -247,7 +249,7 @@ def matching_tag_texts(store: Store, query_text: str) -> list[str]:
     query = _words(query_text)
     if not query:
         return []
-    meaningful = any(w not in _STOPWORDS for w in query)
+    meaningful = any(w not in STOPWORDS for w in query)
     out = []
     for text in tag_texts(store):
         words = _words(text)
@@ -266,6 +268,37 @@ def tag_query_vectors(store: Store, model: str, query_text: str) -> tuple[set[st
     return hashes, store.vectors.by_hash(model, hashes)[1]
 
 
+def library_sample(store: Store, model: str, dim: int, limit: int, seed: int = 0) -> np.ndarray:
+    """Up to `limit` stored vectors of the library (a fixed random sample), (N, dim)."""
+    labels = sorted(store.vectors.labels(model))
+    if len(labels) > limit:
+        labels = sorted(np.random.default_rng(seed).choice(labels, size=limit, replace=False).tolist())
+    return store.vectors.by_label(labels, dim) if labels else np.zeros((0, dim), np.float32)
+
+
+def tag_scores(
+    keys: np.ndarray, library: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
+) -> np.ndarray:
+    """How surely each of `vectors` shows what the tagged photos (`keys`) show, 0..1: the tag's
+    probe against `library` (a sample of the library, the tagged photos left out), cross-fitted."""
+    tagged = {k.tobytes() for k in keys}
+    negatives = np.stack([v for v in library if v.tobytes() not in tagged]) if len(library) else library
+    if not len(negatives):
+        return np.full(len(vectors), 0.5, np.float32)
+    return probe_scores(keys, negatives, vectors, config)
+
+
+def text_trust(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> float:
+    """How much the query text itself knows the tag, 0..1: 2 * (AUC - 0.5) of its cosine at
+    telling the tagged photos from the library. A name the model never learnt scores about 0 (its
+    cosine is noise and is left out); after training on the tag, close to 1."""
+    if not len(library) or not len(keys):
+        return 1.0
+    negatives = np.sort(library @ vector)
+    below = np.searchsorted(negatives, keys @ vector) / len(negatives)
+    return float(np.clip(2.0 * (below.mean() - 0.5), 0.0, 1.0))
+
+
 def search_with_tags(
     vector: np.ndarray,
     query: Query,
@@ -277,9 +310,10 @@ def search_with_tags(
     """`engine.search.search` plus personal tags (same arguments, same filters, same Hit objects).
 
     Without a query text that names a tag this is exactly `search`. Otherwise: photos carrying a
-    named tag come first, and every candidate's score becomes
-    ``clip + beta * |q| * mean_j exp(-sharpness * (1 - x . key_j))`` over the tagged photos' vectors.
-    Tagged photos get a constant on top that no untagged score can reach, so scores stay sorted.
+    named tag come first, and every candidate's score becomes ``clip + weight * |q| * p`` with p the
+    named tags' probe score (tag_scores) and clip the query's cosine, weighed by how well the query
+    text itself tells the tagged photos from the library (text_trust). Candidates are the query's neighbours and the probe
+    direction's. Tagged photos get a constant on top that no untagged score can reach.
     """
     k = max(0, query.k)
     hashes, keys = tag_query_vectors(store, model, query.text or "") if query.text else (set(), None)
@@ -288,10 +322,14 @@ def search_with_tags(
     want = k + len(hashes) + 8
     wider = replace(query, k=want)
     norm = float(np.linalg.norm(vector)) or 1.0
-    centre = keys.mean(axis=0)
+    library = library_sample(store, model, keys.shape[1], config.probe.max_negatives, config.probe.seed)
     candidates: dict[str, Hit] = {}
-    for found in (search(vector, wider, store, index, model), search(centre, wider, store, index, model)):
-        for hit in found:
+    directions = [vector, keys.mean(axis=0)]
+    if len(library):
+        direction = np.asarray(library.mean(axis=0))
+        directions.append(keys.mean(axis=0) - direction)  # away from the library, towards the tag
+    for d in directions:
+        for hit in search(d, wider, store, index, model):
             candidates.setdefault(hit.path, hit)
     # The tagged photos themselves, when they pass the query's filters.
     for hit in _tagged_hits(store, model, hashes, query):
@@ -300,10 +338,10 @@ def search_with_tags(
     found_hashes, vectors = store.vectors.by_hash(model, by_hash)
     if not found_hashes:
         return search(vector, query, store, index, model)
-    clip = vectors @ vector
-    affinity = np.exp(-config.sharpness * (1.0 - vectors @ keys.T)).mean(axis=1)
-    combined = dict(zip(found_hashes, clip + config.beta * norm * affinity, strict=True))
-    top_bonus = 2.0 * norm + config.beta * norm + 1.0
+    clip = text_trust(vector, keys, library) * (vectors @ vector)
+    boost = tag_scores(keys, library, vectors, config.probe)
+    combined = dict(zip(found_hashes, clip + config.weight * norm * boost, strict=True))
+    top_bonus = 2.0 * norm + config.weight * norm + 1.0
     scored = []
     for hit in candidates.values():
         if hit.photo.hash not in combined:
@@ -329,6 +367,7 @@ def _tagged_hits(store: Store, model: str, hashes: set[str], query: Query) -> li
 
 
 __all__ = [
+    "STOPWORDS",
     "Highlight",
     "Tag",
     "TagError",
@@ -340,7 +379,10 @@ __all__ = [
     "phrase_in_text",
     "remove_tags",
     "search_with_tags",
+    "library_sample",
     "tag_query_vectors",
+    "tag_scores",
+    "text_trust",
     "tag_texts",
     "tags_of",
 ]

@@ -26,21 +26,20 @@ from engine.tags import Highlight, list_tags
 
 log = logging.getLogger(__name__)
 
-MIN_TAGGED_PHOTOS = 10
-MIN_DISTINCT_TAGS = 2
+# Below three photos nothing can be learnt and checked: one to learn from is a prototype, and the
+# held-out check needs photos to hold out. One tag (a name on many photos) is enough.
+MIN_TAGGED_PHOTOS = 3
 
 
 class NotEnoughTags(ViewfinderError):
-    """Training needs more tags than the library has."""
+    """Training needs more tagged photos than the library has."""
 
-    def __init__(self, photos: int, tags: int, need_photos: int, need_tags: int):
+    def __init__(self, photos: int, need_photos: int):
         super().__init__(
-            f"Training needs at least {need_photos} tagged photos and {need_tags} different tags;"
-            f" the library has {photos} tagged photo(s) and {tags} different tag(s)."
-            " Tag more photos with `viewfinder tag PHOTO TEXT`."
+            f"Training needs at least {need_photos} tagged photos; the library has {photos}."
+            " Tag more photos with `viewfinder tag TEXT --photos PHOTO...`."
         )
-        self.photos, self.tags = photos, tags
-        self.need_photos, self.need_tags = need_photos, need_tags
+        self.photos, self.need_photos = photos, need_photos
 
 
 @dataclass(frozen=True)
@@ -68,46 +67,42 @@ def load_tagged_photos(store: Store) -> list[TaggedPhoto]:
     ]
 
 
-def check_enough(
-    photos: Sequence[TaggedPhoto], min_photos: int = MIN_TAGGED_PHOTOS, min_tags: int = MIN_DISTINCT_TAGS
-) -> None:
-    """Raise NotEnoughTags unless there are enough tagged photos and distinct tags to train."""
-    texts = {t for p in photos for t in p.texts}
-    if len(photos) < min_photos or len(texts) < min_tags:
-        raise NotEnoughTags(len(photos), len(texts), min_photos, min_tags)
+def check_enough(photos: Sequence[TaggedPhoto], min_photos: int = MIN_TAGGED_PHOTOS) -> None:
+    """Raise NotEnoughTags unless there are at least `min_photos` tagged photos."""
+    if len(photos) < max(min_photos, MIN_TAGGED_PHOTOS):
+        raise NotEnoughTags(len(photos), max(min_photos, MIN_TAGGED_PHOTOS))
 
 
-def split_held_out(
-    photos: Sequence[TaggedPhoto], fraction: float = 0.2, seed: int = 0
-) -> tuple[list[TaggedPhoto], list[TaggedPhoto]]:
-    """Split photos into (train, held-out). Per tag text, about `fraction` of its photos are held
-    out, never all of them (a held-out tag must also be learnt from). Rarest tags are split first
-    so they keep training photos; a photo goes wholly to one side."""
+def fold_photos(photos: Sequence[TaggedPhoto], folds: int, seed: int = 0) -> list[list[TaggedPhoto]]:
+    """Cross-validation folds: each fold is a set of photos to hold out (train on the rest).
+
+    Every tag with two photos or more is spread over the folds, so each of its photos is held out
+    once and every fold still trains on some of it; a photo carrying a tag that has only one photo
+    is never held out (that tag could not be learnt without it). Rarest tags are placed first.
+    """
     rng = np.random.default_rng(seed)
     order = [photos[i] for i in rng.permutation(len(photos))]
     counts: dict[str, int] = {}
     for p in photos:
         for t in p.texts:
             counts[t] = counts.get(t, 0) + 1
-    side: dict[str, bool] = {}  # hash -> held out
+    fold_of: dict[str, int] = {}
+    for p in photos:
+        if any(counts[t] < 2 for t in p.texts):
+            fold_of[p.hash] = -1
     for text in sorted(counts, key=lambda t: (counts[t], t)):
         members = [p for p in order if text in p.texts]
-        held = sum(1 for p in members if side.get(p.hash) is True)
-        trained = sum(1 for p in members if side.get(p.hash) is False)
-        # At least one held out of a tag with 3+ photos, so small tag sets still get measured.
-        target = max(1, round(len(members) * fraction)) if len(members) >= 3 and fraction > 0 else 0
+        load = [sum(1 for p in members if fold_of.get(p.hash) == f) for f in range(folds)]
         for p in members:
-            if p.hash in side:
-                continue
-            if held < target and trained + (len(members) - held - trained) > 1:
-                side[p.hash] = True
-                held += 1
-            else:
-                side[p.hash] = False
-                trained += 1
-    train = [p for p in photos if not side[p.hash]]
-    held_out = [p for p in photos if side[p.hash]]
-    return train, held_out
+            if p.hash not in fold_of:
+                f = int(np.argmin(load))
+                fold_of[p.hash] = f
+                load[f] += 1
+    return [
+        [p for p in photos if fold_of[p.hash] == f]
+        for f in range(folds)
+        if any(fold_of[p.hash] == f for p in photos)
+    ]
 
 
 # -- highlight maps ----------------------------------------------------------------------------

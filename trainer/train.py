@@ -1,12 +1,16 @@
-"""The training run: tagged photos -> a tuned model version, measured before and after on held-out
-tags, switched on only when it did not get worse.
+"""The training run: tagged photos -> a tuned model version, measured on photos it never saw, and
+switched on only when it is clearly better.
 
-    result = train(library, TrainConfig(loss="sigmoid"), progress=print, cancel=event)
+    result = train(library, TrainConfig(), progress=print, cancel=event)
 
-Steps: load tags and split off held-out photos; compute the fixed features (stored photo vectors
-for text-side tuning: nothing is re-embedded); fit; evaluate base and tuned (mixed at `mix`) on
-the held-out tags and on generic prompts (to catch forgetting); store the version; activate it
-when it is at least as good (or `force`).
+Steps: load the tags (one name on many photos is enough); take the library's untagged photos as
+negatives (almost none of them carry the tag); measure base and tuned models by k-fold
+cross-validation over the tagged photos: each fold's photos are held out, a model is trained on
+the rest, and the held-out photos' average precision for their tag, ranked among the untagged
+library, is compared with the current model's (a paired comparison over folds and tags, so one or
+two photos cannot decide it); check forgetting on generic prompts; train the final model on every
+tagged photo; store it as a version and switch it on when clearly better, keep it (offered, not
+switched on) when the gain is not measurable, refuse it when clearly worse (unless forced).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,24 +31,32 @@ from torch import Tensor, nn
 from engine.encoder import Encoder
 from engine.errors import ViewfinderError
 from engine.library import Library
+from engine.tags import STOPWORDS
 
 from . import versions
 from .data import (
-    MIN_DISTINCT_TAGS,
     MIN_TAGGED_PHOTOS,
     TaggedPhoto,
     check_enough,
+    fold_photos,
     highlight_grid,
     load_pixels,
     load_tagged_photos,
     photo_paths,
     phrase_positions,
     sample_hashes,
-    split_held_out,
     stored_vectors,
 )
 from .losses import SigmoidContrastiveLoss, SoftmaxContrastiveLoss, TokenContrastiveLoss, highlight_loss
-from .tuning import TUNE_MODES, TextSide, image_features, make_trainable, merge_lora, weight_deltas
+from .tuning import (
+    TEXT_SIDE_MODES,
+    TUNE_MODES,
+    TextSide,
+    image_features,
+    make_trainable,
+    merge_lora,
+    weight_deltas,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +68,12 @@ GENERIC_PROMPTS = (
     "a building", "a sunset", "a bird", "a baby", "snow", "a boat on water", "a computer",
     "a book", "a bicycle", "a river",
 )  # fmt: skip
-_DEFAULT_LR = {"text": 1e-4, "lora": 1e-4, "full": 1e-5}
+# A short tag (a name) is also learnt inside a sentence, as people search for it.
+NAME_TEMPLATES = ("{}", "a photo of {}", "{} in a picture")
+_DEFAULT_LR = {"names": 2e-2, "text": 1e-4, "lora": 1e-4, "full": 1e-5}
 _MAX_TEXTS_PER_STEP = 64
+
+DECISIONS = ("activated", "kept", "refused")
 
 
 class TrainingError(ViewfinderError):
@@ -66,25 +82,34 @@ class TrainingError(ViewfinderError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. `learning_rate` None picks a per-mode default."""
+    """One training run. `learning_rate` None picks a per-mode default.
+
+    steps: the least number of optimiser steps (epochs over few photos are only a few steps);
+    negatives: untagged library photos used as negatives; negative_batch: of those, per step;
+    folds: cross-validation folds for the before/after measure; min_gain: the least AP gain that
+    counts as better (besides being clearly above the noise).
+    """
 
     loss: str = "sigmoid"
     token_loss: bool = False
-    tune: str = "text"
+    tune: str = "names"
     epochs: int = 10
+    steps: int = 120
     batch_size: int = 32
     learning_rate: float | None = None
     text_blocks: int = 2  # "text": how many of the last text blocks learn
     lora_rank: int = 8
     mix: float = 1.0  # WiSE-FT weight of the tuned model, 0..1; changeable later
     highlight_weight: float = 1.0
-    held_out_fraction: float = 0.2
+    negatives: int = 1000
+    negative_batch: int = 64
+    folds: int = 3
+    min_gain: float = 0.02
     recall_k: int = 10
     min_agreement: float = 0.5  # share of generic-prompt top results a tuned model must keep
     min_photos: int = MIN_TAGGED_PHOTOS
-    min_tags: int = MIN_DISTINCT_TAGS
     gallery_limit: int = 300  # untagged photos embedded to evaluate image-tower tuning
-    force: bool = False  # activate even when the held-out check says the model got worse
+    force: bool = False  # activate even when the held-out check says the model is not better
     seed: int = 0
 
     def check(self) -> None:
@@ -92,8 +117,10 @@ class TrainConfig:
             raise TrainingError(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
         if self.tune not in TUNE_MODES:
             raise TrainingError(f"Unknown tuning mode {self.tune!r}; choose one of {', '.join(TUNE_MODES)}.")
-        if self.epochs < 1 or self.batch_size < 2:
+        if self.epochs < 1 or self.batch_size < 2 or self.steps < 0:
             raise TrainingError("Training needs at least 1 epoch and a batch size of at least 2.")
+        if self.folds < 2:
+            raise TrainingError("The held-out check needs at least 2 folds.")
         versions.check_mix(self.mix)
 
     @property
@@ -118,22 +145,59 @@ TrainProgressCallback = Callable[[TrainProgress], None]
 
 @dataclass(frozen=True)
 class Metrics:
-    """Held-out quality of one model. rank: 1 + photos without the tag scoring above the photo."""
+    """Held-out quality of one model, over the cross-validation folds.
 
+    ap: mean average precision of held-out tagged photos for their tag, ranked among the untagged
+    library; ap_se: its standard error over (fold, tag) measurements; recall_at_k, mean_rank:
+    of the same held-out photos; agreement: mean top-k overlap with the base model on generic
+    prompts (1.0 for the base).
+    """
+
+    ap: float
+    ap_se: float
     recall_at_k: float
     mean_rank: float
     k: int
     pairs: int
     gallery: int
-    agreement: float  # mean top-k overlap with the base model on generic prompts (1.0 for the base)
+    agreement: float
 
     def to_json(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
-    def not_worse_than(self, other: Metrics, min_agreement: float) -> bool:
-        if self.agreement < min_agreement or self.recall_at_k < other.recall_at_k - 1e-9:
-            return False
-        return self.recall_at_k > other.recall_at_k + 1e-9 or self.mean_rank <= other.mean_rank + 1e-9
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's decision with its numbers: gain = mean paired AP difference (tuned - before),
+    se = its standard error, measurements = how many (fold, tag) pairs it rests on."""
+
+    decision: str  # one of DECISIONS
+    gain: float
+    se: float
+    measurements: int
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"decision": self.decision, "gain": round(self.gain, 6), "se": round(self.se, 6),
+                "measurements": self.measurements, "reason": self.reason}  # fmt: skip
+
+
+def judge(before: Sequence[float], after: Sequence[float], agreement: float, config: TrainConfig) -> Verdict:
+    """Clearly better: mean gain above min_gain and two standard errors, no forgetting. Clearly
+    worse: mean loss beyond two standard errors (and min_gain), or forgetting. Else: kept."""
+    diffs = np.asarray(after, float) - np.asarray(before, float)
+    n = len(diffs)
+    if n == 0:
+        return Verdict("kept", 0.0, 0.0, 0, "no tag has photos to hold out, so the gain cannot be measured")
+    gain = float(diffs.mean())
+    se = float(diffs.std(ddof=1) / math.sqrt(n)) if n > 1 else abs(gain)
+    if agreement < config.min_agreement:
+        return Verdict("refused", gain, se, n, f"it changed everyday queries (agreement {agreement:.2f})")
+    if gain > max(config.min_gain, 2 * se):
+        return Verdict("activated", gain, se, n, "clearly better on held-out photos")
+    if gain < -max(config.min_gain, 2 * se):
+        return Verdict("refused", gain, se, n, "clearly worse on held-out photos")
+    return Verdict("kept", gain, se, n, "no measurable gain on held-out photos")
 
 
 @dataclass(frozen=True)
@@ -147,6 +211,7 @@ class TrainResult:
     seconds: float = 0.0
     steps: int = 0
     losses: tuple[float, ...] = field(default=(), repr=False)
+    verdict: Verdict | None = None
 
     def to_json(self) -> dict:
         return {
@@ -154,6 +219,7 @@ class TrainResult:
             "before": self.before.to_json(),
             "after": self.after.to_json(),
             "activated": self.activated,
+            "verdict": self.verdict.to_json() if self.verdict else None,
             "reembedding": self.reembedding,
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
@@ -169,12 +235,14 @@ class FitData:
     ids: Tensor  # (M, context) token ids of `texts`
     eot: Tensor  # (M,) end-of-text positions
     photo_texts: list[list[int]]  # per photo: indices of its texts
-    vectors: Tensor | None  # (N, D) fixed image vectors ("text" tuning)
-    patches: Tensor | None  # (N, P, D) fixed patch vectors ("text" tuning with token loss)
+    vectors: Tensor | None  # (N, D) fixed image vectors (text-side tuning)
+    patches: Tensor | None  # (N, P, D) fixed patch vectors (text-side tuning with token loss)
     pixels: Tensor | None  # (N, 3, H, W) model inputs (image-tower tuning)
     highlights: list[
         list[tuple[int, list[int], Tensor]]
     ]  # per photo: (text index, token positions, grid mask)
+    negatives: Tensor | None = None  # (U, D) untagged photos' fixed vectors: no text matches them
+    learn_tokens: list[int] = field(default_factory=list)  # "names": the vocabulary rows that learn
 
 
 FitReport = Callable[[int, int, float], None]
@@ -188,6 +256,10 @@ def pool_positions(model: Any, ids: Tensor) -> Tensor:
     return ids.argmax(dim=-1)
 
 
+def total_steps(config: TrainConfig, photos: int) -> int:
+    return max(config.epochs * math.ceil(photos / min(config.batch_size, max(photos, 1))), config.steps)
+
+
 def fit(
     model: nn.Module,
     data: FitData,
@@ -197,7 +269,13 @@ def fit(
 ) -> bool:
     """Train `model` in place on `data`; returns False when cancelled (the model is then partial)."""
     torch.manual_seed(config.seed)
-    params = make_trainable(model, config.tune, text_blocks=config.text_blocks, lora_rank=config.lora_rank)
+    params = make_trainable(
+        model,
+        config.tune,
+        text_blocks=config.text_blocks,
+        lora_rank=config.lora_rank,
+        token_ids=data.learn_tokens,
+    )
     text_side = TextSide(model, data.ids, data.eot)
     n = len(data.photo_texts)
     batch = min(config.batch_size, n)
@@ -215,16 +293,17 @@ def fit(
         params + [p for m in modules for p in m.parameters()], lr=config.lr, weight_decay=0.0
     )
     rng = np.random.default_rng(config.seed)
-    steps_per_epoch = math.ceil(n / batch)
-    total = config.epochs * steps_per_epoch
+    total = total_steps(config, n)
     step = 0
-    for _ in range(config.epochs):
+    while step < total:
         order = rng.permutation(n)
         for start in range(0, n, batch):
+            if step >= total:
+                break
             if cancel is not None and cancel.is_set():
                 return False
             chosen = order[start : start + batch]
-            if len(chosen) < 2:
+            if len(chosen) < 2 and data.negatives is None:
                 continue
             loss = _step_loss(model, data, config, text_side, chosen, rng, global_loss, token_loss)
             optimiser.zero_grad(set_to_none=True)
@@ -264,9 +343,17 @@ def _step_loss(
         assert data.vectors is not None
         vectors = data.vectors[index]
         patches = data.patches[index] if data.patches is not None else None
-    loss = global_loss(vectors, pooled, positives)
+    all_vectors, all_positives = vectors, positives
+    if data.negatives is not None and len(data.negatives):
+        pick = rng.choice(
+            len(data.negatives), size=min(config.negative_batch, len(data.negatives)), replace=False
+        )
+        all_vectors = torch.cat([vectors, data.negatives[torch.as_tensor(pick)]])
+        all_positives = torch.cat([positives, torch.zeros((len(pick), len(text_ids)), dtype=torch.bool)])
+    loss = global_loss(all_vectors, pooled, all_positives)
     if token_loss is not None and patches is not None:
-        loss = loss + token_loss(patches, tokens, mask, positives)
+        if len(text_ids) > 1:
+            loss = loss + token_loss(patches, tokens, mask, positives)
         rows, words, masks = [], [], []
         for row, i in enumerate(chosen):
             for t, positions, grid in data.highlights[i]:
@@ -290,6 +377,24 @@ class _Gallery:
     pixels: Tensor | None  # when the image tower is tuned: to embed the gallery with the tuned model
 
 
+@dataclass
+class _Run:
+    """What every fit of one run shares."""
+
+    library: Library
+    encoder: Encoder
+    config: TrainConfig
+    gallery: _Gallery
+    negatives: Tensor  # untagged photos' vectors for training (a fixed sample)
+    base_model: nn.Module
+    base_state: dict[str, Tensor]
+    steps: list[int]  # steps done across all fits, for progress
+    total: int
+    report: TrainProgressCallback
+    began: float
+    losses: list[float]
+
+
 def train(
     library: Library,
     config: TrainConfig = TrainConfig(),
@@ -298,87 +403,148 @@ def train(
     *,
     fit: Fit = fit,
 ) -> TrainResult:
-    """Fine-tune on the library's tags; store a version; activate it when it is no worse.
+    """Fine-tune on the library's tags; store a version; switch it on when clearly better.
 
-    Raises NotEnoughTags (too few tags) or TrainingError. `fit` is injectable (tests).
+    Raises NotEnoughTags (fewer than `min_photos` tagged photos) or TrainingError. `fit` is
+    injectable (tests).
     """
     config.check()
     began = time.monotonic()
     report = progress or (lambda p: None)
     report(TrainProgress("preparing"))
     photos = load_tagged_photos(library.store)
-    check_enough(photos, config.min_photos, config.min_tags)
+    check_enough(photos, config.min_photos)
     base = versions.training_base(library)
     encoder = library.encoder(base)
-    train_photos, held = split_held_out(photos, config.held_out_fraction, config.seed)
-    if not held:
-        raise TrainingError("No tag has enough photos to hold some out for the before/after check.")
-
-    use_stored = config.tune == "text" and versions.image_identity(library, library.model) == base.key
+    text_side = config.tune in TEXT_SIDE_MODES
+    use_stored = text_side and versions.image_identity(library, library.model) == base.key
     gallery = _gallery(library, encoder, photos, config, use_stored)
-    texts = sorted({t for p in train_photos for t in p.texts})
-    data, train_photos = _fit_data(library, encoder, train_photos, texts, gallery, config)
-    if len(train_photos) < 2:
-        raise TrainingError("Too few tagged photos could be read to train on.")
-
+    tagged = {p.hash for p in photos}
+    untagged = [i for i, h in enumerate(gallery.hashes) if h not in tagged]
+    if not untagged:
+        raise TrainingError("Training needs untagged photos in the library to tell the tags apart from.")
+    pick = np.random.default_rng(config.seed).permutation(untagged)[: config.negatives]
+    folds = fold_photos(photos, config.folds, config.seed)
     base_model = _cpu_float(encoder.model)
-    base_state = {k: v.detach().clone() for k, v in base_model.state_dict().items()}
-    trained_hashes = {p.hash for p in train_photos}
+    run = _Run(
+        library, encoder, config, gallery, torch.from_numpy(gallery.vectors[np.sort(pick)].copy()), base_model,
+        {k: v.detach().clone() for k, v in base_model.state_dict().items()}, [0],
+        sum(total_steps(config, len(photos) - len(f)) for f in folds) + total_steps(config, len(photos)),
+        report, began, [],
+    )  # fmt: skip
     # "Before" is the model in use when it shares the base's image tower (the base or a text-side
     # version): a new version must beat what the user has now, not just the base.
     current = base_model
     if library.model.key != base.key and versions.image_identity(library, library.model) == base.key:
         current = _cpu_float(library.encoder(library.model).model)
-    before = _evaluate(current, base_model, encoder, gallery, held, trained_hashes, config, gallery.vectors)
 
-    model = _copy(base_model, config)
-    fit_began = time.monotonic()
-    losses: list[float] = []
+    before_scores: list[float] = []
+    after_scores: list[float] = []
+    before_ranks: list[int] = []
+    after_ranks: list[int] = []
+    for held in folds:
+        held_hashes = {p.hash for p in held}
+        trained = [p for p in photos if p.hash not in held_hashes]
+        tuned = _fit_model(run, trained, cancel, fit)
+        if tuned is None:
+            return _cancelled(run, current, encoder)
+        tuned_vectors = gallery.vectors if text_side else _embed(tuned, gallery.pixels)  # type: ignore[arg-type]
+        b_ap, b_ranks = _held_out(current, encoder, gallery, gallery.vectors, held, tagged)
+        a_ap, a_ranks = _held_out(tuned, encoder, gallery, tuned_vectors, held, tagged)
+        before_scores += b_ap
+        after_scores += a_ap
+        before_ranks += b_ranks
+        after_ranks += a_ranks
 
-    def on_step(step: int, total: int, loss: float) -> None:
-        losses.append(loss)
-        elapsed = time.monotonic() - fit_began
-        eta = elapsed / step * (total - step) if step else None
-        report(TrainProgress("training", step, total, loss, time.monotonic() - began, eta))
-
-    finished = fit(model, data, config, on_step, cancel)
-    if not finished:
-        report(TrainProgress("done", elapsed=time.monotonic() - began))
-        return TrainResult(None, before, before, False, cancelled=True, seconds=time.monotonic() - began,
-                           steps=len(losses), losses=tuple(losses))  # fmt: skip
-    merge_lora(model)
-    deltas = weight_deltas(model, base_state)
-
+    model = _fit_model(run, photos, cancel, fit)
+    if model is None:
+        return _cancelled(run, current, encoder)
     report(TrainProgress("evaluating", elapsed=time.monotonic() - began))
-    mixed = _copy(base_model, config)
-    mixed.load_state_dict(
-        {k: v + config.mix * deltas[k] if k in deltas else v for k, v in base_state.items()}
-    )
-    tuned_vectors = gallery.vectors
-    if config.tune != "text":
-        assert gallery.pixels is not None
-        tuned_vectors = _embed(mixed, gallery.pixels)
-    after = _evaluate(mixed, base_model, encoder, gallery, held, trained_hashes, config, tuned_vectors)
+    final_vectors = gallery.vectors if text_side else _embed(model, gallery.pixels)  # type: ignore[arg-type]
+    agreement = _agreement(model, base_model, encoder, gallery, final_vectors, untagged)
+    before = _metrics(before_scores, before_ranks, config, len(untagged), 1.0)
+    after = _metrics(after_scores, after_ranks, config, len(untagged), agreement)
+    verdict = judge(before_scores, after_scores, agreement, config)
 
     report(TrainProgress("saving", elapsed=time.monotonic() - began))
-    good = after.not_worse_than(before, config.min_agreement)
-    metrics = {"before": before.to_json(), "after": after.to_json(), "improved": good,
-               "train_photos": len(train_photos), "held_out_photos": len(held), "final_loss": losses[-1] if losses else None}  # fmt: skip
+    deltas = weight_deltas(model, run.base_state)
+    losses = run.losses
+    metrics = {"before": before.to_json(), "after": after.to_json(), "verdict": verdict.to_json(),
+               "improved": verdict.decision == "activated", "train_photos": len(photos),
+               "final_loss": losses[-1] if losses else None}  # fmt: skip
     record = {**asdict(config), "base_model": {"name": base.name, "pretrained": base.pretrained}}
     version = versions.create_version(library, base, deltas, record, metrics, config.mix)
-    activated = good or config.force
+    activated = verdict.decision == "activated" or config.force
     reembedding = False
     if activated:
         reembedding = versions.use_version(library, version.version, config.mix).reembedding
     else:
-        log.warning(
-            "version %d is worse on held-out tags than the current model; not switched on", version.version
-        )
+        log.warning("version %d not switched on: %s", version.version, verdict.reason)
     seconds = time.monotonic() - began
     report(TrainProgress("done", len(losses), len(losses), losses[-1] if losses else None, seconds, 0.0))
     return TrainResult(
-        version.version, before, after, activated, reembedding, False, seconds, len(losses), tuple(losses)
+        version.version,
+        before,
+        after,
+        activated,
+        reembedding,
+        False,
+        seconds,
+        len(losses),
+        tuple(losses),
+        verdict,
     )
+
+
+def _fit_model(
+    run: _Run, photos: Sequence[TaggedPhoto], cancel: threading.Event | None, fit: Fit
+) -> nn.Module | None:
+    """A tuned copy of the base, trained on `photos`, WiSE-mixed at config.mix; None if cancelled."""
+    config = run.config
+    texts = sorted({t for p in photos for t in _training_texts(p.texts)})
+    data, used = _fit_data(run.library, run.encoder, list(photos), texts, run.gallery, config)
+    if len(used) < 1:
+        raise TrainingError("Too few tagged photos could be read to train on.")
+    data.negatives = run.negatives if config.tune in TEXT_SIDE_MODES else None
+    model = _copy(run.base_model, config)
+    fit_began = time.monotonic()
+    first = run.steps[0]
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        run.losses.append(loss)
+        run.steps[0] = first + step
+        elapsed = time.monotonic() - fit_began
+        eta = elapsed / step * (run.total - run.steps[0]) if step else None
+        run.report(
+            TrainProgress("training", run.steps[0], run.total, loss, time.monotonic() - run.began, eta)
+        )
+
+    if not fit(model, data, replace(config, seed=config.seed + first), on_step, cancel):
+        return None
+    merge_lora(model)
+    if config.mix >= 1.0:
+        return model
+    deltas = weight_deltas(model, run.base_state)
+    mixed = _copy(run.base_model, config)
+    mixed.load_state_dict(
+        {k: v + config.mix * deltas[k] if k in deltas else v for k, v in run.base_state.items()}
+    )
+    return mixed
+
+
+def _cancelled(run: _Run, current: nn.Module, encoder: Encoder) -> TrainResult:
+    empty = _metrics([], [], run.config, 0, 1.0)
+    run.report(TrainProgress("done", elapsed=time.monotonic() - run.began))
+    return TrainResult(None, empty, empty, False, cancelled=True, seconds=time.monotonic() - run.began,
+                       steps=len(run.losses), losses=tuple(run.losses))  # fmt: skip
+
+
+def _training_texts(texts: Sequence[str]) -> list[str]:
+    """A photo's tag texts, and for one- or two-word tags (names) the same inside a sentence."""
+    out = []
+    for text in texts:
+        out += [t.format(text) for t in NAME_TEMPLATES] if len(text.split()) <= 2 else [text]
+    return out
 
 
 def _cpu_float(model: nn.Module) -> nn.Module:
@@ -392,7 +558,7 @@ def _cpu_float(model: nn.Module) -> nn.Module:
 def _copy(model: nn.Module, config: TrainConfig) -> nn.Module:
     """A trainable copy; text-side tuning shares the (frozen, never written) image tower."""
     visual: Any = getattr(model, "visual", None)
-    memo = {id(visual): visual} if config.tune == "text" and visual is not None else {}
+    memo = {id(visual): visual} if config.tune in TEXT_SIDE_MODES and visual is not None else {}
     return copy.deepcopy(model, memo)
 
 
@@ -411,7 +577,9 @@ def _gallery(
     pixels, ok = load_pixels(encoder, [paths[h] for h in hashes])
     hashes = [hashes[i] for i in ok]
     return _Gallery(
-        hashes, _embed(_cpu_float(encoder.model), pixels), pixels if config.tune != "text" else None
+        hashes,
+        _embed(_cpu_float(encoder.model), pixels),
+        pixels if config.tune not in TEXT_SIDE_MODES else None,
     )
 
 
@@ -433,7 +601,8 @@ def _fit_data(
     config: TrainConfig,
 ) -> tuple[FitData, list[TaggedPhoto]]:
     position = {h: i for i, h in enumerate(gallery.hashes)}
-    need_pixels = config.tune != "text" or config.token_loss
+    text_side = config.tune in TEXT_SIDE_MODES
+    need_pixels = not text_side or config.token_loss
     pixels: Tensor | None = None
     if need_pixels:
         pixels, ok = load_pixels(encoder, [p.path for p in photos])
@@ -441,7 +610,7 @@ def _fit_data(
     else:
         photos = [p for p in photos if p.hash in position]
     vectors = patches = None
-    if config.tune == "text":
+    if text_side:
         if all(p.hash in position for p in photos):
             vectors = torch.from_numpy(gallery.vectors[[position[p.hash] for p in photos]].copy())
         if config.token_loss or vectors is None:
@@ -459,21 +628,36 @@ def _fit_data(
     index = {t: i for i, t in enumerate(texts)}
     model_any: Any = encoder.model
     grid = tuple(int(g) for g in model_any.visual.grid_size) if config.token_loss else (0, 0)
+    photo_texts = [sorted({index[t] for t in _training_texts(p.texts)}) for p in photos]
     highlights: list[list[tuple[int, list[int], Tensor]]] = []
-    for p in photos:
+    for p, own in zip(photos, photo_texts, strict=True):
         entries = []
         if config.token_loss:
             crop = encoder.input_crop(p.size)
-            for text, h in p.highlights:
-                positions = phrase_positions(encoder, ids[index[text]], h.phrase)
-                target = highlight_grid(h, crop, (grid[0], grid[1]))
-                if positions and target.sum() > 0:
-                    entries.append((index[text], positions, torch.from_numpy(target)))
+            for tag_text, h in p.highlights:
+                target = torch.from_numpy(highlight_grid(h, crop, (grid[0], grid[1])))
+                if target.sum() <= 0:
+                    continue
+                for t in own:  # the phrase in every text made from this tag
+                    if tag_text in texts[t]:
+                        positions = phrase_positions(encoder, ids[t], h.phrase)
+                        if positions:
+                            entries.append((t, positions, target))
         highlights.append(entries)
-    data = FitData(
-        texts, ids, eot, [[index[t] for t in p.texts] for p in photos], vectors, patches, pixels, highlights
-    )
+    data = FitData(texts, ids, eot, photo_texts, vectors, patches, pixels, highlights)
+    data.learn_tokens = tag_tokens(encoder, {t for p in photos for t in p.texts})
     return data, photos
+
+
+def tag_tokens(encoder: Encoder, texts: set[str]) -> list[int]:
+    """The vocabulary ids of the tags' own words (not the sentence templates', not stopwords):
+    what "names" tuning learns."""
+    tokens: set[int] = set()
+    for text in texts:
+        for word in text.split():
+            if word.lower() not in STOPWORDS:
+                tokens.update(encoder.tokenizer.encode(word))
+    return sorted(tokens)
 
 
 def _text_vectors(model: nn.Module, encoder: Encoder, texts: Sequence[str]) -> np.ndarray:
@@ -483,55 +667,87 @@ def _text_vectors(model: nn.Module, encoder: Encoder, texts: Sequence[str]) -> n
     return pooled.numpy()
 
 
-def _evaluate(
+def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
+    """AP of ranking by descending score against a boolean relevance array (ties: index order)."""
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    hits = np.cumsum(relevant[order])
+    precision = hits / np.arange(1, len(scores) + 1)
+    return float((precision * relevant[order]).sum() / max(1, int(relevant.sum())))
+
+
+def _held_out(
+    model: nn.Module,
+    encoder: Encoder,
+    gallery: _Gallery,
+    vectors: np.ndarray,
+    held: Sequence[TaggedPhoto],
+    tagged: set[str],
+) -> tuple[list[float], list[int]]:
+    """Per tag of the held-out photos: the AP of those photos among the untagged library for the
+    tag's text; and every held-out photo's rank (1 + untagged photos above it)."""
+    position = {h: i for i, h in enumerate(gallery.hashes)}
+    untagged = np.array([i for i, h in enumerate(gallery.hashes) if h not in tagged])
+    texts = sorted({t for p in held for t in p.texts})
+    aps, ranks = [], []
+    for text, tv in zip(texts, _text_vectors(model, encoder, texts), strict=True):
+        rows = [position[p.hash] for p in held if text in p.texts and p.hash in position]
+        if not rows:
+            continue
+        scores = vectors[np.concatenate([rows, untagged]).astype(int)] @ tv
+        relevant = np.zeros(len(scores), bool)
+        relevant[: len(rows)] = True
+        aps.append(average_precision(scores, relevant))
+        negatives = scores[len(rows) :]
+        ranks += [1 + int((negatives > s).sum()) for s in scores[: len(rows)]]
+    return aps, ranks
+
+
+def _metrics(
+    aps: Sequence[float], ranks: Sequence[int], config: TrainConfig, gallery: int, agreement: float
+) -> Metrics:
+    k = config.recall_k
+    n = len(aps)
+    se = float(np.std(aps, ddof=1) / math.sqrt(n)) if n > 1 else 0.0
+    return Metrics(
+        float(np.mean(aps)) if n else 0.0, se,
+        float(np.mean([r <= k for r in ranks])) if ranks else 0.0,
+        float(np.mean(ranks)) if ranks else 0.0, k, len(ranks), gallery, agreement,
+    )  # fmt: skip
+
+
+def _agreement(
     model: nn.Module,
     base_model: nn.Module,
     encoder: Encoder,
     gallery: _Gallery,
-    held: Sequence[TaggedPhoto],
-    trained: set[str],
-    config: TrainConfig,
     vectors: np.ndarray,
-) -> Metrics:
-    """Recall@k and mean rank of held-out photos for their tags among gallery photos that were not
-    trained on, and top-k agreement with the base model on generic prompts."""
-    keep = [i for i, h in enumerate(gallery.hashes) if h not in trained]
-    hashes = [gallery.hashes[i] for i in keep]
-    photo_vectors = vectors[keep]
-    tags_of = {p.hash: set(p.texts) for p in held}
-    texts = sorted({t for p in held for t in p.texts})
-    text_vectors = _text_vectors(model, encoder, texts)
-    ranks = []
-    for text, tv in zip(texts, text_vectors, strict=True):
-        scores = photo_vectors @ tv
-        negatives = np.array([text not in tags_of.get(h, ()) for h in hashes])
-        for i, h in enumerate(hashes):
-            if text in tags_of.get(h, ()):
-                ranks.append(1 + int(((scores > scores[i]) & negatives).sum()))
-    k = config.recall_k
-    recall = float(np.mean([r <= k for r in ranks])) if ranks else 0.0
-    mean_rank = float(np.mean(ranks)) if ranks else 0.0
-    agreement = 1.0
-    if model is not base_model and len(hashes) > 1:
-        top = min(10, max(1, len(hashes) // 4))
-        ours = photo_vectors @ _text_vectors(model, encoder, GENERIC_PROMPTS).T
-        base_vectors = gallery.vectors[keep]
-        theirs = base_vectors @ _text_vectors(base_model, encoder, GENERIC_PROMPTS).T
-        overlaps = [
-            len(set(np.argsort(-ours[:, j])[:top]) & set(np.argsort(-theirs[:, j])[:top])) / top
-            for j in range(len(GENERIC_PROMPTS))
-        ]
-        agreement = float(np.mean(overlaps))
-    return Metrics(recall, mean_rank, k, len(ranks), len(hashes), agreement)
+    untagged: Sequence[int],
+) -> float:
+    """Mean top-k overlap, over generic prompts, of the tuned and base rankings of the untagged
+    library (1.0: everyday queries find exactly what they found before)."""
+    rows = np.asarray(untagged)
+    if len(rows) < 2:
+        return 1.0
+    top = min(10, max(1, len(rows) // 4))
+    ours = vectors[rows] @ _text_vectors(model, encoder, GENERIC_PROMPTS).T
+    theirs = gallery.vectors[rows] @ _text_vectors(base_model, encoder, GENERIC_PROMPTS).T
+    overlaps = [
+        len(set(np.argsort(-ours[:, j])[:top]) & set(np.argsort(-theirs[:, j])[:top])) / top
+        for j in range(len(GENERIC_PROMPTS))
+    ]
+    return float(np.mean(overlaps))
 
 
 __all__ = [
+    "DECISIONS",
     "FitData",
     "Metrics",
     "TrainConfig",
     "TrainProgress",
     "TrainResult",
     "TrainingError",
+    "Verdict",
     "fit",
+    "judge",
     "train",
 ]

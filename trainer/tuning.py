@@ -2,6 +2,9 @@
 under inference_mode; training needs gradients).
 
 Modes:
+- "names" (the default): only the token embeddings of the words in the tags learn (a textual
+  inversion of the user's names); every other text, so every generic query, encodes exactly as
+  before, and the image tower stays fixed.
 - "text": the image tower stays fixed; the last `text_blocks` text blocks, ln_final and the text
   projection learn (LiT). Image features are computed once; the text blocks before the first
   trainable one are run once per text and cached.
@@ -12,6 +15,7 @@ Modes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -22,7 +26,8 @@ from torch.nn.utils import parametrize
 
 from engine.errors import ViewfinderError
 
-TUNE_MODES = ("text", "lora", "full")
+TUNE_MODES = ("names", "text", "lora", "full")
+TEXT_SIDE_MODES = ("names", "text")
 
 
 class LoRA(nn.Module):
@@ -39,6 +44,20 @@ class LoRA(nn.Module):
         return weight + (self.b @ self.a) * self.scale
 
 
+class RowDelta(nn.Module):
+    """A parametrisation W -> W with `rows` shifted by a learnt delta (zero at first): only those
+    vocabulary rows learn, and the optimiser touches a few rows, not the whole vocabulary."""
+
+    def __init__(self, weight: Tensor, rows: Sequence[int]):
+        super().__init__()
+        self.rows: Tensor
+        self.register_buffer("rows", torch.tensor(sorted(set(rows)), dtype=torch.long))
+        self.delta = nn.Parameter(torch.zeros(len(self.rows), weight.shape[1], dtype=weight.dtype))
+
+    def forward(self, weight: Tensor) -> Tensor:
+        return weight.index_add(0, self.rows, self.delta)
+
+
 def _lora_targets(model: nn.Module) -> list[tuple[nn.Module, str]]:
     targets: list[tuple[nn.Module, str]] = []
     for module in model.modules():
@@ -51,10 +70,18 @@ def _lora_targets(model: nn.Module) -> list[tuple[nn.Module, str]]:
 
 
 def make_trainable(
-    model: nn.Module, mode: str, *, text_blocks: int = 2, lora_rank: int = 8, lora_alpha: float = 16.0
+    model: nn.Module,
+    mode: str,
+    *,
+    text_blocks: int = 2,
+    lora_rank: int = 8,
+    lora_alpha: float = 16.0,
+    token_ids: Sequence[int] = (),
 ) -> list[nn.Parameter]:
     """Freeze `model` except what `mode` trains (adding LoRA parametrisations for "lora"); returns
-    the parameters to optimise. The model is changed in place: pass a copy."""
+    the parameters to optimise. The model is changed in place: pass a copy. `token_ids`: for
+    "names", the vocabulary rows that learn (the other rows get no gradient, so with no weight
+    decay they stay bit-identical)."""
     if mode not in TUNE_MODES:
         raise ViewfinderError(f"Unknown tuning mode {mode!r}; choose one of {', '.join(TUNE_MODES)}.")
     m: Any = model
@@ -66,6 +93,12 @@ def make_trainable(
         head.append(m.text_projection)
     elif isinstance(m.text_projection, nn.Module):
         head += list(m.text_projection.parameters())
+    if mode == "names":
+        if not token_ids:
+            raise ViewfinderError("Tuning names needs the token ids of the tags' words.")
+        rows = RowDelta(m.token_embedding.weight, token_ids)
+        parametrize.register_parametrization(m.token_embedding, "weight", rows)
+        return [rows.delta]
     if mode == "text":
         blocks = m.transformer.resblocks
         count = max(0, min(text_blocks, len(blocks)))
@@ -123,7 +156,9 @@ class TextSide:
         self.ids = ids[:, : self.length]
         positions = torch.arange(self.length)[None]
         self.mask = (positions > 0) & (positions < eot_positions[:, None])
-        self.start = first_trainable_text_block(model)
+        embedding: Any = self.model.token_embedding
+        embeddings_learn = parametrize.is_parametrized(embedding) or bool(embedding.weight.requires_grad)
+        self.start = 0 if embeddings_learn else first_trainable_text_block(model)
         with torch.no_grad():
             self.prefix = self._run(self._embed(self.ids), 0, self.start)
 
@@ -141,7 +176,8 @@ class TextSide:
     def features(self, indices: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         sel = torch.arange(len(self.ids)) if indices is None else indices
         m = self.model
-        if self.start == 0 and any(p.requires_grad for p in m.token_embedding.parameters()):
+        embedding: Any = m.token_embedding
+        if self.start == 0 and (parametrize.is_parametrized(embedding) or embedding.weight.requires_grad):
             x = self._embed(self.ids[sel])
         else:
             x = self.prefix[sel]

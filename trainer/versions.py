@@ -30,6 +30,8 @@ from engine.errors import ViewfinderError
 from engine.library import Library
 from engine.storage.versions import VersionRecord
 
+from .tuning import TEXT_SIDE_MODES
+
 log = logging.getLogger(__name__)
 
 MODELS_DIR = "models"
@@ -127,7 +129,7 @@ def training_base(library: Library) -> ModelSpec:
 def image_identity(library: Library, spec: ModelSpec) -> str:
     """A key that is equal for two models exactly when their image towers are the same."""
     v = version_of(library, spec)
-    if v is not None and v.tune == "text":
+    if v is not None and v.tune in TEXT_SIDE_MODES:
         return v.base_model.key
     return spec.key
 

@@ -61,7 +61,7 @@ def test_tag_untag_tags_json(cli):
         (["tag", "{photo}", "Rex", "--highlight", "Max=0,0,1,1"], "'Max' does not occur"),
         (["tag", "{photo}", "Rex", "--highlight", "Rex=0,0,2,1"], "between 0 and 1"),
         (["untag", "{photo}", "Nobody"], "has no tag 'Nobody'"),
-        (["train"], "at least 10 tagged photos and 2 different tags"),
+        (["train"], "at least 3 tagged photos; the library has 0"),
         (["model", "use", "3"], "no model version 3"),
         (["model", "rollback"], "no earlier model"),
     ],
@@ -72,6 +72,24 @@ def test_user_errors_are_one_line(cli, args, message):
     code, out, err = run(*args)
     assert code == 1
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_one_text_on_many_photos_in_one_call(cli, tmp_path, monkeypatch):
+    run, photos = cli
+    code, out, err = run("tag", "Rex", "--photos", photos[0][0], photos[1][0])
+    assert code == 0 and "Tagged 2 photo(s): Rex" in out, err
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{photos[2][0]}\n\n{photos[3][0]}\n/no/such.png\n", encoding="utf-8")
+    code, out, err = run("tag", "Rex", "--photos-from", str(listing))
+    # The readable photos are tagged; the unknown one is named, and the exit status says so.
+    assert code == 1 and "Tagged 2 photo(s)" in out and "/no/such.png" in err and "Traceback" not in err
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(photos[4][0] + "\n"))
+    code, out, err = run("tag", "Rex", "--photos-from", "-")
+    assert code == 0, err
+    code, out, _ = run("tags", "--json")
+    assert sorted(t["path"] for t in json.loads(out)) == sorted(p for p, _ in photos[:5])
+    code, out, err = run("tag", "Rex", "--photos", photos[0][0], "--highlight", "Rex=0,0,1,1")
+    assert code == 1 and "--highlight marks one photo" in err
 
 
 def test_bad_highlight_syntax_is_a_usage_error(cli, capsys):
@@ -85,12 +103,13 @@ def test_train_model_list_use_rollback(cli):
     run, photos = cli
     for path, colour in photos[:16]:
         assert run("tag", path, colour)[0] == 0
-    code, out, err = run("train", "--epochs", "3", "--lr", "5e-4", "--force", "--json")
+    code, out, err = run("train", "--tune", "text", "--epochs", "3", "--lr", "5e-4", "--force", "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["version"] == 1 and result["activated"] is True
     for part in ("before", "after"):
-        assert {"recall_at_k", "mean_rank", "k", "agreement"} <= set(result[part])
+        assert {"ap", "ap_se", "recall_at_k", "mean_rank", "k", "agreement"} <= set(result[part])
+    assert result["verdict"]["decision"] in ("activated", "kept", "refused")
     code, out, _ = run("model", "list", "--json")
     listed = json.loads(out)
     assert [(v["version"], v["active"]) for v in listed] == [(1, True)]

@@ -16,7 +16,7 @@ from synthetic import COLOURS, make_scene, random_shapes
 from engine.search import Query, search
 from engine.tags import Highlight, add_tag
 from trainer import versions
-from trainer.data import NotEnoughTags, highlight_grid, split_held_out
+from trainer.data import NotEnoughTags, fold_photos, highlight_grid
 from trainer.train import TrainConfig, fit, train
 
 COLOUR_NAMES = list(COLOURS)
@@ -69,7 +69,8 @@ def _mean_rank(library, untagged) -> float:
     return float(np.mean(ranks))
 
 
-FAST = dict(epochs=25, batch_size=16, learning_rate=5e-4, min_agreement=0.0)
+# The last text blocks learn (the "text" mode) on a random-init model: what these tests measure.
+FAST = dict(tune="text", epochs=25, steps=0, batch_size=16, learning_rate=5e-4, min_agreement=0.0)
 
 
 @pytest.mark.parametrize("loss", ["sigmoid", "softmax"])
@@ -81,8 +82,10 @@ def test_training_ranks_unseen_photos_of_a_tag_higher(scenes_library, loss):
     assert result.activated and result.version == 1 and not result.reembedding
     assert result.after.mean_rank < result.before.mean_rank
     # 40 untagged scenes, 10 per colour: random order gives a mean rank near 20.5, perfect 5.5.
+    # (Training takes untagged photos as negatives; here, unlike a real library, all of them
+    # carry a tag's colour, which holds the gain back a little.)
     assert after < before - 8, (before, after)
-    assert after < 12, (before, after)
+    assert after < 15, (before, after)
     # Text-side tuning reuses the photo vectors: nothing was re-embedded, the index still answers.
     assert library.status().pending == 0
     assert library.model.pretrained and "merged" in library.model.pretrained
@@ -129,13 +132,14 @@ def test_a_model_made_worse_is_not_switched_on(scenes_library):
 
     result = train(library, TrainConfig(**{**FAST, "epochs": 10}), fit=sabotage)
     assert result.version == 2 and not result.activated
-    # Measured against the model in use (version 1), not just the base.
-    assert result.before.mean_rank == pytest.approx(good.after.mean_rank)
-    assert result.after.mean_rank > result.before.mean_rank
+    assert result.verdict is not None and result.verdict.decision == "refused", result.verdict
+    # Measured against the model in use (version 1), not just the base, on the same held-out folds.
+    assert result.before.ap > result.after.ap + 2 * result.verdict.se
     assert library.model == current and versions.active_version(library) == 1
     listed = versions.list_versions(library)
     assert [(v.version, v.active) for v in listed] == [(1, True), (2, False)]
     assert listed[1].metrics["improved"] is False
+    assert listed[1].metrics["verdict"]["decision"] == "refused"
 
 
 def test_rollback_restores_previous_results_exactly(scenes_library):
@@ -168,9 +172,9 @@ def test_too_few_tags_says_how_many_are_needed(make_library, tmp_path):
     library = make_library()
     library.add_folders([tmp_path / "photos"])
     library.index()
-    for path, *_ in scenes[:6]:
+    for path, *_ in scenes[:2]:
         add_tag(library.store, path, "red")
-    with pytest.raises(NotEnoughTags, match="at least 10 tagged photos and 2 different tags.*6 tagged photo"):
+    with pytest.raises(NotEnoughTags, match="at least 3 tagged photos; the library has 2"):
         train(library, TrainConfig(**FAST))
     assert versions.list_versions(library) == []
 
@@ -194,7 +198,9 @@ def test_cancel_stops_without_a_version(scenes_library):
 def test_lora_tuning_switches_through_re_embedding(scenes_library):
     library, _, _ = scenes_library()
     base = library.model
-    result = train(library, TrainConfig(tune="lora", epochs=1, batch_size=16, force=True, gallery_limit=20))
+    result = train(
+        library, TrainConfig(tune="lora", epochs=1, steps=0, batch_size=16, force=True, gallery_limit=20)
+    )
     assert result.activated and result.reembedding
     assert library.model == base and library.target_model.pretrained  # old vectors answer until re-embedded
     library.index()
@@ -202,14 +208,18 @@ def test_lora_tuning_switches_through_re_embedding(scenes_library):
     assert library.status().pending == 0 and library.search(Query(text="red", k=3))
 
 
-def test_split_holds_out_some_of_every_tag_and_keeps_training_photos():
+def test_folds_hold_out_every_photo_of_a_shared_tag_once_and_keep_training_photos():
     from trainer.data import TaggedPhoto
 
-    photos = [TaggedPhoto(f"h{i:02d}", f"/p{i}", None, ("a" if i < 12 else "b",)) for i in range(15)]
-    train_set, held = split_held_out(photos, 0.2, seed=3)
-    assert {p.hash for p in train_set} | {p.hash for p in held} == {p.hash for p in photos}
-    assert sum("a" in p.texts for p in held) == 2 and sum("b" in p.texts for p in held) == 1
-    assert sum("b" in p.texts for p in train_set) == 2
+    photos = [TaggedPhoto(f"h{i:02d}", f"/p{i}", None, ("a" if i < 12 else "b",)) for i in range(14)]
+    photos.append(TaggedPhoto("solo", "/solo", None, ("c",)))
+    folds = fold_photos(photos, 3, seed=3)
+    held = [p.hash for fold in folds for p in fold]
+    assert sorted(held) == sorted(p.hash for p in photos if p.hash != "solo")  # each once; "c" never
+    for fold in folds:
+        for text in ("a", "b"):
+            assert any(text in p.texts for p in photos if p not in fold)  # still learnt in every fold
+    assert [sum("a" in p.texts for p in fold) for fold in folds] == [4, 4, 4]
 
 
 def test_highlight_box_maps_through_the_centre_crop(tiny_encoder):

@@ -1,0 +1,109 @@
+"""Measurements of personalisation on a held-out personal world, shared by the tests and
+benchmarks/personal_tags.py: a library of the world's photos, the user's tags, and the measures
+(AP of a tag's name over the untagged photos, generic-query mAP, the pointing game) for the
+product and for simple baselines, all on the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from personal_world import PersonalWorld, average_precision, pointing_hit, write_world
+
+from engine.heatmaps import compute_heatmap
+from engine.search import Query
+from engine.tag_scoring import fit_probe, prototype_scores
+from engine.tags import Highlight, add_tag
+
+
+@dataclass
+class WorldLibrary:
+    """A library holding a world's photos, tagged as the user would."""
+
+    world: PersonalWorld
+    library: object  # engine.library.Library
+    tagged: dict[str, list[str]]
+    paths: list[str]  # library (untagged) photos, in world.library order
+
+    def vectors(self, paths: list[str]) -> np.ndarray:
+        """The stored vectors of these photos under the library's current model."""
+        library = self.library
+        hashes = [library.store.photo_by_path(p).hash for p in paths]  # type: ignore[attr-defined]
+        from trainer.data import stored_vectors
+
+        found, vectors = stored_vectors(library.store, library.model.key)  # type: ignore[attr-defined]
+        row = {h: i for i, h in enumerate(found)}
+        return vectors[[row[h] for h in hashes]]
+
+    def search_scores(self, text: str) -> np.ndarray:
+        """Score of every untagged photo for `text` through Library.search (tags included); photos
+        the search does not return score -inf."""
+        library = self.library
+        hits = library.search(Query(text=text, k=len(self.paths) + 200))  # type: ignore[attr-defined]
+        score = {h.path: h.score for h in hits}
+        return np.array([score.get(p, -np.inf) for p in self.paths])
+
+    def text_scores(self, text: str) -> np.ndarray:
+        """Cosine of every untagged photo with `text` under the current model (no tags)."""
+        library = self.library
+        vector = library.encoder().encode_texts([text])[0]  # type: ignore[attr-defined]
+        return self.vectors(self.paths) @ vector
+
+
+def build_library(
+    world: PersonalWorld, folder: Path, make_library, *, highlights: bool = True
+) -> WorldLibrary:
+    """Write the world's photos, index them with `make_library()`, and tag each concept's tagged
+    photos with its name (and its box as a highlight)."""
+    tagged, paths = write_world(world, folder / "photos")
+    library = make_library()
+    library.add_folders([folder / "photos"])
+    library.index()
+    boxes = {c: [p.box for p in photos] for c, photos in world.tagged.items()}
+    for name, files in tagged.items():
+        for path, box in zip(files, boxes[name], strict=True):
+            marks = [Highlight(name, box)] if highlights and box else []
+            add_tag(library.store, path, name, marks)
+    return WorldLibrary(world, library, tagged, paths)
+
+
+def tag_ap(wl: WorldLibrary, scores: np.ndarray, name: str) -> float:
+    return average_precision(scores, wl.world.relevant(name))
+
+
+def instant_measures(wl: WorldLibrary) -> dict[str, float]:
+    """Mean over concepts of the AP of the concept's name over the untagged photos: the product's
+    search, and the baselines (text only, prototype, a linear probe without cross-fitting)."""
+    out: dict[str, list[float]] = {"search": [], "text only": [], "prototype": [], "linear probe": []}
+    library_vectors = wl.vectors(wl.paths)
+    for concept in wl.world.concepts:
+        name = concept.name
+        keys = wl.vectors(wl.tagged[name])
+        out["search"].append(tag_ap(wl, wl.search_scores(name), name))
+        out["text only"].append(tag_ap(wl, wl.text_scores(name), name))
+        out["prototype"].append(tag_ap(wl, prototype_scores(keys, library_vectors), name))
+        probe = fit_probe(keys, library_vectors)
+        out["linear probe"].append(tag_ap(wl, probe.logits(library_vectors), name))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def generic_map(wl: WorldLibrary) -> float:
+    """Mean AP of the world's generic queries over the untagged photos, with the current model."""
+    return float(
+        np.mean([average_precision(wl.text_scores(q), answers) for q, answers in wl.world.generic_queries])
+    )
+
+
+def pointing_game(wl: WorldLibrary, name: str, *, clearclip: bool = False) -> float:
+    """Share of the untagged photos of concept `name` whose heatmap for the word `name` peaks
+    inside the concept's box (the whole photo is the map's extent)."""
+    encoder = wl.library.encoder()  # type: ignore[attr-defined]
+    hits = []
+    for i in sorted(wl.world.relevant(name)):
+        photo = wl.world.library[i]
+        heat = compute_heatmap(encoder, photo.image, name, clearclip=clearclip)
+        assert photo.box is not None
+        hits.append(pointing_hit(heat.maps[heat.words[0]], photo.box))
+    return float(np.mean(hits))

@@ -385,7 +385,7 @@ class _Run:
     encoder: Encoder
     config: TrainConfig
     gallery: _Gallery
-    negatives: Tensor  # untagged photos' vectors for training (a fixed sample)
+    negatives: Tensor | None  # untagged photos' vectors for training (a fixed sample)
     base_model: nn.Module
     base_state: dict[str, Tensor]
     steps: list[int]  # steps done across all fits, for progress
@@ -421,13 +421,16 @@ def train(
     gallery = _gallery(library, encoder, photos, config, use_stored)
     tagged = {p.hash for p in photos}
     untagged = [i for i, h in enumerate(gallery.hashes) if h not in tagged]
-    if not untagged:
-        raise TrainingError("Training needs untagged photos in the library to tell the tags apart from.")
+    if not untagged and len({t for p in photos for t in p.texts}) < 2:
+        raise TrainingError(
+            "Every photo carries the one tag: training needs untagged photos (or a second tag) to tell it apart."
+        )
     pick = np.random.default_rng(config.seed).permutation(untagged)[: config.negatives]
+    negatives = torch.from_numpy(gallery.vectors[np.sort(pick)].copy()) if len(pick) else None
     folds = fold_photos(photos, config.folds, config.seed)
     base_model = _cpu_float(encoder.model)
     run = _Run(
-        library, encoder, config, gallery, torch.from_numpy(gallery.vectors[np.sort(pick)].copy()), base_model,
+        library, encoder, config, gallery, negatives, base_model,
         {k: v.detach().clone() for k, v in base_model.state_dict().items()}, [0],
         sum(total_steps(config, len(photos) - len(f)) for f in folds) + total_steps(config, len(photos)),
         report, began, [],

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TUNE_CHOICES = (
-    ("text", "Text side only (fast, no re-indexing)"),
+    ("names", "Your names only (fastest; other searches unchanged)"),
+    ("text", "Text side (fast, no re-indexing)"),
     ("lora", "LoRA on both towers (re-indexes photos)"),
     ("full", "Everything (slowest, re-indexes photos)"),
 )
@@ -131,7 +132,8 @@ class _Progress(QObject):
 def _metrics_text(before: dict, after: dict) -> str:
     k = after.get("k", before.get("k", 10))
     return (
-        f"Held-out recall@{k}: {before.get('recall_at_k', 0):.2f} → {after.get('recall_at_k', 0):.2f}"
+        f"Held-out AP {before.get('ap', 0):.2f} → {after.get('ap', 0):.2f}   ·   "
+        f"recall@{k}: {before.get('recall_at_k', 0):.2f} → {after.get('recall_at_k', 0):.2f}"
         f"   ·   mean rank {before.get('mean_rank', 0):.1f} → {after.get('mean_rank', 0):.1f}"
         f"   ·   everyday-query agreement {after.get('agreement', 1):.2f}"
     )
@@ -354,9 +356,11 @@ class TrainingDialog(QDialog):
             extra = " Photos are being re-indexed for it." if result.reembedding else ""
             self.outcome.setText(f"Switched on: searches now use version {result.version}.{extra}")
         else:
+            v = result.verdict
+            reason = v.reason if v else "it was not clearly better on held-out photos"
+            numbers = f" (held-out AP gain {v.gain:+.2f} ± {v.se:.2f})" if v else ""
             self.outcome.setText(
-                f"Version {result.version} was not switched on: it did worse on held-out photos than the"
-                " model in use. You can still choose it below."
+                f"Version {result.version} was not switched on: {reason}{numbers}. You can still choose it below."
             )
         self.finished_training.emit(result)
         if result.activated:

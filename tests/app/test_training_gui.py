@@ -56,14 +56,14 @@ def _dialog(qtbot, library) -> TrainingDialog:
 
 
 def test_too_few_tags_shows_the_message_in_the_dialog(qtbot, tagged_library):
-    library = tagged_library(per_colour=3, tagged=2)
+    library = tagged_library(per_colour=3, tagged=1)
     dialog = _dialog(qtbot, library)
     failures = []
     dialog.failed.connect(failures.append)
     dialog.start()
     assert len(failures) == 1
     assert dialog.error.isVisibleTo(dialog)
-    assert "at least 10 tagged photos" in dialog.error.text() and "4 tagged photo(s)" in dialog.error.text()
+    assert "at least 3 tagged photos" in dialog.error.text() and "the library has 2" in dialog.error.text()
     assert dialog.start_button.isEnabled() and not dialog.running
     assert dialog.version_numbers() == [0]  # only the base model
     assert versions.list_versions(library) == []
@@ -74,7 +74,7 @@ def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_li
     dialog = _dialog(qtbot, library)
     dialog.epochs.setValue(3)
     assert (
-        dialog.config().epochs == 3 and dialog.config().loss == "sigmoid" and dialog.config().tune == "text"
+        dialog.config().epochs == 3 and dialog.config().loss == "sigmoid" and dialog.config().tune == "names"
     )
     seen_steps = []
     dialog._bridge.progress.connect(lambda p: seen_steps.append(p.step) if p.phase == "training" else None)

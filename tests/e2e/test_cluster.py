@@ -40,14 +40,35 @@ def cluster() -> Iterator[str]:
 
     nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     nodes.add_node(num_cpus=1)
+    raylets = {
+        str(info.process.pid)
+        for node in [nodes.head_node, *nodes.worker_nodes]
+        for info in node.all_processes.get("raylet", [])
+    }
     try:
         yield nodes.address
     finally:
         nodes.shutdown()
+        _end_orphaned_workers(raylets)
         if previous is None:
             os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
         else:
             os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = previous
+
+
+def _end_orphaned_workers(raylets: set[str]) -> None:
+    """Ray worker processes of this test's nodes that outlived them (an actor restarting as its
+    job ended can): Ray workers ("ray::" titles) started by one of these raylets, ended."""
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if not Path(f"/proc/{entry}/cmdline").read_bytes().startswith(b"ray::"):
+                continue
+            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            started_by = {v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"RAY_RAYLET_PID=")}
+            if started_by & raylets:
+                os.kill(int(entry), signal.SIGKILL)
+        except OSError:  # gone meanwhile
+            continue
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +189,9 @@ def test_killed_driver_resumes(cluster, tmp_path, tiny_config, capsys):
     assert all(row[0] and row[5] is not None and row[5].shape == (64,) for row in stored.values())
     with sqlite3.connect(library / "library.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == len({r[0] for r in stored.values()})
+        assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == len(
+            {r[0] for r in stored.values()}
+        )
 
 
 def _map_workers() -> list[int]:
@@ -226,15 +249,18 @@ def test_killed_worker_is_replaced_and_the_run_finishes(cluster, photos, tmp_pat
 
 
 def test_workers_that_cannot_see_the_photos_leave_them_pending(
-    cluster, photos, tmp_path, tiny_config, capsys
+    cluster, photos, tmp_path, tiny_config, capsys, monkeypatch
 ):
+    # "auto" finds the cluster of this machine; RAY_ADDRESS says which one, where other Ray
+    # clusters (other test runs) may be running too.
+    monkeypatch.setenv("RAY_ADDRESS", cluster)
     code, _, err = index(
         tmp_path / "lib",
         photos,
         tiny_config,
         capsys,
         "--cluster",
-        "auto",  # the cluster started on this machine
+        "auto",
         "--path-map",
         f"{photos}=/nowhere",
         *WORKER_ARGS,

@@ -106,7 +106,7 @@ def _command_modules() -> list:
     import importlib
 
     modules = []
-    for name in ("app.cli_categories", "app.cli_training", "app.cli_desktop"):
+    for name in ("app.cli_categories", "app.cli_training", "app.cli_desktop", "app.cli_duplicates"):
         try:
             modules.append(importlib.import_module(name))
         except ModuleNotFoundError as e:

@@ -3,8 +3,10 @@
 Exact duplicates share a content hash, hence one vector label. Near-duplicates (resized,
 re-encoded, slightly cropped or edited copies, burst frames) are found in two steps:
 
-1. Candidates: each vector's nearest neighbours in the library's HNSW index (one batched query),
-   plus photos whose perceptual hashes are identical. Cost grows with n log n, not n^2.
+1. Candidates: the edges of the library's HNSW graph. Its bottom layer already links every vector
+   to its closest ones, so reading those links (O(n)) finds copies without comparing all pairs;
+   where that layout cannot be read, one batched nearest-neighbour query per vector does it.
+   Photos with identical perceptual hashes are candidates too.
 2. Decision: a candidate pair is a duplicate when the perceptual hashes agree on at least
    `threshold` of their 64 bits *and* the vectors' cosine is at least `min_cosine`. The hash
    tells copies of one picture from different pictures of the same scene (measured in
@@ -17,17 +19,27 @@ writes files: the caller supplies vectors, hashes and photos, and only ever gets
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .phash import similarity
-from .store import PhotoRow
+from .companions import pair_raws
+from .errors import PhotoError
+from .indexer import Progress, ProgressCallback
+from .phash import perceptual_hash, similarity
+from .photos import open_image
+from .store import PhotoRow, Store
+from .vector_index import VectorIndex
+
+log = logging.getLogger(__name__)
 
 # Share of the 64 perceptual-hash bits two copies must agree on (measured: docs/duplicates.md).
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = 0.85
 # The vectors' cosine below which two photos are never duplicates, whatever their hashes say.
 MIN_COSINE = 0.75
 # Nearest neighbours looked at per photo: bursts and copies rarely exceed a handful.
@@ -120,41 +132,57 @@ class _UnionFind:
 
 def group_labels(
     labels: np.ndarray,
-    neighbours: np.ndarray,
-    cosines: np.ndarray,
+    pairs: tuple[np.ndarray, np.ndarray],
     hashes: Mapping[int, int],
-    vectors: Mapping[int, np.ndarray] | None = None,
+    vectors: Callable[[list[int]], np.ndarray] | None = None,
     settings: DuplicateSettings = DuplicateSettings(),
 ) -> list[list[int]]:
     """Groups of vector labels that are near-duplicates of each other.
 
-    labels (n,): every label; neighbours (n, k) and cosines (n, k): each one's nearest labels
-    (-1 for none) and their cosine. hashes: label -> perceptual hash (labels without one join
-    nothing). vectors: label -> unit vector, to check pairs of identical hashes the neighbour
-    lists missed (without it such pairs join on the hash alone).
+    labels (n,): every label. pairs: candidate label pairs (a, b), e.g. the index graph's edges.
+    hashes: label -> perceptual hash (labels without one join nothing). Photos with identical
+    hashes are candidates too, wherever they sit in the graph. vectors(labels) returns their
+    vectors, to check the cosine of the pairs whose hashes agree (without it, hashes decide alone).
     """
-    uf = _UnionFind(int(x) for x in labels)
-    have = np.array([int(x) in hashes for x in labels])
+    labels = np.unique(np.asarray(labels, dtype=np.int64))
     own = np.array([hashes.get(int(x), 0) for x in labels], dtype=np.int64)
-    # Step 1a: the neighbour lists.
-    rows, cols = np.nonzero((neighbours >= 0) & (cosines >= settings.min_cosine))
-    others = neighbours[rows, cols].astype(np.int64)
-    other_hash = np.array([hashes.get(int(x), 0) for x in others], dtype=np.int64)
-    other_have = np.array([int(x) in hashes for x in others], dtype=bool)
-    keep = have[rows] & other_have & (similarity(own[rows], other_hash) >= settings.threshold)
-    for a, b in zip(labels[rows[keep]], others[keep], strict=True):
-        if int(a) != int(b):
-            uf.union(int(a), int(b))
-    # Step 1b: identical hashes, wherever they sit in the graph.
-    by_hash: dict[int, list[int]] = {}
-    for label, h, ok in zip(labels, own, have, strict=True):
-        if ok:
-            by_hash.setdefault(int(h), []).append(int(label))
-    for same in by_hash.values():
-        for other in same[1:]:
-            if vectors is None or float(vectors[same[0]] @ vectors[other]) >= settings.min_cosine:
-                uf.union(same[0], other)
+    have = np.array([int(x) in hashes for x in labels], dtype=bool)
+    a, b = (np.searchsorted(labels, np.asarray(side, dtype=np.int64)) for side in pairs)
+    a, b = np.minimum(a, len(labels) - 1), np.minimum(b, len(labels) - 1)
+    real = (labels[a] == np.asarray(pairs[0])) & (labels[b] == np.asarray(pairs[1])) & (a != b)
+    a, b = a[real], b[real]
+    # Identical hashes: each joins the first label with that hash.
+    order = np.argsort(own, kind="stable")
+    same = np.nonzero(have[order][1:] & have[order][:-1] & (own[order][1:] == own[order][:-1]))[0]
+    if len(same):
+        firsts = np.maximum.accumulate(np.where(np.r_[True, own[order][1:] != own[order][:-1]], np.arange(len(order)), 0))
+        a = np.concatenate([a, order[firsts[same + 1]]])
+        b = np.concatenate([b, order[same + 1]])
+    keep = have[a] & have[b] & (similarity(own[a], own[b]) >= settings.threshold)
+    a, b = a[keep], b[keep]
+    if len(a) and vectors is not None:
+        wanted = np.unique(np.concatenate([a, b]))
+        matrix = np.asarray(vectors(labels[wanted].tolist()), dtype=np.float32)
+        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        ra, rb = np.searchsorted(wanted, a), np.searchsorted(wanted, b)
+        close = np.einsum("ij,ij->i", matrix[ra], matrix[rb]) >= settings.min_cosine
+        a, b = a[close], b[close]
+    uf = _UnionFind(labels[np.unique(np.concatenate([a, b]))].tolist())
+    for x, y in zip(labels[a].tolist(), labels[b].tolist(), strict=True):
+        uf.union(x, y)
     return uf.groups()
+
+
+def candidate_pairs(index: VectorIndex, neighbours: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
+    """Label pairs worth comparing: the index graph's bottom-layer edges (each vector's closest
+    ones, kept by the graph anyway, so reading them costs O(n)), else each vector's nearest
+    neighbours by a batched query."""
+    edges = index.links()
+    if edges is not None:
+        return edges
+    labels, found, _ = index.neighbours(neighbours)
+    rows, cols = np.nonzero(found >= 0)
+    return labels[rows], found[rows, cols]
 
 
 def best_first(photos: Sequence[PhotoRow]) -> list[PhotoRow]:
@@ -195,3 +223,75 @@ def make_group(
         extra = tuple((companions or {}).get(photo.path, ()))
         copies.append(Copy(photo, photo is best, exact, score, extra))
     return DuplicateGroup(tuple(copies))
+
+
+# -- over a library ---------------------------------------------------------------------------------
+
+
+def find_duplicates(
+    store: Store,
+    index: VectorIndex,
+    model: str,
+    settings: DuplicateSettings = DuplicateSettings(),
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> list[DuplicateGroup]:
+    """Duplicate groups of a library, the largest first. Reads only (plus remembering perceptual
+    hashes of photos indexed before they existed); never touches a photo file."""
+    fill_missing_hashes(store, progress, cancel)
+    by_label = store.phashes.by_label(model)
+    labels = np.array(sorted(index.labels()), dtype=np.int64)
+    pairs = candidate_pairs(index, settings.neighbours)
+    grouped = group_labels(labels, pairs, by_label, index.vectors, settings)
+    in_group = {label for g in grouped for label in g}
+    grouped += [[label] for label in store.phashes.shared_labels(model) if label not in in_group]
+    photos = store.photos.for_labels(sorted({label for g in grouped for label in g}), model)
+    all_photos = [p for g in grouped for label in g for p in photos.get(label, [])]
+    shots = pair_raws([p.path for p in all_photos], lambda paths: store.photos.stats_for(paths).keys())
+    content = store.phashes.of({p.hash for p in all_photos if p.hash})
+    groups = []
+    for g in grouped:
+        members = [p for label in g for p in photos.get(label, [])]
+        shown = [p for p in members if p.path not in shots]  # a RAW with its JPEG is that JPEG
+        extra: dict[str, list[str]] = {}
+        for p in members:
+            if p.path in shots:
+                extra.setdefault(shots[p.path], []).append(p.path)
+        group = make_group(shown, content, extra)
+        if group is not None:
+            groups.append(group)
+    groups.sort(key=lambda grp: (-len(grp.copies), grp.best.photo.path))
+    return groups
+
+
+def fill_missing_hashes(
+    store: Store,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> int:
+    """Compute the perceptual hashes of photos indexed before hashes were kept; returns how many."""
+    missing = store.phashes.missing()
+    if not missing:
+        return 0
+    done = 0
+
+    def one(item: tuple[str, str]) -> tuple[str, int | None]:
+        content, path = item
+        try:
+            image, _ = open_image(path, min_size=(64, 64))
+        except PhotoError as e:  # gone or changed since indexing: the next index run sees to it
+            log.debug("no perceptual hash for %s: %s", path, e.reason)
+            return content, None
+        return content, perceptual_hash(image)
+
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
+        for start in range(0, len(missing), 256):
+            if cancel is not None and cancel.is_set():
+                break
+            results = dict(pool.map(one, missing[start : start + 256]))
+            store.phashes.add({h: p for h, p in results.items() if p is not None})
+            done += len(results)
+            if progress:
+                progress(Progress("hashing", done, len(missing)))
+    return done

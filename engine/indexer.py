@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import PhotoError
+from .phash import perceptual_hash
 from .photos import PhotoMeta, open_image, read_metadata
 from .store import PhotoUpdate, Store
 from .vector_index import VectorIndex
@@ -58,6 +59,7 @@ class Prepared:
     update: PhotoUpdate
     path: str
     pixels: np.ndarray | None = None
+    phash: int | None = None  # perceptual hash (engine/phash.py), made while the photo is decoded
 
 
 def content_hash(data: bytes) -> str:
@@ -106,7 +108,8 @@ def prepare_photo(
         if digest in known:
             return Prepared(_update(photo_id, digest, read_metadata(data, path_for_errors=path)), path)
         image, meta = open_image(data, min_size=encoder.image_size, path_for_errors=path)
-        return Prepared(_update(photo_id, digest, meta), path, encoder.preprocess_array(image))
+        pixels = encoder.preprocess_array(image)
+        return Prepared(_update(photo_id, digest, meta), path, pixels, perceptual_hash(image))
     except PhotoError as e:
         return Prepared(PhotoUpdate(photo_id, hash=None, error=e.reason), path)
     except Exception as e:  # a decoder bug must cost one photo, not the run
@@ -132,9 +135,10 @@ def write_batch(
     model_key: str,
     updates: Sequence[PhotoUpdate],
     vectors: dict[str, np.ndarray],
+    perceptual: dict[str, int] | None = None,
 ) -> None:
     """Save one batch of results in one transaction, then add its new vectors to the index."""
-    added = store.save_results(model_key, updates, vectors)
+    added = store.save_results(model_key, updates, vectors, perceptual)
     if added:
         labels, vecs = zip(*added, strict=True)
         index.add(np.array(labels, dtype=np.int64), np.stack(vecs))
@@ -190,7 +194,8 @@ class Indexer:
 
     def _flush(self, batch: list[Prepared]) -> None:
         vectors = embed_batch(self.encoder, batch)
-        write_batch(self.store, self.index, self.model_key, [item.update for item in batch], vectors)
+        hashes = {item.update.hash: item.phash for item in batch if item.update.hash and item.phash is not None}
+        write_batch(self.store, self.index, self.model_key, [item.update for item in batch], vectors, hashes)
         self._known.update(vectors)
 
     def run(

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cluster import ClusterConfig, ClusterIndexer
+from .companions import merge_pairs, without_paired_raws
 from .config import ModelSpec
+from .duplicates import DuplicateGroup, DuplicateSettings, find_duplicates
 from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
 from .paths import is_inside, is_under
@@ -317,6 +319,7 @@ class Library:
         if not result.cancelled:
             if scan:  # renames were matched by now: vectors nobody refers to can go
                 self.store.vectors.drop_orphans()
+                self.store.phashes.drop_orphans()
             changed = self.refresh() or changed
         if changed:
             self.save_index()
@@ -367,10 +370,10 @@ class Library:
         limit: int | None = None,
     ) -> list[PhotoRow]:
         """Readable photos, newest first (taken-at, else file time), indexed or not: browsing needs
-        no model."""
+        no model. A RAW+JPEG shot shows as its JPEG."""
         if folder is not None:
             folder = check_folder(folder, self.folders())
-        return self.store.photos.newest_first(folder, after, before, limit)
+        return without_paired_raws(self.store.photos.newest_first(folder, after, before, limit))
 
     # -- search ------------------------------------------------------------------------------
 
@@ -385,7 +388,23 @@ class Library:
         encoder = self.encoder()
         vector = query_vector(query, encoder)
         # Personal tags named in the query lead, and photos that look like them rise (engine/tags.py).
-        return search_with_tags(vector, query, self.store, self.vector_index, self.model.key)
+        hits = search_with_tags(vector, query, self.store, self.vector_index, self.model.key)
+        # A RAW+JPEG shot is one result: the JPEG, with the RAW listed (engine/companions.py).
+        return merge_pairs(hits, lambda paths: self.store.photos.stats_for(paths).keys(), self.store.photos.by_path)
+
+    def duplicates(
+        self,
+        settings: DuplicateSettings | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[DuplicateGroup]:
+        """Groups of duplicate and near-duplicate photos, the best copy first (engine/duplicates.py).
+        Only lists: never modifies, moves or deletes a photo."""
+        if self._dim() is None:
+            return []
+        return find_duplicates(
+            self.store, self.vector_index, self.model.key, settings or DuplicateSettings(), progress, cancel
+        )
 
     # -- status ------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ class Hit:
     path: str
     score: float
     photo: PhotoRow = field(repr=False)
+    companions: tuple[str, ...] = ()  # other files of the same shot (the RAW beside a JPEG)
 
 
 _NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')

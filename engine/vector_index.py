@@ -325,6 +325,47 @@ class VectorIndex:
         ids, dist = found
         return [(int(i), float(1.0 - d)) for i, d in zip(ids[0], dist[0], strict=True)]
 
+    def vectors(self, labels: Sequence[int]) -> np.ndarray:
+        """The stored (unit) vectors of live labels, in order, as an (n, dim) array."""
+        if not len(labels):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock.read():
+            return np.asarray(self._hnsw.get_items(np.asarray(labels, dtype=np.int64), return_type="numpy"))
+
+    def links(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The graph's bottom-layer edges between live items, as label arrays (a, b).
+
+        Each item keeps links to up to 2*M of its nearest items there, so these edges hold every
+        item's closest neighbours at no search cost (near-duplicate grouping reads them). None
+        when hnswlib's serialised layout is not the one read here (then use `neighbours`).
+        """
+        with self._lock.read():
+            state = self._hnsw.__getstate__()
+            live_labels = set(self._live)
+        try:
+            params = state[0]
+            count, per = int(params["cur_element_count"]), int(params["size_data_per_element"])
+            m0, label_at = int(params["max_M0"]), int(params["label_offset"])
+            if params["ser_version"] != 1 or label_at + 8 > per or 4 + 4 * m0 > per:
+                return None
+            rows = np.asarray(params["data_level0"]).view(np.uint8)[: count * per].reshape(count, per)
+        except (KeyError, IndexError, TypeError, ValueError):
+            log.warning("unexpected hnswlib layout; grouping falls back to neighbour queries")
+            return None
+        sizes = rows[:, 0:2].copy().view(np.uint16).reshape(-1)  # link count, then a deleted flag
+        live = (rows[:, 2] & 1) == 0
+        links = rows[:, 4 : 4 + 4 * m0].copy().view(np.uint32).reshape(count, m0).astype(np.int64)
+        labels = rows[:, label_at : label_at + 8].copy().view(np.uint64).reshape(-1).astype(np.int64)
+        valid = (np.arange(m0)[None, :] < np.minimum(sizes, m0)[:, None]) & live[:, None]
+        source = np.broadcast_to(np.arange(count)[:, None], links.shape)[valid]
+        target = links[valid]
+        inside = target < count
+        source, target = source[inside], target[inside]
+        a, b = labels[source], labels[target]
+        known = np.fromiter(live_labels, dtype=np.int64, count=len(live_labels))
+        keep = live[target] & np.isin(a, known) & np.isin(b, known)
+        return a[keep], b[keep]
+
     def neighbours(self, k: int, ef: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every live label's k nearest other labels: (labels (n,), neighbours (n, k), cosines (n, k)),
         -1 and -inf where fewer exist. One batched, multi-threaded query over the graph, so a whole

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QMainWindow
 from engine.thumbnails import ThumbnailCache
 
 from .categories import CategoryBook
+from .controllers.duplicates import DuplicatesController
 from .controllers.indexing import STATUS_REFRESH_S, IndexingController
 from .controllers.library import LibraryController
 from .controllers.lists import ListsController
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self.search = SearchController(state, views, runner, categories, self)
         self.viewer_control = ViewerController(state, views, self.search, self)
         self.lists = ListsController(state, views, runner, categories, self.viewer_control, self)
+        self.duplicates = DuplicatesController(state, runner, self.thumbnails, self)
         self.library_control.watch_progress.connect(self.indexing.show_watch_progress)
         self.indexing.progressed.connect(self.library_control.refresh_status)
         build_menus(self)

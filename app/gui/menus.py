@@ -55,6 +55,7 @@ def build_menus(window: MainWindow) -> None:
 
     tools_menu = bar.addMenu("&Tools")
     add_action(tools_menu, "&New Category…", window.lists.new_category)
+    add_action(tools_menu, "Find &Duplicates…", window.duplicates.open)
     tools_menu.addSeparator()
     add_action(tools_menu, "T&rain on My Tags…", window.model_control.open_training)
     add_action(tools_menu, "&Models…", window.model_control.open_training)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import categories, photos, tags, vectors, versions
+from . import categories, phashes, photos, tags, vectors, versions
 from .database import Database, Schema, Settings
 from .photos import PhotoRow, PhotoUpdate
 
@@ -24,6 +24,7 @@ SCHEMAS: tuple[Schema, ...] = (
     tags.SCHEMA,
     categories.SCHEMA,
     versions.SCHEMA,
+    phashes.SCHEMA,
 )
 
 
@@ -39,6 +40,7 @@ class Store:
         self.tags = tags.Tags(self.db)
         self.categories = categories.Categories(self.db)
         self.versions = versions.ModelVersions(self.db)
+        self.phashes = phashes.PerceptualHashes(self.db)
 
     @property
     def read_only(self) -> bool:
@@ -51,13 +53,20 @@ class Store:
             yield
 
     def save_results(
-        self, model: str, updates: Sequence[PhotoUpdate], new_vectors: dict[str, np.ndarray]
+        self,
+        model: str,
+        updates: Sequence[PhotoUpdate],
+        new_vectors: dict[str, np.ndarray],
+        perceptual: dict[str, int] | None = None,
     ) -> list[tuple[int, np.ndarray]]:
-        """Write one indexing batch atomically: photo metadata and errors, and the new vectors by
-        hash. Returns the (label, vector) pairs that were inserted, for the caller's index."""
+        """Write one indexing batch atomically: photo metadata and errors, the new vectors and
+        perceptual hashes by content hash. Returns the (label, vector) pairs that were inserted,
+        for the caller's index."""
         with self.db.transaction():
             added = self.vectors.add(model, new_vectors)
             self.photos.record(updates)
+            if perceptual:
+                self.phashes.add(perceptual)
         return added
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from engine.duplicates import DuplicateSettings, best_first, group_labels, make_group
+from engine.duplicates import DuplicateSettings, best_first, candidate_pairs, group_labels, make_group
 from engine.phash import perceptual_hash, similarity
 from engine.store import PhotoRow
 from engine.vector_index import VectorIndex
@@ -50,8 +50,7 @@ def test_copies_group_and_similar_photos_stay_apart(tiny_encoder, seed):
     family, vectors, hashes = library_of_variants(16, seed, tiny_encoder)
     labels = np.arange(len(vectors))
     index = VectorIndex.build(labels, vectors, vectors.shape[1])
-    found, neighbours, cosines = index.neighbours(16)
-    groups = group_labels(found, neighbours, cosines, hashes)
+    groups = group_labels(labels, candidate_pairs(index), hashes, index.vectors)
     precision, recall = pair_scores(groups, family)
     print(f"seed {seed}: pair precision {precision:.3f} recall {recall:.3f} ({len(groups)} groups)")
     assert precision >= 0.95 and recall >= 0.9
@@ -88,22 +87,30 @@ def test_every_kind_of_copy_is_close_and_neighbours_are_not():
 
 def test_the_threshold_moves_the_groups(tiny_encoder):
     family, vectors, hashes = library_of_variants(6, 21, tiny_encoder)
-    index = VectorIndex.build(np.arange(len(vectors)), vectors, vectors.shape[1])
-    found, neighbours, cosines = index.neighbours(16)
+    labels = np.arange(len(vectors))
+    index = VectorIndex.build(labels, vectors, vectors.shape[1])
+    pairs = candidate_pairs(index)
     sizes = []
     for threshold in (1.0, 0.9, 0.8, 0.5):
-        groups = group_labels(found, neighbours, cosines, hashes, None, DuplicateSettings(threshold))
+        groups = group_labels(labels, pairs, hashes, index.vectors, DuplicateSettings(threshold))
         sizes.append(sum(len(g) for g in groups))
     assert sizes == sorted(sizes)  # a lower threshold never splits a group
     assert sizes[-1] > sizes[2] > sizes[0]
 
 
-def test_identical_hashes_join_even_when_the_neighbour_lists_miss_them():
-    labels = np.array([1, 2, 3])
-    none = np.full((3, 1), -1)
-    vectors = {1: np.array([1.0, 0.0]), 2: np.array([1.0, 0.0]), 3: np.array([0.0, 1.0])}
-    groups = group_labels(labels, none, np.full((3, 1), -np.inf), {1: 7, 2: 7, 3: 7}, vectors)
-    assert groups == [[1, 2]]  # 3 has the same hash but an unrelated vector
+def test_identical_hashes_join_even_when_the_graph_does_not_link_them():
+    vectors = {1: [1.0, 0.0], 2: [1.0, 0.0], 3: [0.0, 1.0], 4: [0.8, 0.6]}
+
+    def fetch(wanted: list[int]) -> np.ndarray:
+        return np.array([vectors[x] for x in wanted])
+
+    no_pairs = (np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    hashes = {1: 7, 2: 7, 3: 7, 4: 7 ^ 1}
+    assert group_labels(np.array([1, 2, 3, 4]), no_pairs, hashes, fetch) == [[1, 2]]  # 3: unrelated vector
+    linked = (np.array([1, 9]), np.array([4, 1]))  # 9 is no label: ignored
+    assert group_labels(np.array([1, 2, 3, 4]), linked, hashes, fetch) == [[1, 2, 4]]
+    strict = DuplicateSettings(threshold=1.0)
+    assert group_labels(np.array([1, 2, 3, 4]), linked, hashes, fetch, strict) == [[1, 2]]
 
 
 def row(
@@ -145,3 +152,18 @@ def test_neighbours_of_every_vector_match_brute_force_and_skip_removed_ones():
     tiny = VectorIndex.build([7, 8], vectors[:2], 16)
     labels, neighbours, _ = tiny.neighbours(4)
     assert neighbours.tolist() == [[8, -1, -1, -1], [7, -1, -1, -1]]
+
+
+def test_graph_links_hold_each_vectors_nearest_neighbour_and_only_live_labels():
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((500, 32)).astype(np.float32)
+    index = VectorIndex.build(np.arange(500) + 1000, vectors, 32)
+    index.remove(range(1000, 1100))
+    a, b = index.links()
+    live = index.labels()
+    assert set(a.tolist()) <= live and set(b.tolist()) <= live and (a != b).all()
+    labels, nearest, _ = index.neighbours(1, ef=500)
+    linked = set(zip(a.tolist(), b.tolist(), strict=True))
+    share = np.mean([(x, y) in linked or (y, x) in linked for x, y in zip(labels, nearest[:, 0], strict=True)])
+    assert share > 0.97
+    assert np.allclose(index.vectors([1200])[0], vectors[200] / np.linalg.norm(vectors[200]), atol=1e-6)

@@ -30,7 +30,7 @@ class WorldLibrary:
     def vectors(self, paths: list[str]) -> np.ndarray:
         """The stored vectors of these photos under the library's current model."""
         library = self.library
-        hashes = [library.store.photo_by_path(p).hash for p in paths]  # type: ignore[attr-defined]
+        hashes = [library.store.photos.by_path(p).hash for p in paths]  # type: ignore[attr-defined]
         from trainer.data import stored_vectors
 
         found, vectors = stored_vectors(library.store, library.model.key)  # type: ignore[attr-defined]

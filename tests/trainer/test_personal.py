@@ -1,0 +1,80 @@
+"""Personal tags on a held-out personal world (tests/personal_world.py), with the tiny model
+pretrained on generic scenes: measured against simple baselines on the same photos, in the same
+run. A concept is one look named by a word the base never saw, among decoys that share its colour
+and shape or its accent.
+
+The thresholds are what this tiny base allows (its own features cap a linear probe fitted on the
+answers themselves near 0.8 AP here); benchmarks/personal_tags.py prints every figure beside the
+baselines."""
+
+from __future__ import annotations
+
+import pytest
+from personal_bench import build_library, generic_map, instant_measures, pointing_game
+from personal_world import make_concepts, personal_world
+
+from engine.search import Query
+from trainer import versions
+from trainer.train import TrainConfig, train
+
+
+@pytest.fixture
+def make_pretrained_library(tmp_path, pretrained_encoder):
+    from engine.library import Library
+
+    opened = []
+
+    def make(name: str = "library"):
+        library = Library(tmp_path / name, encoder=pretrained_encoder)
+        opened.append(library)
+        return library
+
+    yield make
+    for library in opened:
+        library.close()
+
+
+def test_one_name_found_at_once_then_trained_with_highlights(tmp_path, make_pretrained_library):
+    world = personal_world(make_concepts(["rex"], 11), seed=11, tagged=20, held_out=12, decoys=24, generic=60)
+    wl = build_library(world, tmp_path, make_pretrained_library)
+    query = Query(text="red circle", k=40)
+    base_hits = [(h.path, h.score) for h in wl.library.search(query)]
+    instant = instant_measures(wl)
+    generic_before = generic_map(wl)
+    # At once: the unknown word alone finds nothing; the tag's probe finds untagged photos of it.
+    assert instant["search"] > instant["text only"] + 0.4, instant
+
+    result = train(wl.library, TrainConfig())
+    assert result.verdict is not None and result.verdict.decision == "activated", result.verdict
+    assert result.after.ap > result.before.ap + 2 * result.verdict.se
+    trained = instant_measures(wl)
+    # The name itself now means the look (the model alone, without the tag's probe) ...
+    assert trained["text only"] > instant["text only"] + 0.4, (instant, trained)
+    assert trained["search"] >= instant["search"] - 0.05, (instant, trained)
+    # ... and nothing else moved: texts without the name encode exactly as before.
+    assert generic_map(wl) == pytest.approx(generic_before, abs=1e-6)
+    assert [(h.path, h.score) for h in wl.library.search(query)] == base_hits
+    without = pointing_game(wl, "rex")
+
+    versions.rollback(wl.library)
+    assert instant_measures(wl) == instant
+    with_boxes = train(wl.library, TrainConfig(token_loss=True))
+    assert with_boxes.activated, with_boxes.verdict
+    pointing = pointing_game(wl, "rex")
+    assert pointing >= 0.8 and pointing >= without + 0.2, (without, pointing)
+    versions.rollback(wl.library)
+    assert [(h.path, h.score) for h in wl.library.search(query)] == base_hits
+
+
+def test_several_names_trained_together(tmp_path, make_pretrained_library):
+    names = ["rex", "zorp", "mibble"]
+    world = personal_world(make_concepts(names, 21), seed=21, tagged=15, held_out=10, decoys=12, generic=40)
+    wl = build_library(world, tmp_path, make_pretrained_library)
+    instant = instant_measures(wl)
+    generic_before = generic_map(wl)
+    assert instant["search"] > instant["text only"] + 0.3, instant
+    result = train(wl.library, TrainConfig())
+    assert result.activated, result.verdict
+    trained = instant_measures(wl)
+    assert trained["text only"] > instant["text only"] + 0.3, (instant, trained)
+    assert generic_map(wl) >= generic_before - 0.05

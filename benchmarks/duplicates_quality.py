@@ -93,14 +93,14 @@ def main() -> None:
     pairs = candidate_pairs(index)
     by_label = dict(zip(labels.tolist(), hashes.tolist(), strict=True))
     print("\nengine/duplicates.py groups (graph edges and equal hashes as candidates, hash decides):")
-    for threshold in (0.75, DEFAULT_THRESHOLD, 0.85, 0.9):
+    for threshold in sorted({0.75, 0.8, DEFAULT_THRESHOLD, 0.9}):
         groups = group_labels(labels, pairs, by_label, index.vectors, DuplicateSettings(threshold))
         predicted = {frozenset(p) for g in groups for p in itertools.combinations(g, 2)}
         truth = {frozenset((int(a), int(b))) for a, b in zip(*upper, strict=True) if fam[a] == fam[b]}
         hit = len(predicted & truth)
         whole = sum(1 for f in range(args.bases) if any(set(np.nonzero(fam == f)[0]) <= set(g) for g in groups))
         print(
-            f"  threshold {threshold:.2f}: pair precision {hit / max(len(predicted), 1):.3f},"
+            f"  threshold {threshold:.2f}{' (default)' if threshold == DEFAULT_THRESHOLD else ''}: pair precision {hit / max(len(predicted), 1):.3f},"
             f" recall {hit / len(truth):.3f}; {whole}/{args.bases} families found whole"
         )
 

@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cluster-cpus", type=float, metavar="N", help="with --cluster: CPUs per model worker (default 4)"
     )
+    p.add_argument(
+        "--ocr",
+        choices=["auto", "all", "off"],
+        default="auto",
+        help="then read the text in photos: auto (photos where text is detected, the default), all, off",
+    )
 
     p = sub.add_parser("search", help="find photos by text and/or an example image")
     p.add_argument("query", nargs="?", help='what to look for; "-word" excludes a word')
@@ -83,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folder", metavar="PATH", help="only photos under this folder")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    _add_library_arg(p)
+
+    p = sub.add_parser("text", help="the text read in a photo, with where it is")
+    p.add_argument("photo", metavar="PHOTO", help="a photo of the library")
+    p.add_argument("--json", action="store_true", help="print JSON: lines with their score and box")
     _add_library_arg(p)
 
     p = sub.add_parser("status", help="what the library holds")
@@ -169,6 +180,8 @@ class ProgressBar:
             return
         if p.phase == "scanning":
             self.stream.write("\rScanning folders…")
+        elif p.phase == "reading text" and p.done <= 1:
+            self.stream.write("\nReading the text in photos…\n")
         else:
             width = 28
             filled = int(width * p.done / p.total) if p.total else width
@@ -237,19 +250,31 @@ def cmd_index(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"not a folder: {missing[0]}")
     cluster = cluster_config(args)
+    from engine.ocr import OcrConfig
+
     with open_library(args, model_spec(args.model, args.pretrained)) as library:
         library.add_folders(args.paths)
         bar = ProgressBar()
         result = _interruptible(lambda cancel: library.index(bar, cancel, cluster=cluster))
+        text = None
+        if not result.cancelled and args.ocr != "off":
+            text = _interruptible(lambda cancel: library.read_text(OcrConfig(mode=args.ocr), bar, cancel))
         bar.close()
         status = library.status()
-    if result.cancelled:
-        print(f"Stopped after {result.done} photos; run the same command again to resume.", file=sys.stderr)
+    if result.cancelled or (text is not None and text.cancelled):
+        where = f"reading text in {text.done} photos" if text is not None else f"{result.done} photos"
+        print(f"Stopped after {where}; run the same command again to resume.", file=sys.stderr)
         return 130
     print(
         f"{status.photos} photos indexed, {status.failed} unreadable, {status.pending} pending"
         f" ({result.done} processed this run)."
     )
+    if text is not None and text.done:
+        share = f"{100 * text.skipped / text.done:.0f}%"
+        print(
+            f"Text: looked at {text.done} photos at {text.rate:.2f} photos/s: {text.found} with text,"
+            f" {text.skipped} ({share}) skipped by the gate."
+        )
     if status.failures:
         print("Unreadable files (viewfinder status lists them all):", file=sys.stderr)
         for f in status.failures[:5]:
@@ -299,6 +324,27 @@ def _photo_json(hit) -> dict:
     p = hit.photo
     taken = dt.datetime.fromtimestamp(p.taken_at).isoformat() if p.taken_at else None
     return {"taken_at": taken, "width": p.width, "height": p.height}
+
+
+def cmd_text(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.photo):
+        raise UsageError(f"no such file: {args.photo}")
+    with open_library(args) as library:
+        found = library.photo_text(args.photo)
+    if found is None:
+        raise UsageError(
+            f"{args.photo} has not been read yet: it must be in the library; run `viewfinder index`"
+        )
+    if args.json:
+        lines = [{"text": t.text, "score": t.score, "box": [list(p) for p in t.box]} for t in found.lines]
+        print(json.dumps({"path": os.path.abspath(args.photo), "status": found.status, "lines": lines}))
+    elif found.status == "skipped":
+        print(f"No text detected (the {found.gate} gate skipped it; `viewfinder index --ocr all` reads it).")
+    elif not found.lines:
+        print("No text found.")
+    else:
+        print(found.text)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -373,6 +419,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
+    "text": cmd_text,
     "status": cmd_status,
     "watch": cmd_watch,
     "gui": cmd_gui,

@@ -20,10 +20,12 @@ from .config import ModelSpec
 from .duplicates import DuplicateGroup, DuplicateSettings, find_duplicates
 from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
+from .ocr import OcrConfig, OcrPass, OcrProgress, TextReader
 from .paths import is_inside, is_under
 from .photos import is_photo_path
 from .scanner import ScanDiff, diff_folder, walk_photos
 from .search import Hit, Query, check_folder, query_vector
+from .storage.texts import PhotoText
 from .store import PhotoRow, Store
 from .tags import search_with_tags
 from .vector_index import VectorIndex
@@ -93,8 +95,8 @@ def _spec_from_json(text: str) -> ModelSpec:
 class Library:
     """Photo folders, their metadata and vectors, and search over them.
 
-    The model is loaded lazily (status and folder edits never need it). `encoder` may be injected,
-    for tests or to share one model between libraries.
+    The model is loaded lazily (status and folder edits never need it). `encoder` and `text_reader`
+    (the OCR engine) may be injected, for tests or to share one model between libraries.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class Library:
         device: str = "auto",
         batch_size: int = 32,
         encoder: Encoder | None = None,
+        text_reader: TextReader | None = None,
     ):
         self.path = Path(path).expanduser()
         try:
@@ -118,6 +121,8 @@ class Library:
         if encoder is not None:
             self._encoders[encoder.spec.key] = encoder
         self._index: VectorIndex | None = None
+        self._text_reader = text_reader  # injected: shared, never closed here
+        self._own_reader: TextReader | None = None
         self._lock = threading.RLock()  # guards lazy loading of encoders and the index
         stored = self.store.settings.get("model")
         if stored is None:
@@ -320,6 +325,7 @@ class Library:
             if scan:  # renames were matched by now: vectors nobody refers to can go
                 self.store.vectors.drop_orphans()
                 self.store.phashes.drop_orphans()
+                self.store.texts.drop_orphans()
             changed = self.refresh() or changed
         if changed:
             self.save_index()
@@ -358,6 +364,35 @@ class Library:
             if new or updated:
                 self.store.photos.apply_scan(folder, new, updated, [])
         return self.index(progress, cancel, scan=False)
+
+    # -- text in photos ----------------------------------------------------------------------
+
+    def read_text(
+        self,
+        config: OcrConfig = OcrConfig(),
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> OcrProgress:
+        """The OCR pass (engine/ocr.py): read the text in embedded photos whose text is not known
+        yet. Run it after `index()`; it resumes where a stopped pass left off."""
+        if config.mode == "off":
+            return OcrProgress("done")
+        encode_texts = self.encoder().encode_texts if config.gate == "vector" else None
+        with self._lock:
+            reader = self._text_reader or self._own_reader
+            if reader is None or reader.gate_side != config.gate_side:
+                if self._own_reader is not None:
+                    self._own_reader.close()
+                reader = self._own_reader = TextReader(gate_side=config.gate_side, threads=config.threads)
+        ocr = OcrPass(self.store, reader, self.model.key, config, encode_texts=encode_texts)
+        return ocr.run(progress=progress, cancel=cancel)
+
+    def photo_text(self, path: str | os.PathLike) -> PhotoText | None:
+        """The text read in a photo of the library, None when it has not been read (yet)."""
+        photo = self.store.photos.by_path(os.path.abspath(os.fspath(path)))
+        if photo is None or photo.hash is None:
+            return None
+        return self.store.texts.get(photo.hash)
 
     # -- browsing and search -----------------------------------------------------------------
 
@@ -427,6 +462,8 @@ class Library:
     def close(self) -> None:
         """Close the database. The index file was saved whenever it changed; a stale one is
         repaired on the next open anyway."""
+        if self._own_reader is not None:
+            self._own_reader.close()
         self.store.close()
 
     def __enter__(self) -> Library:

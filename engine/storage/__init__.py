@@ -1,7 +1,8 @@
 """The library's storage: the only place that speaks SQL.
 
 `Store` opens the database and holds one repository per aggregate: `photos` (photos and folders),
-`vectors`, `tags` (and highlights), `categories`, `versions` (fine-tuned models) and `settings`.
+`vectors`, `tags` (and highlights), `categories`, `versions` (fine-tuned models), `texts` (text
+read in photos) and `settings`.
 Repository methods that write are each one transaction; `Store.transaction()` groups several into
 one atomic change (transactions nest).
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import categories, phashes, photos, tags, vectors, versions
+from . import categories, phashes, photos, tags, texts, vectors, versions
 from .database import Database, Schema, Settings
 from .photos import PhotoRow, PhotoUpdate
 
@@ -25,6 +26,7 @@ SCHEMAS: tuple[Schema, ...] = (
     categories.SCHEMA,
     versions.SCHEMA,
     phashes.SCHEMA,
+    texts.SCHEMA,
 )
 
 
@@ -41,6 +43,7 @@ class Store:
         self.categories = categories.Categories(self.db)
         self.versions = versions.ModelVersions(self.db)
         self.phashes = phashes.PerceptualHashes(self.db)
+        self.texts = texts.Texts(self.db)
 
     @property
     def read_only(self) -> bool:

@@ -8,12 +8,13 @@ and heatmaps use, so nothing outside this widget cares about zoom or letterboxin
 from __future__ import annotations
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 MODE_VIEW, MODE_BOX, MODE_BRUSH, MODE_ERASE = "view", "box", "brush", "erase"
 MASK_SIZE = 512  # longest side of a brush mask: finer than any model's patch grid, small as PNG
 HIGHLIGHT_COLOUR = QColor(47, 111, 222)
+TEXT_BOX_COLOUR = QColor(240, 170, 20)
 
 Fraction = tuple[float, float]
 Box = tuple[float, float, float, float]
@@ -42,6 +43,7 @@ class PhotoCanvas(QWidget):
         self.brush_radius = 0.04  # fraction of the photo's longer side
         self.box: Box | None = None  # the stored (or just drawn) box of the chosen phrase
         self.mask: QImage | None = None  # type: ignore[assignment]  # Grayscale8, white = highlighted
+        self.text_boxes: list[tuple[Fraction, ...]] = []  # lines of text read in the photo (corners)
         self._drag_start: Fraction | None = None
         self._drag_now: Fraction | None = None
         self._painting = False
@@ -83,6 +85,11 @@ class PhotoCanvas(QWidget):
 
     def clear_highlight(self) -> None:
         self.set_highlight(None, None)
+
+    def set_text_boxes(self, boxes: list[tuple[Fraction, ...]]) -> None:
+        """Outline these quadrilaterals (corners as fractions of the photo): where text was read."""
+        self.text_boxes = list(boxes)
+        self.update()
 
     def mask_png(self) -> bytes | None:
         """The brush mask as PNG bytes, or None when nothing is painted."""
@@ -142,6 +149,11 @@ class PhotoCanvas(QWidget):
             painter.setOpacity(0.45)
             painter.drawImage(rect, tint)
             painter.setOpacity(1.0)
+        if self.text_boxes:
+            painter.setPen(QPen(TEXT_BOX_COLOUR, 2))
+            painter.setBrush(QColor(240, 170, 20, 35))
+            for corners in self.text_boxes:
+                painter.drawPolygon(QPolygonF([self.to_widget(x, y) for x, y in corners]))
         box = self._pending_box() or self.box
         if box is not None:
             pen = QPen(HIGHLIGHT_COLOUR, 2)

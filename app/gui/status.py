@@ -47,6 +47,11 @@ def describe_progress(p: Progress) -> str:
         if eta:
             parts.append(eta)
         return "  ·  ".join(parts)
+    if p.phase == "reading text":
+        parts = [f"Reading text in photos {p.done:,} of {p.total:,}"]
+        if p.rate > 0:
+            parts.append(f"{p.rate:.2f} photos/s")
+        return "  ·  ".join(parts)
     return ""
 
 
@@ -106,7 +111,7 @@ class IndexPanel(QWidget):
         if self.pause_button.isChecked():
             text = "Paused  ·  " + text
         self.label.setText(text)
-        if p.phase == "indexing" and p.total:
+        if p.phase in ("indexing", "reading text") and p.total:
             self.bar.setRange(0, p.total)
             self.bar.setValue(p.done)
         else:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -35,6 +36,7 @@ from .workers import Runner
 if TYPE_CHECKING:
     from engine.library import Library
     from engine.search import Hit
+    from engine.store import PhotoText
     from engine.tags import Tag
 
 VIEW_SIZE = 2048  # longest side decoded for the viewer: sharp on most screens, cheap to decode
@@ -91,6 +93,7 @@ class Viewer(QWidget):
     heatmap_ready = Signal()  # an overlay for the current photo and text is shown
     tags_loaded = Signal()  # the tag panel shows the current photo's tags
     handoff_failed = Signal(str)  # no app could open the photo or its folder: what to tell the user
+    text_loaded = Signal()  # the text read in the current photo is shown
 
     def __init__(self, runner: Runner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -144,6 +147,16 @@ class Viewer(QWidget):
         self.similar_button.clicked.connect(self._find_similar)
         self.open_button.clicked.connect(self.open_external)
         self.folder_button.clicked.connect(self.show_in_folder)
+        self.text_title = QLabel("Text in photo")
+        self.text_title.setObjectName("sectionTitle")
+        self.text_label = QLabel("")
+        self.text_label.setObjectName("photoText")
+        self.text_label.setWordWrap(True)
+        self.text_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text_boxes_toggle = QCheckBox("Show where")
+        self.text_boxes_toggle.setChecked(True)
+        self.text_boxes_toggle.toggled.connect(self._show_text_boxes)
+        self.photo_text: PhotoText | None = None
         self.tag_panel = TagPanel()
         self.tag_panel.add_requested.connect(self.add_tag)
         self.tag_panel.remove_requested.connect(self.remove_tag)
@@ -156,6 +169,10 @@ class Viewer(QWidget):
         side.addSpacing(12)
         for b in (self.similar_button, self.open_button, self.folder_button):
             side.addWidget(b)
+        side.addSpacing(12)
+        side.addWidget(self.text_title)
+        side.addWidget(self.text_label)
+        side.addWidget(self.text_boxes_toggle)
         side.addSpacing(12)
         side.addWidget(self.tag_panel)
         side.addStretch(1)
@@ -223,6 +240,7 @@ class Viewer(QWidget):
         )
         self.tag_panel.set_tags([])
         self.reload_tags()
+        self.reload_text()
         if self.heatmap_bar.enabled:
             self.request_heatmap()
 
@@ -332,6 +350,36 @@ class Viewer(QWidget):
         self.hover_value = self.heat.value_at(key, *point)
         name = "whole text" if key == WHOLE_TEXT else f"“{key}”"
         bar.value.setText(f"{name}: {self.hover_value:+.3f}")
+
+    # -- text in the photo -------------------------------------------------------------------
+
+    def reload_text(self) -> None:
+        """Show the text the OCR pass read in this photo, with its boxes (loaded in a worker)."""
+        self.photo_text = None
+        self._set_text(None)
+        if self.library is None or self.hit is None:
+            return
+        library, path, generation = self.library, self.hit.path, self._generation
+        self.runner.submit(lambda: library.photo_text(path), lambda found: self._text_ready(generation, found))
+
+    def _text_ready(self, generation: int, found: PhotoText | None) -> None:
+        if generation != self._generation:
+            return
+        self.photo_text = found
+        self._set_text(found)
+        self.text_loaded.emit()
+
+    def _set_text(self, found: PhotoText | None) -> None:
+        has_lines = found is not None and bool(found.lines)
+        for widget in (self.text_title, self.text_label):
+            widget.setVisible(has_lines)
+        self.text_boxes_toggle.setVisible(has_lines)
+        self.text_label.setText(found.text if found is not None and has_lines else "")
+        self._show_text_boxes(self.text_boxes_toggle.isChecked())
+
+    def _show_text_boxes(self, on: bool) -> None:
+        found = self.photo_text
+        self.photo.set_text_boxes([line.box for line in found.lines] if on and found is not None else [])
 
     # -- tags --------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from ..workers import CoalescedJob, Relay, Runner
 if TYPE_CHECKING:
     from engine.indexer import Progress
     from engine.library import Status
+    from engine.ocr import OcrProgress
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,11 @@ STATUS_REFRESH_S = 2.0  # while indexing, the status (and an empty grid) refresh
 
 
 class IndexingController(QObject):
-    """Runs `Library.index` in a worker; a request while it runs queues one more run."""
+    """Runs `Library.index` in a worker; a request while it runs queues one more run. After a run
+    that was not cancelled, the OCR pass (`Library.read_text`) runs as a second, low-priority job."""
 
     finished = Signal(object)  # engine Progress of a completed run
+    text_finished = Signal(object)  # engine OcrProgress of a completed OCR pass
     progressed = Signal()  # throttled: some photos were indexed since the last emission
 
     def __init__(
@@ -54,6 +57,10 @@ class IndexingController(QObject):
         self._cancel = threading.Event()  # the run in progress
         self._last_progress = 0.0
         self._on_progress = Relay(self._progress, self)
+        self._text_job = CoalescedJob["OcrProgress"](
+            runner, self._text_done, self._text_failed, drop_stale=False, priority=-10, on_start=self._text_starting
+        )
+        self._text_cancel = threading.Event()
 
         panel = views.index_panel
         panel.pause_toggled.connect(self.pause)
@@ -96,6 +103,30 @@ class IndexingController(QObject):
         self._cancel = threading.Event()
         self._set_running(True)
 
+    def read_text(self) -> None:
+        """The OCR pass over embedded photos whose text is not known yet, in the background."""
+        library = self.state.library
+        if library is None or self.state.closing:
+            return
+        progress = self._on_progress
+        # `_text_cancel` is read as the run starts, like `_cancel` (see `start`).
+        self._text_job.run(lambda: library.read_text(progress=progress, cancel=self._text_cancel))
+
+    def _text_starting(self) -> None:
+        self._text_cancel = threading.Event()
+
+    def _text_done(self, progress: OcrProgress) -> None:
+        if not self._job.busy:
+            self.views.index_panel.set_running(False)
+        self.state.content_changed()
+        self.text_finished.emit(progress)
+
+    def _text_failed(self, error: Exception) -> None:
+        log.warning("reading the text in photos stopped: %s", error)
+        if not self._job.busy:
+            self.views.index_panel.set_running(False)
+        self.views.index_panel.label.setText(f"Text in photos is not available: {error}")
+
     def restart(self) -> None:
         """Cancel the run in progress (if any) and index again (a new model: re-embed)."""
         self.cancel()
@@ -113,6 +144,8 @@ class IndexingController(QObject):
     def cancel(self) -> None:
         self._cancel.set()
         self._job.drop_queued()
+        self._text_cancel.set()
+        self._text_job.drop_queued()
         self._pause.clear()
 
     def _set_running(self, running: bool) -> None:
@@ -123,7 +156,8 @@ class IndexingController(QObject):
         self.state.set_indexing(running)
 
     def _progress(self, progress: Progress) -> None:
-        if self.state.closing or not self._job.busy or progress.phase == "done":
+        busy = self._job.busy or (self._text_job.busy and progress.phase == "reading text")
+        if self.state.closing or not busy or progress.phase == "done":
             return
         self.views.index_panel.show_progress(progress)
         if time.monotonic() - self._last_progress > STATUS_REFRESH_S:
@@ -144,6 +178,8 @@ class IndexingController(QObject):
     def _done(self, progress: Progress) -> None:
         self._ended()
         self.finished.emit(progress)
+        if not progress.cancelled and not self._job.queued:  # else after the queued run
+            self.read_text()
 
     def _failed(self, error: Exception) -> None:
         from engine.errors import ModelUnavailable

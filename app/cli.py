@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from engine.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, ModelSpec, default_library_dir
 from engine.errors import ViewfinderError
@@ -204,7 +204,10 @@ def _duration(seconds: float) -> str:
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
-def _interruptible(run: Callable[[threading.Event], Progress]) -> Progress:
+R = TypeVar("R")
+
+
+def _interruptible(run: Callable[[threading.Event], R]) -> R:
     """Run a long operation; Ctrl-C or SIGTERM asks it to stop cleanly instead of killing it."""
     cancel = threading.Event()
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -30,6 +30,8 @@ def run(tmp_path, capsys, tiny_config):
             argv += ["--library", str(library)]
         if args and args[0] == "index" and "--model" not in args:
             argv += ["--model", str(tiny_config)]
+        if args and args[0] == "index" and "--ocr" not in args:
+            argv += ["--ocr", "off"]  # the OCR pass has its own tests (test_cli_text.py)
         code = main(argv)
         out, err = capsys.readouterr()
         return code, out, err
@@ -122,7 +124,9 @@ def test_kill_9_during_indexing_then_resume(tmp_path, sample_photos, tiny_config
         shutil.copy(src, photos / f"copy{i}.jpg")
     library = tmp_path / "library"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    args = _cli("index", str(photos), "--library", str(library), "--model", str(tiny_config), "--batch-size", "4")
+    args = _cli(
+        "index", str(photos), "--library", str(library), "--model", str(tiny_config), "--batch-size", "4", "--ocr", "off"
+    )
     proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = library / "library.db"
     deadline = time.monotonic() + 120
@@ -176,7 +180,7 @@ def test_watch_command_indexes_new_photos_until_interrupted(tmp_path, sample_pho
     library = tmp_path / "library"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     subprocess.run(
-        _cli("index", str(photos), "--library", str(library), "--model", str(tiny_config)),
+        _cli("index", str(photos), "--library", str(library), "--model", str(tiny_config), "--ocr", "off"),
         env=env, cwd=ROOT, check=True, capture_output=True,
     )
     watch = subprocess.Popen(_cli("watch", "--library", str(library)), env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True)

@@ -165,9 +165,12 @@ class IndexingController(QObject):
             self.progressed.emit()
 
     def show_watch_progress(self, progress: Progress) -> None:
-        """The watcher indexes changes itself; show its progress when no run of ours does."""
+        """The watcher indexes changes itself; show its progress when no run of ours does, and read
+        the text of the photos it embedded."""
         if not self.state.closing and not self._job.busy and progress.phase in ("indexing", "scanning"):
             self.views.index_panel.show_progress(progress)
+        if progress.phase == "done" and progress.done and not progress.cancelled and not self._job.busy:
+            self.read_text()
 
     def _ended(self) -> None:
         if not self._job.queued:

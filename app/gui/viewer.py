@@ -36,7 +36,7 @@ from .workers import Runner
 if TYPE_CHECKING:
     from engine.library import Library
     from engine.search import Hit
-    from engine.store import PhotoText
+    from engine.storage.texts import PhotoText
     from engine.tags import Tag
 
 VIEW_SIZE = 2048  # longest side decoded for the viewer: sharp on most screens, cheap to decode

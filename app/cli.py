@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_library_arg(p)
 
+    p = sub.add_parser(
+        "compact", help="drop at once what is kept for 30 days in case removed photos come back"
+    )
+    _add_library_arg(p)
+
     p = sub.add_parser("watch", help="keep the library current while folders change")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     _add_library_arg(p)
@@ -363,8 +368,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Photos:  {status.photos} indexed, {status.pending} pending, {status.failed} unreadable")
     for f in status.folders:
         print(f"  {f.path}  ({f.photos} photos{'' if f.available else ', not available'})")
+        for part in f.unavailable:
+            print(f"    cannot be read now (its photos are kept): {part}")
     for failure in status.failures:
         print(f"  unreadable: {failure.path}: {failure.reason}")
+    for damaged in status.damaged:
+        print(f"  {damaged.reason}: {damaged.path}")
+    if library.read_only:
+        print("The library is read-only: search and browsing work, changes cannot be saved.")
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    with open_library(args) as library:
+        dropped = library.compact()
+    print(f"Dropped {dropped} vectors kept for photos that left the library; space given back.")
     return 0
 
 
@@ -424,6 +442,7 @@ COMMANDS = {
     "search": cmd_search,
     "text": cmd_text,
     "status": cmd_status,
+    "compact": cmd_compact,
     "watch": cmd_watch,
     "gui": cmd_gui,
 }

@@ -81,6 +81,7 @@ def _update(photo_id: int, digest: str, meta: PhotoMeta) -> PhotoUpdate:
         camera_model=meta.camera_model,
         latitude=meta.latitude,
         longitude=meta.longitude,
+        damage=meta.damage,
     )
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,9 @@ INDEX_NAME = "vectors.hnsw"
 SEARCH_EF = 256
 # Rebuild the graph when this share of its entries are tombstones (hnswlib only marks deletions).
 REBUILD_DELETED_FRACTION = 0.3
+# Vectors, tags and highlights of photos that left are kept this long (seconds), so a drive that
+# returns or a folder moved back is not embedded again; `compact()` drops them at once.
+ORPHAN_GRACE = 30 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class FolderStatus:
     path: str
     photos: int
     available: bool
+    unavailable: tuple[str, ...] = ()  # parts that could not be read at the last scan (kept, offline)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class Status:
     target_model: str | None  # set while the library is being re-embedded with another model
     folders: list[FolderStatus]
     failures: list[Failure]
+    damaged: list[Failure] = field(default_factory=list)  # indexed, but partly damaged: how
 
     def to_json(self) -> dict:
         return {
@@ -80,6 +86,7 @@ class Status:
             "folders": [f.path for f in self.folders],
             "folder_status": [f.__dict__ for f in self.folders],
             "failures": [{"path": f.path, "reason": f.reason} for f in self.failures],
+            "damaged": [{"path": f.path, "reason": f.reason} for f in self.damaged],
         }
 
 
@@ -114,7 +121,7 @@ class Library:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise LibraryError(f"Cannot create the library folder {self.path}: {e.strerror or e}") from e
-        self.store = Store(self.path / DB_NAME)
+        self.store = _open_store(self.path / DB_NAME)
         self.device = device
         self.batch_size = batch_size
         self._encoders: dict[str, Encoder] = {}
@@ -123,6 +130,7 @@ class Library:
         self._index: VectorIndex | None = None
         self._text_reader = text_reader  # injected: shared, never closed here
         self._own_reader: TextReader | None = None
+        self._unavailable: dict[str, tuple[str, ...]] = {}  # folder -> parts unreadable at the last scan
         self._lock = threading.RLock()  # guards lazy loading of encoders and the index
         stored = self.store.settings.get("model")
         if stored is None:
@@ -171,11 +179,12 @@ class Library:
     def switch_text_side(self, spec: ModelSpec) -> None:
         """Switch at once to a model with the same image tower as the current one (a text-side
         fine-tune, or a rollback from one): the photo vectors and the index stay as they are."""
-        with self._lock:
-            old = self.model.key
+        old = self.model.key
+        with self.store.transaction():  # one change: a kill leaves the old model or the new one
             self.store.vectors.relabel(old, spec.key)
             self.store.settings.set("model", _spec_to_json(spec))
             self.store.settings.set("target_model", None)
+        with self._lock:
             self._encoders.pop(old, None)
 
     def _finish_model_switch(self) -> None:
@@ -185,13 +194,15 @@ class Library:
         self._make_search_model(target)
 
     def _make_search_model(self, spec_json: str) -> None:
-        with self._lock:
-            old = self.model.key
+        old = self.model.key
+        with self.store.transaction():  # one change: a kill leaves the old model or the new one
             self.store.settings.set("model", spec_json)
             self.store.settings.set("target_model", None)
-            self.store.vectors.keep_only(self.model.key)
+            self.store.vectors.keep_only(_spec_from_json(spec_json).key)
+        with self._lock:
             self._encoders.pop(old, None)
             self._index = None
+            # The old model's graph; were it left by a kill, the next load would repair it anyway.
             (self.path / INDEX_NAME).unlink(missing_ok=True)
         log.info("switched the library to %s", self.model.key)
 
@@ -247,17 +258,23 @@ class Library:
     def add_folders(self, paths: Iterable[str | os.PathLike]) -> list[str]:
         """Add folders (absolute paths are stored). A folder inside one already in the library is
         covered by it; a folder containing library folders takes their photos over."""
-        added = []
+        folders = []
         for raw in paths:
+            # The path as the user gave it, a symlink kept: photos are shown under it.
             folder = os.path.abspath(os.path.expanduser(os.fspath(raw)))
             if not os.path.isdir(folder):
                 kind = "not a folder" if os.path.exists(folder) else "no such folder"
                 raise LibraryError(f"Cannot add {raw}: {kind}.")
-            existing = self.store.photos.folders()
-            if any(is_under(folder, f) for f in existing):
-                continue
-            self.store.photos.add_folder(folder, children=[f for f in existing if is_inside(f, folder)])
-            added.append(folder)
+            folders.append(folder)
+        added: list[str] = []
+        with self.store.transaction():  # all or none
+            for folder in folders:
+                existing = self.store.photos.folders()
+                real = os.path.realpath(folder)
+                if any(is_under(folder, f) or is_under(real, os.path.realpath(f)) for f in existing):
+                    continue  # already covered, directly or through a link
+                self.store.photos.add_folder(folder, children=[f for f in existing if is_inside(f, folder)])
+                added.append(folder)
         return added
 
     def remove_folder(self, path: str | os.PathLike) -> None:
@@ -281,10 +298,12 @@ class Library:
             if not os.path.isdir(folder):
                 log.warning("folder %s is not available; keeping its photos", folder)
                 continue
-            diff = diff_folder(folder, self.store.photos.stats(folder))
-            if not diff.empty:
-                self.store.photos.apply_scan(folder, diff.new, diff.changed, diff.gone)
-            diffs.append(diff)
+            diffs.append(diff_folder(folder, self.store.photos.stats(folder)))
+            self._unavailable[folder] = tuple(diffs[-1].unavailable)
+        with self.store.transaction():  # the scan's results land together
+            for diff in diffs:
+                if not diff.empty:
+                    self.store.photos.apply_scan(diff.folder, diff.new, diff.changed, diff.gone)
         return diffs
 
     def index(
@@ -322,10 +341,8 @@ class Library:
             self._finish_model_switch()
         changed = result.done > 0
         if not result.cancelled:
-            if scan:  # renames were matched by now: vectors nobody refers to can go
-                self.store.vectors.drop_orphans()
-                self.store.phashes.drop_orphans()
-                self.store.texts.drop_orphans()
+            if scan:  # renames were matched by now: what nobody refers to for long can go
+                self.store.forget_orphans(ORPHAN_GRACE)
             changed = self.refresh() or changed
         if changed:
             self.save_index()
@@ -455,9 +472,32 @@ class Library:
             total=counts["total"],
             model=self.model.key,
             target_model=target.key if target.key != self.model.key else None,
-            folders=[FolderStatus(f, per_folder.get(f, 0), os.path.isdir(f)) for f in self.store.photos.folders()],
+            folders=[
+                FolderStatus(f, per_folder.get(f, 0), os.path.isdir(f), self._unavailable.get(f, ()))
+                for f in self.store.photos.folders()
+            ],
             failures=[Failure(p, r) for p, r in self.store.photos.failures()],
+            damaged=[Failure(p, r) for p, r in self.store.photos.damaged()],
         )
+
+    @property
+    def read_only(self) -> bool:
+        """True when the library could only be opened for reading (a read-only folder): search and
+        browsing work; changes raise ReadOnlyLibrary."""
+        return self.store.read_only
+
+    def compact(self) -> int:
+        """Drop at once what is kept only in case photos come back (vectors, tags and highlights of
+        photos no longer in the library), rebuild the index and give the space back. Returns how
+        many vectors went."""
+        dropped = self.store.forget_orphans(grace=0.0)
+        with self._lock:
+            dim = self._dim()
+            if dim is not None:
+                self._index = self._rebuild_index(dim)
+                self.save_index()
+        self.store.compact()
+        return dropped
 
     def close(self) -> None:
         """Close the database. The index file was saved whenever it changed; a stale one is
@@ -471,6 +511,26 @@ class Library:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in `folder` (a read-only mount or permissions say no)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _open_store(db: Path) -> Store:
+    """The library's store, for writing when its folder allows it, else read-only (SQLite in WAL
+    mode needs to create files beside the database even to read it)."""
+    if _writable(db.parent) and (not db.exists() or os.access(db, os.W_OK)):
+        return Store(db)
+    if not db.exists():
+        raise LibraryError(f"Cannot create a library in {db.parent}: the folder is read-only.")
+    log.warning("the library at %s is read-only; opening it for search and browsing only", db.parent)
+    return Store(db, read_only=True)
 
 
 def _stat_photo(path: str) -> list[tuple[str, int, float]]:

@@ -15,12 +15,12 @@ import re
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError, features
+from PIL import Image, ImageFile, UnidentifiedImageError, features
 
 from .errors import PhotoError
 from .raw import RAW_SUFFIXES, read_raw
@@ -55,6 +55,10 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
 # so tests may monkeypatch it. Pillow's own limit (2 x Image.MAX_IMAGE_PIXELS, 179 MP by default)
 # still applies on top and is reported the same way.
 MAX_PIXELS: int = 180_000_000
+# A JPEG cut short (a copy interrupted, a card pulled out) is still a photo when at least this share
+# of its rows decode: every viewer shows it, with a grey band at the bottom.
+MIN_DECODED_ROWS = 0.9
+_TRUNCATED_REASON = "corrupt or truncated image data"
 
 # Only photo formats: never let Pillow pick a plugin such as EPS (which runs Ghostscript) for a
 # file that merely sits in a photo folder. Multi-picture camera JPEGs (MPO) come through "JPEG".
@@ -113,6 +117,14 @@ class PhotoMeta:
     latitude: float | None = None
     longitude: float | None = None
     orientation: int = 1
+    decoded: float = 1.0  # the share of the picture's rows that decoded (below 1: cut short)
+
+    @property
+    def damage(self) -> str | None:
+        """How the photo is damaged, for the list of partly damaged photos (None: it is not)."""
+        if self.decoded >= 1.0:
+            return None
+        return f"partly damaged: the file ends early, {self.decoded:.0%} of the picture could be read"
 
 
 Source = str | os.PathLike | bytes
@@ -144,12 +156,69 @@ def open_image(
     label = _label(source, path_for_errors)
     if _suffix(label) in RAW_SUFFIXES:
         return _open_raw(source, label, min_size)
+    try:
+        with _opened(source, label) as im, _reasons(label):
+            meta = _metadata(im)
+            return _decode(im, meta.orientation, _target(meta, min_size)), meta
+    except PhotoError as e:
+        if not _cut_short(e):
+            raise
     with _opened(source, label) as im, _reasons(label):
         meta = _metadata(im)
-        target = None
-        if min_size is not None:
-            target = (min_size[1], min_size[0]) if meta.orientation >= 5 else tuple(min_size)
-        return _decode(im, meta.orientation, target), meta
+    image, decoded = _decode_cut_short(source, label, meta, _target(meta, min_size))
+    return image, replace(meta, decoded=decoded)
+
+
+def _target(meta: PhotoMeta, min_size: tuple[int, int] | None) -> tuple[int, ...] | None:
+    """min_size in stored (pre-orientation) pixels."""
+    if min_size is None:
+        return None
+    return (min_size[1], min_size[0]) if meta.orientation >= 5 else tuple(min_size)
+
+
+def _cut_short(error: PhotoError) -> bool:
+    """Whether a decode failed because a JPEG's data ends early (Pillow says "truncated")."""
+    cause = error.__cause__
+    return isinstance(cause, OSError) and cause.errno is None and "truncated" in str(cause)
+
+
+def _decode_cut_short(
+    source: Source, label: str, meta: PhotoMeta, target: tuple[int, ...] | None
+) -> tuple[Image.Image, float]:
+    """Decode the rows a JPEG that ends early still holds; PhotoError when fewer than
+    MIN_DECODED_ROWS of them do. Returns the upright RGB image (missing rows grey) and the share
+    of rows decoded.
+
+    Pillow refuses truncated files unless a process-wide flag is set, which would also let other
+    threads' broken files through. Instead the image's pixel buffer is made here, filled with a
+    known value, and decoded into until the data ends; decoding twice with two different fills
+    tells exactly which rows the file provided (a row of real pixels can equal one fill, not both).
+    """
+    images = []
+    for fill in (0, 255):
+        with _opened(source, label) as im, _reasons(label):
+            if not isinstance(im, ImageFile.ImageFile) or im.format not in ("JPEG", "MPO"):
+                raise PhotoError(label, _TRUNCATED_REASON)
+            if target is not None:
+                im.draft("RGB", (target[0], target[1]))
+            im.load_prepare()
+            im.im = Image.core.fill(im.mode, im.size, (fill,) * len(im.getbands()))
+            try:
+                im.load()
+            except OSError as e:
+                if "truncated" not in str(e):
+                    raise
+                im.tile = []  # keep what was decoded; do not decode again
+            images.append(np.asarray(im.convert("RGB")))
+    differs = (images[0] != images[1]).any(axis=(1, 2))
+    rows = int(np.argmax(differs)) if differs.any() else len(differs)
+    decoded = rows / len(differs)
+    if decoded < MIN_DECODED_ROWS:
+        raise PhotoError(label, f"{_TRUNCATED_REASON} (only {decoded:.0%} of the picture could be read)")
+    pixels = images[0].copy()
+    pixels[rows:] = 128
+    with _reasons(label):
+        return _decode(Image.fromarray(pixels), meta.orientation, target), decoded
 
 
 def thumbnail(path: Source, size: int) -> Image.Image:
@@ -161,16 +230,26 @@ def thumbnail(path: Source, size: int) -> Image.Image:
         out, _ = _open_raw(path, label, (size, size))
         out.thumbnail((size, size))
         return out
-    with _opened(path, label) as im, _reasons(label):
-        orientation = _orientation(_exif(im))
-        w, h = im.size
-        longer = max(w, h)
-        target = None
-        if longer > size:  # smallest decode whose longer side still reaches `size`
-            target = (max(1, math.ceil(w * size / longer)), max(1, math.ceil(h * size / longer)))
-        out = _decode(im, orientation, target)
-        out.thumbnail((size, size))
-        return out
+    try:
+        with _opened(path, label) as im, _reasons(label):
+            out = _decode(im, _orientation(_exif(im)), _thumbnail_target(im.size, size))
+    except PhotoError as e:
+        if not _cut_short(e):
+            raise
+        with _opened(path, label) as im, _reasons(label):
+            meta, stored = _metadata(im), im.size
+        out, _ = _decode_cut_short(path, label, meta, _thumbnail_target(stored, size))
+    out.thumbnail((size, size))
+    return out
+
+
+def _thumbnail_target(stored: tuple[int, int], size: int) -> tuple[int, int] | None:
+    """The smallest decode whose longer side still reaches `size` (None: decode at full size)."""
+    w, h = stored
+    longer = max(w, h)
+    if longer <= size:
+        return None
+    return (max(1, math.ceil(w * size / longer)), max(1, math.ceil(h * size / longer)))
 
 
 def read_metadata(source: Source, *, path_for_errors: str | None = None) -> PhotoMeta:
@@ -289,7 +368,7 @@ def _reason(e: Exception) -> str:
         return "not a file"
     if isinstance(e, OSError) and e.errno is not None:  # the OS failed to read, not a decoder
         return f"cannot read file ({e.strerror or e})"
-    return "corrupt or truncated image data"
+    return _TRUNCATED_REASON
 
 
 def _too_large(pixels: int) -> str:

@@ -4,6 +4,10 @@ Events only add paths to two sets under a lock, so bursts of thousands of files 
 thread applies them once the folder has been quiet for `debounce` seconds (or `max_delay` after the
 first event, so a steady trickle still gets indexed). When the OS refuses more watches (the inotify
 limit), the watcher falls back to rescanning every `rescan_interval` seconds.
+
+A change set is never dropped: when applying it fails (a full disk, a locked database), its paths go
+back into the pending set and are retried with a growing delay; after `RESCAN_AFTER_FAILURES`
+failures in a row the next attempt is a full rescan, which finds every change whatever was missed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from watchdog.observers import Observer
 from .indexer import Progress
 
 log = logging.getLogger(__name__)
+
+RESCAN_AFTER_FAILURES = 3
 
 
 class _Collector(FileSystemEventHandler):
@@ -54,6 +60,7 @@ class Watcher:
         debounce: float = 1.0,
         max_delay: float = 10.0,
         rescan_interval: float = 60.0,
+        max_backoff: float = 300.0,
         observer_factory: Callable[[], Any] = Observer,
     ):
         self.library = library
@@ -72,7 +79,11 @@ class Watcher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.max_backoff = max_backoff
         self.polling = False  # True when the OS limit on watches forced periodic rescans
+        self.failures = 0  # failed attempts in a row
+        self.rescan_needed = False  # the next attempt rescans everything
+        self._retry_at = 0.0
         self.cancel = threading.Event()
 
     def note(self, changed: list[str] = (), deleted: list[str] = ()) -> None:  # type: ignore[assignment]
@@ -125,6 +136,14 @@ class Watcher:
             self._changed, self._deleted = set(), set()
             return changed, deleted
 
+    def _put_back(self, changed: set[str], deleted: set[str]) -> None:
+        """Return a change set that could not be applied to the pending one (nothing is dropped)."""
+        with self._lock:
+            if not self._changed and not self._deleted:
+                self._first_event = self._last_event = 0.0  # due as soon as the retry delay allows
+            self._changed |= changed
+            self._deleted |= deleted
+
     def _run(self) -> None:
         last_rescan = time.monotonic()
         while not self._stop.is_set():
@@ -132,18 +151,30 @@ class Watcher:
             self._wake.clear()
             if self._stop.is_set():
                 break
+            if time.monotonic() < self._retry_at:
+                continue
+            batch = self._take()
             try:
-                batch = self._take()
-                if batch is not None:
+                if self.rescan_needed or (
+                    batch is None and self.polling and time.monotonic() - last_rescan > self.rescan_interval
+                ):
+                    last_rescan = time.monotonic()
+                    self.library.index(self.on_progress, self.cancel)
+                    self.rescan_needed = False
+                elif batch is not None:
                     changed, deleted = batch
                     log.info("applying %d changed and %d deleted paths", len(changed), len(deleted))
                     self.library.update_paths(changed, deleted, progress=self.on_progress, cancel=self.cancel)
-                    if self.on_change:
-                        self.on_change()
-                elif self.polling and time.monotonic() - last_rescan > self.rescan_interval:
-                    last_rescan = time.monotonic()
-                    self.library.index(self.on_progress, self.cancel)
-                    if self.on_change:
-                        self.on_change()
-            except Exception:  # keep watching: one bad batch must not end it
-                log.exception("could not apply folder changes")
+                else:
+                    continue
+                self.failures = 0
+                if self.on_change:
+                    self.on_change()
+            except Exception as e:  # keep watching, and keep the changes for the next attempt
+                if batch is not None:
+                    self._put_back(*batch)
+                self.failures += 1
+                self.rescan_needed = self.rescan_needed or self.failures >= RESCAN_AFTER_FAILURES
+                delay = min(self.max_backoff, self.debounce * 2**self.failures)
+                self._retry_at = time.monotonic() + delay
+                log.warning("could not apply folder changes (%s); retrying in %.0fs", e, delay, exc_info=True)

@@ -18,7 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,7 +84,7 @@ def _spec(text: str) -> ModelSpec:
     return ModelSpec(data["name"], data.get("pretrained"))
 
 
-def _version(library: Library, r: VersionRecord) -> ModelVersion:
+def _version(library: Library, r: VersionRecord, active: int | None = None) -> ModelVersion:
     # Stored relative to the library folder, so a moved library keeps its versions.
     return ModelVersion(
         r.version,
@@ -91,13 +94,20 @@ def _version(library: Library, r: VersionRecord) -> ModelVersion:
         json.loads(r.config),
         json.loads(r.metrics),
         r.mix,
-        r.active,
+        r.version == (active_version(library) if active is None else active),
     )
 
 
+def _versions(library: Library) -> list[ModelVersion]:
+    """All versions, oldest first, without working out which is active."""
+    return [_version(library, r, active=-1) for r in library.store.versions.all()]
+
+
 def list_versions(library: Library) -> list[ModelVersion]:
-    """All versions, oldest first."""
-    return [_version(library, r) for r in library.store.versions.all()]
+    """All versions, oldest first. The active one is the one the library's model points at: the
+    library's model setting is the only record of which model answers searches."""
+    active = active_version(library)
+    return [_version(library, r, active) for r in library.store.versions.all()]
 
 
 def get_version(library: Library, version: int) -> ModelVersion:
@@ -113,7 +123,7 @@ def version_of(library: Library, spec: ModelSpec) -> ModelVersion | None:
     if not spec.pretrained or not spec.pretrained.endswith(".safetensors"):
         return None
     folder = Path(spec.pretrained).resolve().parent
-    for v in list_versions(library):
+    for v in _versions(library):
         if folder == v.path:
             return v
     return None
@@ -155,13 +165,17 @@ def create_version(
     check_mix(mix)
     root = library.path.resolve() / MODELS_DIR
     root.mkdir(exist_ok=True)
+    _remove_unrecorded(library)
+    # The files first, then the row that refers to them: a kill in between leaves a folder that no
+    # row names, removed by the next call; never a row without its files.
+    staging = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+    save_file({k: v.contiguous() for k, v in deltas.items()}, str(staging / "deltas.safetensors"))
+    (staging / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     with library.store.transaction():
         number = library.store.versions.next_number()
         folder = root / f"v{number}"
-        folder.mkdir(exist_ok=True)
-        save_file({k: v.contiguous() for k, v in deltas.items()}, str(folder / "deltas.safetensors"))
-        (folder / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        os.replace(staging, folder)
         library.store.versions.insert(
             VersionRecord(
                 number,
@@ -171,7 +185,6 @@ def create_version(
                 json.dumps(config),
                 json.dumps(metrics),
                 mix,
-                False,
             )
         )
     return get_version(library, number)
@@ -231,12 +244,12 @@ def use_version(library: Library, version: int, mix: float | None = None) -> Act
                 "spec": _spec_json(library.model),
             }
         )
-    activation = _activate(library, version, mix)
-    entry = {"version": activation.version, "mix": activation.mix, "spec": _spec_json(activation.spec)}
-    if history[-1] != entry:
-        history.append(entry)
-    library.store.settings.set(_HISTORY, json.dumps(history[-50:]))
-    return activation
+
+    def remember(activation: Activation) -> list[dict]:
+        entry = {"version": activation.version, "mix": activation.mix, "spec": _spec_json(activation.spec)}
+        return (history if history[-1] == entry else [*history, entry])[-50:]
+
+    return _activate(library, version, mix, None, remember)
 
 
 def rollback(library: Library) -> Activation:
@@ -244,14 +257,22 @@ def rollback(library: Library) -> Activation:
     history = _history(library)
     if len(history) < 2:
         raise VersionError("There is no earlier model to roll back to.")
-    history.pop()
-    previous = history[-1]
-    activation = _activate(library, int(previous["version"]), float(previous["mix"]), _spec(previous["spec"]))
-    library.store.settings.set(_HISTORY, json.dumps(history))
-    return activation
+    previous = history[-2]
+    return _activate(
+        library, int(previous["version"]), float(previous["mix"]), _spec(previous["spec"]), lambda _: history[:-1]
+    )
 
 
-def _activate(library: Library, version: int, mix: float | None, base: ModelSpec | None = None) -> Activation:
+def _activate(
+    library: Library,
+    version: int,
+    mix: float | None,
+    base: ModelSpec | None,
+    history: Callable[[Activation], list[dict]],
+) -> Activation:
+    """Switch models in one transaction: the mixing weight, the library's model and the history
+    change together. The merged checkpoint is written before; if the switch never commits, it is
+    removed (here, or by the next switch after a kill)."""
     if version == 0:
         spec = base or training_base(library)
         mix = 1.0
@@ -259,11 +280,16 @@ def _activate(library: Library, version: int, mix: float | None, base: ModelSpec
         v = get_version(library, version)
         mix = check_mix(v.mix if mix is None else mix)
         spec = merged_checkpoint(library, v, mix)
-        library.store.versions.set_mix(version, mix)
-    reembedding = _switch(library, spec)
-    library.store.versions.set_active(version)
-    _remove_unused_checkpoints(library)
-    return Activation(version, mix, spec, reembedding)
+    try:
+        with library.store.transaction():
+            if version:
+                library.store.versions.set_mix(version, mix)
+            reembedding = _switch(library, spec)
+            activation = Activation(version, mix, spec, reembedding)
+            library.store.settings.set(_HISTORY, json.dumps(history(activation)))
+    finally:
+        _remove_unused_checkpoints(library)
+    return activation
 
 
 def _switch(library: Library, spec: ModelSpec) -> bool:
@@ -282,10 +308,19 @@ def _switch(library: Library, spec: ModelSpec) -> bool:
 def _remove_unused_checkpoints(library: Library) -> None:
     """Merged checkpoints are caches (a version's deltas are the truth); keep only those in use."""
     keep = {str(Path(s.pretrained).resolve()) for s in (library.model, library.target_model) if s.pretrained}
-    for v in list_versions(library):
+    for v in _versions(library):
         for file in v.path.glob("merged-a*.safetensors"):
             if str(file.resolve()) not in keep:
                 try:
                     file.unlink()
                 except OSError as e:
                     log.warning("could not remove %s: %s", file, e)
+
+
+def _remove_unrecorded(library: Library) -> None:
+    """Remove version folders that no row names (a kill between writing them and recording them)."""
+    root = library.path.resolve() / MODELS_DIR
+    recorded = {v.path for v in _versions(library)}
+    for folder in root.iterdir() if root.is_dir() else ():
+        if folder.is_dir() and folder not in recorded:
+            shutil.rmtree(folder, ignore_errors=True)

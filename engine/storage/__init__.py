@@ -9,6 +9,7 @@ one atomic change (transactions nest).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +37,8 @@ class Store:
     def __init__(self, path: Path, *, read_only: bool = False):
         self.path = Path(path)
         self.db = Database(self.path, SCHEMAS, read_only=read_only)
+        if read_only:
+            self.db.read_only_reason = "its folder cannot be written to"
         self.settings = Settings(self.db)
         self.photos = photos.Photos(self.db)
         self.vectors = vectors.Vectors(self.db)
@@ -71,6 +74,20 @@ class Store:
             if perceptual:
                 self.phashes.add(perceptual)
         return added
+
+    def forget_orphans(self, grace: float, now: float | None = None) -> int:
+        """Drop vectors, and then tags, highlights, perceptual hashes and photo text, of contents no
+        photo has had for `grace` seconds; returns how many vectors went."""
+        with self.db.transaction():
+            dropped = self.vectors.drop_orphans(grace, time.time() if now is None else now)
+            self.tags.drop_orphans()
+            self.phashes.drop_orphans()
+            self.texts.drop_orphans()
+        return dropped
+
+    def compact(self) -> None:
+        """Give the space of deleted rows back to the disk."""
+        self.db.vacuum()
 
     def close(self) -> None:
         self.db.close()

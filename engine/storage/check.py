@@ -1,12 +1,13 @@
-"""The invariants no crash may break, checked over a whole database (tests and `viewfinder check`)."""
+"""The invariants no crash may break, checked over a whole database (the crash tests use it)."""
 
 from __future__ import annotations
 
 from .database import Database
 
 
-def problems(db: Database, model: str) -> list[str]:
-    """What is wrong with the library's rows for its search model `model` (empty: consistent)."""
+def problems(db: Database, model: str, target: str | None = None) -> list[str]:
+    """What is wrong with the library's rows for its search model `model` and the model being
+    switched to, if any (empty: consistent)."""
     found = []
 
     def count(sql: str, params: list[object] | None = None) -> int:
@@ -20,15 +21,15 @@ def problems(db: Database, model: str) -> list[str]:
         found.append(f"{n} photos of no library folder")
     if (n := count("SELECT COUNT(*) FROM highlights h WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.id = h.tag_id)")):
         found.append(f"{n} highlights of no tag")
-    if (n := count("SELECT COUNT(*) FROM vectors WHERE model != ?", [model])) and not _switching(db):
-        found.append(f"{n} vectors of a model no search uses")
-    if count("SELECT COUNT(*) FROM model_versions WHERE active") > 1:
-        found.append("more than one active model version")
+    if count("SELECT COUNT(*) FROM meta WHERE key = 'model'") != 1:
+        found.append("no model is set to answer searches")
+    if (n := count(
+        "SELECT COUNT(*) FROM photos p WHERE p.hash IS NOT NULL AND p.error IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM vectors v WHERE v.hash = p.hash AND (v.model = ? OR v.model = ?))",
+        [model, target or model],
+    )):
+        found.append(f"{n} photos read but without a vector")
     integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
     if integrity != "ok":
         found.append(f"integrity check: {integrity}")
     return found
-
-
-def _switching(db: Database) -> bool:
-    return db.execute("SELECT 1 FROM meta WHERE key = 'target_model'").fetchone() is not None

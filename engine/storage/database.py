@@ -146,6 +146,12 @@ class Database:
         conn.execute("COMMIT")
         self.commits += 1
 
+    def vacuum(self) -> None:
+        if self.read_only:
+            raise ReadOnlyLibrary(self.path.parent, self.read_only_reason)
+        with self._write_lock:
+            self.conn.execute("VACUUM")
+
     @property
     def in_transaction(self) -> bool:
         return bool(getattr(self._local, "depth", 0))

@@ -60,9 +60,11 @@ class PerceptualHashes:
         return [(h, path) for h, path in rows]
 
     def drop_orphans(self) -> int:
-        """Forget hashes of contents no photo has any more."""
+        """Forget hashes of contents that neither a photo nor a vector refers to any more (a vector
+        outlives its photos for a grace period, so a returning photo keeps its hash too)."""
         with self._db.transaction() as conn:
             cur = conn.execute(
                 "DELETE FROM phashes WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.hash = phashes.hash)"
+                " AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = phashes.hash)"
             )
             return cur.rowcount

@@ -33,6 +33,7 @@ class PhotoRow:
     camera_model: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    damage: str | None = None  # set for a photo indexed although partly damaged: how
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class PhotoUpdate:
     camera_model: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    damage: str | None = None
 
 
 PHOTO_COLUMNS = [f for f in PhotoRow.__dataclass_fields__]
@@ -93,7 +95,12 @@ def _create(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_photos_taken_at ON photos (taken_at)")
 
 
-SCHEMA = Schema("photos", (_create,), legacy=1)
+def _damage(conn: sqlite3.Connection) -> None:
+    """Photos indexed although partly damaged (a JPEG cut short) say how."""
+    conn.execute("ALTER TABLE photos ADD COLUMN damage TEXT")
+
+
+SCHEMA = Schema("photos", (_create, _damage), legacy=1)
 
 
 class Photos:
@@ -150,7 +157,7 @@ class Photos:
                 [(path, folder, size, mtime) for path, size, mtime in new],
             )
             conn.executemany(
-                "UPDATE photos SET size = ?, mtime = ?, hash = NULL, error = NULL WHERE id = ?",
+                "UPDATE photos SET size = ?, mtime = ?, hash = NULL, error = NULL, damage = NULL WHERE id = ?",
                 [(size, mtime, pid) for pid, size, mtime in changed],
             )
             conn.executemany("DELETE FROM photos WHERE id = ?", [(pid,) for pid in gone])
@@ -167,7 +174,7 @@ class Photos:
         with self._db.transaction() as conn:
             conn.executemany(
                 "UPDATE photos SET hash = ?, error = ?, width = ?, height = ?, taken_at = ?,"
-                " camera_make = ?, camera_model = ?, latitude = ?, longitude = ? WHERE id = ?",
+                " camera_make = ?, camera_model = ?, latitude = ?, longitude = ?, damage = ? WHERE id = ?",
                 [
                     (
                         u.hash,
@@ -179,6 +186,7 @@ class Photos:
                         u.camera_model,
                         u.latitude,
                         u.longitude,
+                        u.damage,
                         u.photo_id,
                     )
                     for u in updates
@@ -227,6 +235,11 @@ class Photos:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [PhotoRow(*row) for row in self._db.execute(sql, params)]
+
+    def damaged(self) -> list[tuple[str, str]]:
+        """(path, how) of photos indexed although partly damaged."""
+        rows = self._db.execute("SELECT path, damage FROM photos WHERE damage IS NOT NULL ORDER BY path")
+        return [(path, damage) for path, damage in rows]
 
     def failures(self) -> list[tuple[str, str]]:
         rows = self._db.execute("SELECT path, error FROM photos WHERE error IS NOT NULL ORDER BY path")

@@ -104,3 +104,12 @@ class Tags:
     def hashes_with(self, texts: Iterable[str]) -> set[str]:
         """Content hashes carrying any of these tag texts."""
         return {r[0] for r in self._db.select_in("SELECT DISTINCT hash FROM tags WHERE text IN ({marks})", list(texts))}
+
+    def drop_orphans(self) -> int:
+        """Delete tags (and their highlights) of contents that no photo and no vector has any more:
+        their grace period is over."""
+        with self._db.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM tags WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.hash = tags.hash)"
+                " AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = tags.hash)"
+            ).rowcount

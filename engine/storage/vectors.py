@@ -39,7 +39,12 @@ def _create(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_vectors_model ON vectors(model)")
 
 
-SCHEMA = Schema("vectors", (_create,), legacy=1)
+def _orphan_time(conn: sqlite3.Connection) -> None:
+    """When a vector's photos all left (NULL while some photo has its content)."""
+    conn.execute("ALTER TABLE vectors ADD COLUMN orphaned_at REAL")
+
+
+SCHEMA = Schema("vectors", (_create, _orphan_time), legacy=1)
 
 
 @dataclass(frozen=True)
@@ -166,12 +171,14 @@ class Vectors:
         )
         return {r[0] for r in rows}
 
-    def drop_orphans(self) -> int:
-        """Delete vectors that no photo refers to any more (their files were deleted)."""
+    def drop_orphans(self, grace: float, now: float) -> int:
+        """Delete vectors no photo has referred to for `grace` seconds (their files left). Vectors
+        whose photos came back are kept, with their labels."""
         with self._db.transaction() as conn:
-            cur = conn.execute(
-                "DELETE FROM vectors WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.hash = vectors.hash)"
-            )
+            orphan = "NOT EXISTS (SELECT 1 FROM photos p WHERE p.hash = vectors.hash)"
+            conn.execute(f"UPDATE vectors SET orphaned_at = NULL WHERE orphaned_at IS NOT NULL AND NOT {orphan}")
+            conn.execute(f"UPDATE vectors SET orphaned_at = ? WHERE orphaned_at IS NULL AND {orphan}", [now])
+            cur = conn.execute(f"DELETE FROM vectors WHERE {orphan} AND orphaned_at <= ?", [now - grace])
             return cur.rowcount
 
     def relabel(self, old_model: str, new_model: str) -> None:
@@ -181,14 +188,9 @@ class Vectors:
             conn.execute("UPDATE vectors SET model = ? WHERE model = ?", [new_model, old_model])
 
     def keep_only(self, model: str) -> int:
-        """Delete vectors of other models and vectors no photo refers to any more."""
+        """Delete the vectors of every other model."""
         with self._db.transaction() as conn:
-            cur = conn.execute(
-                "DELETE FROM vectors WHERE model != ? OR NOT EXISTS"
-                " (SELECT 1 FROM photos p WHERE p.hash = vectors.hash)",
-                [model],
-            )
-            return cur.rowcount
+            return conn.execute("DELETE FROM vectors WHERE model != ?", [model]).rowcount
 
     def duplicates(self) -> int:
         """How many (hash, model) pairs have more than one vector (never, when all is well)."""

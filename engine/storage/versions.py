@@ -17,7 +17,6 @@ class VersionRecord:
     config: str  # JSON
     metrics: str  # JSON
     mix: float
-    active: bool
 
 
 def _create(conn: sqlite3.Connection) -> None:
@@ -26,15 +25,17 @@ def _create(conn: sqlite3.Connection) -> None:
         " base_model TEXT NOT NULL, path TEXT NOT NULL, config TEXT NOT NULL, metrics TEXT NOT NULL,"
         " mix REAL NOT NULL DEFAULT 1.0, active INTEGER NOT NULL DEFAULT 0)"
     )
+    # `active` is no longer read or written: the library's model setting alone says which version
+    # answers searches (a second record of it could disagree after a crash).
 
 
 SCHEMA = Schema("model_versions", (_create,), legacy=2)
-_SELECT = "SELECT version, created_at, base_model, path, config, metrics, mix, active FROM model_versions"
+_SELECT = "SELECT version, created_at, base_model, path, config, metrics, mix FROM model_versions"
 
 
 def _record(row: tuple) -> VersionRecord:
-    version, created, base, path, config, metrics, mix, active = row
-    return VersionRecord(int(version), float(created), base, path, config, metrics, float(mix), bool(active))
+    version, created, base, path, config, metrics, mix = row
+    return VersionRecord(int(version), float(created), base, path, config, metrics, float(mix))
 
 
 class ModelVersions:
@@ -57,8 +58,8 @@ class ModelVersions:
     def insert(self, record: VersionRecord) -> None:
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO model_versions (version, created_at, base_model, path, config, metrics, mix, active)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO model_versions (version, created_at, base_model, path, config, metrics, mix)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     record.version,
                     record.created_at,
@@ -67,15 +68,9 @@ class ModelVersions:
                     record.config,
                     record.metrics,
                     record.mix,
-                    int(record.active),
                 ],
             )
 
     def set_mix(self, version: int, mix: float) -> None:
         with self._db.transaction() as conn:
             conn.execute("UPDATE model_versions SET mix = ? WHERE version = ?", [mix, version])
-
-    def set_active(self, version: int) -> None:
-        """Mark `version` active and every other one not (0: none is)."""
-        with self._db.transaction() as conn:
-            conn.execute("UPDATE model_versions SET active = (version = ?)", [version])

@@ -97,9 +97,9 @@ def drive(plan: dict, cases: list[dict], name: str) -> list[dict]:
     return json.loads((work / "results.json").read_text())
 
 
-def check(path: str) -> None:
-    """What must hold after any crash."""
-    with Library(path) as library:
+def check(path: str, encoder) -> None:
+    """What must hold after any crash. `encoder` is the tiny model, shared where the library uses it."""
+    with Library(path, encoder=encoder) as library:
         model, target = library.model, library.target_model
         assert problems(library.store.db, model.key, target.key) == []
         assert library.vector_index.labels() == library.store.vectors.labels(model.key)
@@ -116,7 +116,7 @@ def check(path: str) -> None:
         assert len(hits) == status.photos and len({h.path for h in hits}) == len(hits)
 
 
-def test_kill_at_every_commit_point(plan, tiny_config, record_property):
+def test_kill_at_every_commit_point(plan, tiny_encoder, record_property):
     scenarios = list(TEMPLATE)
     dry = drive(plan, [{"scenario": s, "kill_at": 0, "after": False} for s in scenarios], "dry")
     commits = {}
@@ -124,7 +124,7 @@ def test_kill_at_every_commit_point(plan, tiny_config, record_property):
         assert result["exit"] == 0 and result["error"] is None, result
         assert result["commits"] >= 1, result
         commits[result["scenario"]] = result["commits"]
-        check(result["library"])
+        check(result["library"], tiny_encoder)
     cases = [
         {"scenario": s, "kill_at": n, "after": after}
         for s in scenarios
@@ -134,10 +134,10 @@ def test_kill_at_every_commit_point(plan, tiny_config, record_property):
     results = drive(plan, cases, "kills")
     for result in results:
         assert result["killed"] and result["error"] is None, result
-        check(result["library"])
+        check(result["library"], tiny_encoder)
     resumed = [r for r in results if r["scenario"] == "index"]
     for result in resumed:  # an interrupted first indexing run resumes to the full library
-        with Library(result["library"]) as library:
+        with Library(result["library"], encoder=tiny_encoder) as library:
             library.add_folders([plan["folder_a"]])
             library.index()
             assert library.status().photos == len(A)

@@ -79,11 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="then read the text in photos: auto (photos where text is detected, the default), all, off",
     )
 
-    p = sub.add_parser("search", help="find photos by text and/or an example image")
+    p = sub.add_parser(
+        "search",
+        help="find photos by text and/or an example image",
+        description="Find photos by what they show, their file or folder names, tags and dates. "
+        "Only the matches are listed, best first: photos whose relevance (0..1, comparable across "
+        "queries) is at least 0.5. A last line says how many weaker results there are; --all lists them.",
+        epilog='Examples: viewfinder search "beach 2019"   viewfinder search June   '
+        "viewfinder search dog --like a.jpg --unlike b.jpg   viewfinder search Canon_40D. "
+        "Words that name a year or month match when the photo was taken; words found in file or "
+        "folder names or tags match those. With --json: a list of hits, best first, each with "
+        "path, score (similarity), relevance, match (above the cut) and matched (the signals that "
+        "matched besides the look: filename, folder, tag, date, text).",
+    )
     p.add_argument("query", nargs="?", help='what to look for; "-word" excludes a word')
     p.add_argument("--image", metavar="FILE", help="find photos like this one")
     p.add_argument("--not", dest="negatives", action="append", default=[], metavar="TEXT", help="exclude")
-    p.add_argument("-k", type=int, default=20, metavar="N", help="number of results (default 20)")
+    p.add_argument("-k", type=int, default=20, metavar="N", help="list at most N photos (default 20)")
+    p.add_argument("--all", action="store_true", help="list the weaker results after the matches too")
+    p.add_argument(
+        "--sort", choices=["relevance", "newest", "oldest"], default="relevance", help="order of the matches"
+    )
+    p.add_argument("--like", action="append", default=[], metavar="PHOTO", help="more like this photo (repeatable)")
+    p.add_argument("--unlike", action="append", default=[], metavar="PHOTO", help="not like this photo (repeatable)")
     p.add_argument("--after", type=_date, metavar="YYYY-MM-DD", help="taken on or after this day")
     p.add_argument("--before", type=_date, metavar="YYYY-MM-DD", help="taken before this day")
     p.add_argument("--folder", metavar="PATH", help="only photos under this folder")
@@ -306,26 +324,48 @@ def cmd_search(args: argparse.Namespace) -> int:
         before=args.before,
         folder=args.folder,
         k=args.k,
+        sort=args.sort,
+        likes=tuple(os.path.abspath(p) for p in args.like),
+        unlikes=tuple(os.path.abspath(p) for p in args.unlike),
     )
     if query.empty:
-        raise UsageError("give a query text or --image FILE")
+        raise UsageError("give a query text, --image FILE or --like PHOTO")
     if args.image and not os.path.isfile(args.image):
         raise UsageError(f"no such file: {args.image}")
     with open_library(args) as library:
-        hits = library.search(query)
+        results = library.find(query)
         empty = library.status().photos == 0
+    hits = results.hits if args.all else results.match_hits
     if args.json:
-        print(json.dumps([{"path": h.path, "score": round(h.score, 6), **_photo_json(h)} for h in hits]))
+        print(json.dumps([_hit_json(h) for h in hits]))
         return 0
     if not hits:
-        print(
-            "The library has no photos yet: add some with `viewfinder index FOLDER`."
-            if empty
-            else "No matches."
-        )
+        if empty:
+            print("The library has no photos yet: add some with `viewfinder index FOLDER`.")
+        else:
+            print("No matches.")
     for h in hits:
-        print(f"{h.score:6.3f}  {h.path}")
+        signals = f"  [{', '.join(h.matched)}]" if h.matched else ""
+        weaker = "" if h.match else "  (weaker)"
+        print(f"{h.relevance:5.2f}  {h.path}{signals}{weaker}")
+    if results.words.dates:
+        print(f"Read as dates: {', '.join(results.words.dates)}.")
+    if results.weaker and not args.all:
+        print(f"{results.weaker} weaker results not shown (--all lists them).")
+    elif results.weaker:
+        print(f"{results.matches} matches, {results.weaker} weaker results.")
     return 0
+
+
+def _hit_json(hit) -> dict:
+    return {
+        "path": hit.path,
+        "score": round(hit.score, 6),
+        "relevance": round(hit.relevance, 6),
+        "match": hit.match,
+        "matched": list(hit.matched),
+        **_photo_json(hit),
+    }
 
 
 def _photo_json(hit) -> dict:

@@ -7,11 +7,10 @@ re-normalised; descriptions are averaged; negatives are subtracted at half weigh
 
 Membership is never stored: it is computed when asked, as one matrix product over all photo
 vectors of the library's model, so a category updates itself as photos are indexed. Raw cosines
-are not comparable between categories, so a photo's *score* is its cosine with the category minus
-its cosine with generic background prompts ("a photo.", "an image.", ...): how much better the
-category describes this photo than "some photo" does. The automatic threshold splits the
-library's scores where they separate best (Otsu's criterion), and never lower than 0 (a member must
-beat the background). A user-set threshold replaces it; `Membership.count_at` previews any value.
+are not comparable between categories, so a photo's *score* is its relevance to the category,
+0..1, calibrated against a bank of unrelated texts exactly as search calibrates a query
+(engine/calibration.py). The automatic threshold is 0.5, search's cut: more likely a member than
+not. A user-set threshold replaces it; `Membership.count_at` previews any value.
 """
 
 from __future__ import annotations
@@ -26,8 +25,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .calibration import Calibrator, relevance
 from .errors import QueryError, ViewfinderError
 from .paths import is_under
+from .photo_table import PhotoTable, PhotoTables
 from .search import NEGATIVE_WEIGHT, Hit, Query, query_vector
 from .storage import PhotoRow, Store
 from .storage.categories import CategoryRecord
@@ -63,6 +64,8 @@ _DETERMINERS = frozenset([
     "two", "three"
 ])
 # fmt: on
+# Generic prompts that describe any photo a little ("some photo"): the OCR pass's text gate measures
+# against them (engine/ocr.py).
 BACKGROUND_PROMPTS = (
     "a photo.",
     "a picture of something.",
@@ -71,8 +74,9 @@ BACKGROUND_PROMPTS = (
     "a snapshot.",
     "a picture.",
 )
-# Fewer photos than this make a distribution too thin to split: only the background margin counts.
-MIN_PHOTOS_FOR_SPLIT = 8
+# The automatic threshold: a photo is a member when it is more likely than not that the category
+# describes it (relevance 0.5, engine/calibration.py), the same cut as search's.
+AUTO_THRESHOLD = 0.5
 
 
 class CategoryError(ViewfinderError):
@@ -92,7 +96,7 @@ class Category:
 
 @dataclass(frozen=True)
 class Member:
-    """A photo in a category, with its score (category cosine minus background cosine)."""
+    """A photo in a category, with its score (its relevance to the category, 0..1)."""
 
     path: str
     score: float
@@ -198,22 +202,12 @@ def category_vector(
     return _unit(vector)
 
 
-@dataclass
-class _Vectors:
-    """All photo vectors of the model at one generation of the store."""
-
-    generation: tuple
-    labels: np.ndarray
-    matrix: np.ndarray
-    weights: np.ndarray
-    background: np.ndarray  # per-label cosine with the background ensemble
-
-
 class Categories:
     """The library's categories: stored definitions, live membership, search within one.
 
     store: the library's Store; model: the key of the model whose vectors to use; encoder: returns
-    that model's Encoder (called lazily, only when a text must be encoded). Build it for a Library
+    that model's Encoder (called lazily, only when a text must be encoded); tables and calibrator:
+    the photo vectors and the relevance calibration, shared with search when built for a Library
     with `Categories.for_library(library)`; make a new one after the library switches models.
     Thread-safe; membership is cached per category and recomputed only when the store's vectors
     or photos change, or the category is edited.
@@ -226,22 +220,24 @@ class Categories:
         encoder: Callable[[], Encoder],
         *,
         templates: Sequence[str] = TEMPLATES,
-        background: Sequence[str] = BACKGROUND_PROMPTS,
+        tables: PhotoTables | None = None,
+        calibrator: Calibrator | None = None,
     ):
         self.store = store
         self.model = model
         self._encoder = encoder
         self.templates = tuple(templates)
-        self.background_prompts = tuple(background)
+        self._tables = tables or PhotoTables(store, model)
+        self._calibrator = calibrator or Calibrator(lambda texts: encoder().encode_texts(texts))
         self._lock = threading.RLock()
-        self._vectors: _Vectors | None = None
         self._text_cache: dict[tuple, np.ndarray] = {}
         self._memberships: dict[str, tuple[tuple, Membership]] = {}
 
     @classmethod
     def for_library(cls, library, **kwargs) -> Categories:
-        """Categories over a `Library`'s search model (engine.library.Library)."""
-        return cls(library.store, library.model.key, library.encoder, **kwargs)
+        """Categories over a `Library`'s search model (engine.library.Library), calibrated as its search."""
+        tables, calibrator, _ = library.search_parts()
+        return cls(library.store, library.model.key, library.encoder, tables=tables, calibrator=calibrator, **kwargs)
 
     # -- definitions -------------------------------------------------------------------------
 
@@ -314,8 +310,8 @@ class Categories:
         """The category's scores over the library (cached until the vectors or the category change)."""
         category = self.get(name)
         with self._lock:
-            vectors = self._current_vectors()
-            key = (vectors.generation, category)
+            table = self._tables.current()
+            key = (table.generation, category)
             cached = self._memberships.get(category.name)
             if cached is not None and cached[0] == key:
                 return cached[1]
@@ -325,14 +321,15 @@ class Categories:
 
     def membership_for(self, category: Category) -> Membership:
         """The scores a category definition would have, stored or not (a dialog's live preview)."""
+        table = self._tables.current()
+        if not len(table):
+            return Membership(category, table.labels, np.zeros(0, np.float32), table.weights, AUTO_THRESHOLD)
         with self._lock:
-            vectors = self._current_vectors()
             direction = self._text_vector(category)
-        raw = vectors.matrix @ direction if len(vectors.labels) else np.zeros(0, np.float32)
-        scores = (raw - vectors.background).astype(np.float32)
-        order = np.argsort(-scores, kind="stable")
-        auto = max(otsu_threshold(scores), 0.0) if len(scores) >= MIN_PHOTOS_FOR_SPLIT else 0.0
-        return Membership(category, vectors.labels[order], scores[order], vectors.weights[order], auto)
+        logits = self._calibrator.logits(table, np.arange(len(table)), direction)
+        scores = relevance(logits).astype(np.float32)
+        order = np.lexsort((-(table.matrix @ direction), -scores))  # ties (relevance 1.0) by cosine
+        return Membership(category, table.labels[order], scores[order], table.weights[order], AUTO_THRESHOLD)
 
     def members(
         self, name: str, k: int | None = None, threshold: float | None = None
@@ -369,14 +366,12 @@ class Categories:
             )
         if not allowed or query.k <= 0:
             return []
-        with self._lock:
-            vectors = self._current_vectors()
-        encoder = self._encoder()
-        vector = query_vector(query, encoder)
-        rows = np.flatnonzero(np.isin(vectors.labels, np.fromiter(allowed, np.int64)))
-        scores = vectors.matrix[rows] @ vector
+        table: PhotoTable = self._tables.current()
+        vector = query_vector(query, self._encoder())
+        rows = table.rows_of(allowed)
+        scores = table.matrix[rows] @ vector
         order = np.argsort(-scores)[: query.k + 8]
-        found = [(int(vectors.labels[rows[i]]), float(scores[i])) for i in order]
+        found = [(int(table.labels[rows[i]]), float(scores[i])) for i in order]
         photos = self.store.photos.for_labels([label for label, _ in found], self.model)
         hits = []
         for label, score in found:
@@ -395,27 +390,6 @@ class Categories:
             self._text_cache[key] = category_vector(category, encoder.encode_texts, self.templates)
         return self._text_cache[key]
 
-    def _background_vector(self) -> np.ndarray:
-        key = ("background", self.background_prompts)
-        if key not in self._text_cache:
-            vectors = self._encoder().encode_texts(list(self.background_prompts))
-            self._text_cache[key] = _unit(vectors.mean(axis=0))
-        return self._text_cache[key]
-
-    def _generation(self) -> tuple:
-        """Changes whenever vectors of the model or photos are added or removed."""
-        return (*self.store.vectors.generation(self.model), *self.store.photos.generation())
-
-    def _current_vectors(self) -> _Vectors:
-        generation = self._generation()
-        if self._vectors is not None and self._vectors.generation == generation:
-            return self._vectors
-        stored = self.store.vectors.of_readable_photos(self.model)
-        labels, matrix, weights = stored.labels, stored.matrix, stored.weights
-        background = matrix @ self._background_vector() if len(labels) else np.zeros(0, np.float32)
-        self._vectors = _Vectors(generation, labels, matrix, weights, background)
-        log.debug("loaded %d photo vectors for categories", len(labels))
-        return self._vectors
 
 
 def _category(record: CategoryRecord) -> Category:

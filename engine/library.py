@@ -11,10 +11,11 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .calibration import Calibrator
 from .cluster import ClusterConfig, ClusterIndexer
 from .companions import merge_pairs, without_paired_raws
 from .config import ModelSpec
@@ -23,12 +24,14 @@ from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
 from .ocr import OcrConfig, OcrPass, OcrProgress, TextReader
 from .paths import is_inside, is_under
+from .photo_table import PhotoTables
 from .photos import is_photo_path
 from .scanner import ScanDiff, diff_folder, walk_photos
-from .search import Hit, Query, check_folder, query_vector
+from .search import SORTS, Hit, Query, Results, Stage, candidates, check_folder, make_request, run
+from .stages import DateStage, FeedbackStage, MeaningStage, NameStage
+from .storage import PhotoRow, Store
 from .storage.texts import PhotoText
-from .store import PhotoRow, Store
-from .tags import search_with_tags
+from .tags import TagStage
 from .vector_index import VectorIndex
 
 if TYPE_CHECKING:  # loaded on first use: status, tags and folder edits never import torch
@@ -131,6 +134,7 @@ class Library:
         self._text_reader = text_reader  # injected: shared, never closed here
         self._own_reader: TextReader | None = None
         self._unavailable: dict[str, tuple[str, ...]] = {}  # folder -> parts unreadable at the last scan
+        self._search_parts: tuple[str, PhotoTables, Calibrator, list[Stage]] | None = None
         self._lock = threading.RLock()  # guards lazy loading of encoders and the index
         stored = self.store.settings.get("model")
         if stored is None:
@@ -430,19 +434,47 @@ class Library:
     # -- search ------------------------------------------------------------------------------
 
     def search(self, query: Query) -> list[Hit]:
-        """Best matches for a query, best first. An empty library answers with no hits."""
+        """Up to query.k hits: the matches in the query's order, then the weaker ones by relevance."""
+        return self.find(query).hits
+
+    def find(self, query: Query) -> Results:
+        """The search pipeline (engine/search.py): hits with relevance, and how many photos match.
+        An empty library answers with no hits."""
         if query.empty:
             raise QueryError("Nothing to search for: give a text, an image, or both.")
+        if query.sort not in SORTS:
+            raise QueryError(f"Unknown sort {query.sort!r}: choose one of {', '.join(SORTS)}.")
         if query.folder is not None:
-            query = Query(**{**query.__dict__, "folder": check_folder(query.folder, self.folders())})
-        if self._dim() is None:
-            return []
-        encoder = self.encoder()
-        vector = query_vector(query, encoder)
-        # Personal tags named in the query lead, and photos that look like them rise (engine/tags.py).
-        hits = search_with_tags(vector, query, self.store, self.vector_index, self.model.key)
+            query = replace(query, folder=check_folder(query.folder, self.folders()))
+        tables, _, stages = self.search_parts()
+        table = tables.current()
+        if len(table) == 0:
+            return Results([], 0, 0)
+        request = make_request(query, self.encoder, self.model.key, table)
+        results = run(request, candidates(request, table, self.store), stages, self.store)
         # A RAW+JPEG shot is one result: the JPEG, with the RAW listed (engine/companions.py).
-        return merge_pairs(hits, lambda paths: self.store.photos.stats_for(paths).keys(), self.store.photos.by_path)
+        hits = merge_pairs(results.hits, lambda paths: self.store.photos.stats_for(paths).keys(), self.store.photos.by_path)
+        return replace(results, hits=hits)
+
+    def search_parts(self) -> tuple[PhotoTables, Calibrator, list[Stage]]:
+        """The search model's photo table, calibrator and the pipeline's stages, made once per model.
+
+        The stages, in order: meaning, tags, file names, folder names, dates, feedback.
+        """
+        with self._lock:
+            key = self.model.key
+            if self._search_parts is None or self._search_parts[0] != key:
+                calibrator = Calibrator(lambda texts: self.encoder().encode_texts(texts))
+                stages: list[Stage] = [
+                    MeaningStage(calibrator),
+                    TagStage(self.store, calibrator),
+                    NameStage("filename", self.folders),
+                    NameStage("folder", self.folders),
+                    DateStage(),
+                    FeedbackStage(calibrator),
+                ]
+                self._search_parts = (key, PhotoTables(self.store, key), calibrator, stages)
+            return self._search_parts[1:]
 
     def duplicates(
         self,
@@ -543,4 +575,4 @@ def _stat_photo(path: str) -> list[tuple[str, int, float]]:
     return [(path, st.st_size, st.st_mtime)] if os.path.isfile(path) else []
 
 
-__all__ = ["Library", "Status", "Failure", "FolderStatus", "Query", "Hit", "Progress", "walk_photos"]
+__all__ = ["Library", "Status", "Failure", "FolderStatus", "Query", "Hit", "Results", "Progress", "walk_photos"]

@@ -1,19 +1,36 @@
-"""Queries: text, image, weighted terms and negatives, date and folder filters, top-k."""
+"""Search: one pipeline that reads top to bottom.
+
+    query -> vector -> candidates -> a score from each signal (stages) -> relevance -> cut and sort
+
+- The query's text, image, extra terms and negatives become one vector (`query_vector`); words
+  that name a date ("2019", "June") are taken out of the text first (`engine.query_words`).
+- Candidates: every photo that passes the date and folder filters, scored exactly against the
+  vector (`candidates`). A relevance needs the query's scores over the library, not only its top k.
+- Stages: each signal (meaning, tags, metadata words, feedback, ...) is one object with one method,
+  `evidence(request, pool)`, returning log-odds that a candidate matches (added up: independent
+  evidence, as in naive Bayes) and which candidates it matched by name. Adding a signal is adding
+  a stage to the list the library builds (`engine.library.Library.stages`).
+- Relevance: the sigmoid of the summed log-odds, 0..1, meaning the same across queries and models
+  because the meaning stage is calibrated (`engine.calibration`). The cut is relevance 0.5.
+- Sort: the matches by relevance, newest or oldest first; then the weaker results by relevance.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from .errors import PhotoError, QueryError
 from .paths import is_under
+from .photo_table import PhotoTable
 from .photos import open_image
-from .store import PhotoRow, Store
-from .vector_index import VectorIndex
+from .query_words import QueryWords, parse_words
+from .storage import PhotoRow, Store
 
 if TYPE_CHECKING:  # the encoder pulls in torch; searching code is handed one
     from .encoder import Encoder
@@ -21,9 +38,10 @@ if TYPE_CHECKING:  # the encoder pulls in torch; searching code is handed one
 # A negative term pulls the query away from a concept at half the weight of a positive one: strong
 # enough to push "beach -people" photos with people down, not so strong that it dominates the query.
 NEGATIVE_WEIGHT = 0.5
-# Below this many candidates a filtered search is exact (brute force over the candidates' vectors);
-# above it, the graph search with a filter is faster and still accurate.
-EXACT_SEARCH_LIMIT = 20_000
+SORTS = ("relevance", "newest", "oldest")
+# Log-odds of a photo when nothing but date words was asked for ("2019"): a match, unless a stage
+# (the date stage) says otherwise.
+PRIOR_WITHOUT_MEANING = 4.0
 
 
 @dataclass(frozen=True)
@@ -38,21 +56,118 @@ class Query:
     before: float | None = None  # POSIX seconds, exclusive
     folder: str | None = None
     k: int = 50
+    sort: str = "relevance"  # one of SORTS: the order of the matches
+    likes: tuple[str, ...] = ()  # photos marked "more like this"
+    unlikes: tuple[str, ...] = ()  # photos marked "not like this"
 
     @property
     def empty(self) -> bool:
-        return not (self.text and self.text.strip()) and not self.image and not self.terms
+        return not (self.text and self.text.strip()) and not self.image and not self.terms and not self.likes
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: a photo and its score (weighted sum of cosine similarities)."""
+    """One search result.
+
+    score: the query vector's similarity (weighted sum of cosines); relevance: 0..1, comparable
+    across queries; match: above the cut; matched: the non-visual signals that matched this photo
+    ("filename", "folder", "tag", "date", "text").
+    """
 
     path: str
     score: float
     photo: PhotoRow = field(repr=False)
     companions: tuple[str, ...] = ()  # other files of the same shot (the RAW beside a JPEG)
+    relevance: float = 1.0
+    match: bool = True
+    matched: tuple[str, ...] = ()
 
+
+@dataclass(frozen=True)
+class Results:
+    """A search's answer: up to k hits (the matches in the query's order, then the weaker ones by
+    relevance), how many photos are matches and how many are weaker, and the date words read."""
+
+    hits: list[Hit]
+    matches: int
+    weaker: int
+    words: QueryWords = field(default_factory=QueryWords)
+
+    @property
+    def match_hits(self) -> list[Hit]:
+        return [h for h in self.hits if h.match]
+
+
+# -- the request: what the stages see -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """A query made ready for the stages.
+
+    text: the words left for the meaning once date words are out ("" when none are left);
+    vector: the query's vector (None when only date words were asked for); words: the date words
+    found; model: the key of the model whose vectors are searched; kind: what the vector is made of.
+    """
+
+    query: Query
+    text: str
+    vector: np.ndarray | None
+    words: QueryWords
+    model: str
+    kind: str = "text"  # "photo" when the vector comes from photos only (an example, liked photos)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The candidates: rows of the library's PhotoTable that pass the filters, and their scores.
+
+    rows index `table`; score is each candidate's dot product with the query vector (0 without one).
+    """
+
+    table: PhotoTable
+    rows: np.ndarray
+    score: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self.table.matrix[self.rows]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.table.labels[self.rows]
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.table.times[self.rows]
+
+    def paths(self, i: int) -> tuple[str, ...]:
+        return self.table.paths[int(self.rows[i])]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one stage says about every candidate.
+
+    logit: (n,) log-odds added to each candidate's relevance; matched: (n,) bool, the candidates
+    this signal matched by name, shown as `signal` in the results (None: it names none).
+    """
+
+    logit: np.ndarray
+    signal: str = ""
+    matched: np.ndarray | None = None
+
+
+class Stage(Protocol):
+    """One signal of the pipeline. Returns None when it has nothing to say about this request."""
+
+    def evidence(self, request: Request, pool: Pool) -> Evidence | None: ...
+
+
+# -- query -> vector ---------------------------------------------------------------------------
 
 _NEGATIVE = re.compile(r'(?:^|\s)-(?:"([^"]+)"|(\S+))')
 
@@ -66,7 +181,7 @@ def parse_query_text(text: str) -> tuple[str, tuple[str, ...]]:
 
 def query_vector(query: Query, encoder: Encoder) -> np.ndarray:
     """The weighted sum of the parts' unit vectors: its dot product with a photo vector is the same
-    weighted sum of cosines, so one nearest-neighbour search ranks by the combined score."""
+    weighted sum of cosines, so one scan ranks by the combined score."""
     texts: list[tuple[str, float]] = []
     if query.text and query.text.strip():
         texts.append((query.text.strip(), 1.0))
@@ -92,6 +207,132 @@ def encode_image_file(encoder: Encoder, path: str) -> np.ndarray:
     return encoder.encode_images(encoder.preprocess_image(image)[None])[0]
 
 
+def make_request(query: Query, encoder: Callable[[], Encoder], model: str, table: PhotoTable) -> Request:
+    """Read the date words out of the text and make the vector of what is left (or, with nothing
+    left but photos marked "more like this", the mean of theirs)."""
+    words = parse_words(query.text or "")
+    meaning = Query(text=words.rest or None, image=query.image, negatives=query.negatives, terms=query.terms)
+    kind = "text" if meaning.text or meaning.terms else "photo"
+    if not meaning.empty:
+        vector: np.ndarray | None = query_vector(meaning, encoder())
+    elif query.likes:
+        vector = table.matrix[marked_rows(table, query.likes)].mean(axis=0)
+    else:
+        vector = None
+    return Request(query, words.rest, vector, words, model, kind)
+
+
+def marked_rows(table: PhotoTable, paths: Sequence[str]) -> list[int]:
+    """The table rows of photos the user marked; QueryError for a photo the library has not indexed."""
+    by_path = table.row_of_path()
+    rows = []
+    for path in paths:
+        absolute = os.path.abspath(os.path.expanduser(path))
+        if absolute not in by_path:
+            raise QueryError(f"{path} is not an indexed photo of the library: it cannot be marked.")
+        rows.append(by_path[absolute])
+    return rows
+
+
+# -- vector -> candidates ----------------------------------------------------------------------
+
+
+def candidates(request: Request, table: PhotoTable, store: Store) -> Pool:
+    """Every photo that passes the query's date and folder filters, with its exact score.
+
+    The one place that turns a vector into candidates: a faster scan (or a graph search, for
+    libraries too large to scan) replaces this function and nothing else.
+    """
+    query = request.query
+    if query.after is None and query.before is None and query.folder is None:
+        rows = np.arange(len(table))
+    else:
+        allowed = store.vectors.labels_matching(request.model, after=query.after, before=query.before, folder=query.folder)
+        rows = table.rows_of(allowed)
+    if request.vector is None or len(rows) == 0:
+        return Pool(table, rows, np.zeros(len(rows), np.float32))
+    return Pool(table, rows, table.matrix[rows] @ request.vector)
+
+
+# -- candidates -> stages -> relevance -> cut and sort -----------------------------------------
+
+
+def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> Results:
+    """Score the pool with every stage, turn the summed log-odds into relevance, cut and sort."""
+    query = request.query
+    logit = np.zeros(len(pool), np.float64)
+    if request.vector is None:
+        logit += PRIOR_WITHOUT_MEANING
+    matched: list[tuple[str, np.ndarray]] = []
+    for stage in stages:
+        found = stage.evidence(request, pool)
+        if found is None:
+            continue
+        logit += found.logit
+        if found.matched is not None and found.matched.any():
+            matched.append((found.signal, found.matched))
+    relevance = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+    is_match = relevance >= 0.5
+    weights = pool.table.weights[pool.rows]
+    order = _order(relevance, pool.score, pool.times, is_match, query.sort)
+    if query.folder is not None:
+        # A label's duplicates may lie outside the folder: count only the photos inside.
+        weights = np.array([_count_under(pool.paths(i), query.folder) for i in range(len(pool))], np.int64)
+    hits = _hits(request, pool, order, relevance, is_match, matched, store)
+    return Results(
+        hits, int(weights[is_match].sum()), int(weights[~is_match].sum()), request.words
+    )
+
+
+def _order(
+    relevance: np.ndarray, score: np.ndarray, times: np.ndarray, is_match: np.ndarray, sort: str
+) -> np.ndarray:
+    """Candidate order: matches first (in the chosen order), then the weaker ones by relevance."""
+    if sort not in SORTS:
+        raise QueryError(f"Unknown sort {sort!r}: choose one of {', '.join(SORTS)}.")
+    primary = {"relevance": -relevance, "newest": -times, "oldest": times}[sort]
+    # lexsort sorts by the last key first: match first, then the chosen order, ties by relevance and score.
+    return np.lexsort((-score, -relevance, np.where(is_match, primary, -relevance), ~is_match))
+
+
+def _hits(
+    request: Request,
+    pool: Pool,
+    order: np.ndarray,
+    relevance: np.ndarray,
+    is_match: np.ndarray,
+    matched: list[tuple[str, np.ndarray]],
+    store: Store,
+) -> list[Hit]:
+    query = request.query
+    k = max(0, query.k)
+    picked: list[int] = []
+    count = 0
+    for i in order:  # the labels behind the first k photos (a label may stand for several)
+        if count >= k:
+            break
+        picked.append(int(i))
+        count += len(pool.paths(int(i)))
+    photos = store.photos.for_labels([int(pool.table.labels[pool.rows[i]]) for i in picked], request.model)
+    hits: list[Hit] = []
+    for i in picked:
+        signals = tuple(signal for signal, flags in matched if flags[i])
+        for photo in photos.get(int(pool.table.labels[pool.rows[i]]), []):
+            if query.folder and not is_under(photo.path, query.folder):
+                continue
+            hits.append(
+                Hit(
+                    photo.path,
+                    float(pool.score[i]),
+                    photo,
+                    relevance=float(relevance[i]),
+                    match=bool(is_match[i]),
+                    matched=signals,
+                )
+            )
+    return hits[:k]
+
+
 def check_folder(folder: str, library_folders: list[str]) -> str:
     """The absolute folder if it is one of the library's folders or inside one, else QueryError."""
     folder = os.path.abspath(os.path.expanduser(folder))
@@ -102,38 +343,5 @@ def check_folder(folder: str, library_folders: list[str]) -> str:
     raise QueryError(f"{folder} is not in the library (its folders: {known}).")
 
 
-def search(
-    vector: np.ndarray, query: Query, store: Store, index: VectorIndex, model: str
-) -> list[Hit]:
-    """Top-k photos for a query vector, best first, honouring the query's filters."""
-    k = max(0, query.k)
-    if k == 0 or len(index) == 0:
-        return []
-    # Labels map to one photo or more (duplicates share a vector), and an index that is briefly
-    # behind the store may return a label whose photo just left: ask for a little more than k.
-    want = k + 8
-    norm = float(np.linalg.norm(vector)) or 1.0
-    if query.after is None and query.before is None and query.folder is None:
-        found = [(label, score * norm) for label, score in index.search(vector / norm, want)]
-    else:
-        allowed = store.vectors.labels_matching(model, after=query.after, before=query.before, folder=query.folder)
-        if not allowed:
-            return []
-        if len(allowed) <= EXACT_SEARCH_LIMIT:
-            labels = sorted(allowed)
-            scores = store.vectors.by_label(labels, vector.shape[0]) @ vector
-            order = np.argsort(-scores)[:want]
-            found = [(labels[i], float(scores[i])) for i in order]
-        else:
-            found = [
-                (label, score * norm)
-                for label, score in index.search(vector / norm, want, allowed=allowed.__contains__)
-            ]
-    photos = store.photos.for_labels([label for label, _ in found], model)
-    hits: list[Hit] = []
-    for label, score in found:
-        for photo in photos.get(label, []):
-            if query.folder and not is_under(photo.path, query.folder):
-                continue
-            hits.append(Hit(photo.path, float(score), photo))
-    return hits[:k]
+def _count_under(paths: tuple[str, ...], folder: str) -> int:
+    return sum(is_under(p, folder) for p in paths)

@@ -5,11 +5,11 @@ sofa"). A highlight marks where in the photo one phrase of that text is: a box (
 upright photo, top-left origin) or a brush mask (PNG). Tags hang on the photo's content hash, like
 its vectors, so they survive renames and moves.
 
-Search (`search_with_tags`) uses tags the moment they are given, without training: a query that
-names a tag puts the photos carrying it first, and every other photo gains `weight * p`, where p
-(0..1) is a per-tag linear probe's calibrated score, fitted on the tagged photos' stored vectors
-against a sample of the library (engine/tag_scoring.py). Untagged photos that look like the tagged
-ones, and not merely like their colour or shape, rise to the top.
+Search uses tags the moment they are given, without training (`TagStage`, one stage of the search
+pipeline): a query that names a tag makes the photos carrying it matches, and every other photo
+gains log-odds from p (0..1), a per-tag linear probe's calibrated score, fitted on the tagged
+photos' stored vectors against a sample of the library (engine/tag_scoring.py). Untagged photos
+that look like the tagged ones, and not merely like their colour or shape, rise to the top.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .calibration import Calibrator
 from .errors import ViewfinderError
-from .paths import is_under
-from .search import Hit, Query, search
+from .photo_table import PhotoTable
+from .search import Evidence, Pool, Request
 from .storage import Store
 from .tag_scoring import ProbeConfig, probe_scores
-from .vector_index import VectorIndex
 
 # Words that alone never make a query name a caption ("the" must not pull every caption in).
 STOPWORDS = frozenset(
@@ -109,11 +109,15 @@ class Tag:
 
 @dataclass(frozen=True)
 class TagSearchConfig:
-    """How strongly tags steer search. weight: the boost (in units of the query vector's length,
-    i.e. cosine) of a photo the tag's probe is sure of; probe: how the probe is fitted."""
+    """How strongly tags steer search. logit: the log-odds a photo the tag's probe is sure of
+    gains (and one it is sure against loses); probe: how the probe is fitted."""
 
-    weight: float = 1.0
+    logit: float = 6.0
     probe: ProbeConfig = ProbeConfig()
+
+
+# A photo carrying a tag the query names is a match, whatever its look.
+TAGGED_LOGIT = 8.0
 
 
 def normalise_text(text: str) -> str:
@@ -258,22 +262,20 @@ def matching_tag_texts(store: Store, query_text: str) -> list[str]:
     return out
 
 
-def tag_query_vectors(store: Store, model: str, query_text: str) -> tuple[set[str], np.ndarray]:
-    """The content hashes of photos whose tags the query names, and their vectors under `model`
-    (the Tip-Adapter cache keys, (K, D), unit rows). Empty when no tag matches."""
+def tagged_hashes(store: Store, query_text: str) -> set[str]:
+    """The content hashes of the photos whose tags the query names (empty when none does)."""
     texts = matching_tag_texts(store, query_text)
     if not texts:
-        return set(), np.zeros((0, 0), np.float32)
-    hashes = store.tags.hashes_with(texts)
-    return hashes, store.vectors.by_hash(model, hashes)[1]
+        return set()
+    return store.tags.hashes_with(texts)
 
 
-def library_sample(store: Store, model: str, dim: int, limit: int, seed: int = 0) -> np.ndarray:
-    """Up to `limit` stored vectors of the library (a fixed random sample), (N, dim)."""
-    labels = sorted(store.vectors.labels(model))
-    if len(labels) > limit:
-        labels = sorted(np.random.default_rng(seed).choice(labels, size=limit, replace=False).tolist())
-    return store.vectors.by_label(labels, dim) if labels else np.zeros((0, dim), np.float32)
+def library_sample(table: PhotoTable, limit: int, seed: int = 0) -> np.ndarray:
+    """Up to `limit` photo vectors of the library (a fixed random sample), (N, D)."""
+    rows = np.arange(len(table))
+    if len(rows) > limit:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+    return table.matrix[rows]
 
 
 def tag_scores(
@@ -299,71 +301,36 @@ def text_trust(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> flo
     return float(np.clip(2.0 * (below.mean() - 0.5), 0.0, 1.0))
 
 
-def search_with_tags(
-    vector: np.ndarray,
-    query: Query,
-    store: Store,
-    index: VectorIndex,
-    model: str,
-    config: TagSearchConfig = TagSearchConfig(),
-) -> list[Hit]:
-    """`engine.search.search` plus personal tags (same arguments, same filters, same Hit objects).
+class TagStage:
+    """The search stage of personal tags (engine/search.py), usable the moment tags are given.
 
-    Without a query text that names a tag this is exactly `search`. Otherwise: photos carrying a
-    named tag come first, and every candidate's score becomes ``clip + weight * |q| * p`` with p the
-    named tags' probe score (tag_scores) and clip the query's cosine, weighed by how well the query
-    text itself tells the tagged photos from the library (text_trust). Candidates are the query's neighbours and the probe
-    direction's. Tagged photos get a constant on top that no untagged score can reach.
+    A query that names a tag makes the photos carrying it matches; every other photo gains
+    `logit * (2p - 1)` from the tag's probe score p (tag_scores); and the query's own meaning counts
+    only as much as the text knows the tag (text_trust): the rest of the meaning stage's log-odds is
+    taken back here, so a name the model never learnt does not rank by noise.
     """
-    k = max(0, query.k)
-    hashes, keys = tag_query_vectors(store, model, query.text or "") if query.text else (set(), None)
-    if k == 0 or keys is None or not len(keys) or len(index) == 0:
-        return search(vector, query, store, index, model)
-    want = k + len(hashes) + 8
-    wider = replace(query, k=want)
-    norm = float(np.linalg.norm(vector)) or 1.0
-    library = library_sample(store, model, keys.shape[1], config.probe.max_negatives, config.probe.seed)
-    candidates: dict[str, Hit] = {}
-    directions = [vector, keys.mean(axis=0)]
-    if len(library):
-        direction = np.asarray(library.mean(axis=0))
-        directions.append(keys.mean(axis=0) - direction)  # away from the library, towards the tag
-    for d in directions:
-        for hit in search(d, wider, store, index, model):
-            candidates.setdefault(hit.path, hit)
-    # The tagged photos themselves, when they pass the query's filters.
-    for hit in _tagged_hits(store, model, hashes, query):
-        candidates.setdefault(hit.path, hit)
-    by_hash = {h.photo.hash for h in candidates.values() if h.photo.hash}
-    found_hashes, vectors = store.vectors.by_hash(model, by_hash)
-    if not found_hashes:
-        return search(vector, query, store, index, model)
-    clip = text_trust(vector, keys, library) * (vectors @ vector)
-    boost = tag_scores(keys, library, vectors, config.probe)
-    combined = dict(zip(found_hashes, clip + config.weight * norm * boost, strict=True))
-    top_bonus = 2.0 * norm + config.weight * norm + 1.0
-    scored = []
-    for hit in candidates.values():
-        if hit.photo.hash not in combined:
-            continue
-        score = float(combined[hit.photo.hash]) + (top_bonus if hit.photo.hash in hashes else 0.0)
-        scored.append(Hit(hit.path, score, hit.photo))
-    scored.sort(key=lambda h: (-h.score, h.path))
-    return scored[:k]
 
+    def __init__(self, store: Store, calibrator: Calibrator, config: TagSearchConfig = TagSearchConfig()):
+        self.store = store
+        self.calibrator = calibrator
+        self.config = config
 
-def _tagged_hits(store: Store, model: str, hashes: set[str], query: Query) -> list[Hit]:
-    allowed: set[int] | None = None
-    if query.after is not None or query.before is not None or query.folder is not None:
-        allowed = store.vectors.labels_matching(model, after=query.after, before=query.before, folder=query.folder)
-    labels = [label for label in store.vectors.labels_of(model, hashes) if allowed is None or label in allowed]
-    hits = []
-    for photos in store.photos.for_labels(labels, model).values():
-        for photo in photos:
-            if query.folder and not is_under(photo.path, query.folder):
-                continue
-            hits.append(Hit(photo.path, 0.0, photo))
-    return hits
+    def evidence(self, request: Request, pool: Pool) -> Evidence | None:
+        hashes = tagged_hashes(self.store, request.text) if request.text else set()
+        if not hashes or len(pool) == 0:
+            return None
+        table = pool.table
+        tagged_rows = table.rows_of_hashes(hashes)
+        keys = table.matrix[tagged_rows]
+        tagged = np.isin(pool.rows, tagged_rows)
+        library = library_sample(table, self.config.probe.max_negatives, self.config.probe.seed)
+        p = tag_scores(keys, library, pool.vectors, self.config.probe)
+        logit = self.config.logit * (2.0 * p - 1.0)
+        if request.vector is not None:
+            trust = text_trust(request.vector, keys, library)
+            meaning = self.calibrator.logits(table, pool.rows, request.vector, request.kind)
+            logit = logit - (1.0 - trust) * meaning
+        return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
 
 
 __all__ = [
@@ -378,10 +345,10 @@ __all__ = [
     "matching_tag_texts",
     "phrase_in_text",
     "remove_tags",
-    "search_with_tags",
+    "TagStage",
     "library_sample",
-    "tag_query_vectors",
     "tag_scores",
+    "tagged_hashes",
     "text_trust",
     "tag_texts",
     "tags_of",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .database import Database, Schema
-from .photos import filters
+from .photos import TAKEN, filters
 
 _DTYPE = np.dtype("<f4")
 
@@ -145,6 +145,23 @@ class Vectors:
             decode([r[1] for r in rows]),
             np.array([r[2] for r in rows], np.int64),
         )
+
+    def table(self, model: str) -> list[tuple[int, bytes, str, tuple[str, ...], float]]:
+        """Every vector of the model that readable photos have, for search's in-memory table:
+        (label, vector bytes, content hash, the photos' paths, when the first of them was taken),
+        by label."""
+        rows = self._db.execute(
+            f"SELECT v.label, v.vector, v.hash, p.path, {TAKEN} FROM vectors v"
+            " JOIN photos p ON p.hash = v.hash WHERE v.model = ? AND p.error IS NULL ORDER BY v.label, p.path",
+            [model],
+        )
+        out: list[tuple[int, bytes, str, tuple[str, ...], float]] = []
+        for label, blob, content_hash, path, taken in rows:
+            if out and out[-1][0] == label:
+                out[-1] = (*out[-1][:3], (*out[-1][3], path), out[-1][4])
+            else:
+                out.append((label, blob, content_hash, (path,), float(taken)))
+        return out
 
     def generation(self, model: str) -> tuple:
         """Changes whenever vectors of the model are added or removed."""

@@ -50,20 +50,22 @@ def test_index_search_status_json(run, photos_copy):
     assert status["photos"] + status["failed"] == status["total"]
     assert "tiny-clip" in status["model"]
     assert isinstance(status["failures"], list)
-    code, out, _ = run("search", "a red car", "-k", "5", "--json")
+    code, out, _ = run("search", "a red car", "-k", "5", "--json", "--all")
     hits = json.loads(out)
     assert code == 0 and len(hits) == 5
+    assert all({"path", "score", "relevance", "match", "matched"} <= set(h) for h in hits)
+    assert [h["relevance"] for h in hits] == sorted((h["relevance"] for h in hits), reverse=True)
     assert all(os.path.isabs(h["path"]) and os.path.exists(h["path"]) for h in hits)
-    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     target = photos_copy / "jpg" / "gps" / "DSCN0021.jpg"
-    code, out, _ = run("search", "--image", str(target), "-k", "1", "--json")
+    code, out, _ = run("search", "--image", str(target), "-k", "1", "--json", "--all")
     assert json.loads(out)[0]["path"] == str(target)
-    code, out, _ = run("search", "dog", "--folder", str(photos_copy / "heic"), "--json", "-k", "50")
+    code, out, _ = run("search", "dog", "--folder", str(photos_copy / "heic"), "--json", "-k", "50", "--all")
     assert {Path(h["path"]).parent.name for h in json.loads(out)} == {"heic"}
     code, out, _ = run("search", "dog", "--after", "2030-01-01", "--json")
     assert json.loads(out) == []
-    code, out, _ = run("search", "dog -cat", "--not", "tree", "-k", "3")
-    assert code == 0 and len(out.strip().splitlines()) == 3
+    code, out, _ = run("search", "dog -cat", "--not", "tree", "-k", "3", "--all")
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 4 and "weaker results" in lines[-1]
 
 
 def test_reindex_is_incremental(run, photos_copy):
@@ -199,3 +201,34 @@ def test_watch_command_indexes_new_photos_until_interrupted(tmp_path, sample_pho
     finally:
         watch.send_signal(signal.SIGINT)
         assert watch.wait(30) == 0
+
+
+def test_search_lists_matches_and_counts_the_weaker_ones(run, tmp_path):
+    from synthetic import write_scenes
+
+    photos = write_scenes(tmp_path / "scenes", 12, colours=3)
+    named = str(Path(photos[4][0]).with_name("Canon_40D.png"))
+    os.rename(photos[4][0], named)
+    assert run("index", str(tmp_path / "scenes"))[0] == 0
+    code, out, _ = run("search", "Canon_40D", "--json")
+    hits = json.loads(out)
+    assert code == 0 and hits[0]["path"] == named
+    assert hits[0]["match"] is True and hits[0]["matched"] == ["filename"] and hits[0]["relevance"] > 0.5
+    assert all(h["match"] for h in hits)
+    code, out, _ = run("search", "Canon_40D", "--json", "--all", "-k", "50")
+    every = json.loads(out)
+    assert len(every) == 12 and every[: len(hits)] == hits and not any(h["match"] for h in every[len(hits) :])
+    assert len(json.loads(run("search", "Canon_40D", "--json", "--all", "-k", "3")[1])) == 3
+    code, out, _ = run("search", "Canon_40D")
+    assert out.splitlines()[0].endswith(f"{named}  [filename]")
+    assert out.splitlines()[-1] == f"{12 - len(hits)} weaker results not shown (--all lists them)."
+    code, out, _ = run("search", "Canon_40D", "--like", named, "--unlike", str(tmp_path / "nope.png"))
+    assert code != 0 and "cannot be marked" in out + _
+
+
+def test_search_help_documents_the_output(capsys):
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for word in ("--all", "--like", "--unlike", "--sort", "relevance", "weaker", "matched", "filename"):
+        assert word in text

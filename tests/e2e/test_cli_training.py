@@ -114,15 +114,15 @@ def test_train_model_list_use_rollback(cli):
     listed = json.loads(out)
     assert [(v["version"], v["active"]) for v in listed] == [(1, True)]
     assert listed[0]["config"]["tune"] == "text" and "after" in listed[0]["metrics"]
-    code, out, _ = run("search", "red", "-k", "5", "--json")
+    code, out, _ = run("search", "red", "-k", "5", "--json", "--all")
     tuned = json.loads(out)
     code, out, _ = run("model", "use", "0")
     assert code == 0 and "base model" in out
-    code, out, _ = run("search", "red", "-k", "5", "--json")
+    code, out, _ = run("search", "red", "-k", "5", "--json", "--all")
     base = json.loads(out)
     assert base != tuned
     code, out, _ = run("model", "rollback")
     assert code == 0 and "version 1" in out
-    code, out, _ = run("search", "red", "-k", "5", "--json")
+    code, out, _ = run("search", "red", "-k", "5", "--json", "--all")
     assert json.loads(out) == tuned
     assert Path(listed[0]["path"], "deltas.safetensors").is_file()

@@ -1,0 +1,143 @@
+"""Relevance that means the same for every query: where the matches end.
+
+A raw cosine says little on its own: each text has its own offset (generic texts score high on
+every photo) and each photo its own (some photos score high on every text), so one fixed cut-off
+fails across queries and models. Calibration compares, per photo, the query's score with the scores
+the same photo gets from a bank of *unrelated* texts: everyday photo subjects in generic language
+("a photo of a dog.", "a photo of a kitchen.", ...) and the user's own vocabulary (tags, category
+descriptions), never words chosen for a particular collection. Most bank texts do not describe a
+given photo, so their scores show what "not this" looks like for it; a query that beats them by
+several of their standard deviations describes the photo.
+
+    z = (score - centre) / spread      per photo, over the bank
+    relevance log-odds = SLOPE * (z - Z_CUT)
+
+Some wordings score high with every photo; when even the photos least like the text score well
+above the bank, that offset is taken away. An example photo as the query (or photos marked "more
+like this") is compared with the library's own photos instead: how much closer it is to this photo
+than to the library's photos in general (photo-to-photo and text-to-photo cosines live on different
+scales, so each kind of query has its own bank).
+
+Searches and categories ask the same question ("does this text describe this photo?") and both
+answer it here; relevance 0.5 (log-odds 0) is the cut.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .photo_table import PhotoTable
+
+# fmt: off
+# Everyday photo subjects: generic language, meant to be unrelated to most photos of any library.
+SUBJECTS = (
+    "person", "people", "man", "woman", "child", "baby", "family", "friends", "dog", "cat", "bird",
+    "horse", "car", "bicycle", "bus", "train", "boat", "airplane", "house", "building", "city",
+    "street", "road", "bridge", "beach", "sea", "lake", "river", "mountain", "forest", "tree",
+    "flower", "garden", "park", "field", "snow", "sky", "sunset", "night", "food", "meal", "cake",
+    "drink", "table", "chair", "room", "kitchen", "window", "door", "book", "phone", "computer",
+    "screen", "text", "document", "sign", "painting", "toy", "ball", "game", "party", "wedding",
+    "concert", "sport", "crowd", "portrait", "selfie", "landscape", "animal", "plant",
+)
+# fmt: on
+GENERIC_BANK = tuple(f"a photo of a {s}." for s in SUBJECTS)
+# A query must beat the bank by this many of its standard deviations to be a match (log-odds 0),
+# and each further standard deviation multiplies the odds by e ** SLOPE.
+Z_CUT = 2.0
+SLOPE = 2.0
+# The look alone never settles a match beyond these odds (about 400:1): a file, folder or tag
+# named by the query, a date, or the user's own marks can always overrule it.
+LOGIT_LIMIT = 6.0
+# Cosine differences below this are noise in any model: a spread is never taken as smaller (an
+# untrained model scores every text alike, and dividing by its tiny spread would invent certainty).
+MIN_SPREAD = 0.01
+# The photos least like a text (this percentile of its z) sit at most this far above the bank for
+# a text without an offset of its own; anything more is the offset.
+OFFSET_PERCENTILE = 5.0
+OFFSET_ALLOWANCE = 1.0
+# Library photos in the bank of photo queries: enough for a stable centre and spread.
+PHOTO_BANK_SIZE = 256
+
+
+@dataclass(frozen=True, eq=False)
+class Background:
+    """Per photo (rows of a PhotoTable): the centre and spread of the bank's scores."""
+
+    centre: np.ndarray
+    spread: np.ndarray
+
+
+def background(matrix: np.ndarray, bank: np.ndarray) -> Background:
+    """The bank's (B, D) unit vectors scored against every photo (N, D)."""
+    if len(matrix) == 0 or len(bank) < 2:
+        return Background(np.zeros(len(matrix), np.float32), np.full(len(matrix), MIN_SPREAD, np.float32))
+    scores = (matrix @ bank.T).astype(np.float64)
+    return Background(scores.mean(axis=1), np.maximum(scores.std(axis=1), MIN_SPREAD))
+
+
+def photo_bank_rows(count: int, size: int = PHOTO_BANK_SIZE) -> np.ndarray:
+    """Evenly spread rows of a table of `count` photos: the photo bank (deterministic)."""
+    return np.unique(np.linspace(0, count - 1, min(count, size)).astype(np.int64)) if count else np.zeros(0, np.int64)
+
+
+def relevance(logits: np.ndarray) -> np.ndarray:
+    """Log-odds -> 0..1."""
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+
+
+class Calibrator:
+    """The background of one model's photos, kept until the photos or the bank change.
+
+    encode_texts: the model's text encoder; vocabulary: the user's own texts to add to the bank
+    (tags, category descriptions), asked for each time so new ones count. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        encode_texts: Callable[[list[str]], np.ndarray],
+        vocabulary: Callable[[], Sequence[str]] = tuple,
+        bank: Sequence[str] = GENERIC_BANK,
+    ):
+        self._encode = encode_texts
+        self._vocabulary = vocabulary
+        self._bank = tuple(bank)
+        self._lock = threading.Lock()
+        self._vectors: dict[str, np.ndarray] = {}
+        self._cached: tuple[tuple, Background] | None = None
+
+    def background(self, table: PhotoTable) -> Background:
+        """The text bank's background of every photo of `table`."""
+        texts = tuple(dict.fromkeys((*self._bank, *self._vocabulary())))
+        key = (table.generation, id(table), texts)
+        with self._lock:
+            if self._cached is None or self._cached[0] != key:
+                self._cached = (key, background(table.matrix, self._bank_vectors(texts)))
+            return self._cached[1]
+
+    def logits(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
+        """Relevance log-odds of the photos at `rows` for a query vector (any length) of `kind`."""
+        return np.clip(SLOPE * (self.z(table, rows, vector, kind) - Z_CUT), -LOGIT_LIMIT, LOGIT_LIMIT)
+
+    def z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
+        """How many of the bank's standard deviations the query scores above the bank, per photo."""
+        norm = float(np.linalg.norm(vector)) or 1.0
+        scores = (table.matrix @ (vector / norm)).astype(np.float64)
+        if kind == "photo":
+            bank = scores[photo_bank_rows(len(table))]
+            return (scores[rows] - bank.mean()) / max(float(bank.std()), MIN_SPREAD)
+        found = self.background(table)
+        z = (scores - found.centre) / found.spread
+        # A text that every photo, even the least like it, scores well above the bank is one whose
+        # wording sits high for any photo: take that offset away (never add one).
+        offset = max(0.0, float(np.percentile(z, OFFSET_PERCENTILE)) + OFFSET_ALLOWANCE) if len(z) else 0.0
+        return z[rows] - offset
+
+    def _bank_vectors(self, texts: tuple[str, ...]) -> np.ndarray:
+        missing = [t for t in texts if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self._encode(missing), strict=True))
+        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)

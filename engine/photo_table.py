@@ -1,0 +1,92 @@
+"""Every photo vector of one model with what search needs beside it, held in memory.
+
+Searches and categories score the whole library with one matrix product: a relevance needs the
+query's scores over all photos, and an exact scan of 100k x 512 float32 vectors costs a few
+milliseconds. The table is read from the store once and reloaded only when the store's photos or
+vectors change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .storage import Store
+from .storage.vectors import decode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class PhotoTable:
+    """One row per vector label (exact duplicates share one vector and one row).
+
+    labels (N,) int64, ascending; matrix (N, D) float32 unit rows; weights (N,) photos per label;
+    times (N,) float64 when the label's first photo was taken (EXIF date, else file time);
+    hashes: each label's content hash; paths: the photos of each label.
+    """
+
+    generation: tuple
+    labels: np.ndarray
+    matrix: np.ndarray
+    weights: np.ndarray
+    times: np.ndarray
+    hashes: tuple[str, ...] = field(repr=False)
+    paths: tuple[tuple[str, ...], ...] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def rows_of(self, labels: set[int]) -> np.ndarray:
+        """Row numbers of these labels (unknown ones are left out), ascending."""
+        if not labels:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(np.isin(self.labels, np.fromiter(labels, np.int64, len(labels))))
+
+    def row_of_path(self) -> dict[str, int]:
+        """path -> row, built once per table."""
+        cached = self.__dict__.get("_by_path")
+        if cached is None:
+            cached = {p: row for row, paths in enumerate(self.paths) for p in paths}
+            object.__setattr__(self, "_by_path", cached)
+        return cached
+
+    def rows_of_hashes(self, hashes: set[str]) -> np.ndarray:
+        """Row numbers of the labels with these content hashes, ascending."""
+        return np.array([row for row, h in enumerate(self.hashes) if h in hashes], np.int64)
+
+
+class PhotoTables:
+    """The current PhotoTable of one model over a store, reloaded when the store changes. Thread-safe."""
+
+    def __init__(self, store: Store, model: str):
+        self.store = store
+        self.model = model
+        self._lock = threading.Lock()
+        self._table: PhotoTable | None = None
+
+    def current(self) -> PhotoTable:
+        with self._lock:
+            generation = (*self.store.vectors.generation(self.model), *self.store.photos.generation())
+            if self._table is None or self._table.generation != generation:
+                self._table = _load(self.store, self.model, generation)
+                log.debug("loaded %d photo vectors of %s", len(self._table), self.model)
+            return self._table
+
+
+def _load(store: Store, model: str, generation: tuple) -> PhotoTable:
+    rows = store.vectors.table(model)
+    labels = np.array([r[0] for r in rows], np.int64)
+    matrix = decode([r[1] for r in rows])
+    return PhotoTable(
+        generation,
+        labels,
+        matrix,
+        np.array([len(r[3]) for r in rows], np.int64),
+        np.array([r[4] for r in rows], np.float64),
+        tuple(r[2] for r in rows),
+        tuple(r[3] for r in rows),
+    )

@@ -40,8 +40,8 @@ def format_time(seconds: float | None) -> str:
 
 
 class ResultsModel(QAbstractListModel):
-    """Rows are hits, best first (or newest first when sorted by date). Hits are never mutated:
-    a new search replaces the whole list."""
+    """Rows are hits: the matches best first (or newest first when sorted by date), then the weaker
+    results by relevance. Hits are never mutated: a new search replaces the whole list."""
 
     def __init__(
         self, loader: ThumbnailLoader | None = None, thumb_size: int = 192, parent: QObject | None = None
@@ -73,8 +73,9 @@ class ResultsModel(QAbstractListModel):
             self.set_hits(self._received)
 
     def _sorted(self, hits: tuple[Hit, ...]) -> tuple[Hit, ...]:
+        """By date: the matches newest first, then the weaker results as they came (by relevance)."""
         if self.sort_key == SORT_DATE:
-            return tuple(sorted(hits, key=photo_time, reverse=True))
+            return tuple(sorted(hits, key=lambda h: (not h.match, -photo_time(h) if h.match else 0.0)))
         return hits
 
     def set_thumb_size(self, size: int) -> None:
@@ -88,6 +89,11 @@ class ResultsModel(QAbstractListModel):
     @property
     def hits(self) -> tuple[Hit, ...]:
         return self._hits
+
+    @property
+    def weaker(self) -> int:
+        """How many rows are weaker results (below the search's cut)."""
+        return sum(not h.match for h in self._hits)
 
     def paths(self) -> list[str]:
         return [h.path for h in self._hits]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -43,6 +44,14 @@ def test_rows_roles_and_sorting(qtmodeltester):
     assert model.paths() == ["/p/b.jpg", "/p/c.jpg", "/p/a.jpg"]
     model.set_sort("relevance")
     assert model.paths() == ["/p/a.jpg", "/p/b.jpg", "/p/c.jpg"]
+
+    # Sorted by date, only the matches are reordered: the weaker results follow, by relevance.
+    weaker = [replace(_hit("/p/w1.jpg", 0.05, 900.0), match=False), replace(_hit("/p/w2.jpg", 0.04, 950.0), match=False)]
+    model.set_hits([*hits, *weaker])
+    assert model.weaker == 2
+    model.set_sort(SORT_DATE)
+    assert model.paths() == ["/p/b.jpg", "/p/c.jpg", "/p/a.jpg", "/p/w1.jpg", "/p/w2.jpg"]
+    model.set_sort("relevance")
 
     browse = _hit("/p/d.jpg", math.nan, 5.0)
     model.set_hits([browse])

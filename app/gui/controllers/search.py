@@ -169,7 +169,8 @@ class SearchController(QObject):
             )
         else:
             self.show_empty("No photos match your search.")
-        self._update_scope_line(request, len(hits))
+        weaker = views.results.weaker
+        self._update_scope_line(request, len(hits) - weaker, weaker)
         self.results_updated.emit()
 
     def _failed(self, error: Exception) -> None:
@@ -185,12 +186,13 @@ class SearchController(QObject):
         self.views.empty_label.setText(text)
         self.views.results_stack.setCurrentIndex(RESULTS_EMPTY)
 
-    def _update_scope_line(self, request: SearchRequest, count: int) -> None:
+    def _update_scope_line(self, request: SearchRequest, count: int, weaker: int = 0) -> None:
         scope = self.state.scope
         where = os.path.basename(scope.folder.rstrip(os.sep)) if scope.folder else "All photos"
         if scope.kind == SCOPE_CATEGORY:
             where = f"Category “{scope.value}”"
         elif scope.kind == SCOPE_TAG:
             where = f"Tag “{scope.value}”"
-        what = "photos" if request.empty else "results"
-        self.views.search_bar.set_scope(f"{where}  ·  {count:,} {what}")
+        what = "photos" if request.empty else "matches"
+        rest = f"  ·  {weaker:,} weaker results below" if weaker else ""
+        self.views.search_bar.set_scope(f"{where}  ·  {count:,} {what}{rest}")

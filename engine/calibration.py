@@ -118,9 +118,13 @@ class Calibrator:
                 self._cached = (key, background(table.matrix, self._bank_vectors(texts)))
             return self._cached[1]
 
-    def logits(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
-        """Relevance log-odds of the photos at `rows` for a query vector (any length) of `kind`."""
-        return np.clip(SLOPE * (self.z(table, rows, vector, kind) - Z_CUT), -LOGIT_LIMIT, LOGIT_LIMIT)
+    def logits(
+        self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text", limit: float | None = LOGIT_LIMIT
+    ) -> np.ndarray:
+        """Relevance log-odds of the photos at `rows` for a query vector (any length) of `kind`,
+        clipped to +-limit (None: not clipped, where nothing else is weighed against them)."""
+        logits = SLOPE * (self.z(table, rows, vector, kind) - Z_CUT)
+        return logits if limit is None else np.clip(logits, -limit, limit)
 
     def z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
         """How many of the bank's standard deviations the query scores above the bank, per photo."""

@@ -13,7 +13,7 @@ import pytest
 import torch
 from synthetic import COLOURS, make_scene, random_shapes
 
-from engine.search import Query, search
+from engine.search import Query
 from engine.tags import Highlight, add_tag
 from trainer import versions
 from trainer.data import NotEnoughTags, fold_photos, highlight_grid
@@ -58,12 +58,11 @@ def scenes_library(make_library, tmp_path):
 
 def _mean_rank(library, untagged) -> float:
     """Mean rank of each untagged scene among the untagged scenes for its colour's query."""
-    encoder = library.encoder()
     paths = {p for p, *_ in untagged}
     ranks = []
     for colour in COLOUR_NAMES:
-        vector = encoder.encode_texts([colour])[0]
-        hits = search(vector, Query(k=500), library.store, library.vector_index, library.model.key)
+        # By the plain cosine (score), not the calibrated relevance: the model's own ranking.
+        hits = sorted(library.search(Query(text=colour, k=500)), key=lambda h: -h.score)
         order = [h.path for h in hits if h.path in paths]
         ranks += [order.index(p) + 1 for p, c, *_ in untagged if c == colour]
     return float(np.mean(ranks))

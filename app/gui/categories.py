@@ -282,12 +282,13 @@ class CategoryDialog(QDialog):
         if generation != self._generation:
             return
         self.membership = membership
+        # The slider moves evenly in log-odds: relevance crowds near 0 and 1, log-odds spread out.
         scores = membership.scores
         if len(scores):
-            low, high = float(scores.min()), float(scores.max())
+            low, high = _log_odds(float(scores.min())), _log_odds(float(scores.max()))
         else:
-            low, high = -0.1, 0.1
-        auto = membership.auto_threshold
+            low, high = -1.0, 1.0
+        auto = _log_odds(membership.auto_threshold)
         low, high = min(low, auto), max(high, auto)
         pad = max(1e-4, (high - low) * 0.02)
         self._range = (low - pad, high + pad)
@@ -305,11 +306,12 @@ class CategoryDialog(QDialog):
 
     def _to_step(self, threshold: float) -> int:
         low, high = self._range
-        return round(min(1.0, max(0.0, (threshold - low) / (high - low))) * SLIDER_STEPS)
+        value = _log_odds(threshold)
+        return round(min(1.0, max(0.0, (value - low) / (high - low))) * SLIDER_STEPS)
 
     def _to_threshold(self, step: int) -> float:
         low, high = self._range
-        return low + (high - low) * step / SLIDER_STEPS
+        return 1.0 / (1.0 + math.exp(-(low + (high - low) * step / SLIDER_STEPS)))
 
     def _slider_moved(self, step: int) -> None:
         self._user_threshold = self._to_threshold(step)
@@ -379,3 +381,9 @@ __all__ = [
     "category_hits",
     "preview_membership",
 ]
+
+
+def _log_odds(relevance: float) -> float:
+    """Relevance 0..1 -> log-odds (finite: kept a hair inside 0 and 1)."""
+    p = min(max(relevance, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))

@@ -117,7 +117,7 @@ class TagSearchConfig:
 
 
 # A photo carrying a tag the query names is a match, whatever its look.
-TAGGED_LOGIT = 8.0
+TAGGED_LOGIT = 50.0
 
 
 def normalise_text(text: str) -> str:

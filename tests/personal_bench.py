@@ -38,11 +38,11 @@ class WorldLibrary:
         return vectors[[row[h] for h in hashes]]
 
     def search_scores(self, text: str) -> np.ndarray:
-        """Score of every untagged photo for `text` through Library.search (tags included); photos
-        the search does not return score -inf."""
+        """Score of every untagged photo for `text` through Library.search (tags included): minus its
+        place in search's order (matches, then weaker results); photos it does not return -inf."""
         library = self.library
         hits = library.search(Query(text=text, k=len(self.paths) + 200))  # type: ignore[attr-defined]
-        score = {h.path: h.score for h in hits}
+        score = {h.path: -float(i) for i, h in enumerate(hits)}
         return np.array([score.get(p, -np.inf) for p in self.paths])
 
     def text_scores(self, text: str) -> np.ndarray:

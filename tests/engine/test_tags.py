@@ -129,9 +129,8 @@ def test_search_puts_tagged_photos_first_and_boosts_look_alikes(scenes):
         order = [h.path for h in hits if h.path not in reds[:4]]
         return np.mean([order.index(p) + 1 for p in reds[4:]])
 
-    # Untagged red scenes look like the tagged ones: the cache lifts them (measured: mean rank
-    # 12.0 -> 8.2 of 36 with the random-init model, whose calibrated meaning is noise).
-    assert mean_rank(tagged) < mean_rank(plain) - 3, (mean_rank(plain), mean_rank(tagged))
+    # Untagged red scenes look like the tagged ones: the probe lifts them.
+    assert mean_rank(tagged) < mean_rank(plain) - 5, (mean_rank(plain), mean_rank(tagged))
     # No tag named: no tag signal.
     assert not any("tag" in h.matched for h in library.search(Query(text="a blue square", k=40)))
     # Filters still hold for the tagged photos.

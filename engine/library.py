@@ -32,6 +32,7 @@ from .stages import DateStage, FeedbackStage, MeaningStage, NameStage
 from .storage import PhotoRow, Store
 from .storage.texts import PhotoText
 from .tags import TagStage
+from .text_match import TextStage
 from .vector_index import VectorIndex
 
 if TYPE_CHECKING:  # loaded on first use: status, tags and folder edits never import torch
@@ -459,7 +460,7 @@ class Library:
     def search_parts(self) -> tuple[PhotoTables, Calibrator, list[Stage]]:
         """The search model's photo table, calibrator and the pipeline's stages, made once per model.
 
-        The stages, in order: meaning, tags, file names, folder names, dates, feedback.
+        The stages, in order: meaning, tags, file names, folder names, dates, feedback, text in photos.
         """
         with self._lock:
             key = self.model.key
@@ -472,6 +473,7 @@ class Library:
                     NameStage("folder", self.folders),
                     DateStage(),
                     FeedbackStage(calibrator),
+                    TextStage(self.store.texts.all, self.store.texts.generation),
                 ]
                 self._search_parts = (key, PhotoTables(self.store, key), calibrator, stages)
             return self._search_parts[1:]

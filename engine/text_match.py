@@ -7,24 +7,30 @@ one up to six letters, two beyond. A match is worth the share of the query word 
 is worth CONTAINED. A photo's text score is the mean over the query's content words of their best
 match, so a photo showing every word of the query scores 1.
 
-The score joins the meaning score in one ranking as `meaning + TEXT_WEIGHT * text`: CLIP cosines
-of the photos that fit a query lie within about 0.1 of each other, so a photo that shows every
-query word rises above the photos that only look like it, while a partial match (one word of
-three) nudges rather than overrules.
+In search, `TextStage` is one stage of the pipeline (engine/search.py): the text score adds up to
+TEXT_LOGIT log-odds to a photo's relevance, so a photo that shows every query word is as settled a
+match as a file named by them, while a partial match (one word of three) nudges rather than
+overrules what the photo looks like. A hit says "text" among its `matched` signals from a text
+score of TEXT_MATCHED (every word found, allowing slips).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-TEXT_WEIGHT = 0.1
+from .search import Evidence, Pool, Request
+
+TEXT_LOGIT = 8.0
+TEXT_MATCHED = 0.75
 CONTAINED = 0.9
 # Words too common to say anything about a photo's text.
 # fmt: off
@@ -85,11 +91,6 @@ def text_score(query: str, text: str) -> TextMatch:
     return TextIndex({0: text}).match(query).get(0, TextMatch(0.0, ()))
 
 
-def combined_score(meaning: float, text: float) -> float:
-    """One ranking from the meaning score (weighted cosines) and the text score (0..1)."""
-    return meaning + TEXT_WEIGHT * text
-
-
 class TextIndex(Generic[K]):
     """The words read in a library's photos, for matching queries: word -> the photos showing it.
 
@@ -142,3 +143,35 @@ class TextIndex(Generic[K]):
         return {
             h: TextMatch(sum(scores) / len(wanted), tuple(sorted(matched[h]))) for h, scores in best.items()
         }
+
+
+class TextStage:
+    """The search stage of text read in photos (engine/search.py): photos whose text holds the
+    query's words, exactly or with OCR slips, gain up to TEXT_LOGIT log-odds (a photo showing every
+    word is as settled a match as a file named by them); `matched` says "text" from TEXT_MATCHED."""
+
+    def __init__(self, texts: Callable[[], Mapping[str, str]], generation: Callable[[], object]):
+        self._texts = texts
+        self._generation = generation
+        self._index: tuple[object, TextIndex[str]] | None = None
+        self._lock = threading.Lock()
+
+    def index(self) -> TextIndex[str]:
+        """The library's words, rebuilt when the OCR pass has saved new results."""
+        generation = self._generation()
+        with self._lock:
+            if self._index is None or self._index[0] != generation:
+                self._index = (generation, TextIndex(self._texts()))
+            return self._index[1]
+
+    def evidence(self, request: Request, pool: Pool) -> Evidence | None:
+        if not request.text or len(pool) == 0:
+            return None
+        matches = self.index().match(request.text)
+        if not matches:
+            return None
+        hashes = pool.table.hashes
+        score = np.array([matches[h].score if (h := hashes[r]) in matches else 0.0 for r in pool.rows.tolist()])
+        if not score.any():
+            return None
+        return Evidence(TEXT_LOGIT * score, "text", score >= TEXT_MATCHED)

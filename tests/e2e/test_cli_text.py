@@ -46,6 +46,9 @@ def test_index_reads_text_and_text_shows_it(run, photos):
     assert len(shown["lines"][0]["box"]) == 4
     code, out, _ = run("text", str(photos / "wall.png"))
     assert code == 0 and "No text detected" in out
+    code, out, _ = run("search", "harbour", "--json")
+    hits = json.loads(out)
+    assert code == 0 and hits[0]["path"] == str(photos / "sign.png") and "text" in hits[0]["matched"]
     code, out, _ = run("index", str(photos), "--ocr", "all")  # reads what the gate skipped
     assert code == 0 and "Text: looked at 1 photos" in out
     code, out, _ = run("text", str(photos / "wall.png"))

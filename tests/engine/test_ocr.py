@@ -191,3 +191,16 @@ def test_vector_gate_reads_the_photos_whose_vector_says_text(tmp_path, make_libr
     assert margins[0] > 0 > margins[1]
     with pytest.raises(ValueError):
         OcrPass(library.store, TextReader(), library.model.key, OcrConfig(gate="vector"))
+
+
+def test_search_finds_photos_by_a_word_of_their_text(read_library):
+    """Text joins the meaning in one ranking (a tiny random model's look says nothing here)."""
+    from engine.search import Query
+
+    library, photos, _, _ = read_library
+    for query, name in [("harbour", "harbour.jpg"), ("bakerv", "bakery.png"), ("lemonade stand", "lemonade.png")]:
+        top = library.find(Query(text=query, k=3)).hits[0]
+        assert top.path == str(photos / name), query
+        assert "text" in top.matched and top.match, query
+    hits = library.find(Query(text="museum", k=10)).hits
+    assert all("text" not in h.matched for h in hits)  # no photo shows the word

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.text_match import TEXT_WEIGHT, TextIndex, combined_score, query_words, text_score, word_similarity
+from engine.text_match import TextIndex, query_words, text_score, word_similarity
 
 
 def test_query_words_drop_stop_words_single_letters_and_repeats():
@@ -45,12 +45,3 @@ def test_score_is_the_share_of_query_words_found():
     assert found["sign"].score == 1.0
     assert found["menu"].score == 0.5
     assert "none" not in found
-
-
-def test_combined_ranking_lifts_a_full_text_match_over_a_closer_look():
-    # Photo a looks a little more like the query; photo b shows the query's words.
-    a = combined_score(0.30, 0.0)
-    b = combined_score(0.25, 1.0)
-    partial = combined_score(0.25, 1 / 3)
-    assert b > a > partial
-    assert b - 0.25 == pytest.approx(TEXT_WEIGHT)

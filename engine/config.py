@@ -49,4 +49,8 @@ def default_library_dir() -> Path:
 
 
 def default_cache_dir() -> Path:
+    """VIEWFINDER_CACHE, else the platform's user cache directory (exported model graphs)."""
+    env = os.environ.get("VIEWFINDER_CACHE")
+    if env:
+        return Path(env).expanduser()
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))

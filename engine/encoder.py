@@ -18,13 +18,12 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
-from open_clip.model import CLIP
 from open_clip.tokenizer import SimpleTokenizer
 from open_clip.transform import PreprocessCfg, image_transform_v2
-from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 from PIL import Image
 
-from engine.config import ModelSpec
+from engine import forward, runtime
+from engine.config import ModelSpec, default_cache_dir
 from engine.errors import ModelUnavailable, ViewfinderError
 
 log = logging.getLogger(__name__)
@@ -270,6 +269,7 @@ class Encoder:
 
     def __init__(self, spec: ModelSpec, model: torch.nn.Module, tokenizer: Any, device: str, dim: int):
         self.spec = spec
+        self.towers: runtime.Towers | None = None  # the fast runtime's graphs, when in use
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
@@ -300,8 +300,14 @@ class Encoder:
         *,
         cache_dir: str | None = None,
         progress: Progress | None = None,
+        precision: str | None = None,
     ) -> Encoder:
         """Build the model of `spec` on `device` ("auto", "cpu", "cuda", "mps").
+
+        On the CPU both towers then run through the fast runtime (engine/runtime.py) at
+        `precision` ("auto", "fp32", "bf16", "int8"; default $VIEWFINDER_PRECISION, else auto),
+        exported and checked once per model; torch when the runtime is not installed, cannot take
+        the model, its check fails, or the precision is "torch".
 
         Raises ModelUnavailable (one sentence) when the model or its weights cannot be had, and
         ViewfinderError for an unavailable device. `progress(done_bytes, total_bytes)` is called
@@ -318,8 +324,38 @@ class Encoder:
         encoder = cls(spec, model, tokenizer, device, dim)
         if not dim:  # schema-loaded configs: measure it
             encoder.dim = encoder.encode_texts(["a"]).shape[1]
-        log.info("loaded %s (%s) on %s, dim %d", name, spec.pretrained or "random init", device, encoder.dim)
+        if device == "cpu":
+            encoder.towers = encoder._runtime_towers(precision)
+        log.info(
+            "loaded %s (%s) on %s, dim %d, %s",
+            name,
+            spec.pretrained or "random init",
+            device,
+            encoder.dim,
+            f"OpenVINO {encoder.towers.precision}" if encoder.towers else "torch",
+        )
         return encoder
+
+    def _runtime_towers(self, precision: str | None) -> runtime.Towers | None:
+        """The model's runtime graphs: cached, or exported and checked now. None means torch."""
+        precision = runtime.resolve_precision(precision)
+        if precision == "torch" or not runtime.available() or self._pp_fallback is not None:
+            return None
+        folder = runtime.graph_dir(default_cache_dir(), self.spec.key)
+        verdict = runtime.cached_verdict(folder, precision)
+        if verdict is not None and not verdict.ok:
+            log.info("the runtime graphs of %s failed their check at %s: using torch", self.spec.name, precision)
+            return None
+        towers = runtime.load(folder, precision) if verdict is not None else None
+        if towers is not None:
+            return towers
+        try:
+            return runtime.export(self.model, folder, precision, self.image_size, self.tokenize)
+        except ViewfinderError:
+            raise
+        except Exception as e:  # an operator the converter lacks: torch still works
+            log.warning("cannot export %s to the runtime (%s): using torch", self.spec.name, _one_line(e))
+            return None
 
     # ----- images -------------------------------------------------------------------------------
 
@@ -369,20 +405,17 @@ class Encoder:
 
     def encode_images(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:
         """(N, 3, H, W) preprocessed images -> (N, D) float32 unit vectors."""
+        if self.towers is not None:
+            return self.towers.encode_images(batch.numpy() if isinstance(batch, torch.Tensor) else batch)
         if isinstance(batch, np.ndarray):
             batch = torch.from_numpy(batch)
         with torch.inference_mode():
-            model: Any = self.model
-            features = model.encode_image(batch.to(self.device, self._input_dtype))
-            return _normalise(features)
+            return forward.image_vectors(self.model, batch.to(self.device, self._input_dtype)).cpu().numpy()
 
     @property
     def supports_patch_tokens(self) -> bool:
         """True when `image_tokens` works: an open_clip ViT image tower with token pooling."""
-        visual = getattr(self.model, "visual", None)
-        return (
-            isinstance(visual, VisionTransformer) and visual.attn_pool is None and visual.pool_type != "none"
-        )
+        return forward.has_patch_tokens(self.model)
 
     def image_tokens(
         self, batch: torch.Tensor, *, clearclip: bool = False
@@ -398,35 +431,19 @@ class Encoder:
             raise ViewfinderError(
                 f"Model {self.spec.name} has no patch tokens (not an open_clip ViT image tower)."
             )
-        visual: Any = self.model.visual
-        blocks = visual.transformer.resblocks
         with torch.inference_mode():
-            x = visual._embeds(batch.to(self.device, self._input_dtype))
-            if not visual.transformer.batch_first:
-                raise ViewfinderError("Patch tokens need a batch-first vision transformer.")
-            for block in blocks[:-1]:
-                x = block(x)
-            y = blocks[-1](x)
-            pooled, _ = visual._pool(y)
-            pooled = pooled @ visual.proj
-            # ln_post on every token, also for final_ln_after_pool towers, so patches sit in the
-            # same space as the pooled vector. Index 0 is the class token: always present.
-            last = _clearclip_block(blocks[-1], x) if clearclip else y
-            patches = visual.ln_post(last[:, 1:]) @ visual.proj
+            pixels = batch.to(self.device, self._input_dtype)
+            pooled, patches = forward.image_tokens(self.model, pixels, clearclip=clearclip)
+            visual: Any = self.model.visual
             grid = (int(visual.grid_size[0]), int(visual.grid_size[1]))
-            return _normalise(pooled), _normalise(patches), grid
+            return pooled.cpu().numpy(), patches.cpu().numpy(), grid
 
     # ----- texts --------------------------------------------------------------------------------
 
     @property
     def is_token_truncatable(self) -> bool:
         """True for causal text towers pooled at the end-of-text token: encoding can stop there."""
-        model = self.model
-        return (
-            isinstance(model, CLIP)
-            and getattr(model, "attn_mask", None) is not None
-            and model.text_pool_type in ("argmax", "eos")
-        )
+        return forward.is_causal_text(self.model)
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         """Token ids (N, context_length) as the model's tokenizer makes them."""
@@ -437,47 +454,15 @@ class Encoder:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         parts = []
-        model: Any = self.model
         with torch.inference_mode():
             for start in range(0, len(texts), _TEXT_BATCH):
                 ids = self.tokenize(texts[start : start + _TEXT_BATCH]).to(self.device)
-                if self.is_token_truncatable:
-                    features = self._encode_text_truncated(ids)
+                if self.towers is not None and self.towers.has_text:
+                    positions = forward.pool_positions(self.model, ids).numpy()
+                    parts.append(self.towers.encode_ids(runtime.cut_ids(ids.numpy(), positions), positions))
                 else:
-                    features = model.encode_text(ids)
-                parts.append(_normalise(features))
+                    parts.append(forward.text_vectors(self.model, ids).cpu().numpy())
         return np.concatenate(parts)
-
-    def _pool_positions(self, ids: torch.Tensor) -> torch.Tensor:
-        model: Any = self.model
-        if model.text_pool_type == "eos":
-            return (ids == model.text_eos_id).int().argmax(dim=-1)
-        return ids.argmax(dim=-1)  # the end-of-text id is the largest id in the vocabulary
-
-    def _text_hidden(self, ids: torch.Tensor, length: int) -> torch.Tensor:
-        """ln_final outputs (N, length, width) of the causal text tower on the first `length` tokens.
-
-        Exact for those positions: under the causal mask no position sees a later one.
-        """
-        model: Any = self.model
-        cast_dtype = model.transformer.get_cast_dtype()
-        x = model.token_embedding(ids[:, :length]).to(cast_dtype)
-        x = x + model.positional_embedding[:length].to(cast_dtype)
-        x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
-        return model.ln_final(x)
-
-    def _project_text(self, x: torch.Tensor) -> torch.Tensor:
-        projection: Any = self.model.text_projection
-        if projection is None:
-            return x
-        if isinstance(projection, torch.nn.Linear):
-            return projection(x)
-        return x @ projection
-
-    def _encode_text_truncated(self, ids: torch.Tensor) -> torch.Tensor:
-        pos = self._pool_positions(ids)
-        x = self._text_hidden(ids, int(pos.max()) + 1)
-        return self._project_text(x[torch.arange(x.shape[0], device=x.device), pos])
 
     def _content_ids(self, text: str) -> tuple[torch.Tensor, list[int]]:
         """Token ids (1, context) of `text` and the positions of its content tokens."""
@@ -485,7 +470,7 @@ class Encoder:
             raise ViewfinderError(f"Model {self.spec.name} does not provide per-word vectors.")
         ids = self.tokenize([text])
         special = {self.tokenizer.sot_token_id, self.tokenizer.eot_token_id, 0}
-        end = int(self._pool_positions(ids)[0])
+        end = int(forward.pool_positions(self.model, ids)[0])
         return ids, [i for i in range(end) if int(ids[0, i]) not in special]
 
     def text_tokens(self, text: str) -> tuple[list[str], np.ndarray]:
@@ -498,8 +483,8 @@ class Encoder:
         if not positions:
             return [], np.zeros((0, self.dim), np.float32)
         with torch.inference_mode():
-            hidden = self._text_hidden(ids.to(self.device), positions[-1] + 1)
-            vectors = _normalise(self._project_text(hidden[0, positions]))
+            hidden = forward.text_hidden(self.model, ids[:, : positions[-1] + 1].to(self.device))
+            vectors = F.normalize(hidden[0, positions].float(), dim=-1).cpu().numpy()
         tokens = [self._decode([int(ids[0, i])]) for i in positions]
         return tokens, vectors
 
@@ -538,21 +523,3 @@ def resize_crop(photo_size: tuple[int, int], image_size: tuple[int, int]) -> tup
     else:
         new_w, new_h = int(th * w / h), th
     return new_w, new_h, int(round((new_w - tw) / 2.0)), int(round((new_h - th) / 2.0))
-
-
-def _clearclip_block(block: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """ClearCLIP's last block: softmax(q q^T / sqrt(d)) v, out_proj; no residual, no MLP."""
-    if not isinstance(block, ResidualAttentionBlock):
-        raise ViewfinderError("ClearCLIP heatmaps need open_clip's standard attention block.")
-    attn = block.attn
-    n, s, width = x.shape
-    heads = attn.num_heads
-    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
-    q, _, v = qkv.view(n, s, 3, heads, width // heads).permute(2, 0, 3, 1, 4)  # each (N, heads, S, d)
-    out = F.scaled_dot_product_attention(q, q, v)  # keys = queries: the q-q attention
-    out = attn.out_proj(out.transpose(1, 2).reshape(n, s, width))
-    return block.ls_1(out)
-
-
-def _normalise(x: torch.Tensor) -> np.ndarray:
-    return F.normalize(x.float(), dim=-1).cpu().numpy()

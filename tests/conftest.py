@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Eager torch unless a test asks for the runtime (tests/engine/test_runtime.py): some tests train
+# the tiny model in place, which exported graphs would not follow. Exports go to a private cache.
+os.environ.setdefault("VIEWFINDER_PRECISION", "torch")
+os.environ.setdefault("VIEWFINDER_CACHE", tempfile.mkdtemp(prefix="viewfinder-cache-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_CONFIG = ROOT / "tests" / "assets" / "tiny-clip.json"

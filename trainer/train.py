@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from engine.encoder import Encoder
 from engine.errors import ViewfinderError
+from engine.forward import pool_positions
 from engine.library import Library
 from engine.tags import STOPWORDS
 
@@ -247,13 +248,6 @@ class FitData:
 
 FitReport = Callable[[int, int, float], None]
 Fit = Callable[[nn.Module, FitData, TrainConfig, FitReport, "threading.Event | None"], bool]
-
-
-def pool_positions(model: Any, ids: Tensor) -> Tensor:
-    """End-of-text positions, as open_clip pools them."""
-    if getattr(model, "text_pool_type", "argmax") == "eos":
-        return (ids == model.text_eos_id).int().argmax(dim=-1)
-    return ids.argmax(dim=-1)
 
 
 def total_steps(config: TrainConfig, photos: int) -> int:

@@ -24,6 +24,7 @@ from open_clip.transformer import ResidualAttentionBlock
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from engine import forward
 from engine.errors import ViewfinderError
 
 TUNE_MODES = ("names", "text", "lora", "full")
@@ -163,15 +164,10 @@ class TextSide:
             self.prefix = self._run(self._embed(self.ids), 0, self.start)
 
     def _embed(self, ids: Tensor) -> Tensor:
-        m = self.model
-        cast = m.transformer.get_cast_dtype()
-        return m.token_embedding(ids).to(cast) + m.positional_embedding[: self.length].to(cast)
+        return forward.embed_text(self.model, ids)
 
     def _run(self, x: Tensor, start: int, stop: int) -> Tensor:
-        mask = self.model.attn_mask[: self.length, : self.length]
-        for block in list(self.model.transformer.resblocks)[start:stop]:
-            x = block(x, attn_mask=mask)
-        return x
+        return forward.run_text_blocks(self.model, x, start, stop)
 
     def features(self, indices: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         sel = torch.arange(len(self.ids)) if indices is None else indices
@@ -182,29 +178,17 @@ class TextSide:
         else:
             x = self.prefix[sel]
         x = m.ln_final(self._run(x, self.start, len(m.transformer.resblocks)))
-        x = _project(m.text_projection, x)
+        x = forward.project_text(m, x)
         pooled = x[torch.arange(len(sel)), self.eot[sel]]
         return F.normalize(pooled, dim=-1), F.normalize(x, dim=-1), self.mask[sel]
 
 
-def _project(projection: Any, x: Tensor) -> Tensor:
-    if projection is None:
-        return x
-    if isinstance(projection, nn.Module):
-        return projection(x)
-    return x @ projection
-
-
 def image_features(model: nn.Module, pixels: Tensor, *, tokens: bool) -> tuple[Tensor, Tensor | None]:
     """Image vectors (N, D) and, with `tokens`, patch vectors (N, P, D), unit length, with
-    gradients. The same computation as Encoder.image_tokens (ln_post on the patches, then proj)."""
-    visual: Any = model.visual
-    x = visual.transformer(visual._embeds(pixels))
-    pooled, _ = visual._pool(x)
-    pooled = F.normalize(pooled @ visual.proj, dim=-1)
+    gradients: the engine's forward pass (engine/forward.py), as the encoder runs it."""
     if not tokens:
-        return pooled, None
-    return pooled, F.normalize(visual.ln_post(x[:, 1:]) @ visual.proj, dim=-1)
+        return forward.image_vectors(model, pixels), None
+    return forward.image_tokens(model, pixels)
 
 
 def weight_deltas(model: nn.Module, base_state: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -1,0 +1,98 @@
+"""The OpenVINO runtime: exported once, faithful to torch, cached with its verdict, loaded without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import runtime
+from engine.config import ModelSpec, default_cache_dir
+from engine.encoder import Encoder
+
+pytest.importorskip("openvino")
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXTS = ["a dog", "a red car parked in front of an old stone house with a blue door", "snow", ""]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIEWFINDER_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _pixels(encoder: Encoder, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    images = [Image.fromarray(rng.integers(0, 255, (50 + 10 * i, 70, 3), dtype=np.uint8)) for i in range(5)]
+    return np.stack([encoder.preprocess_array(im) for im in images])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_runtime_vectors_match_torch(cache, tiny_config, precision):
+    if precision == "bf16" and not runtime.native_bf16():
+        pytest.skip("this CPU has no native bf16")
+    spec = ModelSpec(str(tiny_config), None)
+    fast = Encoder.load(spec, "cpu", precision=precision)
+    slow = Encoder.load(spec, "cpu", precision="torch")
+    assert fast.towers is not None and fast.towers.has_text and slow.towers is None
+    for seed in (1, 2):
+        pixels = _pixels(slow, seed)
+        cos = (fast.encode_images(pixels) * slow.encode_images(pixels)).sum(axis=1)
+        assert cos.min() >= runtime.MIN_COSINE
+    # texts of different lengths: the graph's sequence length is dynamic
+    cos = (fast.encode_texts(TEXTS) * slow.encode_texts(TEXTS)).sum(axis=1)
+    assert cos.min() >= runtime.MIN_COSINE
+    np.testing.assert_allclose(np.linalg.norm(fast.encode_texts(TEXTS), axis=1), 1.0, atol=1e-3)
+    # a different model (another text) gives different vectors: the check above is not vacuous
+    assert (fast.encode_texts(["snow"]) @ slow.encode_texts(["a dog"]).T).item() < 0.999
+    meta = json.loads((runtime.graph_dir(default_cache_dir(), spec.key) / "meta.json").read_text())
+    assert runtime.Verdict(**meta["verdicts"][precision]).ok
+
+
+def test_cached_graphs_load_without_torch(cache, tiny_config):
+    spec = ModelSpec(str(tiny_config), None)
+    encoder = Encoder.load(spec, "cpu", precision="fp32")
+    pixels = _pixels(encoder, 3)
+    want = encoder.encode_images(pixels)
+    folder = runtime.graph_dir(default_cache_dir(), spec.key)
+    np.save(cache / "pixels.npy", pixels)
+    probe = (
+        "import sys, numpy as np\n"
+        "from engine import runtime\n"
+        f"towers = runtime.load(__import__('pathlib').Path({str(folder)!r}), 'fp32')\n"
+        f"np.save({str(cache / 'got.npy')!r}, towers.encode_images(np.load({str(cache / 'pixels.npy')!r})))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+    np.testing.assert_allclose(np.load(cache / "got.npy"), want, atol=1e-5)
+
+
+def test_failed_check_keeps_torch(cache, tiny_config, caplog):
+    spec = ModelSpec(str(tiny_config), None)
+    Encoder.load(spec, "cpu", precision="fp32")
+    meta_path = runtime.graph_dir(default_cache_dir(), spec.key) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["verdicts"]["fp32"]["image_cosine"] = 0.9  # as if the graph had drifted from torch
+    meta_path.write_text(json.dumps(meta))
+    with caplog.at_level("INFO", logger="engine.encoder"):
+        encoder = Encoder.load(spec, "cpu", precision="fp32")
+    assert encoder.towers is None
+    assert "using torch" in caplog.text
+
+
+def test_unknown_precision_is_one_clear_error(cache, tiny_config):
+    from engine.errors import ViewfinderError
+
+    with pytest.raises(ViewfinderError, match="choose one of"):
+        Encoder.load(ModelSpec(str(tiny_config), None), "cpu", precision="fp8")

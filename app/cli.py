@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="then read the text in photos: auto (photos where text is detected, the default), all, off",
     )
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "int8", "torch"],
+        help="inference precision, kept by the library (default auto: bf16 where the CPU has it natively)",
+    )
 
     p = sub.add_parser(
         "search",
@@ -185,6 +190,7 @@ def open_library(args: argparse.Namespace, model: ModelSpec | None = None) -> Li
         model=model,
         device=getattr(args, "device", "auto"),
         batch_size=getattr(args, "batch_size", 32),
+        precision=getattr(args, "precision", None),
     )
 
 

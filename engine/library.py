@@ -119,6 +119,7 @@ class Library:
         batch_size: int = 32,
         encoder: Encoder | None = None,
         text_reader: TextReader | None = None,
+        precision: str | None = None,
     ):
         self.path = Path(path).expanduser()
         try:
@@ -137,6 +138,8 @@ class Library:
         self._unavailable: dict[str, tuple[str, ...]] = {}  # folder -> parts unreadable at the last scan
         self._search_parts: tuple[str, PhotoTables, Calibrator, list[Stage]] | None = None
         self._lock = threading.RLock()  # guards lazy loading of encoders and the index
+        if precision is not None:
+            self.set_precision(precision)
         stored = self.store.settings.get("model")
         if stored is None:
             spec = model or (encoder.spec if encoder else ModelSpec())
@@ -156,6 +159,23 @@ class Library:
         """The model new vectors are made with: the search model, or the one being switched to."""
         target = self.store.settings.get("target_model")
         return _spec_from_json(target) if target else self.model
+
+    @property
+    def precision(self) -> str | None:
+        """The runtime precision setting (auto, fp32, bf16, int8, torch); None: the default (auto)."""
+        return self.store.settings.get("precision")
+
+    def set_precision(self, precision: str) -> None:
+        """Choose the inference precision for this library's models (takes effect on the next load).
+        Vectors of one model at different precisions agree (checked at export), so they may mix."""
+        from .runtime import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise LibraryError(f"Unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}.")
+        if precision != self.precision:
+            self.store.settings.set("precision", precision)
+            with self._lock:
+                self._encoders.clear()
 
     def set_model(self, spec: ModelSpec, *, at_once: bool = False) -> None:
         """Switch models. Photos are re-embedded by the next `index()` (resumably); until that is
@@ -178,7 +198,9 @@ class Library:
             if spec.key not in self._encoders:
                 from .encoder import Encoder
 
-                self._encoders[spec.key] = Encoder.load(spec, self.device, progress=progress)
+                self._encoders[spec.key] = Encoder.load(
+                    spec, self.device, progress=progress, precision=self.precision
+                )
             return self._encoders[spec.key]
 
     def switch_text_side(self, spec: ModelSpec) -> None:

@@ -29,6 +29,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from .exact import EXACT_LIMIT, ExactVectors
+
 log = logging.getLogger(__name__)
 
 _SPACE = "ip"  # inner product on unit vectors: cosine similarity = 1 - distance
@@ -120,6 +122,8 @@ class VectorIndex:
         self._hnsw.set_ef(self._ef_search)
         # hnswlib can list its labels but not which of them are deleted, so we keep the live ones.
         self._live: set[int] = set()
+        # Up to EXACT_LIMIT vectors, searches scan this copy instead of walking the graph.
+        self._exact: ExactVectors | None = ExactVectors(self.dim, max(int(capacity), 1))
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -161,6 +165,12 @@ class VectorIndex:
             return None
         index._hnsw.set_ef(index._ef_search)  # load_index resets ef to 10
         index._live = layout.live
+        index._exact = None
+        if len(index._live) <= EXACT_LIMIT:
+            labels = np.array(sorted(index._live), np.int64)
+            index._exact = ExactVectors(index.dim, max(len(labels), 1024))
+            if len(labels):
+                index._exact.upsert(labels, np.asarray(index._hnsw.get_items(labels), np.float32))
         log.info("loaded vector index %s: %d live, %d deleted", path, len(index._live), index._n_deleted())
         return index
 
@@ -244,6 +254,10 @@ class VectorIndex:
                 # would create a second slot with the same label.
                 self._hnsw.add_items(data[new], ids[new], replace_deleted=True)
             self._live.update(ids.tolist())
+            if self._exact is not None:
+                self._exact.upsert(ids, data)
+                if len(self._live) > EXACT_LIMIT:
+                    self._exact = None  # large enough for the graph to pay: free the copy
 
     def _known(self, label: int) -> bool:
         """Whether hnswlib holds `label`; a deleted one is unmarked so add_items may update it.
@@ -265,9 +279,12 @@ class VectorIndex:
     def remove(self, labels: Iterable[int]) -> None:
         """Mark `labels` deleted so no search returns them; unknown or already removed ones are ignored."""
         with self._lock.write():
-            for label in {int(i) for i in labels} & self._live:
+            gone = {int(i) for i in labels} & self._live
+            for label in gone:
                 self._hnsw.mark_deleted(label)
                 self._live.discard(label)
+            if self._exact is not None:
+                self._exact.remove(gone)
 
     def sync(self, labels: Collection[int], fetch: Callable[[list[int]], np.ndarray]) -> tuple[int, int]:
         """Make the index hold exactly `labels`; returns (added, removed).
@@ -307,10 +324,18 @@ class VectorIndex:
         if len(q) != 1:
             raise ValueError("search takes one query vector")
         filt = _SafeFilter(allowed) if allowed is not None else None
+        exact = None
         with self._lock.read():
             k = min(int(k), len(self._live))
             if k <= 0:
                 return []
+            if self._exact is not None:  # small enough to scan: the true top k
+                exact = self._exact.search(q[0], k, filt)
+        if exact is not None:
+            if filt is not None:
+                filt.reraise()
+            return exact
+        with self._lock.read():
             try:
                 # hnswlib searches with max(ef, k), so ef needs no raising for large k here.
                 found = self._hnsw.knn_query(q, k=k, num_threads=1, filter=filt)

@@ -96,3 +96,16 @@ def test_unknown_precision_is_one_clear_error(cache, tiny_config):
 
     with pytest.raises(ViewfinderError, match="choose one of"):
         Encoder.load(ModelSpec(str(tiny_config), None), "cpu", precision="fp8")
+
+
+def test_precision_is_a_library_setting(tmp_path):
+    from engine.errors import LibraryError
+    from engine.library import Library
+
+    with Library(tmp_path / "lib", precision="fp32") as library:
+        assert library.precision == "fp32"
+    with Library(tmp_path / "lib") as library:  # kept across opens
+        assert library.precision == "fp32"
+        with pytest.raises(LibraryError, match="choose one of"):
+            library.set_precision("fp8")
+        assert library.precision == "fp32"

@@ -13,6 +13,7 @@ and the ratios viewfinder/ceiling and viewfinder/naive. Model at random init (sa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -97,21 +98,49 @@ def viewfinder(encoder: Encoder, folder: Path, library_dir: Path, batch_size: in
     return result.done / elapsed
 
 
+def stages(encoder: Encoder, paths: list[Path], batch_size: int) -> dict[str, float]:
+    """Per-photo CPU time (ms of one core) of each indexing stage, each run alone on one thread."""
+    from engine.indexer import content_hash
+    from engine.photos import open_image
+
+    datas, arrays = [], []
+    start = time.thread_time()
+    for p in paths:
+        datas.append(p.read_bytes())
+        content_hash(datas[-1])
+    read_hash = time.thread_time() - start
+    start = time.thread_time()
+    for data in datas:
+        image, _ = open_image(data, min_size=encoder.image_size)
+        arrays.append(encoder.preprocess_array(image))
+    decode = time.thread_time() - start
+    batch = np.stack(arrays[:batch_size])
+    encoder.encode_images(batch)  # warm-up
+    start = time.process_time()  # the model's own threads count too
+    encoder.encode_images(batch)
+    model = (time.process_time() - start) / len(batch)
+    n = len(paths)
+    return {"read + hash": 1000 * read_hash / n, "decode + preprocess": 1000 * decode / n, "model": 1000 * model}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--photos", type=int, default=96)
     parser.add_argument("--model", default="ViT-B-32")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="auto", help="auto, fp32, bf16, int8, or torch")
     args = parser.parse_args()
-    encoder = Encoder.load(ModelSpec(args.model, None), args.device)
+    encoder = Encoder.load(ModelSpec(args.model, None), args.device, precision=args.precision)
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_photos(Path(tmp) / "photos", args.photos)
         with Image.open(paths[0]) as im:
             print(f"{args.photos} photos of {im.width}x{im.height} ({im.width * im.height / 1e6:.1f} MP,"
                   f" {paths[0].stat().st_size / 1e6:.1f} MB),"
                   f" {args.model}, batch {args.batch_size}, device {encoder.device},"
-                  f" torch threads {torch.get_num_threads()}")
+                  f" runtime {'OpenVINO ' + encoder.towers.precision if encoder.towers else 'torch'},"
+                  f" torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}")
+        costs = stages(encoder, paths[: min(len(paths), 32)], args.batch_size)
         top = ceiling(encoder, paths, args.batch_size)
         ours = viewfinder(encoder, Path(tmp) / "photos", Path(tmp) / "library", args.batch_size)
         simple = naive(encoder, paths, args.batch_size)
@@ -120,6 +149,11 @@ def main() -> None:
     print(f"naive decode-then-embed:{simple:6.2f} photos/s")
     print(f"viewfinder / ceiling:   {ours / top:6.3f}")
     print(f"viewfinder / naive:     {ours / simple:6.3f}")
+    print("per-photo core time by stage (ms of one core):")
+    for stage, ms in costs.items():
+        print(f"  {stage:22} {ms:7.1f}")
+    cores = os.cpu_count() or 1
+    print(f"  limit on {cores} cores if all overlap: {1000 * cores / sum(costs.values()):6.1f} photos/s")
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ class Categories:
     def for_library(cls, library, **kwargs) -> Categories:
         """Categories over a `Library`'s search model (engine.library.Library), calibrated as its search."""
         tables, calibrator, _ = library.search_parts()
-        return cls(library.store, library.model.key, library.encoder, tables=tables, calibrator=calibrator, **kwargs)
+        return cls(library.store, library.model.key, library.text_encoder, tables=tables, calibrator=calibrator, **kwargs)
 
     # -- definitions -------------------------------------------------------------------------
 

@@ -350,12 +350,29 @@ class Encoder:
         if towers is not None:
             return towers
         try:
-            return runtime.export(self.model, folder, precision, self.image_size, self.tokenize)
+            return runtime.export(
+                self.model, folder, precision, self.image_size, self.tokenize, self._tokenizer_meta()
+            )
         except ViewfinderError:
             raise
         except Exception as e:  # an operator the converter lacks: torch still works
             log.warning("cannot export %s to the runtime (%s): using torch", self.spec.name, _one_line(e))
             return None
+
+    def _tokenizer_meta(self) -> dict | None:
+        """How engine/clip_tokenizer.py can stand in for this model's tokenizer (None: it cannot)."""
+        tokenizer = self.tokenizer
+        plain = (
+            type(tokenizer) is SimpleTokenizer
+            and len(tokenizer.all_special_ids) == 2
+            and tokenizer.reduction_fn is None
+            and getattr(tokenizer.clean_fn, "__name__", "") == "_clean_lower"
+        )
+        if not plain or not self.is_token_truncatable:
+            return None
+        model: Any = self.model
+        eos = int(model.text_eos_id) if model.text_pool_type == "eos" else None
+        return {"context_length": int(tokenizer.context_length), "eos_id": eos, "dim": self.dim}
 
     # ----- images -------------------------------------------------------------------------------
 

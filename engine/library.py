@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from .calibration import Calibrator
 from .cluster import ClusterConfig, ClusterIndexer
@@ -130,6 +130,7 @@ class Library:
         self.device = device
         self.batch_size = batch_size
         self._encoders: dict[str, Encoder] = {}
+        self._text_queries: dict[str, object | None] = {}  # runtime.TextQuery by model key
         if encoder is not None:
             self._encoders[encoder.spec.key] = encoder
         self._index: VectorIndex | None = None
@@ -176,6 +177,7 @@ class Library:
             self.store.settings.set("precision", precision)
             with self._lock:
                 self._encoders.clear()
+                self._text_queries.clear()
 
     def set_model(self, spec: ModelSpec, *, at_once: bool = False) -> None:
         """Switch models. Photos are re-embedded by the next `index()` (resumably); until that is
@@ -202,6 +204,28 @@ class Library:
                     spec, self.device, progress=progress, precision=self.precision
                 )
             return self._encoders[spec.key]
+
+    def text_encoder(self) -> Encoder:
+        """What turns the search model's texts into vectors: its cached runtime text graph with the
+        torch-free tokenizer when there is one (a text search then never imports torch), else the
+        full encoder. Anything beyond texts is handed to the full encoder, loaded on first use."""
+        spec = self.model
+        with self._lock:
+            if spec.key in self._encoders:
+                return self._encoders[spec.key]
+            if spec.key not in self._text_queries:
+                from . import runtime
+                from .config import default_cache_dir
+
+                quick = None
+                if runtime.available() and self.device in ("auto", "cpu"):
+                    precision = runtime.resolve_precision(self.precision)
+                    folder = runtime.graph_dir(default_cache_dir(), spec.key)
+                    quick = runtime.text_query(folder, precision, lambda: self.encoder(spec))
+                self._text_queries[spec.key] = quick
+            found = self._text_queries[spec.key]
+        # Duck-typed: it has encode_texts and dim, and forwards everything else to the encoder.
+        return cast("Encoder", found) if found is not None else self.encoder(spec)
 
     def switch_text_side(self, spec: ModelSpec) -> None:
         """Switch at once to a model with the same image tower as the current one (a text-side
@@ -473,7 +497,9 @@ class Library:
         table = tables.current()
         if len(table) == 0:
             return Results([], 0, 0)
-        request = make_request(query, self.encoder, self.model.key, table)
+        # Text queries through the cached runtime text graph when there is one (no torch import).
+        encoder = self.text_encoder if not query.image else self.encoder
+        request = make_request(query, encoder, self.model.key, table)
         results = run(request, candidates(request, table, self.store), stages, self.store)
         # A RAW+JPEG shot is one result: the JPEG, with the RAW listed (engine/companions.py).
         hits = merge_pairs(results.hits, lambda paths: self.store.photos.stats_for(paths).keys(), self.store.photos.by_path)

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "torch")  # torch: no runtime, eager PyTorch fp32
 # Lowest cosine between a runtime vector and torch's on the probe batch for the graphs to be used.
 MIN_COSINE = 0.999
-_FORMAT = 1  # bump when what is exported changes: old folders are then exported again
+_FORMAT = 2  # bump when what is exported changes: old folders are then exported again
 _PROBE_TEXTS = (
     "a photo of a dog",
     "two children playing football on a beach at sunset",
@@ -95,7 +95,7 @@ class Towers:
     """Compiled image and (optionally) text graphs. Inputs and outputs are numpy arrays; the
     outputs are unit vectors. Safe to call from several threads (one request per call)."""
 
-    def __init__(self, folder: Path, precision: str, meta: dict):
+    def __init__(self, folder: Path, precision: str, meta: dict, *, image: bool = True):
         import openvino as ov
 
         self.folder = folder
@@ -107,7 +107,7 @@ class Towers:
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         }
         suffix = "-int8" if precision == "int8" else ""
-        self._image = core.compile_model(str(folder / f"image{suffix}.xml"), "CPU", config)
+        self._image = core.compile_model(str(folder / f"image{suffix}.xml"), "CPU", config) if image else None
         text = folder / f"text{suffix}.xml"
         self._text = core.compile_model(str(text), "CPU", config) if meta.get("text") else None
 
@@ -117,6 +117,7 @@ class Towers:
 
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 preprocessed pixels -> (N, D) unit vectors."""
+        assert self._image is not None
         return _infer(self._image, [np.ascontiguousarray(pixels, dtype=np.float32)])
 
     def encode_ids(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -147,7 +148,7 @@ def cached_verdict(folder: Path, precision: str) -> Verdict | None:
     return Verdict(**verdict) if verdict else None
 
 
-def load(folder: Path, precision: str) -> Towers | None:
+def load(folder: Path, precision: str, *, image: bool = True) -> Towers | None:
     """The cached graphs of `folder` at `precision` when they passed their check; None when they
     were never exported or checked, failed the check, or cannot be read."""
     meta = _read_meta(folder)
@@ -155,18 +156,24 @@ def load(folder: Path, precision: str) -> Towers | None:
     if meta is None or verdict is None or not verdict.ok:
         return None
     try:
-        return Towers(folder, precision, meta)
+        return Towers(folder, precision, meta, image=image)
     except Exception as e:  # a damaged cache: the caller exports again
         log.warning("cannot load the runtime graphs in %s (%s)", folder, e)
         return None
 
 
 def export(
-    model: nn.Module, folder: Path, precision: str, image_size: tuple[int, int], tokenize: Any
+    model: nn.Module,
+    folder: Path,
+    precision: str,
+    image_size: tuple[int, int],
+    tokenize: Any,
+    text_meta: dict | None = None,
 ) -> Towers | None:
     """Export `model`'s towers into `folder` (once), check them at `precision` against torch, save
     the verdict, and return them when they pass (None, with a log line, when not). `tokenize`
-    turns a list of texts into the model's (N, context) token id tensor."""
+    turns a list of texts into the model's (N, context) token id tensor. `text_meta` describes the
+    tokenizer when a torch-free one can stand in for it (see TextQuery)."""
     import openvino as ov
     import torch
 
@@ -179,6 +186,7 @@ def export(
     probe = _probe_pixels(image_size)
     causal = forward.is_causal_text(model)
     meta["text"] = causal
+    meta["tokenizer"] = text_meta if causal else None
     with torch.inference_mode():
         want_images = forward.image_vectors(model, torch.from_numpy(probe)).numpy()
         ids = positions = want_texts = None
@@ -267,3 +275,39 @@ def cut_ids(ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
 def _min_cosine(got: np.ndarray, want: np.ndarray) -> float:
     got = got / np.maximum(np.linalg.norm(got, axis=1, keepdims=True), 1e-12)
     return float((got * want).sum(axis=1).min())
+
+
+class TextQuery:
+    """Text vectors from a model's cached text graph and the torch-free CLIP tokenizer: what a text
+    search or a category needs, in a fraction of a second. Anything else (image queries, tokens,
+    training) is asked of the full encoder, which `load_full` loads (with torch) on first use."""
+
+    def __init__(self, towers: Towers, load_full: Any):
+        from engine.clip_tokenizer import ClipTokenizer
+
+        info = towers.meta["tokenizer"]
+        self.towers = towers
+        self._tokenizer = ClipTokenizer(int(info["context_length"]))
+        self._eos_id = info.get("eos_id")  # pooled at this id; None: at the largest id (argmax)
+        self._load_full = load_full
+        self.dim = int(info["dim"])
+
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        ids = self._tokenizer(list(texts))
+        positions = (ids == self._eos_id).argmax(axis=1) if self._eos_id is not None else ids.argmax(axis=1)
+        return self.towers.encode_ids(cut_ids(ids, positions), positions)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._load_full(), name)
+
+
+def text_query(folder: Path, precision: str, load_full: Any) -> TextQuery | None:
+    """A TextQuery over the cached graphs of `folder`, when they passed their check and the model
+    uses CLIP's tokenizer; None otherwise (then the full encoder answers)."""
+    meta = _read_meta(folder)
+    if not meta or not meta.get("text") or not meta.get("tokenizer"):
+        return None
+    towers = load(folder, precision, image=False)
+    return TextQuery(towers, load_full) if towers is not None else None

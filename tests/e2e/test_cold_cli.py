@@ -33,11 +33,26 @@ def _cold(*args: str) -> dict:
     return json.loads(line[2:])
 
 
-def test_commands_without_a_model_never_import_torch(tmp_path, tiny_config, capsys):
+def _cold_output(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_commands_without_a_model_never_import_torch(tmp_path, tiny_config, capsys, monkeypatch):
+    # the runtime on, with a private cache: indexing exports the graphs, later commands use them
+    monkeypatch.setenv("VIEWFINDER_PRECISION", "fp32")
+    monkeypatch.setenv("VIEWFINDER_CACHE", str(tmp_path / "cache"))
     photos = tmp_path / "photos"
     write_scenes(photos, 6, colours=3)
     library = str(tmp_path / "library")
     assert main(["index", str(photos), "--library", library, "--model", str(tiny_config)]) == 0
+    assert main(["category", "add", "reds", "--library", library, "--prompt", "a red square"]) == 0
+    monkeypatch.setenv("VIEWFINDER_PRECISION", "torch")  # the reference answer, by eager torch
+    assert main(["search", "a red square", "--json", "-k", "3", "--library", library]) == 0
+    warm = capsys.readouterr().out.splitlines()[-1]
+    monkeypatch.setenv("VIEWFINDER_PRECISION", "fp32")
     capsys.readouterr()
     photo = str(next(photos.rglob("*.png")))
     for command in (
@@ -45,10 +60,15 @@ def test_commands_without_a_model_never_import_torch(tmp_path, tiny_config, caps
         ["tags"],
         ["tag", photo, "my garden"],
         ["tags", "--json"],
+        ["category", "list"],
+        ["search", "a red square", "--json", "-k", "3"],
     ):
         result = _cold(*command, "--library", library)
         assert result["code"] == 0, command
         assert result["heavy"] == [], f"{command[0]} imported {result['heavy']}"
+    # a cold search through the runtime answers as torch did
+    cold = _cold_output("search", "a red square", "--json", "-k", "3", "--library", library)
+    assert [h["path"] for h in json.loads(cold)] == [h["path"] for h in json.loads(warm)]
     # and the tag really landed (the check above would pass on a command that did nothing)
     assert "my garden" in subprocess.run(
         [sys.executable, "-m", "app.cli", "tags", "--library", library],

@@ -83,7 +83,7 @@ def main() -> None:
         import onnxruntime as ort
 
         path = cache / "image.onnx"
-        with torch.inference_mode():
+        with torch.enable_grad():  # no_grad would take torch's fused attention, which ONNX lacks
             torch.onnx.export(
                 forward.ImageGraph(model),
                 (torch.from_numpy(pixels[:2]),),

@@ -1,8 +1,8 @@
 """Fast CPU inference of the two towers through OpenVINO, exported once per model and checked.
 
 Chosen by measurement on a 2-core AVX-512/BF16 CPU (benchmarks/runtime_compare.py): OpenVINO runs
-ViT-B-32's image tower about 1.2x faster than ONNX Runtime at fp32 and 2.5x faster at bf16, with
-the same faithfulness. The graphs are exported from the torch model (engine/forward.py, so they
+ViT-B-32's image tower on par with ONNX Runtime at fp32 (0.8-1.2x across runs) and 1.9-2.7x faster
+at bf16, which ONNX Runtime lacks on the CPU, with the same faithfulness. The graphs are exported from the torch model (engine/forward.py, so they
 compute exactly what the encoder computes), compared with torch on a fixed probe batch, and saved
 with the verdict in the model's cache folder: a later start loads them without torch.
 

@@ -45,7 +45,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "VIEWFINDER_CACHE": f"{tmp}/cache", "HF_HUB_OFFLINE": "1"}
         library = f"{tmp}/library"
-        write_scenes(Path(tmp) / "photos", args.photos, colours=6)
+        write_scenes(Path(tmp) / "photos", args.photos, colours=3)
         cli = [sys.executable, "-m", "app.cli"]
         lib = ["--library", library]
         subprocess.run(

@@ -513,7 +513,7 @@ class Library:
         with self._lock:
             key = self.model.key
             if self._search_parts is None or self._search_parts[0] != key:
-                calibrator = Calibrator(lambda texts: self.encoder().encode_texts(texts))
+                calibrator = Calibrator(lambda texts: self.text_encoder().encode_texts(texts))
                 stages: list[Stage] = [
                     MeaningStage(calibrator),
                     TagStage(self.store, calibrator),

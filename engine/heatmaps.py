@@ -14,6 +14,7 @@ cost a forward pass per tile.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -83,6 +84,32 @@ def squash_input(encoder: Encoder, image: Image.Image) -> Image.Image:
     return image.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=3.0)
 
 
+def whole_words(text: str, pieces: list[tuple[str, list[int]]]) -> list[tuple[str, list[int]]]:
+    """Group the tokenizer's words into the text's own, space-separated words.
+
+    The tokenizer makes punctuation and each digit a word of its own ("Canon_40D" is "canon", "_",
+    "4", "0", "d"); a person reads one word. Each group is labelled with the text's spelling, minus
+    surrounding punctuation. Should the tokenizer have normalised the text differently, its own
+    words are kept.
+    """
+    out: list[tuple[str, list[int]]] = []
+    position = 0
+    for raw in text.split():
+        target = raw.lower()
+        joined, indices = "", []
+        while position < len(pieces) and len(joined) < len(target):
+            piece, piece_indices = pieces[position]
+            joined += "".join(piece.split())
+            indices += piece_indices
+            position += 1
+        if joined != target:
+            return pieces
+        label = raw.strip(string.punctuation)
+        if label and indices:
+            out.append((label, indices))
+    return out if position == len(pieces) else pieces
+
+
 def word_vectors(
     encoder: Encoder, text: str, *, include_stop_words: bool = False
 ) -> list[tuple[str, np.ndarray]]:
@@ -92,7 +119,7 @@ def word_vectors(
     repeated word keeps its first occurrence. With every word a stop word ("the"), they are all kept.
     """
     _, vectors = encoder.text_tokens(text)
-    words = encoder.words(text)
+    words = whole_words(text, encoder.words(text))
     if not include_stop_words and any(w.lower() not in STOP_WORDS for w, _ in words):
         words = [(w, idx) for w, idx in words if w.lower() not in STOP_WORDS]
     out: list[tuple[str, np.ndarray]] = []

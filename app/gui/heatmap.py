@@ -14,22 +14,27 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
+    QSizePolicy,
     QSlider,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
+from .flow import FlowLayout
+
 if TYPE_CHECKING:
+    from PIL import Image
+
     from engine.heatmaps import Heatmap
     from engine.library import Library
 
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 WHOLE_TEXT = ""  # the chip key of the whole text's map
 OVERLAY_SIZE = 1024  # longest side of the coloured maps: smooth at any window size, cheap to blend
 CACHE_SIZE = 16
+DEFAULT_OPACITY = 70  # percent: how dark the spotlight's shadow is
 
 
 @dataclass(frozen=True)
@@ -76,10 +82,9 @@ def uses_token_model(library: Library) -> bool:
 
 def compute_overlays(library: Library, path: str, text: str) -> HeatmapResult:
     """Decode `path`, map `text` over it and colour the maps. Runs in a worker thread."""
-    from PIL import Image
     from PIL.ImageQt import ImageQt
 
-    from engine.heatmaps import compute_heatmap, overlay
+    from engine.heatmaps import compute_heatmap
     from engine.photos import open_image
 
     encoder = library.encoder()
@@ -87,13 +92,32 @@ def compute_overlays(library: Library, path: str, text: str) -> HeatmapResult:
     heatmap = compute_heatmap(encoder, image, text, clearclip=not uses_token_model(library))
     width, height = meta.width or image.width, meta.height or image.height  # upright, full size
     scale = min(1.0, OVERLAY_SIZE / max(width, height, 1))
-    blank = Image.new("RGB", (max(1, round(width * scale)), max(1, round(height * scale))))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     images = {}
     for key in [WHOLE_TEXT, *heatmap.words]:
         grid = heatmap.text_map if key == WHOLE_TEXT else heatmap.maps[key]
-        # alpha 1: the colour map alone; the canvas blends it with the photo at the chosen opacity.
-        images[key] = QImage(ImageQt(overlay(blank, grid, 1.0))).copy()
+        images[key] = QImage(ImageQt(spotlight(grid, size))).copy()
     return HeatmapResult(path, text, heatmap, images)
+
+
+def spotlight(grid: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """A shade over the photo that leaves where the map is high clear and darkens the rest.
+
+    The photo stays readable (no false colours): the viewer draws this shade at the chosen
+    opacity. The map is scaled to its own range (bright = the best-aligned region of this photo)
+    and upsampled smoothly; the shade's alpha is 1 - value, on a gentle curve.
+    """
+    from PIL import Image
+
+    values = np.asarray(grid, np.float32)
+    low, high = float(values.min()), float(values.max())
+    scaled = (values - low) / (high - low) if high > low else np.ones_like(values)
+    large = Image.fromarray(scaled, "F").resize(size, Image.Resampling.BILINEAR)
+    shade = np.clip(1.0 - np.asarray(large), 0.0, 1.0) ** 0.8
+    alpha = Image.fromarray((shade * 255 + 0.5).astype(np.uint8), "L")
+    black = Image.new("RGBA", size, (12, 12, 16, 0))
+    black.putalpha(alpha)
+    return black
 
 
 class HeatmapCache:
@@ -121,7 +145,11 @@ class HeatmapCache:
 
 class HeatmapBar(QWidget):
     """Heatmap controls. Emits `toggled(on)`, `text_changed(text)`, `map_chosen(key)` and
-    `opacity_changed(0..1)`; the viewer does the work."""
+    `opacity_changed(0..1)`; the viewer does the work.
+
+    One row of controls and, below it, the word chips, which wrap onto more lines rather than
+    widen the window (the bar never asks for more width than its first row).
+    """
 
     toggled = Signal(bool)
     text_changed = Signal(str)
@@ -140,54 +168,43 @@ class HeatmapBar(QWidget):
         self.text.setPlaceholderText("Map another text…")
         self.text.setToolTip("The text whose heatmap is shown; empty: your search")
         self.text.setClearButtonEnabled(True)
-        self.text.setFixedWidth(150)
+        self.text.setMinimumWidth(80)
+        self.text.setMaximumWidth(220)
         self.text.returnPressed.connect(lambda: self.text_changed.emit(self.text.text().strip()))
         self.chips_box = QWidget()
         self.chips_box.setObjectName("chipsBox")
-        self.chips_layout = QHBoxLayout(self.chips_box)
-        self.chips_layout.setContentsMargins(0, 0, 0, 0)
-        self.chips_layout.setSpacing(4)
-        self.chips_layout.addStretch(1)
-        # A long text's chips scroll sideways instead of widening the window.
-        self.chips_scroll = QScrollArea()
-        self.chips_scroll.setWidget(self.chips_box)
-        self.chips_scroll.setWidgetResizable(True)
-        self.chips_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.chips_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.chips_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.chips_scroll.setMinimumWidth(120)
-        self.chips_scroll.setFixedHeight(42)  # room for a scroll bar under the chips
+        self.chips_layout = FlowLayout(self.chips_box)
         self.chips = QButtonGroup(self)
         self.chips.setExclusive(True)
         self.chips.buttonClicked.connect(lambda b: self.map_chosen.emit(b.property("mapKey")))
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(50)
+        self.opacity.setValue(DEFAULT_OPACITY)
         self.opacity.setFixedWidth(90)
-        self.opacity.setToolTip("Heatmap opacity")
+        self.opacity.setToolTip("How strongly the rest of the photo is dimmed")
         self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100))
-        self.opacity_label = QLabel("◐")
-        self.opacity_label.setToolTip("Heatmap opacity")
+        self.opacity_label = QLabel("Dim")
         self.opacity_label.setObjectName("hint")
-        self.value = QLabel("")
-        self.value.setObjectName("heatValue")
-        self.value.setMinimumWidth(110)
         self.status = QLabel("")
         self.status.setObjectName("hint")
-        layout = QHBoxLayout(self)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(8)
+        row.addWidget(self.toggle)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.status, 1)
+        row.addWidget(self.opacity_label)
+        row.addWidget(self.opacity)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
-        layout.setSpacing(8)
-        layout.addWidget(self.toggle)
-        layout.addWidget(self.text)
-        layout.addWidget(self.chips_scroll, 1)
-        layout.addWidget(self.status)
-        layout.addWidget(self.value)
-        layout.addWidget(self.opacity_label)
-        layout.addWidget(self.opacity)
+        layout.setSpacing(6)
+        layout.addLayout(row)
+        layout.addWidget(self.chips_box)
         self._toggled(False)
 
     def _toggled(self, on: bool) -> None:
-        for w in (self.text, self.chips_scroll, self.opacity, self.opacity_label, self.value, self.status):
+        for w in (self.text, self.chips_box, self.opacity, self.opacity_label, self.status):
             w.setVisible(on)
         self.toggled.emit(on)
 
@@ -198,16 +215,19 @@ class HeatmapBar(QWidget):
     def set_chips(self, words: list[str], current: str = WHOLE_TEXT) -> None:
         for button in self.chips.buttons():
             self.chips.removeButton(button)
+            self.chips_layout.removeWidget(button)
             button.deleteLater()
         for key in [WHOLE_TEXT, *words]:
             chip = QToolButton()
             chip.setObjectName("chip")
-            chip.setText("Whole text" if key == WHOLE_TEXT else key)
+            chip.setText("All words" if key == WHOLE_TEXT else key)
+            chip.setToolTip("Where the whole text is seen" if key == WHOLE_TEXT else f"Where “{key}” is seen")
             chip.setCheckable(True)
             chip.setProperty("mapKey", key)
             chip.setChecked(key == current)
             self.chips.addButton(chip)
-            self.chips_layout.insertWidget(self.chips_layout.count() - 1, chip)
+            self.chips_layout.addWidget(chip)
+        self.chips_box.updateGeometry()
 
     def chip_keys(self) -> list[str]:
         return [b.property("mapKey") for b in self.chips.buttons()]

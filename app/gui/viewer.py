@@ -121,6 +121,7 @@ class Viewer(QWidget):
         self.heatmap_bar.text_changed.connect(lambda _t: self.request_heatmap())
         self.heatmap_bar.map_chosen.connect(self._map_chosen)
         self.heatmap_bar.opacity_changed.connect(self.photo.set_overlay_opacity)
+        self.photo.set_overlay_opacity(self.heatmap_bar.opacity.value() / 100)
 
         self.back_button = QPushButton("← Back")
         self.prev_button = QPushButton("‹ Previous")
@@ -341,15 +342,11 @@ class Viewer(QWidget):
             self.photo.set_overlay(self.heat.images[key])
 
     def _hovered(self, point: tuple[float, float] | None) -> None:
-        bar = self.heatmap_bar
+        """The map's value under the pointer (for the tooltip-free readout tests and tools use)."""
         if self.heat is None or point is None:
             self.hover_value = None
-            bar.value.setText("")
             return
-        key = bar.current_key()
-        self.hover_value = self.heat.value_at(key, *point)
-        name = "whole text" if key == WHOLE_TEXT else f"“{key}”"
-        bar.value.setText(f"{name}: {self.hover_value:+.3f}")
+        self.hover_value = self.heat.value_at(self.heatmap_bar.current_key(), *point)
 
     # -- text in the photo -------------------------------------------------------------------
 

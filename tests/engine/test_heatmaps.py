@@ -120,3 +120,11 @@ def test_overlay_colours_the_hot_region():
         overlay(image, grid, 1.5)
     flat = overlay(image, np.ones((2, 2)), 0.5)  # a constant map does not divide by zero
     assert flat.size == image.size
+
+
+def test_words_are_the_texts_own_words_not_tokenizer_pieces(tiny_encoder):
+    from engine.heatmaps import word_vectors
+
+    words = [w for w, _ in word_vectors(tiny_encoder, "Canon_40D on a beach, at night")]
+    assert words == ["Canon_40D", "beach", "night"]  # stop words left out, punctuation stripped
+    assert [w for w, _ in word_vectors(tiny_encoder, "it's a dog's life")] == ["dog's", "life"]

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -139,14 +140,16 @@ def _metrics_text(before: dict, after: dict) -> str:
     )
 
 
-def load_versions(library: Library) -> tuple[list[ModelVersion], int, str]:
-    """(versions, the active one, the base model's name). Runs in a worker (imports torch)."""
+def load_versions(library: Library) -> tuple[list[ModelVersion], int, str, int]:
+    """(versions, the active one, the base model's name, tagged photos). Runs in a worker."""
     from trainer import versions
+    from trainer.data import load_tagged_photos
 
     return (
         versions.list_versions(library),
         versions.active_version(library),
         versions.training_base(library).name,
+        len(load_tagged_photos(library.store)),
     )
 
 
@@ -160,6 +163,21 @@ def roll_back(library: Library) -> Activation:
     from trainer import versions
 
     return versions.rollback(library)
+
+
+def outcome_text(result: TrainResult) -> str:
+    """What came of a run, in plain words, from the trainer's gate."""
+    verdict = result.verdict
+    decision = verdict.decision if verdict is not None else ("activated" if result.activated else "kept")
+    if result.activated:
+        extra = " Photos are being re-indexed for it." if result.reembedding else ""
+        return f"Search got better at your tags, so it now uses what it learnt.{extra}"
+    why = f" ({verdict.reason})" if verdict is not None else ""
+    if decision == "refused":
+        return f"What it learnt made search worse{why}, so search stays as it was."
+    return (
+        f"Search did not measurably improve{why}, so it stays as it was. You can still try it under Details."
+    )
 
 
 class TrainingDialog(QDialog):
@@ -183,8 +201,14 @@ class TrainingDialog(QDialog):
         self._cancel = threading.Event()
         self._bridge = _Progress(self)
         self._bridge.progress.connect(self._on_progress)
-        self.setWindowTitle("Train on my tags")
-        self.setMinimumWidth(640)
+        self.setWindowTitle("Teach search your tags")
+        self.setMinimumWidth(560)
+        intro = QLabel(
+            "Viewfinder can learn what your tags mean from the photos you tagged, so that searching "
+            "for them finds more of the right photos. It keeps the new search only if it works better "
+            "on photos it did not learn from."
+        )
+        intro.setWordWrap(True)
 
         self.loss = QComboBox()
         for key, label in LOSS_CHOICES:
@@ -202,7 +226,7 @@ class TrainingDialog(QDialog):
         options.addRow("Tune:", self.tune)
         options.addRow("Epochs:", self.epochs)
 
-        self.start_button = QPushButton("Start training")
+        self.start_button = QPushButton("Learn from my tags")
         self.start_button.setObjectName("primaryButton")
         self.start_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel")
@@ -211,9 +235,7 @@ class TrainingDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setTextVisible(False)
         self.progress.setFixedHeight(8)
-        self.status = QLabel(
-            "Teaches the model your tags. Tag at least 10 photos with 2 different tags first."
-        )
+        self.status = QLabel("Tag photos first: select them and press Ctrl+T.")
         self.status.setWordWrap(True)
         self.error = QLabel("")
         self.error.setObjectName("errorText")
@@ -231,40 +253,60 @@ class TrainingDialog(QDialog):
 
         self.versions = QTreeWidget()
         self.versions.setRootIsDecorated(False)
-        self.versions.setHeaderLabels(["Model", "Trained", "How", "Held-out recall", "In use"])
+        self.versions.setHeaderLabels(["Search model", "Learnt", "How", "Held-out recall", "In use"])
         self.versions.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.versions.setMinimumHeight(120)
         self.versions.currentItemChanged.connect(lambda *_: self._update_version_buttons())
         self.use_button = QPushButton("Use")
         self.use_button.setToolTip("Search with the selected model")
         self.use_button.clicked.connect(self.use_selected)
-        self.rollback_button = QPushButton("Roll back")
+        self.rollback_button = QPushButton("Go back")
         self.rollback_button.setToolTip("Go back to the model used before the last switch")
         self.rollback_button.clicked.connect(self.rollback)
         version_buttons = QHBoxLayout()
         version_buttons.addStretch(1)
         version_buttons.addWidget(self.use_button)
         version_buttons.addWidget(self.rollback_button)
-        models = QGroupBox("Models")
+        models = QGroupBox("Search models")
         models_layout = QVBoxLayout(models)
         models_layout.addWidget(self.versions)
         models_layout.addLayout(version_buttons)
 
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
+        self.outcome.setObjectName("outcome")
+        self.details_button = QToolButton()
+        self.details_button.setText("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_button.setAutoRaise(True)
+        self.details = QWidget()
+        details = QVBoxLayout(self.details)
+        details.setContentsMargins(0, 0, 0, 0)
+        details.addLayout(options)
+        details.addWidget(self.plot, 1)
+        details.addWidget(self.metrics)
+        details.addWidget(models)
+        self.details.hide()
+        self.details_button.toggled.connect(self._show_details)
         layout = QVBoxLayout(self)
-        layout.addLayout(options)
+        layout.addWidget(intro)
         layout.addLayout(run_row)
         layout.addWidget(self.status)
         layout.addWidget(self.error)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.metrics)
         layout.addWidget(self.outcome)
-        layout.addWidget(models)
+        layout.addWidget(self.details_button)
+        layout.addWidget(self.details, 1)
         layout.addWidget(close)
         self._version_rows: list[int] = []
         self._update_version_buttons()
         self.reload_versions()
+
+    def _show_details(self, shown: bool) -> None:
+        self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self.details.setVisible(shown)
+        self.adjustSize()
 
     # -- training ----------------------------------------------------------------------------
 
@@ -325,16 +367,13 @@ class TrainingDialog(QDialog):
             if p.loss is not None:
                 self.plot.add(p.loss)
             eta = describe_eta(p.eta) if p.eta is not None and p.step < p.total else ""
-            loss = f"  ·  loss {p.loss:.4f}" if p.loss is not None else ""
-            self.status.setText(
-                f"Training: step {p.step:,} of {p.total:,}{loss}" + (f"  ·  {eta}" if eta else "")
-            )
+            self.status.setText("Learning from your tags…" + (f"  {eta}" if eta else ""))
         elif p.phase != "done":
             self.progress.setRange(0, 0)
             self.status.setText(
                 {
                     "preparing": "Preparing…",
-                    "evaluating": "Checking on held-out photos…",
+                    "evaluating": "Checking the result on photos it did not learn from…",
                     "saving": "Saving…",
                 }.get(p.phase, p.phase.capitalize() + "…")
             )
@@ -350,29 +389,33 @@ class TrainingDialog(QDialog):
             self.status.setText("Training stopped; nothing was changed.")
             self.finished_training.emit(result)
             return
-        self.status.setText(f"Done in {result.seconds:.0f} s, {result.steps:,} steps.")
-        self.metrics.setText(_metrics_text(result.before.to_json(), result.after.to_json()))
-        if result.activated:
-            extra = " Photos are being re-indexed for it." if result.reembedding else ""
-            self.outcome.setText(f"Switched on: searches now use version {result.version}.{extra}")
-        else:
-            v = result.verdict
-            reason = v.reason if v else "it was not clearly better on held-out photos"
-            numbers = f" (held-out AP gain {v.gain:+.2f} ± {v.se:.2f})" if v else ""
-            self.outcome.setText(
-                f"Version {result.version} was not switched on: {reason}{numbers}. You can still choose it below."
-            )
+        self.status.setText(f"Finished in {result.seconds:.0f} s.")
+        self.metrics.setText(
+            f"{result.steps:,} steps. " + _metrics_text(result.before.to_json(), result.after.to_json())
+            + (f"\nThe check: {result.verdict.reason} (gain {result.verdict.gain:+.3f} ± {result.verdict.se:.3f},"
+               f" {result.verdict.measurements} measurements)." if result.verdict else "")
+        )  # fmt: skip
+        self.outcome.setText(outcome_text(result))
         self.finished_training.emit(result)
         if result.activated:
             self.model_changed.emit(result.reembedding)
         self.reload_versions()
 
     def _failed(self, error: Exception) -> None:
+        from trainer.data import NotEnoughTags
+
         self._set_running(False)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.status.setText("Training did not run.")
-        self.error.setText(str(error))
+        self.status.setText("Nothing was learnt.")
+        if isinstance(error, NotEnoughTags):
+            message = (
+                f"Tag at least {error.need_photos} photos first (select them in the grid and press Ctrl+T);"
+                f" {error.photos} tagged so far."
+            )
+        else:
+            message = str(error)
+        self.error.setText(message)
         self.error.show()
         self.failed.emit(str(error))
 
@@ -382,8 +425,17 @@ class TrainingDialog(QDialog):
         library = self.library
         self.runner.submit(lambda: load_versions(library), self._versions_ready, self._version_failed)
 
-    def _versions_ready(self, loaded: tuple[list[ModelVersion], int, str]) -> None:
-        listed, active, base = loaded
+    def _versions_ready(self, loaded: tuple[list[ModelVersion], int, str, int]) -> None:
+        from trainer.data import MIN_TAGGED_PHOTOS
+
+        listed, active, base, tagged = loaded
+        if not self.running and self.last_result is None:
+            self.status.setText(
+                f"{tagged:,} photos are tagged: ready to learn."
+                if tagged >= MIN_TAGGED_PHOTOS
+                else f"Tag at least {MIN_TAGGED_PHOTOS} photos first (select them and press Ctrl+T);"
+                f" {tagged} tagged so far."
+            )
         self.versions.clear()
         self._version_rows = [0]
         base_item = QTreeWidgetItem(
@@ -437,7 +489,7 @@ class TrainingDialog(QDialog):
     def _update_version_buttons(self) -> None:
         idle = not self.running
         self.use_button.setEnabled(idle and self.selected_version() is not None)
-        self.rollback_button.setEnabled(idle)
+        self.rollback_button.setEnabled(idle and len(self._version_rows) > 1)
 
     def use_selected(self) -> None:
         version = self.selected_version()

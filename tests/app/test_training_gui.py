@@ -58,30 +58,38 @@ def _dialog(qtbot, library) -> TrainingDialog:
 def test_too_few_tags_shows_the_message_in_the_dialog(qtbot, tagged_library):
     library = tagged_library(per_colour=3, tagged=1)
     dialog = _dialog(qtbot, library)
+    assert dialog.status.text().startswith("Tag at least 3 photos") and "2 tagged so far" in dialog.status.text()
+    assert not dialog.rollback_button.isEnabled()  # only the base model: nothing to go back to
+    assert not dialog.details.isVisibleTo(dialog)  # the technical options wait behind Details
     failures = []
     dialog.failed.connect(failures.append)
     dialog.start()
     assert len(failures) == 1
     assert dialog.error.isVisibleTo(dialog)
-    assert "at least 3 tagged photos" in dialog.error.text() and "the library has 2" in dialog.error.text()
+    assert "Tag at least 3 photos" in dialog.error.text() and "2 tagged so far" in dialog.error.text()
+    assert "viewfinder" not in dialog.error.text()  # GUI words, not a command line
     assert dialog.start_button.isEnabled() and not dialog.running
     assert dialog.version_numbers() == [0]  # only the base model
     assert versions.list_versions(library) == []
 
 
 def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_library):
-    library = tagged_library(per_colour=7, tagged=7)
+    library = tagged_library(per_colour=7, tagged=5)
     dialog = _dialog(qtbot, library)
     dialog.epochs.setValue(3)
     assert (
         dialog.config().epochs == 3 and dialog.config().loss == "sigmoid" and dialog.config().tune == "names"
     )
+    assert dialog.status.text() == "10 photos are tagged: ready to learn."
     seen_steps = []
+    start_enabled = []
     dialog._bridge.progress.connect(lambda p: seen_steps.append(p.step) if p.phase == "training" else None)
+    dialog._bridge.progress.connect(lambda p: start_enabled.append(dialog.start_button.isEnabled()))
     results = []
     dialog.finished_training.connect(results.append)
     dialog.start()
 
+    assert results, dialog.error.text()
     (result,) = results
     assert not result.cancelled and result.version == 1
     assert seen_steps == list(range(1, result.steps + 1)) and result.steps >= 2
@@ -90,7 +98,10 @@ def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_li
     assert len(dialog.plot.polyline()) == result.steps
     assert "recall@" in dialog.metrics.text()
     assert f"{result.before.recall_at_k:.2f} → {result.after.recall_at_k:.2f}" in dialog.metrics.text()
-    assert ("Switched on" in dialog.outcome.text()) == result.activated
+    assert start_enabled and not any(start_enabled)  # no second run while one trains
+    assert ("now uses what it learnt" in dialog.outcome.text()) == result.activated
+    assert result.verdict is not None and result.verdict.reason in dialog.metrics.text() + dialog.outcome.text()
+    assert dialog.rollback_button.isEnabled()
     assert dialog.version_numbers() == [0, 1]
     assert dialog.active_version == versions.active_version(library)
 

@@ -148,6 +148,9 @@ class VectorIndex:
         path = Path(path)
         try:
             layout = _read_layout(path, dim)
+        except FileNotFoundError:  # a new library: nothing to warn about
+            log.debug("no vector index at %s yet; it will be built", path)
+            return None
         except (OSError, ValueError) as e:
             log.warning("vector index %s not usable, it will be rebuilt: %s", path, e)
             return None

@@ -164,6 +164,7 @@ class HeatmapBar(QWidget):
         self.toggle.setCheckable(True)
         self.toggle.setToolTip("Show where the words of the text are seen in this photo")
         self.toggle.toggled.connect(self._toggled)
+        self.toggle.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.text = QLineEdit()
         self.text.setPlaceholderText("Map another text…")
         self.text.setToolTip("The text whose heatmap is shown; empty: your search")

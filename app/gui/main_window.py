@@ -141,8 +141,13 @@ class MainWindow(QMainWindow):
             if self.viewer_control.is_open:
                 self.viewer_control.close()
                 return
-            if self.views.search_bar.image_chip.isVisible():
-                self.views.search_bar.set_image(None)
+            bar = self.views.search_bar
+            if bar.image_chip.isVisible():
+                bar.set_image(None)
+                return
+            if bar.field.text():  # Escape clears the search and shows everything again
+                bar.field.clear()
+                bar.emit_search()
                 return
         super().keyPressEvent(event)
 

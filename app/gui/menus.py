@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 if TYPE_CHECKING:
@@ -50,8 +51,13 @@ def build_menus(window: MainWindow) -> None:
 
     view_menu = bar.addMenu("&View")
     sort = views.search_bar.sort
-    add_action(view_menu, "Sort by &Relevance", lambda: sort.setCurrentIndex(0))
-    add_action(view_menu, "Sort by &Date", lambda: sort.setCurrentIndex(1))
+    group = QActionGroup(view_menu)
+    for index in range(sort.count()):  # the same words as the sort box, checked as it is
+        action = add_action(view_menu, sort.itemText(index), partial(sort.setCurrentIndex, index))
+        action.setCheckable(True)
+        action.setChecked(index == sort.currentIndex())
+        group.addAction(action)
+    sort.currentIndexChanged.connect(lambda i: group.actions()[i].setChecked(True))
 
     tools_menu = bar.addMenu("&Tools")
     add_action(tools_menu, "&New Category…", window.lists.new_category)

@@ -36,7 +36,9 @@ def describe_eta(seconds: float | None) -> str:
     return f"about {minutes / 60:.1f} h left"
 
 
-def describe_progress(p: Progress) -> str:
+def describe_progress(p: Progress, paused: bool = False) -> str:
+    if paused:  # no rate or time left: nothing moves while paused
+        return f"Paused  ·  {p.done:,} of {p.total:,} indexed" if p.phase == "indexing" else "Paused"
     if p.phase == "scanning":
         return "Looking for new and changed photos…"
     if p.phase == "indexing":
@@ -89,11 +91,14 @@ class IndexPanel(QWidget):
         layout.addWidget(self.pause_button)
         layout.addWidget(self.cancel_button)
         layout.addWidget(self.failures_button)
+        self._last: Progress | None = None
         self.set_idle("")
         self.set_failures(0)
 
     def _pause_toggled(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
+        if self._last is not None:  # say so at once, not at the next progress report
+            self.label.setText(describe_progress(self._last, paused))
         self.pause_toggled.emit(paused)
 
     def set_running(self, running: bool) -> None:
@@ -107,9 +112,9 @@ class IndexPanel(QWidget):
 
     def show_progress(self, p: Progress) -> None:
         self.set_running(True)
-        text = describe_progress(p)
-        if self.pause_button.isChecked():
-            text = "Paused  ·  " + text
+        self._last = p
+        paused = self.pause_button.isChecked()
+        text = describe_progress(p, paused)
         self.label.setText(text)
         if p.phase in ("indexing", "reading text") and p.total:
             self.bar.setRange(0, p.total)
@@ -183,9 +188,12 @@ class FailuresDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        count = len(failures)
         intro = QLabel(
-            f"{len(failures):,} file(s) in your folders could not be read. They are skipped; fix or"
-            " replace a file and it is picked up again automatically."
+            "Every photo in your folders could be read."
+            if not count
+            else f"{'One file' if count == 1 else f'{count:,} files'} in your folders could not be read."
+            " They are skipped; fix or replace a file and it is picked up again automatically."
         )
         intro.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

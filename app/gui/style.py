@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle
 
 ACCENT = "#2f6fde"
 
 STYLE_SHEET = f"""
 QMainWindow, QWidget#welcome {{ background: #fafafa; }}
 QWidget#sidebar {{ background: #f0f1f4; border-right: 1px solid #e0e2e7; }}
-QWidget#sidebar QTreeWidget {{ background: transparent; border: none; padding-top: 10px; }}
+QWidget#sidebar QTreeWidget {{ background: transparent; border: none; padding-top: 10px; outline: 0; }}
 QWidget#sidebar QTreeWidget::item {{ padding: 5px 6px; border-radius: 6px; }}
 QWidget#sidebar QTreeWidget::item:selected {{ background: #dde6f8; color: #1b3f8a; }}
+QWidget#sidebar QTreeWidget::branch, QWidget#sidebar QTreeWidget::branch:selected {{ background: #f0f1f4; }}
 QLineEdit#searchField {{
     padding: 8px 12px; border: 1px solid #d5d8de; border-radius: 10px; background: white;
     font-size: 15px;
@@ -59,8 +60,17 @@ QWidget#lossPlot {{ border: 1px solid #e5e7eb; }}
 """
 
 
+class _Style(QProxyStyle):
+    """Fusion without the stock icons on dialog buttons (a floppy disk on Save)."""
+
+    def styleHint(self, hint, option=None, widget=None, returnData=None):  # type: ignore[no-untyped-def]
+        if hint == QStyle.StyleHint.SH_DialogButtonBox_ButtonsHaveIcons:
+            return 0
+        return super().styleHint(hint, option, widget, returnData)
+
+
 def apply_style(app: QApplication) -> None:
-    app.setStyle("Fusion")
+    app.setStyle(_Style("Fusion"))
     palette = app.palette()
     palette.setColor(QPalette.ColorRole.Highlight, QColor(ACCENT))
     palette.setColor(QPalette.ColorRole.Window, QColor("#fafafa"))

@@ -61,6 +61,27 @@ def describe_size(size: int) -> str:
     return f"{size} bytes"
 
 
+def describe_camera(make: str | None, model: str | None) -> str:
+    """ "Canon EOS 40D", not "Canon Canon EOS 40D": most models already start with the make."""
+    make, model = (make or "").strip(), (model or "").strip()
+    if make and model.lower().startswith(make.split()[0].lower()):
+        return model
+    return " ".join(x for x in (make, model) if x)
+
+
+def describe_location(latitude: float, longitude: float) -> str:
+    """Degrees, minutes and seconds, and a link to the place on a map (rich text)."""
+
+    def dms(value: float, positive: str, negative: str) -> str:
+        whole = abs(value)
+        degrees, minutes = int(whole), int(whole * 60) % 60
+        seconds = (whole * 3600) % 60
+        return f"{degrees}°{minutes:02d}′{seconds:04.1f}″ {positive if value >= 0 else negative}"
+
+    url = f"https://www.openstreetmap.org/?mlat={latitude:.6f}&mlon={longitude:.6f}#map=15/{latitude:.5f}/{longitude:.5f}"
+    return f'{dms(latitude, "N", "S")}, {dms(longitude, "E", "W")} · <a href="{url}">map</a>'
+
+
 def metadata_rows(hit: Hit) -> list[tuple[str, str]]:
     """(label, value) pairs shown beside the photo."""
     p = hit.photo
@@ -69,7 +90,7 @@ def metadata_rows(hit: Hit) -> list[tuple[str, str]]:
         rows.append(("Taken", format_time(p.taken_at)))
     else:
         rows.append(("Modified", format_time(p.mtime)))
-    camera = " ".join(x for x in (p.camera_make, p.camera_model) if x)
+    camera = describe_camera(p.camera_make, p.camera_model)
     if camera:
         rows.append(("Camera", camera))
     if p.width and p.height:
@@ -77,7 +98,7 @@ def metadata_rows(hit: Hit) -> list[tuple[str, str]]:
     else:
         rows.append(("Size", describe_size(p.size)))
     if p.latitude is not None and p.longitude is not None:
-        rows.append(("Location", f"{p.latitude:.5f}, {p.longitude:.5f}"))
+        rows.append(("Location", describe_location(p.latitude, p.longitude)))
     rows.append(("Folder", os.path.dirname(hit.path)))
     return rows
 
@@ -228,7 +249,8 @@ class Viewer(QWidget):
         for label, value in metadata_rows(hit):
             field = QLabel(value)
             field.setWordWrap(True)
-            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+            field.setOpenExternalLinks(True)
             self.details.addRow(f"{label}:", field)
         self._generation += 1
         generation = self._generation

@@ -217,3 +217,20 @@ def test_a_folder_moved_away_is_noticed_and_its_return_needs_no_rescan(qtbot, wi
     away.rename(photo_dir)  # back, and no F5
     qtbot.waitUntil(lambda: _names(results.paths()) == names["good"], timeout=INDEX_TIMEOUT)
     qtbot.waitUntil(lambda: "unavailable" not in sidebar.folder_item(str(photo_dir)).text(0), timeout=30_000)
+
+
+def test_escape_clears_the_search_and_the_view_menu_sorts_like_the_sort_box(qtbot, window, photo_dir, names):
+    _index(qtbot, window, photo_dir)
+    bar = window.views.search_bar
+    _search(qtbot, window, "beach")
+    with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
+        qtbot.keyClick(bar.field, Qt.Key.Key_Escape)
+    assert bar.field.text() == "" and _names(window.views.results.paths()) == names["good"]
+
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    sorts = [a for a in view.actions() if a.isCheckable()]
+    assert [a.text() for a in sorts] == [bar.sort.itemText(i) for i in range(bar.sort.count())]
+    sorts[1].trigger()
+    assert bar.sort.currentIndex() == 1 and sorts[1].isChecked() and not sorts[0].isChecked()
+    bar.sort.setCurrentIndex(0)
+    assert sorts[0].isChecked()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QLabel
 
 from app.gui.search_bar import HISTORY_KEY, SearchBar
 from app.gui.settings import AppSettings, SettingsDialog, cluster_config
@@ -54,7 +57,9 @@ def test_settings_round_trip_and_dialog_model_choice(qtbot, qsettings: QSettings
 
 
 def test_cluster_settings_round_trip_and_reach_the_engine(qtbot, qsettings: QSettings):
-    chosen = AppSettings(cluster="ray://cellar:10001", path_map="/Volumes/Photos=/mnt/photos; /home/me=/backup/me")
+    chosen = AppSettings(
+        cluster="ray://cellar:10001", path_map="/Volumes/Photos=/mnt/photos; /home/me=/backup/me"
+    )
     chosen.save(qsettings)
     loaded = AppSettings.load(qsettings)
     assert loaded == chosen
@@ -75,11 +80,33 @@ def test_metadata_rows_and_progress_text(qtbot):
     )  # fmt: skip
     rows = dict(metadata_rows(Hit("/p/x.jpg", 0.3, row)))
     assert rows["Camera"] == "Canon EOS 40D"
+    assert dict(metadata_rows(Hit("/p/x.jpg", 0.3, replace(row, camera_model="Canon EOS 40D"))))[
+        "Camera"
+    ] == (
+        "Canon EOS 40D"  # the make is not said twice
+    )
     assert rows["Size"].startswith("4000 × 3000") and "2.4 MB" in rows["Size"]
-    assert rows["Location"] == "43.46750, 11.88170"
+    assert rows["Location"].startswith("43°28′03.0″ N, 11°52′54.1″ E")
+    assert "openstreetmap.org/?mlat=43.467500&amp;mlon=11.881700" in rows["Location"].replace("&", "&amp;")
     text = describe_progress(Progress("indexing", 120, 3400, 0, 8.25, 400.0))
     assert "120 of 3,400" in text and "8.2 photos/s" in text and "7 min" in text
     panel = IndexPanel()
     qtbot.addWidget(panel)
     panel.set_failures(3)
     assert "3 could not be read" in panel.failures_button.text()
+
+
+def test_pause_says_paused_at_once_without_a_rate_and_failures_empty_state(qtbot):
+    from app.gui.status import FailuresDialog
+
+    panel = IndexPanel()
+    qtbot.addWidget(panel)
+    panel.show_progress(Progress("indexing", 120, 3400, 0, 8.25, 400.0))
+    assert "photos/s" in panel.label.text()
+    panel.pause_button.click()  # no progress report needed to say so
+    assert panel.label.text() == "Paused  ·  120 of 3,400 indexed"
+    dialog = FailuresDialog([])
+    qtbot.addWidget(dialog)
+    texts = [label.text() for label in dialog.findChildren(QLabel)]
+    assert "Every photo in your folders could be read." in texts
+    assert not any("0 file" in t for t in texts)

@@ -1,0 +1,163 @@
+"""Drive the real app through its main journeys and save a screenshot of each into docs/screenshots/.
+
+Run it in an X server, e.g. a virtual one:
+
+    xvfb-run -s "-screen 0 1280x860x24" .venv/bin/python docs/screenshots.py
+
+Journeys: the first run offline (the banner), choosing a model file (the tiny test model stands in
+for a downloaded one), adding a folder, a search, the viewer with its heatmap, the smart-album
+editor, a tag with a box, the training dialog. The library lives in a temporary folder; the
+sample photos are read from tests/data (never modified).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "docs" / "screenshots"
+TINY = (
+    str(ROOT / "tests" / "assets" / "tiny-clip.json"),
+    str(ROOT / "tests" / "assets" / "pretrained-tiny.safetensors"),
+)
+MAX_WIDTH = 1000  # modest PNGs
+
+
+def main() -> int:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from app.gui.canvas import MODE_BOX
+    from app.gui.main import create_app
+    from app.gui.main_window import MainWindow
+    from engine.config import ModelSpec
+    from engine.library import Library
+    from engine.thumbnails import ThumbnailCache
+
+    app = create_app()
+    tmp = Path(tempfile.mkdtemp(prefix="vf-shots-"))
+    photos = tmp / "Holiday photos"
+    photos.mkdir()
+    for photo in sorted((ROOT / "tests" / "data" / "photos" / "jpg").glob("*.jpg")):
+        shutil.copyfile(photo, photos / photo.name)  # the camera samples, not the odd test files
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    def wait(predicate: Callable[[], bool], timeout: float = 300.0) -> None:
+        end = time.monotonic() + timeout
+        while not predicate():
+            app.processEvents()
+            time.sleep(0.01)
+            if time.monotonic() > end:
+                raise TimeoutError(predicate)
+        settle()
+
+    def settle(seconds: float = 0.6) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def shot(widget: QWidget, name: str) -> None:
+        settle()
+        image = widget.grab()
+        if image.width() > MAX_WIDTH:
+            image = image.scaledToWidth(MAX_WIDTH, mode=_smooth())
+        image.save(str(OUT / f"{name}.png"), "PNG")
+        print(f"saved docs/screenshots/{name}.png")
+
+    # 1. First run with no network: the default model is not on this computer.
+    library = Library(tmp / "library", model=ModelSpec("ViT-B-32", "datacomp_xl_s13b_b90k"))
+    window = MainWindow(
+        library,
+        settings=QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat),
+        thumbnail_cache=ThumbnailCache(tmp / "thumbs"),
+    )
+    window.resize(1200, 780)
+    window.show()
+    state, views = window.state, window.views
+    wait(lambda: state.model.state.value == "unavailable", 120)
+    shot(window, "1-first-run-offline")
+
+    # 2. Choosing a model file: it is used at once.
+    window.model_control.switch_model(TINY)
+    wait(lambda: state.model_ready, 300)
+    shot(window, "2-model-file-chosen")
+
+    # 3. Adding a folder: indexed in the background, browsable at once.
+    window.library_control.add_folders([str(photos)])
+    wait(lambda: views.results.rowCount() > 0 and not window.indexing.running, 600)
+    wait(lambda: state.status is not None and state.status.photos > 0)
+    settle(2.0)  # thumbnails
+    shot(window, "3-folder-added")
+
+    # 4. A search.
+    window.search.search_text("a red car on the street")
+    wait(lambda: not window.search.busy and views.results.rowCount() > 0)
+    settle(1.5)
+    shot(window, "4-search")
+
+    # 5. The viewer with the heatmap of the search.
+    paths = views.results.paths()
+    chosen = next((p for p in paths if "Canon_40D" in p), paths[0])
+    window.viewer_control.open(views.results.row_of(chosen))
+    viewer = views.viewer
+    wait(lambda: viewer.image is not None)
+    viewer.set_heatmap(True)
+    wait(lambda: viewer.heat is not None)
+    shot(window, "5-viewer-heatmap")
+    viewer.set_heatmap(False)
+
+    # 6. A tag with a box around what it names.
+    panel = viewer.tag_panel
+    panel.field.setText("red car")
+    panel.field.returnPressed.emit()
+    wait(lambda: panel.tag_texts() == ["red car"])
+    panel.choose("red car", "car")
+    panel.set_tool(MODE_BOX)
+    viewer.photo.box_drawn.emit((0.25, 0.35, 0.7, 0.85))
+    wait(lambda: panel.current_highlight() is not None)
+    shot(window, "6-tag-with-box")
+    window.viewer_control.close()
+
+    # 7. The smart-album editor.
+    dialog = window.lists.new_category()
+    assert dialog is not None
+    dialog.name.setText("Cars")
+    dialog.prompts.setPlainText("a car\na red car on the street")
+    dialog.refresh_preview()
+    wait(lambda: dialog.membership is not None)
+    shot(dialog, "7-album-editor")
+    dialog.reject()
+
+    # 8. The training dialog.
+    training = window.model_control.open_training()
+    assert training is not None
+    wait(lambda: bool(training.version_numbers()))
+    shot(training, "8-training-dialog")
+    training.details_button.setChecked(True)
+    shot(training, "9-training-details")
+    training.close()
+
+    window.close()
+    library.close()
+    QApplication.processEvents()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _smooth():
+    from PySide6.QtCore import Qt
+
+    return Qt.TransformationMode.SmoothTransformation
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+    sys.exit(main())

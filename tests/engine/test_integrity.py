@@ -25,24 +25,10 @@ from engine.search import Query
 from engine.storage.check import problems
 from engine.tags import add_tag, tags_of
 from engine.watcher import Watcher
+from tests.counting import CountingEncoder
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["Canon_40D.jpg", "Nikon_D70.jpg", "Pentax_K10D.jpg", "Sony_HDR-HC3.jpg", "Kodak_CX7530.jpg"]
-
-
-class CountingEncoder:
-    """The real tiny encoder, counting the photos it embeds."""
-
-    def __init__(self, encoder):
-        self._encoder = encoder
-        self.embedded = 0
-
-    def __getattr__(self, name):
-        return getattr(self._encoder, name)
-
-    def encode_images(self, batch):
-        self.embedded += len(batch)
-        return self._encoder.encode_images(batch)
 
 
 def photo_tree(sample_photos: Path, root: Path) -> Path:

@@ -14,6 +14,7 @@ from engine.errors import LibraryError, QueryError
 from engine.library import INDEX_NAME, Library
 from engine.search import Query, parse_query_text
 from engine.storage.check import problems
+from tests.counting import CountingEncoder
 
 
 def small_folder(photos: Path, dest: Path, names: list[str]) -> Path:
@@ -31,21 +32,6 @@ PHOTOS = [
     "jpg/exif-org/kodak-dc240.jpg",
     "jpg/orientation/landscape_1.jpg",
 ]
-
-
-class CountingEncoder:
-    """The real tiny encoder, counting the photos it embeds."""
-
-    def __init__(self, encoder):
-        self._encoder = encoder
-        self.embedded = 0
-
-    def __getattr__(self, name):
-        return getattr(self._encoder, name)
-
-    def encode_images(self, batch):
-        self.embedded += len(batch)
-        return self._encoder.encode_images(batch)
 
 
 def consistent(library: Library) -> None:

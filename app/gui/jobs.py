@@ -37,6 +37,17 @@ def open_library(path: str | None) -> Library:
     return Library(path or default_library_dir())
 
 
+def read_only_text(library: Library) -> str:
+    """Why the library cannot be changed, in one sentence for the window ("" when it can)."""
+    if not library.read_only:
+        return ""
+    reason = library.store.db.read_only_reason or "its folder cannot be written to"
+    return (
+        f"This library is read-only because {reason} ({library.path}): you can browse and search, "
+        "but not change folders, tags or albums, and new photos are not indexed."
+    )
+
+
 def browse(library: Library, folder: str | None, request: SearchRequest) -> list[Hit]:
     """Photos without a query, newest first: works before (or without) the model.
 

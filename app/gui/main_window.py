@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QBoxLayout, QMainWindow, QWidget
 
 from engine.thumbnails import ThumbnailCache
 
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.viewer_control = ViewerController(state, views, self.search, self)
         self.lists = ListsController(state, views, runner, categories, self.viewer_control, self)
         self.duplicates = DuplicatesController(state, runner, self.thumbnails, self)
+        _place_above(self.library_control.notice, views.banner)
         self.library_control.watch_progress.connect(self.indexing.show_watch_progress)
         self.indexing.progressed.connect(self.library_control.refresh_status)
         build_menus(self)
@@ -181,6 +182,14 @@ class MainWindow(QMainWindow):
         splitter = self.qsettings.value("window/splitter")
         if splitter is not None:
             self.views.splitter.restoreState(splitter)  # type: ignore[arg-type]
+
+
+def _place_above(widget: QWidget, below: QWidget) -> None:
+    """Put `widget` just above `below` in its parent's (box) layout."""
+    parent = below.parentWidget()
+    layout = parent.layout() if parent is not None else None
+    if isinstance(layout, QBoxLayout):
+        layout.insertWidget(layout.indexOf(below), widget)
 
 
 __all__ = [

@@ -92,7 +92,8 @@ class Sidebar(QWidget):
         self.rescan_button = self._button(
             "⟳", "Rescan all folders for new or changed photos", self.rescan_requested.emit
         )
-        buttons = QHBoxLayout()
+        self.folder_buttons = QWidget()  # disabled as a whole when the library is read-only
+        buttons = QHBoxLayout(self.folder_buttons)
         buttons.setContentsMargins(8, 4, 8, 8)
         buttons.setSpacing(4)
         for b in (self.add_button, self.remove_button, self.rescan_button):
@@ -103,9 +104,10 @@ class Sidebar(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.tree, 1)
-        layout.addLayout(buttons)
+        layout.addWidget(self.folder_buttons)
         self.tree.setCurrentItem(self._all)
         self._indexing = False
+        self._read_only = ""
         self._folders: list[FolderStatus] = []
 
     def _button(self, text: str, tip: str, slot) -> QToolButton:
@@ -120,6 +122,12 @@ class Sidebar(QWidget):
         item = QTreeWidgetItem([text])
         item.setFlags(Qt.ItemFlag.NoItemFlags)
         self._sections[section].addChild(item)
+
+    def set_read_only(self, reason: str) -> None:
+        """Folders cannot be added, removed or rescanned (`reason` says why); "" allows it again."""
+        self.folder_buttons.setEnabled(not reason)
+        self.folder_buttons.setToolTip(reason)
+        self._read_only = reason
 
     def section(self, name: str) -> QTreeWidgetItem:
         """The header item of a section (Folders, Categories, Tags)."""
@@ -305,11 +313,13 @@ class Sidebar(QWidget):
             menu.addAction("New category…", self.new_category_requested.emit)
             menu.exec(self.tree.viewport().mapToGlobal(pos))
             return
-        menu.addAction("Add folder…", self.add_requested.emit)
+        actions = [menu.addAction("Add folder…", self.add_requested.emit)]
         if item is not None and item.data(0, PathRole):
             path = item.data(0, PathRole)
-            menu.addAction("Remove from library", lambda: self.remove_requested.emit(path))
-        menu.addAction("Rescan folders", self.rescan_requested.emit)
+            actions.append(menu.addAction("Remove from library", lambda: self.remove_requested.emit(path)))
+        actions.append(menu.addAction("Rescan folders", self.rescan_requested.emit))
+        for action in actions:
+            action.setEnabled(not self._read_only)
         menu.exec(self.tree.viewport().mapToGlobal(pos))
 
 

@@ -87,6 +87,7 @@ class AppState:
 
     def __init__(self) -> None:
         self.library: Library | None = None
+        self.read_only = ""  # why the library cannot be changed, in one sentence ("" = it can)
         self.model = ModelInfo()
         self.status: Status | None = None
         self.request = SearchRequest()
@@ -104,8 +105,10 @@ class AppState:
         for listener in list(self._listeners[event]):
             listener(*args)
 
-    def set_library(self, library: Library) -> None:
+    def set_library(self, library: Library, read_only: str = "") -> None:
+        """Attach `library`; `read_only` says why it cannot be changed ("" when it can)."""
         self.library = library
+        self.read_only = read_only
         self._emit(Event.LIBRARY, library)
 
     def set_model(self, info: ModelInfo) -> None:

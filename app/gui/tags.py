@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QCompleter,
+    QDialog,
+    QDialogButtonBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -126,6 +128,60 @@ def phrases_of(text: str) -> list[str]:
     return words
 
 
+# -- tagging photos from the grid ---------------------------------------------------------------
+
+
+class TagDialog(QDialog):
+    """Asks what to tag some photos with. `submitted(text)` asks for the tagging; the dialog stays
+    open, with the text, until `done()` closes it or `failed(message)` says why it could not be done."""
+
+    submitted = Signal(str)
+
+    def __init__(self, count: int, known: Sequence[str] = (), parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Tag photos")
+        what = "this photo" if count == 1 else f"these {count:,} photos"
+        self.prompt = QLabel(f"Tag {what} with:")
+        self.field = QLineEdit()
+        completer = QCompleter(list(known), self)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.field.setCompleter(completer)
+        self.error = QLabel("")
+        self.error.setObjectName("errorText")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.submit)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.prompt)
+        layout.addWidget(self.field)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        self.setMinimumWidth(360)
+
+    def text(self) -> str:
+        return " ".join(self.field.text().split())
+
+    def submit(self) -> None:
+        if not self.text():
+            return
+        self.error.hide()
+        self.buttons.setEnabled(False)
+        self.submitted.emit(self.text())
+
+    def done_tagging(self) -> None:
+        self.buttons.setEnabled(True)
+        self.accept()
+
+    def failed(self, message: str) -> None:
+        self.buttons.setEnabled(True)
+        self.error.setText(message)
+        self.error.show()
+
+
 # -- the viewer's tag panel ---------------------------------------------------------------------
 
 
@@ -166,6 +222,10 @@ class TagPanel(QWidget):
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.field.setCompleter(completer)
         self.field.returnPressed.connect(self._add)
+        self.error = QLabel("")
+        self.error.setObjectName("errorText")
+        self.error.setWordWrap(True)
+        self.error.hide()
 
         self.highlight_box = QFrame()
         self.highlight_box.setObjectName("highlightBox")
@@ -223,6 +283,7 @@ class TagPanel(QWidget):
         layout.addWidget(self.chips_box)
         layout.addWidget(self.empty)
         layout.addWidget(self.field)
+        layout.addWidget(self.error)
         layout.addWidget(self.highlight_box)
         self.set_tags([])
         self.set_tool(MODE_VIEW)
@@ -334,10 +395,20 @@ class TagPanel(QWidget):
     # -- slots -------------------------------------------------------------------------------
 
     def _add(self) -> None:
+        """Ask for the typed tag; the text stays in the field until `added` says it was stored."""
         text = " ".join(self.field.text().split())
         if text:
-            self.field.clear()
+            self.show_error("")
             self.add_requested.emit(text)
+
+    def added(self) -> None:
+        self.field.clear()
+        self.show_error("")
+
+    def show_error(self, text: str) -> None:
+        """Why the last change could not be made ("" hides it); what was typed stays."""
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
 
     def _chosen(self, keep_phrase: str | None = None) -> None:
         tag = self.current_tag()

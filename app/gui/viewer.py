@@ -421,7 +421,7 @@ class Viewer(QWidget):
 
     def _tag_failed(self, error: Exception) -> None:
         self.tag_panel.highlight_status.setText(str(error))
-        self.message.setText(str(error))
+        self.tag_panel.show_error(str(error))
 
     def add_tag(self, text: str) -> None:
         if self.library is None or self.hit is None:
@@ -434,8 +434,10 @@ class Viewer(QWidget):
 
         def done(result) -> None:
             outcome, tags = result
-            if outcome.failed:
-                self.message.setText(outcome.failed[0][1])
+            if not outcome.tagged:  # what was typed stays in the field, with the reason
+                self.tag_panel.show_error(outcome.failed[0][1] if outcome.failed else "Not tagged.")
+                return
+            self.tag_panel.added()
             self._tags_ready(generation, tags)
             self.tag_panel.choose(outcome.text)
             self.tags_changed.emit()

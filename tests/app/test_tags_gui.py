@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
-from PySide6.QtWidgets import QInputDialog
+from PySide6.QtWidgets import QDialogButtonBox
 
 from app.gui.canvas import MODE_BOX, MODE_BRUSH, MODE_VIEW
 from app.gui.main_window import PAGE_VIEWER
@@ -36,24 +36,20 @@ def _point(canvas, fx: float, fy: float) -> QPoint:
     return QPoint(round(p.x()), round(p.y()))
 
 
-def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
-    qtbot, window, photo_dir: Path, monkeypatch
-):
+def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(qtbot, window, photo_dir: Path):
     _index(qtbot, window, photo_dir)
     chosen = window.views.results.paths()[1:3]
     selection = window.views.grid.selectionModel()
     for path in chosen:
         index = window.views.results.index(window.views.results.row_of(path))
         selection.select(index, QItemSelectionModel.SelectionFlag.Select)
-    asked = []
-    monkeypatch.setattr(
-        QInputDialog,
-        "getText",
-        lambda parent, title, label, *a, **k: (asked.append(label), ("  beach  day ", True))[1],
-    )
+    window.lists.tag_action.trigger()
+    dialog = window.lists.tag_dialog
+    assert dialog.prompt.text() == "Tag these 2 photos with:"
+    qtbot.keyClicks(dialog.field, "  beach  day ")
     with qtbot.waitSignal(window.lists.tagged, timeout=30_000):
-        window.lists.tag_action.trigger()
-    assert asked == ["Tag these 2 photos with:"]
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: window.lists.tag_dialog is None, timeout=10_000)  # closed once tagged
     assert window.lists.tag_action.shortcut().toString() == "Ctrl+T"
     for path in chosen:
         assert _texts(window, path) == ["beach day"]

@@ -87,7 +87,7 @@ class IndexingController(QObject):
     def start(self) -> None:
         """Scan and embed in the background."""
         library = self.state.library
-        if library is None or self.state.closing:
+        if library is None or self.state.closing or self.state.read_only:
             return
         pause, progress = self._pause, self._on_progress
         settings = self.settings()
@@ -106,7 +106,7 @@ class IndexingController(QObject):
     def read_text(self) -> None:
         """The OCR pass over embedded photos whose text is not known yet, in the background."""
         library = self.state.library
-        if library is None or self.state.closing:
+        if library is None or self.state.closing or self.state.read_only:
             return
         progress = self._on_progress
         # `_text_cancel` is read as the run starts, like `_cancel` (see `start`).

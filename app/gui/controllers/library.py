@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from .. import jobs
 from ..state import AppState, Event
-from ..views import PAGE_BROWSER, PAGE_OPENING, PAGE_VIEWER, PAGE_WELCOME, Views
+from ..views import PAGE_BROWSER, PAGE_OPENING, PAGE_VIEWER, PAGE_WELCOME, Banner, Views
 from ..workers import CoalescedJob, Relay, Runner
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ class LibraryController(QObject):
         self._availability = QTimer(self)
         self._availability.setInterval(AVAILABILITY_CHECK_MS)
         self._availability.timeout.connect(self._check_availability)
+        self.notice = Banner()  # what holds for the whole library (it is read-only); placed by the window
+        self.notice.setObjectName("libraryNotice")
 
         views.sidebar.add_requested.connect(self.choose_folder)
         views.sidebar.remove_requested.connect(self.remove_folder)
@@ -83,7 +85,12 @@ class LibraryController(QObject):
             if self.owns_library:
                 library.close()
             return
-        self.state.set_library(library)
+        read_only = jobs.read_only_text(library)
+        self.state.set_library(library, read_only)
+        self.notice.show_message(read_only)
+        self.views.sidebar.set_read_only(read_only)
+        self.views.welcome_button.setEnabled(not read_only)
+        self.views.welcome_button.setToolTip(read_only)
         self.refresh_status()
         self.restart_watcher()
         self._availability.start()
@@ -105,7 +112,7 @@ class LibraryController(QObject):
         views.sidebar.set_folders(status.folders, self.state.indexing)
         views.index_panel.set_failures(status.failed)
         if not self.state.indexing:
-            views.index_panel.set_idle(idle_text(status))
+            views.index_panel.set_idle(idle_text(status, bool(self.state.read_only)))
         if not status.folders and views.page in (PAGE_BROWSER, PAGE_OPENING):
             views.show_page(PAGE_WELCOME)
         elif status.folders and views.page in (PAGE_WELCOME, PAGE_OPENING):
@@ -137,6 +144,9 @@ class LibraryController(QObject):
     def add_folders(self, folders: list[str]) -> None:
         library = self.state.library
         if library is None:
+            return
+        if self.state.read_only:
+            self.views.status_bar.showMessage(self.state.read_only, 10_000)
             return
         self.runner.submit(lambda: library.add_folders(folders), self._folders_added, self.show_error)
 
@@ -178,7 +188,7 @@ class LibraryController(QObject):
     def restart_watcher(self) -> None:
         """(Re)start watching the library's folders, in a worker (scheduling inotify walks trees)."""
         library = self.state.library
-        if not self.watch or library is None or self.state.closing:
+        if not self.watch or library is None or self.state.closing or self.state.read_only:
             return
         self.runner.submit(lambda: self._restart_watcher(library), lambda _r: self.watcher_started.emit())
 
@@ -216,11 +226,13 @@ class LibraryController(QObject):
             self.state.library.close()
 
 
-def idle_text(status: Status) -> str:
+def idle_text(status: Status, read_only: bool = False) -> str:
     """The status bar's text when nothing runs."""
     if not status.folders:
         return "No folders yet"
     text = f"{status.photos:,} photos indexed"
+    if read_only:
+        return text + "  ·  read-only library: not indexing or watching folders"
     if status.pending:
         text += f"  ·  {status.pending:,} waiting (rescan with F5)"
     if status.target_model:

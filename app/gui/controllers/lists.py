@@ -7,11 +7,13 @@ import logging
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
+from shiboken6 import isValid
 
 from .. import tags as tag_jobs
 from ..categories import CategoryBook, CategoryDialog, category_counts, get_category, remove_category
 from ..state import SCOPE_CATEGORY, AppState, Event
+from ..tags import TagDialog
 from ..views import Views
 from ..workers import CoalescedJob, Runner
 from .viewer import ViewerController
@@ -40,6 +42,7 @@ class ListsController(QObject):
         self.state, self.views, self.runner, self.window = state, views, runner, window
         self.categories, self.viewer = categories, viewer
         self.category_dialog: CategoryDialog | None = None
+        self.tag_dialog: TagDialog | None = None
         self._select_after_refresh: str | None = None
         self._job = CoalescedJob[Lists](runner, self._done, self._failed)
 
@@ -127,22 +130,44 @@ class ListsController(QObject):
 
     # -- tags --------------------------------------------------------------------------------
 
-    def tag_selected_photos(self) -> None:
+    def tag_selected_photos(self) -> TagDialog | None:
+        """Ask what to tag the selected photos with; the dialog stays open if tagging fails."""
         paths = self.viewer.targets()
         if not paths:
             self.views.status_bar.showMessage("Select photos to tag first.", 4000)
-            return
-        what = "this photo" if len(paths) == 1 else f"these {len(paths):,} photos"
-        text, ok = QInputDialog.getText(self.window, "Tag photos", f"Tag {what} with:")
-        if ok and text.strip():
-            self.tag_paths(paths, text)
+            return None
+        dialog = TagDialog(len(paths), self.views.sidebar.tag_names(), self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.submitted.connect(lambda text: self.tag_paths(paths, text, dialog))
+        dialog.destroyed.connect(lambda *_: setattr(self, "tag_dialog", None))
+        self.tag_dialog = dialog
+        dialog.open()
+        return dialog
 
-    def tag_paths(self, paths: list[str], text: str) -> None:
+    def tag_paths(self, paths: list[str], text: str, dialog: TagDialog | None = None) -> None:
         """Tag photos in a worker; the sidebar's Tags and an open viewer follow."""
         library = self.state.library
         if library is None:
             return
-        self.runner.submit(lambda: tag_jobs.tag_photos(library, paths, text), self._tagged, self._error)
+
+        def done(outcome: tag_jobs.TagOutcome) -> None:
+            if dialog is not None and not isValid(dialog):  # closed meanwhile: report as usual
+                self._tagged(outcome)
+                return
+            if dialog is not None and not outcome.tagged:
+                dialog.failed(outcome.failed[0][1] if outcome.failed else "No photo was tagged.")
+                return
+            if dialog is not None:
+                dialog.done_tagging()
+            self._tagged(outcome)
+
+        def failed(error: Exception) -> None:
+            if dialog is not None and isValid(dialog):
+                dialog.failed(str(error))
+            else:
+                self._error(error)
+
+        self.runner.submit(lambda: tag_jobs.tag_photos(library, paths, text), done, failed)
 
     def _tagged(self, outcome: tag_jobs.TagOutcome) -> None:
         message = f"Tagged {len(outcome.tagged):,} photo(s) “{outcome.text}”."

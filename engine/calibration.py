@@ -129,7 +129,7 @@ class Calibrator:
     def z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
         """How many of the bank's standard deviations the query scores above the bank, per photo."""
         norm = float(np.linalg.norm(vector)) or 1.0
-        scores = (table.matrix @ (vector / norm)).astype(np.float64)
+        scores = table.scores(vector).astype(np.float64) / norm  # the product search made already
         if kind == "photo":
             bank = scores[photo_bank_rows(len(table))]
             return (scores[rows] - bank.mean()) / max(float(bank.std()), MIN_SPREAD)

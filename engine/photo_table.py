@@ -3,7 +3,8 @@
 Searches and categories score the whole library with one matrix product: a relevance needs the
 query's scores over all photos, and an exact scan of 100k x 512 float32 vectors costs a few
 milliseconds. The table is read from the store once and reloaded only when the store's photos or
-vectors change.
+the model's vectors change (change counters kept by the store, engine/storage/changes.py, so a
+write from another process is seen too).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class PhotoTable:
     hashes: each label's content hash; paths: the photos of each label.
     """
 
-    generation: tuple
+    generation: tuple[int, int]
     labels: np.ndarray
     matrix: np.ndarray
     weights: np.ndarray
@@ -54,6 +55,20 @@ class PhotoTable:
             object.__setattr__(self, "_by_path", cached)
         return cached
 
+    def scores(self, vector: np.ndarray) -> np.ndarray:
+        """(N,) float32 dot products of every row with `vector`. The last product is kept: a search's
+        candidates and its calibration score the same vector, and at 100k photos one product costs
+        as much as the whole rest of the search."""
+        vector = np.ascontiguousarray(vector, np.float32)
+        key = vector.tobytes()
+        cached = self.__dict__.get("_scores")
+        if cached is None or cached[0] != key:
+            product = self.matrix @ vector
+            product.flags.writeable = False  # shared by its callers
+            cached = (key, product)
+            object.__setattr__(self, "_scores", cached)
+        return cached[1]
+
     def rows_of_hashes(self, hashes: set[str]) -> np.ndarray:
         """Row numbers of the labels with these content hashes, ascending."""
         return np.array([row for row, h in enumerate(self.hashes) if h in hashes], np.int64)
@@ -70,14 +85,14 @@ class PhotoTables:
 
     def current(self) -> PhotoTable:
         with self._lock:
-            generation = (*self.store.vectors.generation(self.model), *self.store.photos.generation())
+            generation = self.store.changes.generation(self.model)
             if self._table is None or self._table.generation != generation:
                 self._table = _load(self.store, self.model, generation)
                 log.debug("loaded %d photo vectors of %s", len(self._table), self.model)
             return self._table
 
 
-def _load(store: Store, model: str, generation: tuple) -> PhotoTable:
+def _load(store: Store, model: str, generation: tuple[int, int]) -> PhotoTable:
     rows = store.vectors.table(model)
     labels = np.array([r[0] for r in rows], np.int64)
     matrix = decode([r[1] for r in rows])

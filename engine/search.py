@@ -246,16 +246,19 @@ def candidates(request: Request, table: PhotoTable, store: Store) -> Pool:
     query = request.query
     filtered = query.after is not None or query.before is not None or query.folder is not None
     if filtered:
-        allowed = store.vectors.labels_matching(request.model, after=query.after, before=query.before, folder=query.folder)
+        allowed = store.vectors.labels_matching(
+            request.model, after=query.after, before=query.before, folder=query.folder
+        )
         rows = table.rows_of(allowed)
     else:
         rows = np.arange(len(table))
     if request.vector is None or len(rows) == 0:
         return Pool(table, rows, np.zeros(len(rows), np.float32))
-    # Unfiltered, score the matrix in place: indexing it by every row would first copy all of it
-    # (200 MB at 100k photos, most of a query's time).
-    matrix = table.matrix[rows] if filtered else table.matrix
-    return Pool(table, rows, matrix @ request.vector)
+    # Every row is scored even when filtered: calibration needs the whole library's scores of the
+    # same vector (the table keeps the product), and picking the rows out of the matrix first would
+    # copy them (200 MB at 100k photos).
+    scores = table.scores(request.vector)
+    return Pool(table, rows, scores[rows] if filtered else scores)
 
 
 # -- candidates -> stages -> relevance -> cut and sort -----------------------------------------
@@ -278,25 +281,46 @@ def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> 
     relevance = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
     is_match = relevance >= 0.5
     weights = pool.table.weights[pool.rows]
-    order = _order(relevance, pool.score, pool.times, is_match, query.sort)
+    order = _order(relevance, pool.score, pool.times, is_match, query.sort, max(0, query.k))
     if query.folder is not None:
         # A label's duplicates may lie outside the folder: count only the photos inside.
         weights = np.array([_count_under(pool.paths(i), query.folder) for i in range(len(pool))], np.int64)
     hits = _hits(request, pool, order, relevance, is_match, matched, store)
-    return Results(
-        hits, int(weights[is_match].sum()), int(weights[~is_match].sum()), request.words
-    )
+    return Results(hits, int(weights[is_match].sum()), int(weights[~is_match].sum()), request.words)
 
 
 def _order(
-    relevance: np.ndarray, score: np.ndarray, times: np.ndarray, is_match: np.ndarray, sort: str
+    relevance: np.ndarray, score: np.ndarray, times: np.ndarray, is_match: np.ndarray, sort: str, k: int
 ) -> np.ndarray:
-    """Candidate order: matches first (in the chosen order), then the weaker ones by relevance."""
+    """The first k candidates in order: matches first (in the chosen order), then the weaker ones
+    by relevance; ties by relevance, then score, then row. A label stands for one photo or more, so
+    k labels always hold the first k photos."""
     if sort not in SORTS:
         raise QueryError(f"Unknown sort {sort!r}: choose one of {', '.join(SORTS)}.")
     primary = {"relevance": -relevance, "newest": -times, "oldest": times}[sort]
-    # lexsort sorts by the last key first: match first, then the chosen order, ties by relevance and score.
-    return np.lexsort((-score, -relevance, np.where(is_match, primary, -relevance), ~is_match))
+    matches = np.flatnonzero(is_match)
+    first = _smallest(matches, (primary, -relevance, -score), k)
+    if len(first) >= k:
+        return first
+    return np.concatenate(
+        [first, _smallest(np.flatnonzero(~is_match), (-relevance, -relevance, -score), k - len(first))]
+    )
+
+
+def _smallest(rows: np.ndarray, keys: tuple[np.ndarray, np.ndarray, np.ndarray], k: int) -> np.ndarray:
+    """The k of `rows` (ascending) that come first by `keys` (compared in turn, then by row), in
+    that order. Sorting all of a large library costs more than the rest of a search: select the
+    rows whose first key is within the k smallest (ties included), and sort only those."""
+    if k <= 0:
+        return rows[:0]
+    first = keys[0][rows]
+    if len(rows) > k:
+        bound = np.partition(first, k - 1)[k - 1]
+        if not np.isnan(bound):  # NaN sorts last, and no key can be below it: sort them all
+            near = first <= bound
+            rows, first = rows[near], first[near]
+    # lexsort sorts by the last key first and keeps the rows' order among equals.
+    return rows[np.lexsort((keys[2][rows], keys[1][rows], first))][:k]
 
 
 def _hits(

@@ -2,7 +2,7 @@
 
 `Store` opens the database and holds one repository per aggregate: `photos` (photos and folders),
 `vectors`, `tags` (and highlights), `categories`, `versions` (fine-tuned models), `texts` (text
-read in photos) and `settings`.
+read in photos), `settings`, and `changes` (counters that tell search its photos or vectors changed).
 Repository methods that write are each one transaction; `Store.transaction()` groups several into
 one atomic change (transactions nest).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import categories, phashes, photos, tags, texts, vectors, versions
+from . import categories, changes, phashes, photos, tags, texts, vectors, versions
 from .database import Database, Schema, Settings
 from .photos import PhotoRow, PhotoUpdate
 
@@ -28,6 +28,7 @@ SCHEMAS: tuple[Schema, ...] = (
     versions.SCHEMA,
     phashes.SCHEMA,
     texts.SCHEMA,
+    changes.SCHEMA,  # after photos and vectors: its triggers are on them
 )
 
 
@@ -47,6 +48,7 @@ class Store:
         self.versions = versions.ModelVersions(self.db)
         self.phashes = phashes.PerceptualHashes(self.db)
         self.texts = texts.Texts(self.db)
+        self.changes = changes.Changes(self.db)
 
     @property
     def read_only(self) -> bool:

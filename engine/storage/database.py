@@ -40,6 +40,7 @@ class Schema:
     name: str
     steps: tuple[Step, ...]
     legacy: int = 0
+    needed_to_read: bool = True  # False: a read-only library without it still opens
 
 
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -192,7 +193,7 @@ class Database:
             for schema in schemas:
                 applied = self._applied(conn, schema, legacy)
                 self._refuse_newer(schema, applied)
-                if applied < len(schema.steps):
+                if applied < len(schema.steps) and schema.needed_to_read:
                     raise LibraryError(
                         f"The library at {self.path.parent} is read-only and was made by an older"
                         " Viewfinder; open it once where it can be written to update it."

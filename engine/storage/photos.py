@@ -255,10 +255,6 @@ class Photos:
         ).fetchone()[0]
         return {"photos": indexed, "failed": failed, "pending": total - failed - indexed, "total": total}
 
-    def generation(self) -> tuple:
-        """Changes whenever photos are added, removed or fail."""
-        return tuple(self._db.execute("SELECT COUNT(*), MAX(id), COUNT(error) FROM photos").fetchone())
-
     def paths_by_hash(self, hashes: Iterable[str], readable_only: bool = False) -> dict[str, list[str]]:
         """content hash -> its current paths, in path order."""
         out: dict[str, list[str]] = {}

@@ -163,12 +163,6 @@ class Vectors:
                 out.append((label, blob, content_hash, (path,), float(taken)))
         return out
 
-    def generation(self, model: str) -> tuple:
-        """Changes whenever vectors of the model are added or removed."""
-        return tuple(
-            self._db.execute("SELECT COUNT(*), MAX(label) FROM vectors WHERE model = ?", [model]).fetchone()
-        )
-
     def labels_matching(
         self,
         model: str,

@@ -7,8 +7,22 @@ and heatmaps use, so nothing outside this widget cares about zoom or letterboxin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QFontMetrics,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 MODE_VIEW, MODE_BOX, MODE_BRUSH, MODE_ERASE = "view", "box", "brush", "erase"
@@ -18,6 +32,26 @@ TEXT_BOX_COLOUR = QColor(240, 170, 20)
 
 Fraction = tuple[float, float]
 Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A stored highlight shown on the photo with its label: a box, or a painted mask (PNG) whose
+    `box` is then the painted area's bounds (where the label goes)."""
+
+    label: str
+    box: Box | None
+    mask: QImage | None = None
+
+
+def make_mark(label: str, box: Box | None, mask_png: bytes | None) -> Mark | None:
+    """The mark of a stored highlight (None when it has neither a box nor a readable mask)."""
+    if mask_png:
+        mask = _load_mask(mask_png)
+        bounds = _bounds(mask) if mask is not None else None
+        if mask is not None and bounds is not None:
+            return Mark(label, bounds, mask)
+    return Mark(label, box) if box is not None else None
 
 
 class PhotoCanvas(QWidget):
@@ -44,6 +78,8 @@ class PhotoCanvas(QWidget):
         self.box: Box | None = None  # the stored (or just drawn) box of the chosen phrase
         self.mask: QImage | None = None  # type: ignore[assignment]  # Grayscale8, white = highlighted
         self.text_boxes: list[tuple[Fraction, ...]] = []  # lines of text read in the photo (corners)
+        self.marks: list[Mark] = []  # stored highlights shown with their labels (not being edited)
+        self.highlight_label = ""  # the label of the highlight being edited (box / mask)
         self._drag_start: Fraction | None = None
         self._drag_now: Fraction | None = None
         self._painting = False
@@ -73,18 +109,20 @@ class PhotoCanvas(QWidget):
         cursor = Qt.CursorShape.ArrowCursor if mode == MODE_VIEW else Qt.CursorShape.CrossCursor
         self.setCursor(cursor)
 
-    def set_highlight(self, box: Box | None, mask_png: bytes | None) -> None:
-        """Show a stored highlight (or none)."""
+    def set_highlight(self, box: Box | None, mask_png: bytes | None, label: str = "") -> None:
+        """Show the stored highlight the tools edit (or none), labelled `label`."""
         self.box = box
-        self.mask = None
-        if mask_png:
-            image = QImage.fromData(QByteArray(mask_png))
-            if not image.isNull():
-                self.mask = image.convertToFormat(QImage.Format.Format_Grayscale8)
+        self.mask = _load_mask(mask_png) if mask_png else None
+        self.highlight_label = label
         self.update()
 
     def clear_highlight(self) -> None:
         self.set_highlight(None, None)
+
+    def set_marks(self, marks: list[Mark]) -> None:
+        """Show these stored highlights, each with its label."""
+        self.marks = list(marks)
+        self.update()
 
     def set_text_boxes(self, boxes: list[tuple[Fraction, ...]]) -> None:
         """Outline these quadrilaterals (corners as fractions of the photo): where text was read."""
@@ -144,13 +182,10 @@ class PhotoCanvas(QWidget):
             painter.setOpacity(self.overlay_opacity)
             painter.drawPixmap(rect, self._overlay, QRectF(self._overlay.rect()))
             painter.setOpacity(1.0)
+        for mark in self.marks:
+            self._paint_highlight(painter, mark.box, mark.mask, mark.label)
         if self.mask is not None:
-            tint = QImage(self.mask.size(), QImage.Format.Format_ARGB32_Premultiplied)
-            tint.fill(HIGHLIGHT_COLOUR)
-            tint.setAlphaChannel(self.mask)
-            painter.setOpacity(0.45)
-            painter.drawImage(rect, tint)
-            painter.setOpacity(1.0)
+            self._paint_mask(painter, self.mask)
         if self.text_boxes:
             painter.setPen(QPen(TEXT_BOX_COLOUR, 2))
             painter.setBrush(QColor(240, 170, 20, 35))
@@ -164,7 +199,41 @@ class PhotoCanvas(QWidget):
             painter.setPen(pen)
             painter.setBrush(QColor(47, 111, 222, 40))
             painter.drawRect(QRectF(self.to_widget(box[0], box[1]), self.to_widget(box[2], box[3])))
+        label_box = box if box is not None else (_bounds(self.mask) if self.mask is not None else None)
+        if self.highlight_label and label_box is not None and self._drag_start is None:
+            self._paint_label(painter, label_box, self.highlight_label)
         painter.end()
+
+    def _paint_mask(self, painter: QPainter, mask: QImage) -> None:
+        tint = QImage(mask.size(), QImage.Format.Format_ARGB32_Premultiplied)
+        tint.fill(HIGHLIGHT_COLOUR)
+        tint.setAlphaChannel(mask)
+        painter.setOpacity(0.45)
+        painter.drawImage(self.image_rect(), tint)
+        painter.setOpacity(1.0)
+
+    def _paint_highlight(self, painter: QPainter, box: Box | None, mask: QImage | None, label: str) -> None:
+        if mask is not None:
+            self._paint_mask(painter, mask)
+        elif box is not None:
+            painter.setPen(QPen(HIGHLIGHT_COLOUR, 2))
+            painter.setBrush(QColor(47, 111, 222, 40))
+            painter.drawRect(QRectF(self.to_widget(box[0], box[1]), self.to_widget(box[2], box[3])))
+        if box is not None and label:
+            self._paint_label(painter, box, label)
+
+    def _paint_label(self, painter: QPainter, box: Box, label: str) -> None:
+        """The label in a filled tab on the box's top edge (inside the photo when the box touches its top)."""
+        metrics = QFontMetrics(painter.font())
+        width, height = metrics.horizontalAdvance(label) + 10, metrics.height() + 4
+        corner = self.to_widget(box[0], box[1])
+        top = corner.y() - height if corner.y() - height >= self.image_rect().top() else corner.y()
+        tab = QRectF(corner.x(), top, width, height)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(HIGHLIGHT_COLOUR)
+        painter.drawRect(tab)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(tab, Qt.AlignmentFlag.AlignCenter, label)
 
     # -- mouse -------------------------------------------------------------------------------
 
@@ -237,6 +306,21 @@ class PhotoCanvas(QWidget):
         painter.drawEllipse(QPointF(point[0] * w, point[1] * h), radius, radius)
         painter.end()
         self.update()
+
+
+def _load_mask(png: bytes) -> QImage | None:
+    image = QImage.fromData(QByteArray(png))
+    return None if image.isNull() else image.convertToFormat(QImage.Format.Format_Grayscale8)
+
+
+def _bounds(mask: QImage) -> Box | None:
+    """The painted area's bounds as fractions of the mask, or None when nothing is painted."""
+    w, h = mask.width(), mask.height()
+    rows = np.frombuffer(bytes(mask.constBits()), np.uint8).reshape(h, mask.bytesPerLine())[:, :w]
+    ys, xs = np.nonzero(rows)
+    if not len(xs):
+        return None
+    return (xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h)
 
 
 def _is_blank(mask: QImage) -> bool:

@@ -31,7 +31,7 @@ from .canvas import MODE_BOX, MODE_BRUSH, MODE_ERASE, MODE_VIEW
 if TYPE_CHECKING:
     from engine.library import Library
     from engine.search import Hit
-    from engine.tags import Tag
+    from engine.tags import Highlight, Tag
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -128,6 +128,11 @@ def phrases_of(text: str) -> list[str]:
     return words
 
 
+def highlight_label(tag: str, phrase: str) -> str:
+    """How a highlight is labelled on the photo: its tag, and the word marked when only part of it."""
+    return tag if phrase == tag else f"{tag}: {phrase}"
+
+
 # -- tagging photos from the grid ---------------------------------------------------------------
 
 
@@ -209,8 +214,8 @@ class TagPanel(QWidget):
         self.chips_layout.setContentsMargins(0, 0, 0, 0)
         self.chips_layout.setSpacing(4)
         self.chips = QButtonGroup(self)
-        self.chips.setExclusive(True)
-        self.chips.buttonClicked.connect(lambda _b: self._chosen())
+        self.chips.setExclusive(False)  # clicking the chosen chip again shows every tag once more
+        self.chips.buttonClicked.connect(self._chip_clicked)
         self.empty = QLabel("No tags yet.")
         self.empty.setObjectName("hint")
         self.field = QLineEdit()
@@ -319,7 +324,7 @@ class TagPanel(QWidget):
         label.setObjectName("chip")
         marks = f"  ·  {len(tag.highlights)} highlighted" if tag.highlights else ""
         label.setText(tag.text + marks)
-        label.setToolTip("Choose this tag to highlight where it is in the photo")
+        label.setToolTip("Show only this tag, and mark where it is in the photo (click again: all tags)")
         label.setCheckable(True)
         label.setChecked(checked)
         label.setProperty("tagText", tag.text)
@@ -344,16 +349,27 @@ class TagPanel(QWidget):
                 return b
         return None
 
-    def choose(self, text: str, phrase: str | None = None) -> None:
-        """Choose a tag (and a phrase of it) for highlighting, as a click on its chip does."""
+    def choose(self, text: str | None, phrase: str | None = None) -> None:
+        """Choose a tag (and a phrase of it) for highlighting, as a click on its chip does; None
+        goes back to showing every tag's highlights."""
         for b in self.chips.buttons():
-            if b.property("tagText") == text:
-                b.setChecked(True)
+            b.setChecked(b.property("tagText") == text)
         self._chosen(keep_phrase=phrase)
 
+    def _chip_clicked(self, button) -> None:
+        self.choose(button.property("tagText") if button.isChecked() else None)
+
+    def shown_highlights(self) -> list[tuple[str, Highlight]]:
+        """(label, highlight) of the stored highlights to show beside the one being edited: every
+        tag's when no tag is chosen (labelled with the tag), else the chosen tag's other phrases."""
+        tag, phrase = self.current_tag(), self.current_phrase()
+        if tag is None:
+            return [(highlight_label(t.text, h.phrase), h) for t in self._tags for h in t.highlights]
+        return [(h.phrase, h) for h in tag.highlights if h.phrase != phrase]
+
     def current_tag(self) -> Tag | None:
-        button = self.chips.checkedButton()
-        text = button.property("tagText") if button is not None else None
+        checked = [b for b in self.chips.buttons() if b.isChecked()]  # not checkedButton(): non-exclusive
+        text = checked[0].property("tagText") if checked else None
         return next((t for t in self._tags if t.text == text), None)
 
     def current_tag_text(self) -> str | None:
@@ -419,8 +435,11 @@ class TagPanel(QWidget):
             self.highlight_title.setText(f"Show where “{tag.text}” is:")
             phrases = phrases_of(tag.text)
             self.phrase.addItems(phrases)
-            if keep_phrase in phrases:
-                self.phrase.setCurrentText(keep_phrase)
+            # The phrase kept, else one already marked, else the whole tag (not its first word).
+            marked = [h.phrase for h in tag.highlights if h.phrase in phrases]
+            self.phrase.setCurrentText(
+                keep_phrase if keep_phrase in phrases else (marked[0] if marked else phrases[-1])
+            )
         self.phrase.blockSignals(False)
         if tag is None and self.tool() != MODE_VIEW:
             self.set_tool(MODE_VIEW)

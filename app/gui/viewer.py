@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from . import desktop
 from . import tags as tag_jobs
-from .canvas import PhotoCanvas
+from .canvas import PhotoCanvas, make_mark
 from .heatmap import WHOLE_TEXT, HeatmapBar, HeatmapCache, HeatmapResult, compute_overlays
 from .results_model import format_time
 from .tags import TagPanel
@@ -456,11 +456,15 @@ class Viewer(QWidget):
         self.runner.submit(lambda: tag_jobs.remove_tag(library, path, text), done, self._tag_failed)
 
     def _show_highlight(self) -> None:
-        highlight = self.tag_panel.current_highlight()
+        """Every tag's highlights, labelled; with a tag chosen, its own (the chosen phrase editable)."""
+        panel = self.tag_panel
+        marks = [make_mark(label, h.box, h.mask) for label, h in panel.shown_highlights()]
+        self.photo.set_marks([m for m in marks if m is not None])
+        highlight = panel.current_highlight()
         if highlight is None:
             self.photo.clear_highlight()
         else:
-            self.photo.set_highlight(highlight.box, highlight.mask)
+            self.photo.set_highlight(highlight.box, highlight.mask, highlight.phrase)
 
     def _box_drawn(self, box: tuple[float, float, float, float]) -> None:
         self._save_highlight(box=box)

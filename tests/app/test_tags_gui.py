@@ -122,3 +122,44 @@ def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window,
         qtbot.mouseClick(panel.remove_button("red car"), Qt.MouseButton.LeftButton)
     assert _texts(window, path) == []
     assert panel.tag_texts() == []
+
+
+def test_viewer_shows_every_tags_highlight_labelled_until_one_tag_is_picked(qtbot, window, photo_dir: Path):
+    from engine.tags import Highlight, add_tag
+
+    _index(qtbot, window, photo_dir)
+    window.viewer_control.open(0)
+    viewer, panel, canvas = window.views.viewer, window.views.viewer.tag_panel, window.views.viewer.photo
+    store = window.state.library.store
+    add_tag(store, viewer.hit.path, "red car", [Highlight("car", box=(0.1, 0.2, 0.4, 0.5))])
+    add_tag(store, viewer.hit.path, "Rex", [Highlight("Rex", box=(0.55, 0.3, 0.9, 0.9))])
+    with qtbot.waitSignal(viewer.tags_loaded, timeout=20_000):
+        viewer.reload_tags()
+    qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)
+
+    # No tag picked: both boxes, each labelled with its tag, painted on the photo.
+    assert panel.current_tag() is None
+    assert sorted((m.label, m.box) for m in canvas.marks) == [
+        ("Rex", pytest.approx((0.55, 0.3, 0.9, 0.9))),
+        ("red car: car", pytest.approx((0.1, 0.2, 0.4, 0.5))),
+    ]
+    shot = canvas.grab().toImage()
+    for fx, fy in ((0.25, 0.5), (0.72, 0.9)):  # the middle of each box's bottom edge
+        edge = _point(canvas, fx, fy)
+        colour = shot.pixelColor(edge.x(), edge.y() - 1)
+        assert colour.blue() > 180 and colour.red() < 120, (fx, fy, colour.name())
+
+    # Picking a chip narrows to that tag; its marked word is the one chosen for editing.
+    qtbot.mouseClick(_chip(panel, "Rex"), Qt.MouseButton.LeftButton)
+    assert panel.current_tag_text() == "Rex" and panel.current_phrase() == "Rex"
+    assert canvas.marks == [] and canvas.box == pytest.approx((0.55, 0.3, 0.9, 0.9))
+    assert canvas.highlight_label == "Rex"
+    qtbot.mouseClick(_chip(panel, "red car"), Qt.MouseButton.LeftButton)
+    assert panel.current_phrase() == "car"  # the word with a highlight, not the first word
+    # Clicking the picked chip again shows every tag once more.
+    qtbot.mouseClick(_chip(panel, "red car"), Qt.MouseButton.LeftButton)
+    assert panel.current_tag() is None and len(canvas.marks) == 2
+
+
+def _chip(panel, text: str):
+    return next(b for b in panel.chips.buttons() if b.property("tagText") == text)

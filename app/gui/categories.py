@@ -1,8 +1,9 @@
 """Categories (smart albums) in the app: the library work behind them, run in workers, and the
-dialog that creates or edits one with a live preview of how many photos are in.
+dialog that creates or edits one with a live preview of how many photos are in and which.
 
 The dialog computes a `Membership` once per definition (in a worker: it encodes the texts); the
-threshold slider then only calls `Membership.count_at`, which is cheap enough for every move.
+threshold slider then calls `Membership.count_at` (a binary search, cheap enough for every move)
+and asks a worker which photos sit just inside and just below the line (album_preview.py).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
+from .album_preview import PREVIEW_PHOTOS, LinePhotos, PhotoStrip, photos_at_line
 from .state import AppState
-from .workers import Runner
+from .thumbnails import ThumbnailLoader
+from .workers import CoalescedJob, Runner
 
 if TYPE_CHECKING:
     from engine.categories import Categories, Category, Membership
@@ -147,6 +151,7 @@ class CategoryDialog(QDialog):
     the category is stored (in a worker)."""
 
     preview_ready = Signal()
+    photos_ready = Signal()  # the strips show the photos at the line for the current threshold
     saved = Signal(object)
 
     def __init__(
@@ -155,6 +160,8 @@ class CategoryDialog(QDialog):
         book: CategoryBook,
         existing: Category | None = None,
         parent: QWidget | None = None,
+        thumbnails: ThumbnailLoader | None = None,
+        thumb_size: int = 192,
     ):
         super().__init__(parent)
         self.runner = runner
@@ -186,6 +193,20 @@ class CategoryDialog(QDialog):
         self.count_label.setObjectName("previewCount")
         self.threshold_label = QLabel("")
         self.threshold_label.setObjectName("hint")
+        self.inside_title = QLabel("In")
+        self.inside_title.setObjectName("hint")
+        self.inside = PhotoStrip(thumbnails, thumb_size)
+        self.outside_title = QLabel("Just below the line: out")
+        self.outside_title.setObjectName("hint")
+        self.outside = PhotoStrip(thumbnails, thumb_size)
+        self.photos_box = QWidget()
+        photos_layout = QVBoxLayout(self.photos_box)
+        photos_layout.setContentsMargins(0, 0, 0, 0)
+        photos_layout.setSpacing(4)
+        for w in (self.inside_title, self.inside, self.outside_title, self.outside):
+            photos_layout.addWidget(w)
+        self.photos_box.hide()
+        self._line_job: CoalescedJob[LinePhotos] = CoalescedJob(runner, self._photos_done, self._photos_failed)
         self.error = QLabel("")
         self.error.setObjectName("errorText")
         self.error.setWordWrap(True)
@@ -210,6 +231,7 @@ class CategoryDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.count_label)
         layout.addWidget(self.threshold_label)
+        layout.addWidget(self.photos_box)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
 
@@ -338,6 +360,33 @@ class CategoryDialog(QDialog):
         )
         how = "automatic" if self._user_threshold is None else "set by you"
         self.threshold_label.setText(f"Threshold {t:+.4f} ({how})")
+        self._show_photos(count, t)
+
+    # -- the photos at the line ----------------------------------------------------------------
+
+    def _show_photos(self, count: int, threshold: float) -> None:
+        """Ask (in a worker: it reads the library) which photos sit just inside and below the line."""
+        membership, book = self.membership, self.book
+        if membership is None or not len(membership.scores):
+            self.photos_box.hide()
+            return
+        shown = min(count, PREVIEW_PHOTOS)
+        self.inside_title.setText(
+            f"In: the {shown} nearest the line" if count > PREVIEW_PHOTOS else ("In" if count else "In: none")
+        )
+        self._line_job.run(lambda: photos_at_line(book.get(), membership, threshold))
+
+    def _photos_done(self, photos: LinePhotos) -> None:
+        if not isValid(self.inside) or photos.threshold != self.threshold():
+            return  # the dialog closed, or the slider moved on (its own run follows)
+        self.inside.set_photos(photos.inside)
+        self.outside.set_photos(photos.outside)
+        self.outside_title.setText("Just below the line: out" if photos.outside else "Below the line: none")
+        self.photos_box.show()
+        self.photos_ready.emit()
+
+    def _photos_failed(self, error: Exception) -> None:
+        log.warning("cannot show the photos at the line: %s", error)
 
     # -- saving ------------------------------------------------------------------------------
 

@@ -90,7 +90,9 @@ class MainWindow(QMainWindow):
         )
         self.search = SearchController(state, views, runner, categories, self)
         self.viewer_control = ViewerController(state, views, self.search, self)
-        self.lists = ListsController(state, views, runner, categories, self.viewer_control, self)
+        self.lists = ListsController(
+            state, views, runner, categories, self.viewer_control, self, thumbnails=self.thumbnails
+        )
         self.duplicates = DuplicatesController(state, runner, self.thumbnails, self)
         _place_above(self.library_control.notice, views.banner)
         self.library_control.watch_progress.connect(self.indexing.show_watch_progress)

@@ -103,3 +103,32 @@ def test_edit_dialog_opens_on_the_stored_category(qtbot, window, photo_dir: Path
         ),
         timeout=10_000,
     )
+
+
+def test_preview_shows_the_photos_at_the_line_and_the_slider_moves_them(qtbot, window, photo_dir: Path):
+    _index(qtbot, window, photo_dir)
+    dialog = _new_category(qtbot, window, "Dogs", "a dog")
+    membership = dialog.membership
+    store, model = window.state.library.store, window.state.library.model.key
+    rows = store.photos.for_labels([int(x) for x in membership.labels], model)
+    ranked = [rows[int(label)][0].path for label in membership.labels]  # every photo, best first
+    assert len(ranked) == 5
+    scores = membership.scores
+
+    def line_at(i: int) -> None:
+        """Put the line between the i-th and (i+1)-th best photos, as a slider move does."""
+        with qtbot.waitSignal(dialog.photos_ready, timeout=30_000):
+            dialog.set_threshold(float(scores[i - 1] + scores[i]) / 2)
+
+    line_at(3)
+    assert dialog.inside.paths() == ranked[:3] and dialog.outside.paths() == ranked[3:]
+    assert dialog.photos_box.isVisible()
+    line_at(2)  # stricter: the third photo drops below the line, first in the "out" row
+    assert dialog.inside.paths() == ranked[:2] and dialog.outside.paths() == ranked[2:]
+    assert dialog.count_label.text().startswith("2 of 5")
+
+    # A real slider move does the same (its thumbnails load through the window's loader).
+    with qtbot.waitSignal(dialog.photos_ready, timeout=30_000):
+        dialog.slider.setValue(0)
+    assert dialog.inside.paths() == ranked and dialog.outside.paths() == []
+    qtbot.waitUntil(lambda: not dialog.inside.item(0).icon().isNull(), timeout=30_000)

@@ -14,6 +14,7 @@ from .. import tags as tag_jobs
 from ..categories import CategoryBook, CategoryDialog, category_counts, get_category, remove_category
 from ..state import SCOPE_CATEGORY, AppState, Event
 from ..tags import TagDialog
+from ..thumbnails import ThumbnailLoader
 from ..views import Views
 from ..workers import CoalescedJob, Runner
 from .viewer import ViewerController
@@ -37,10 +38,11 @@ class ListsController(QObject):
         categories: CategoryBook,
         viewer: ViewerController,
         window: QWidget,
+        thumbnails: ThumbnailLoader | None = None,
     ):
         super().__init__(window)
         self.state, self.views, self.runner, self.window = state, views, runner, window
-        self.categories, self.viewer = categories, viewer
+        self.categories, self.viewer, self.thumbnails = categories, viewer, thumbnails
         self.category_dialog: CategoryDialog | None = None
         self.tag_dialog: TagDialog | None = None
         self._select_after_refresh: str | None = None
@@ -103,7 +105,13 @@ class ListsController(QObject):
     def _open_dialog(self, existing: object) -> CategoryDialog | None:
         if self.state.library is None:
             return None
-        dialog = CategoryDialog(self.runner, self.categories, existing, self.window)  # type: ignore[arg-type]
+        dialog = CategoryDialog(
+            self.runner,
+            self.categories,
+            existing,  # type: ignore[arg-type]
+            self.window,
+            thumbnails=self.thumbnails,
+        )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.saved.connect(self._saved)
         dialog.destroyed.connect(lambda *_: setattr(self, "category_dialog", None))

@@ -13,9 +13,18 @@ several of their standard deviations describes the photo.
     relevance log-odds = SLOPE * (z - Z_CUT)
 
 Some wordings score high with every photo; when even the photos least like the text score well
-above the bank, that offset is taken away. An example photo as the query (or photos marked "more
-like this") is compared with the library's own photos instead: how much closer it is to this photo
-than to the library's photos in general (photo-to-photo and text-to-photo cosines live on different
+above the bank, that offset is taken away.
+
+Beating the bank is not enough when a text only echoes another concept: "orange" scores well above
+the bank on red and yellow photos, because the model puts orange near them. The user's past
+searches are rivals: a photo that a related rival (one whose vector points the same way as the
+query's, away from generic language, and that shares no word with it: "a red circle" refines "red",
+it does not rival it) describes clearly better than the query is not the query's match. Rivals
+only lower the odds, so a library with no search history is calibrated by the bank alone. Tags are
+not rivals: a tag's name is often a refinement of a query ("Rex" of "dog").
+
+An example photo as the query (or photos marked "more like this") is compared with the library's
+own photos instead: how much closer it is to this photo than to the library's photos in general (photo-to-photo and text-to-photo cosines live on different
 scales, so each kind of query has its own bank).
 
 Searches and categories ask the same question ("does this text describe this photo?") and both
@@ -31,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .photo_table import PhotoTable
+from .query_words import name_tokens
 
 # fmt: off
 # Everyday photo subjects: generic language, meant to be unrelated to most photos of any library.
@@ -59,6 +69,12 @@ MIN_SPREAD = 0.01
 # a text without an offset of its own; anything more is the offset.
 OFFSET_PERCENTILE = 5.0
 OFFSET_ALLOWANCE = 1.0
+# A rival is related when the cosine of its vector with the query's, both taken relative to the generic
+# bank's mean vector (the direction every text shares), exceeds this.
+RIVAL_SIMILARITY = 0.1
+# A photo stays the query's match while no related rival beats the query there by more than this many
+# bank standard deviations: log-odds SLOPE * (z_query - z_rival + RIVAL_MARGIN) at most.
+RIVAL_MARGIN = 2.0
 # Library photos in the bank of photo queries: enough for a stable centre and spread.
 PHOTO_BANK_SIZE = 256
 
@@ -93,7 +109,8 @@ class Calibrator:
     """The background of one model's photos, kept until the photos or the bank change.
 
     encode_texts: the model's text encoder; vocabulary: the user's own texts to add to the bank
-    (tags, category descriptions), asked for each time so new ones count. Thread-safe.
+    (tags, category descriptions); rivals: the user's past searches, which a text query must not
+    merely echo. Both are asked for each time so new ones count. Thread-safe.
     """
 
     def __init__(
@@ -101,6 +118,7 @@ class Calibrator:
         encode_texts: Callable[[list[str]], np.ndarray],
         vocabulary: Callable[[], Sequence[str]] = tuple,
         bank: Sequence[str] = GENERIC_BANK,
+        rivals: Callable[[], Sequence[str]] = tuple,
     ):
         self._encode = encode_texts
         self._vocabulary = vocabulary
@@ -108,6 +126,8 @@ class Calibrator:
         self._lock = threading.Lock()
         self._vectors: dict[str, np.ndarray] = {}
         self._cached: tuple[tuple, Background] | None = None
+        self._rivals = rivals
+        self._rival_z: dict[str, tuple[tuple, np.ndarray]] = {}
 
     def background(self, table: PhotoTable) -> Background:
         """The text bank's background of every photo of `table`."""
@@ -119,12 +139,56 @@ class Calibrator:
             return self._cached[1]
 
     def logits(
-        self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text", limit: float | None = LOGIT_LIMIT
+        self,
+        table: PhotoTable,
+        rows: np.ndarray,
+        vector: np.ndarray,
+        kind: str = "text",
+        limit: float | None = LOGIT_LIMIT,
+        text: str | None = None,
     ) -> np.ndarray:
         """Relevance log-odds of the photos at `rows` for a query vector (any length) of `kind`,
-        clipped to +-limit (None: not clipped, where nothing else is weighed against them)."""
-        logits = SLOPE * (self.z(table, rows, vector, kind) - Z_CUT)
+        clipped to +-limit (None: not clipped, where nothing else is weighed against them).
+        With the query's `text`, the user's related rival texts cap the odds where they describe a
+        photo clearly better."""
+        z = self.z(table, rows, vector, kind)
+        logits = SLOPE * (z - Z_CUT)
+        if text and kind == "text":
+            rival = self.rival_z(table, rows, vector, text)
+            if rival is not None:
+                logits = np.minimum(logits, SLOPE * (z - rival + RIVAL_MARGIN))
         return logits if limit is None else np.clip(logits, -limit, limit)
+
+    def rival_z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, text: str) -> np.ndarray | None:
+        """Per photo at `rows`, the best z among the related rivals of a text query (None: no rival)."""
+        words = set(name_tokens(text))
+        texts = [r for r in dict.fromkeys(self._rivals()) if r.strip() and not _share_word(words, set(name_tokens(r)))]
+        if not texts or not words:
+            return None
+        with self._lock:
+            centre = self._bank_vectors(self._bank).mean(axis=0)
+            candidates = self._bank_vectors(texts) - centre
+        query = vector / (float(np.linalg.norm(vector)) or 1.0) - centre
+        similarity = candidates @ query / np.maximum(np.linalg.norm(candidates, axis=1) * np.linalg.norm(query), 1e-12)
+        related = [t for t, s in zip(texts, similarity, strict=True) if s > RIVAL_SIMILARITY]
+        if not related:
+            return None
+        return np.max([self._whole_z(table, t)[rows] for t in related], axis=0)
+
+    def _whole_z(self, table: PhotoTable, text: str) -> np.ndarray:
+        """A rival's z over every photo of `table`, kept until the table changes."""
+        key = (table.generation, id(table))
+        with self._lock:
+            found = self._rival_z.get(text)
+        if found is not None and found[0] == key:
+            return found[1]
+        with self._lock:
+            vector = self._bank_vectors((text,))[0]
+        z = self.z(table, np.arange(len(table)), vector).astype(np.float32)
+        with self._lock:
+            self._rival_z = {t: v for t, v in self._rival_z.items() if v[0] == key}
+            self._rival_z[text] = (key, z)
+        return z
 
     def z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
         """How many of the bank's standard deviations the query scores above the bank, per photo."""
@@ -140,8 +204,13 @@ class Calibrator:
         offset = max(0.0, float(np.percentile(z, OFFSET_PERCENTILE)) + OFFSET_ALLOWANCE) if len(z) else 0.0
         return z[rows] - offset
 
-    def _bank_vectors(self, texts: tuple[str, ...]) -> np.ndarray:
+    def _bank_vectors(self, texts: Sequence[str]) -> np.ndarray:
         missing = [t for t in texts if t not in self._vectors]
         if missing:
             self._vectors.update(zip(missing, self._encode(missing), strict=True))
         return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+
+def _share_word(words: set[str], others: set[str]) -> bool:
+    """Whether two texts share a word, or one's word begins the other's ("blu" and "blue", half-typed)."""
+    return any(a.startswith(b) or b.startswith(a) for a in words for b in others)

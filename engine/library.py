@@ -501,6 +501,8 @@ class Library:
         encoder = self.text_encoder if not query.image else self.encoder
         request = make_request(query, encoder, self.model.key, table)
         results = run(request, candidates(request, table, self.store), stages, self.store)
+        if request.kind == "text" and request.text and not self.store.read_only:
+            self.store.queries.record(request.text)
         # A RAW+JPEG shot is one result: the JPEG, with the RAW listed (engine/companions.py).
         hits = merge_pairs(results.hits, lambda paths: self.store.photos.stats_for(paths).keys(), self.store.photos.by_path)
         return replace(results, hits=hits)
@@ -513,7 +515,7 @@ class Library:
         with self._lock:
             key = self.model.key
             if self._search_parts is None or self._search_parts[0] != key:
-                calibrator = Calibrator(lambda texts: self.text_encoder().encode_texts(texts))
+                calibrator = Calibrator(lambda texts: self.text_encoder().encode_texts(texts), rivals=self.store.queries.recent)
                 stages: list[Stage] = [
                     MeaningStage(calibrator),
                     TagStage(self.store, calibrator),

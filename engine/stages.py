@@ -34,7 +34,9 @@ class MeaningStage:
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
         if request.vector is None or len(pool) == 0:
             return None
-        return Evidence(self.calibrator.logits(pool.table, pool.rows, request.vector, request.kind))
+        return Evidence(
+            self.calibrator.logits(pool.table, pool.rows, request.vector, request.kind, text=request.text or None)
+        )
 
 
 class NameStage:

@@ -328,7 +328,7 @@ class TagStage:
         logit = self.config.logit * (2.0 * p - 1.0)
         if request.vector is not None:
             trust = text_trust(request.vector, keys, library)
-            meaning = self.calibrator.logits(table, pool.rows, request.vector, request.kind)
+            meaning = self.calibrator.logits(table, pool.rows, request.vector, request.kind, text=request.text or None)
             logit = logit - (1.0 - trust) * meaning
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
 

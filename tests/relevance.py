@@ -174,7 +174,7 @@ def evaluate(
 
 @dataclass(frozen=True)
 class Measured:
-    methods: dict[str, Outcome]  # "calibrated" (ours) and the simple cuts
+    methods: dict[str, Outcome]  # "calibrated" (ours, no history), "past_searches" (ours) and simple cuts
     feedback: list[tuple[str, float, float]]  # (query, AP before, AP after 3 good + 3 bad marks)
     queries: list[str]
     positives: list[int]
@@ -217,6 +217,9 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
     calibrator = Calibrator(encoder.encode_texts)
     z = np.stack([calibrator.z(table, rows, v) for v in queries])
     logits = np.stack([calibrator.logits(table, rows, v) for v in queries])
+    # A user who searched for the other queries before: they are the past searches (rivals).
+    with_history = Calibrator(encoder.encode_texts, rivals=lambda: texts)
+    rivalled = np.stack([with_history.logits(table, rows, v, text=t) for v, t in zip(queries, texts, strict=True)])
     generic = photos @ encoder.encode_texts(list(GENERIC_PROMPTS)).T
     scale = float(encoder.model.logit_scale.exp()) if hasattr(encoder.model, "logit_scale") else 100.0
 
@@ -225,6 +228,7 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
 
     methods = {
         "calibrated": evaluate(lambda q, s: logits[q] >= 0, scores, z, relevant),
+        "past_searches": evaluate(lambda q, s: rivalled[q] >= 0, scores, z, relevant),
         "otsu": evaluate(lambda q, s: otsu_cut(s), scores, z, relevant),
         "gmm": evaluate(lambda q, s: gmm_cut(s), scores, z, relevant),
         "softmax_generic": evaluate(lambda q, s: softmax_cut(s, generic, scale), scores, z, relevant),

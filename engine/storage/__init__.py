@@ -2,7 +2,8 @@
 
 `Store` opens the database and holds one repository per aggregate: `photos` (photos and folders),
 `vectors`, `tags` (and highlights), `categories`, `versions` (fine-tuned models), `texts` (text
-read in photos), `settings`, and `changes` (counters that tell search its photos or vectors changed).
+read in photos), `queries` (past searches), `settings`, and `changes` (counters that tell search its
+photos or vectors changed).
 Repository methods that write are each one transaction; `Store.transaction()` groups several into
 one atomic change (transactions nest).
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import categories, changes, phashes, photos, tags, texts, vectors, versions
+from . import categories, changes, phashes, photos, queries, tags, texts, vectors, versions
 from .database import Database, Schema, Settings
 from .photos import PhotoRow, PhotoUpdate
 
@@ -29,6 +30,7 @@ SCHEMAS: tuple[Schema, ...] = (
     phashes.SCHEMA,
     texts.SCHEMA,
     changes.SCHEMA,  # after photos and vectors: its triggers are on them
+    queries.SCHEMA,
 )
 
 
@@ -49,6 +51,7 @@ class Store:
         self.phashes = phashes.PerceptualHashes(self.db)
         self.texts = texts.Texts(self.db)
         self.changes = changes.Changes(self.db)
+        self.queries = queries.PastQueries(self.db)
 
     @property
     def read_only(self) -> bool:

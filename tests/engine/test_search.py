@@ -145,3 +145,15 @@ def test_folder_and_date_filters_still_hold(dated):
     cut = time.mktime(datetime(2020, 1, 1).timetuple())
     hits = library.search(Query(text="a red circle", k=30, after=cut))
     assert {h.path for h in hits} == {p for i, p in enumerate(paths) if i % 2 == 1}
+
+
+def test_searches_are_remembered_as_past_searches(dated):
+    library, _ = dated
+    library.find(Query(text="red things 2019"))
+    library.find(Query(text="June"))  # only a date: nothing to remember
+    library.find(Query(text="a blue square"))
+    assert library.store.queries.recent() == ["a blue square", "red things"]
+    for i in range(205):
+        library.store.queries.record(f"query {i}", now=1e10 + i)
+    kept = library.store.queries.recent()
+    assert len(kept) == 200 and kept[0] == "query 204" and "red things" not in kept

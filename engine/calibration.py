@@ -184,7 +184,8 @@ class Calibrator:
             return found[1]
         with self._lock:
             vector = self._bank_vectors((text,))[0]
-        z = self.z(table, np.arange(len(table)), vector).astype(np.float32)
+        # Its own product, so that the query's, which the table keeps, stays there.
+        z = self._z(table, np.arange(len(table)), vector, "text", table.matrix @ vector).astype(np.float32)
         with self._lock:
             self._rival_z = {t: v for t, v in self._rival_z.items() if v[0] == key}
             self._rival_z[text] = (key, z)
@@ -192,8 +193,11 @@ class Calibrator:
 
     def z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
         """How many of the bank's standard deviations the query scores above the bank, per photo."""
+        return self._z(table, rows, vector, kind, table.scores(vector))  # the product search made already
+
+    def _z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str, product: np.ndarray) -> np.ndarray:
         norm = float(np.linalg.norm(vector)) or 1.0
-        scores = table.scores(vector).astype(np.float64) / norm  # the product search made already
+        scores = product.astype(np.float64) / norm
         if kind == "photo":
             bank = scores[photo_bank_rows(len(table))]
             return (scores[rows] - bank.mean()) / max(float(bank.std()), MIN_SPREAD)

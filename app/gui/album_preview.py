@@ -92,7 +92,10 @@ class PhotoStrip(QListWidget):
         image = self.loader.image(key) if self.loader is not None else None
         if image is not None:
             pixmap = QPixmap.fromImage(image).scaled(
-                ICON_SIZE, ICON_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                ICON_SIZE,
+                ICON_SIZE,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
             )
             item.setIcon(QIcon(pixmap))
 

@@ -108,6 +108,7 @@ class Sidebar(QWidget):
         self.tree.setCurrentItem(self._all)
         self._indexing = False
         self._read_only = ""
+        self._unreadable: dict[str, int] = {}
         self._folders: list[FolderStatus] = []
 
     def _button(self, text: str, tip: str, slot) -> QToolButton:
@@ -219,9 +220,18 @@ class Sidebar(QWidget):
 
     # -- folders -----------------------------------------------------------------------------
 
-    def set_folders(self, folders: Sequence[FolderStatus], indexing: bool | None = None) -> None:
+    def set_folders(
+        self,
+        folders: Sequence[FolderStatus],
+        indexing: bool | None = None,
+        unreadable: Mapping[str, int] | None = None,
+    ) -> None:
+        """List the folders with the photos the grid shows of each: `unreadable` (folder -> files
+        that could not be read) are left out of the counts and said in the tooltips."""
         if indexing is not None:
             self._indexing = indexing
+        if unreadable is not None:
+            self._unreadable = dict(unreadable)
         self._folders = list(folders)
         elsewhere = self.current_scope().kind != SCOPE_FOLDER  # a category or tag stays selected
         current = self.current_folder()
@@ -229,16 +239,19 @@ class Sidebar(QWidget):
         self.tree.blockSignals(True)
         for child in _children(section)[1:]:
             section.removeChild(child)
-        total = 0
+        total = unreadable_total = 0
         for f in folders:
-            total += f.photos if f.available else 0  # the grid hides photos it cannot show
+            bad = self._unreadable.get(f.path, 0)
+            photos = max(0, f.photos - bad)  # as many as the grid shows: unreadable files are not
+            if f.available:  # the grid hides photos it cannot show
+                total += photos
+                unreadable_total += bad
             name = os.path.basename(f.path.rstrip(os.sep)) or f.path
             state = "unavailable" if not f.available else ("indexing…" if self._indexing else "")
-            label = f"{name}  ·  {f.photos:,}" + (f"  ·  {state}" if state else "")
+            label = f"{name}  ·  {photos:,}" + (f"  ·  {state}" if state else "")
             item = QTreeWidgetItem([label])
-            item.setToolTip(
-                0, f.path + ("\n(not available: drive unplugged or folder moved?)" if not f.available else "")
-            )
+            tip = f.path + ("\n(not available: drive unplugged or folder moved?)" if not f.available else "")
+            item.setToolTip(0, tip + (f"\n{_unreadable_text(bad)}" if bad else ""))
             item.setData(0, PathRole, f.path)
             if not f.available:
                 item.setForeground(0, self.palette().placeholderText())
@@ -246,6 +259,7 @@ class Sidebar(QWidget):
             if f.path == current and not elsewhere:
                 self.tree.setCurrentItem(item)
         self._all.setText(0, f"All photos  ·  {total:,}")
+        self._all.setToolTip(0, _unreadable_text(unreadable_total) if unreadable_total else "")
         if not elsewhere and (current == ALL_PHOTOS or self.tree.currentItem() is None):
             self.tree.setCurrentItem(self._all)
         self.tree.blockSignals(False)
@@ -321,6 +335,10 @@ class Sidebar(QWidget):
         for action in actions:
             action.setEnabled(not self._read_only)
         menu.exec(self.tree.viewport().mapToGlobal(pos))
+
+
+def _unreadable_text(count: int) -> str:
+    return f"Not counted: {count:,} file(s) that could not be read (listed from the status bar)."
 
 
 def _children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:

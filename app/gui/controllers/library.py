@@ -109,7 +109,7 @@ class LibraryController(QObject):
     def _status_done(self, status: Status) -> None:
         self.state.set_status(status)
         views = self.views
-        views.sidebar.set_folders(status.folders, self.state.indexing)
+        views.sidebar.set_folders(status.folders, self.state.indexing, unreadable_per_folder(status))
         views.index_panel.set_failures(status.failed)
         if not self.state.indexing:
             views.index_panel.set_idle(idle_text(status, bool(self.state.read_only)))
@@ -224,6 +224,18 @@ class LibraryController(QObject):
         self.stop()
         if self.owns_library and self.state.library is not None:
             self.state.library.close()
+
+
+def unreadable_per_folder(status: Status) -> dict[str, int]:
+    """folder -> how many of its files could not be read (they are counted in `FolderStatus.photos`
+    but never shown in the grid)."""
+    folders = sorted((f.path for f in status.folders), key=len, reverse=True)  # the deepest first
+    out: dict[str, int] = {}
+    for failure in status.failures:
+        folder = next((f for f in folders if failure.path.startswith(f.rstrip(os.sep) + os.sep)), None)
+        if folder is not None:
+            out[folder] = out.get(folder, 0) + 1
+    return out
 
 
 def idle_text(status: Status, read_only: bool = False) -> str:

@@ -21,7 +21,8 @@ from .viewer import ViewerController
 
 log = logging.getLogger(__name__)
 
-Lists = tuple[list[tuple[str, "int | None"]], dict[str, int]]
+# (category, member count or None), tag counts, the key of the model the counts were made with
+Lists = tuple[list[tuple[str, "int | None"]], dict[str, int], "str | None"]
 
 
 class ListsController(QObject):
@@ -46,6 +47,7 @@ class ListsController(QObject):
         self.category_dialog: CategoryDialog | None = None
         self.tag_dialog: TagDialog | None = None
         self._select_after_refresh: str | None = None
+        self._counted: tuple[str, dict[str, int]] | None = None  # model key, the album counts it gave
         self._job = CoalescedJob[Lists](runner, self._done, self._failed)
 
         self.tag_action = QAction("&Tag Selected Photos…", window)
@@ -70,15 +72,20 @@ class ListsController(QObject):
 
         def work() -> Lists:
             if counted:
-                categories = category_counts(book)
+                categories, model = category_counts(book), book.get().model
             else:  # no model yet: names now, counts once it has loaded
-                categories = [(c.name, None) for c in book.get().list()]
-            return categories, tag_jobs.tag_counts(library)
+                categories, model = [(c.name, None) for c in book.get().list()], None
+            return categories, tag_jobs.tag_counts(library), model
 
         self._job.run(work)
 
     def _done(self, result: Lists) -> None:
-        categories, tags = result
+        categories, tags, model = result
+        if model is not None:
+            counts = {name: count for name, count in categories if count is not None}
+            if self._counted is not None and self._counted[0] != model and categories:
+                self.views.status_bar.showMessage(albums_changed_text(self._counted[1], counts), 20_000)
+            self._counted = (model, counts)
         self.views.sidebar.set_categories(categories)
         self.views.sidebar.set_tags(tags)
         if self._select_after_refresh is not None:
@@ -187,3 +194,15 @@ class ListsController(QObject):
         if viewer.hit is not None and viewer.hit.path in outcome.tagged:
             viewer.reload_tags()
         self.tagged.emit(outcome)
+
+
+def albums_changed_text(before: dict[str, int], after: dict[str, int]) -> str:
+    """What a new search model did to the albums' counts, in one line."""
+    changed = [
+        f"{name} {before[name]:,} → {count:,}"
+        for name, count in after.items()
+        if before.get(name, count) != count
+    ]
+    if not changed:
+        return "Albums updated for the new model: their counts did not change."
+    return "Albums updated for the new model: " + ", ".join(changed) + "."

@@ -192,10 +192,11 @@ class TrainingDialog(QDialog):
     failed = Signal(str)
     versions_loaded = Signal()
 
-    def __init__(self, runner: Runner, library: Library, parent: QWidget | None = None):
+    def __init__(self, runner: Runner, library: Library, parent: QWidget | None = None, read_only: str = ""):
         super().__init__(parent)
         self.runner = runner
         self.library = library
+        self.read_only = read_only  # why nothing can be learnt or switched here ("" when it can)
         self.running = False
         self.last_result: TrainResult | None = None
         self._cancel = threading.Event()
@@ -302,6 +303,10 @@ class TrainingDialog(QDialog):
         self._version_rows: list[int] = []
         self._update_version_buttons()
         self.reload_versions()
+        if read_only:  # learning would only fail when it saves: say so before it starts
+            self.start_button.setEnabled(False)
+            self.error.setText(read_only)
+            self.error.show()
 
     def _show_details(self, shown: bool) -> None:
         self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
@@ -352,7 +357,7 @@ class TrainingDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         self.running = running
-        self.start_button.setEnabled(not running)
+        self.start_button.setEnabled(not running and not self.read_only)
         self.cancel_button.setEnabled(running)
         for w in (self.loss, self.token_loss, self.tune, self.epochs):
             w.setEnabled(not running)
@@ -487,7 +492,7 @@ class TrainingDialog(QDialog):
         return self._version_rows[self.versions.indexOfTopLevelItem(item)]
 
     def _update_version_buttons(self) -> None:
-        idle = not self.running
+        idle = not self.running and not self.read_only
         self.use_button.setEnabled(idle and self.selected_version() is not None)
         self.rollback_button.setEnabled(idle and len(self._version_rows) > 1)
 

@@ -68,6 +68,13 @@ def test_read_only_library_says_so_once_and_still_browses_and_searches(qtbot, re
         window.search.search_text("a dog")
     qtbot.waitUntil(lambda: not window.search.busy)
     assert views.results.rowCount() == 5
+
+    # Learning and switching models would fail only when they save: not offered, and said why.
+    training = window.model_control.open_training()
+    assert not training.start_button.isEnabled() and training.error.text() == notice.text.text()
+    training.close()
+    window.model_control.switch_model(("ViT-B-32", None))
+    assert views.status_bar.currentMessage() == notice.text.text() and window.state.model_ready
     _no_tracebacks(caplog)
 
 

@@ -94,6 +94,9 @@ class ModelController(QObject):
         library = self.state.library
         if library is None:
             return
+        if self.state.read_only:  # the library cannot record another model; search goes on as it is
+            self.views.status_bar.showMessage(self.state.read_only, 10_000)
+            return
         at_once = self.state.model.state is ModelState.UNAVAILABLE
         spec = ModelSpec(*model)
         self.state.update_model(state=ModelState.LOADING, target=model, problem="", offline=False)
@@ -136,7 +139,7 @@ class ModelController(QObject):
         if library is None:
             return None
         if self.training_dialog is None:
-            dialog = TrainingDialog(self.runner, library, self.window)
+            dialog = TrainingDialog(self.runner, library, self.window, read_only=self.state.read_only)
             dialog.model_changed.connect(self.state.model_switched)
             self.training_dialog = dialog
         self.training_dialog.show()

@@ -128,6 +128,8 @@ class Calibrator:
         self._cached: tuple[tuple, Background] | None = None
         self._rivals = rivals
         self._rival_z: dict[str, tuple[tuple, np.ndarray]] = {}
+        self._word_sets: dict[str, frozenset[str]] = {}
+        self._centre: np.ndarray | None = None
 
     def background(self, table: PhotoTable) -> Background:
         """The text bank's background of every photo of `table`."""
@@ -153,27 +155,41 @@ class Calibrator:
         photo clearly better."""
         z = self.z(table, rows, vector, kind)
         logits = SLOPE * (z - Z_CUT)
-        if text and kind == "text":
-            rival = self.rival_z(table, rows, vector, text)
+        above = np.flatnonzero(logits > 0)
+        if text and kind == "text" and len(above):
+            # Rivals only take matches away: the photos below the cut keep their odds (and the
+            # cap costs a few hundred thousand operations at most, not one per photo and rival).
+            rival = self.rival_z(table, rows[above], vector, text)
             if rival is not None:
-                logits = np.minimum(logits, SLOPE * (z - rival + RIVAL_MARGIN))
+                logits[above] = np.minimum(logits[above], SLOPE * (z[above] - rival + RIVAL_MARGIN))
         return logits if limit is None else np.clip(logits, -limit, limit)
 
     def rival_z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, text: str) -> np.ndarray | None:
         """Per photo at `rows`, the best z among the related rivals of a text query (None: no rival)."""
-        words = set(name_tokens(text))
-        texts = [r for r in dict.fromkeys(self._rivals()) if r.strip() and not _share_word(words, set(name_tokens(r)))]
+        words = self._words(text)
+        texts = [r for r in dict.fromkeys(self._rivals()) if r.strip() and not _share_word(words, self._words(r))]
         if not texts or not words:
             return None
         with self._lock:
-            centre = self._bank_vectors(self._bank).mean(axis=0)
+            if self._centre is None:
+                self._centre = self._bank_vectors(self._bank).mean(axis=0)
+            centre = self._centre
             candidates = self._bank_vectors(texts) - centre
         query = vector / (float(np.linalg.norm(vector)) or 1.0) - centre
         similarity = candidates @ query / np.maximum(np.linalg.norm(candidates, axis=1) * np.linalg.norm(query), 1e-12)
         related = [t for t, s in zip(texts, similarity, strict=True) if s > RIVAL_SIMILARITY]
         if not related:
             return None
-        return np.max([self._whole_z(table, t)[rows] for t in related], axis=0)
+        best = self._whole_z(table, related[0])[rows]
+        for t in related[1:]:
+            np.maximum(best, self._whole_z(table, t)[rows], out=best)
+        return best
+
+    def _words(self, text: str) -> frozenset[str]:
+        found = self._word_sets.get(text)
+        if found is None:
+            found = self._word_sets[text] = frozenset(name_tokens(text))
+        return found
 
     def _whole_z(self, table: PhotoTable, text: str) -> np.ndarray:
         """A rival's z over every photo of `table`, kept until the table changes."""
@@ -215,6 +231,6 @@ class Calibrator:
         return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
 
 
-def _share_word(words: set[str], others: set[str]) -> bool:
+def _share_word(words: frozenset[str], others: frozenset[str]) -> bool:
     """Whether two texts share a word, or one's word begins the other's ("blu" and "blue", half-typed)."""
     return any(a.startswith(b) or b.startswith(a) for a in words for b in others)

@@ -85,6 +85,8 @@ def make_query(request: SearchRequest, folder: str | None = None, k: int = RESUL
         before=request.before,
         folder=folder or None,
         k=k,
+        likes=request.likes,
+        unlikes=request.unlikes,
     )
 
 

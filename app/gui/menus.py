@@ -59,6 +59,13 @@ def build_menus(window: MainWindow) -> None:
         group.addAction(action)
     sort.currentIndexChanged.connect(lambda i: group.actions()[i].setChecked(True))
 
+    def offer_sorts() -> None:  # no "Best match" without a query, as in the sort box
+        for index, action in enumerate(group.actions()):
+            action.setVisible(views.search_bar.sort_offered(index))
+
+    views.search_bar.sorts_offered.connect(offer_sorts)
+    offer_sorts()
+
     tools_menu = bar.addMenu("&Tools")
     add_action(tools_menu, "&New Category…", window.lists.new_category)
     add_action(tools_menu, "Find &Duplicates…", window.duplicates.open)

@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QImage
 
+from .justified import MAX_ASPECT, Section
+from .state import SORT_NEWEST, SORT_OLDEST, SORT_RELEVANCE
 from .thumbnails import ThumbKey, ThumbnailLoader
 
 if TYPE_CHECKING:  # engine.search pulls numpy and hnswlib: not on the path to the first window
@@ -21,9 +23,16 @@ PathRole = Qt.ItemDataRole.UserRole + 2
 ScoreRole = Qt.ItemDataRole.UserRole + 3
 DateRole = Qt.ItemDataRole.UserRole + 4
 ThumbFailedRole = Qt.ItemDataRole.UserRole + 5
+MarkRole = Qt.ItemDataRole.UserRole + 6  # True: "more like this", False: "not like this", None
+NativeSizeRole = Qt.ItemDataRole.UserRole + 7  # QSize of the upright photo (invalid when unknown)
+WeakerRole = Qt.ItemDataRole.UserRole + 8  # below the search's cut
 
-SORT_RELEVANCE = "relevance"
-SORT_DATE = "date"
+SORTS = (SORT_RELEVANCE, SORT_NEWEST, SORT_OLDEST)
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+THUMB_STEP = 64  # thumbnail sizes are multiples of this: few cached sizes per photo
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -39,61 +48,132 @@ def format_time(seconds: float | None) -> str:
     return datetime.fromtimestamp(seconds).strftime("%d %b %Y, %H:%M")
 
 
+def month_title(seconds: float) -> str:
+    """ "June 2019" (English month names whatever the process locale, like the rest of the app)."""
+    when = datetime.fromtimestamp(seconds)
+    return f"{MONTHS[when.month - 1]} {when.year}"
+
+
+def aspect_of(hit: Hit) -> float:
+    """Width over height of the upright photo; 1 while it is not known (not indexed yet)."""
+    w, h = hit.photo.width, hit.photo.height
+    return w / h if w and h else 1.0
+
+
 class ResultsModel(QAbstractListModel):
-    """Rows are hits: the matches best first (or newest first when sorted by date), then the weaker
-    results by relevance. Hits are never mutated: a new search replaces the whole list."""
+    """Rows are hits: the matches best first (or by date), then, once the user opens them, the
+    weaker results by relevance. Hits are never mutated: a new search replaces the whole list.
+
+    The grid lays rows out from `aspects()` and `sections()` (a date header per month when sorted by
+    date, a divider above the weaker results) without decoding anything.
+    """
+
+    weaker_shown = Signal(bool)
 
     def __init__(
         self, loader: ThumbnailLoader | None = None, thumb_size: int = 192, parent: QObject | None = None
     ):
         super().__init__(parent)
-        self._hits: tuple[Hit, ...] = ()
+        self._hits: tuple[Hit, ...] = ()  # the rows
+        self._matches: tuple[Hit, ...] = ()  # sorted
+        self._weaker: tuple[Hit, ...] = ()  # by relevance
         self._received: tuple[Hit, ...] = ()
         self._row_of: dict[str, int] = {}
+        self._aspects: list[float] = []
+        self._marks: dict[str, bool] = {}
+        self._sections: list[Section] | None = None
+        self.show_weaker = False
         self.sort_key = SORT_RELEVANCE
-        self.thumb_size = thumb_size
+        self.thumb_size = thumb_size  # the grid's row height: thumbnails are made to fit it
         self.loader = loader
         if loader is not None:
             loader.ready.connect(self._thumbnail_ready)
 
     # -- contents ----------------------------------------------------------------------------
 
-    def set_hits(self, hits: Sequence[Hit]) -> None:
+    def set_hits(self, hits: Sequence[Hit], *, keep_weaker_open: bool = False) -> None:
+        """Show a new answer; the weaker results start closed unless `keep_weaker_open` (the same
+        query re-ranked by marks)."""
         self.beginResetModel()
         self._received = tuple(hits)
-        self._hits = self._sorted(self._received)
-        self._row_of = {h.path: i for i, h in enumerate(self._hits)}
+        self.show_weaker = self.show_weaker and keep_weaker_open
+        self._arrange()
         self.endResetModel()
 
+    def _arrange(self) -> None:
+        received = self._received
+        self._matches = self._sorted(tuple(h for h in received if h.match))
+        self._weaker = tuple(h for h in received if not h.match)
+        self._set_rows(self._matches + self._weaker if self.show_weaker else self._matches)
+
+    def _set_rows(self, rows: tuple[Hit, ...]) -> None:
+        self._hits = rows
+        self._row_of = {h.path: i for i, h in enumerate(rows)}
+        self._aspects = [aspect_of(h) for h in rows]
+        self._sections = None
+
     def set_sort(self, key: str) -> None:
-        if key not in (SORT_RELEVANCE, SORT_DATE):
+        if key not in SORTS:
             raise ValueError(f"unknown sort key {key!r}")
         if key != self.sort_key:
             self.sort_key = key
-            self.set_hits(self._received)
+            self.set_hits(self._received, keep_weaker_open=True)
 
-    def _sorted(self, hits: tuple[Hit, ...]) -> tuple[Hit, ...]:
-        """By date: the matches newest first, then the weaker results as they came (by relevance)."""
-        if self.sort_key == SORT_DATE:
-            return tuple(sorted(hits, key=lambda h: (not h.match, -photo_time(h) if h.match else 0.0)))
-        return hits
+    def _sorted(self, matches: tuple[Hit, ...]) -> tuple[Hit, ...]:
+        if self.sort_key == SORT_NEWEST:
+            return tuple(sorted(matches, key=photo_time, reverse=True))
+        if self.sort_key == SORT_OLDEST:
+            return tuple(sorted(matches, key=photo_time))
+        return matches
+
+    def set_show_weaker(self, show: bool) -> None:
+        """Open (or close) the weaker results below the matches."""
+        if show == self.show_weaker or not self._weaker:
+            return
+        first, last = len(self._matches), len(self._matches) + len(self._weaker) - 1
+        if show:
+            self.beginInsertRows(QModelIndex(), first, last)
+            self.show_weaker = True
+            self._set_rows(self._matches + self._weaker)
+            self.endInsertRows()
+        else:
+            self.beginRemoveRows(QModelIndex(), first, last)
+            self.show_weaker = False
+            self._set_rows(self._matches)
+            self.endRemoveRows()
+        self.weaker_shown.emit(show)
+
+    def set_marks(self, likes: Sequence[str], unlikes: Sequence[str]) -> None:
+        marks = {**{p: False for p in unlikes}, **{p: True for p in likes}}
+        if marks == self._marks:
+            return
+        changed = set(marks.items()) ^ set(self._marks.items())
+        self._marks = marks
+        for path in {p for p, _ in changed}:
+            row = self._row_of.get(path)
+            if row is not None:
+                self.dataChanged.emit(self.index(row), self.index(row), [MarkRole])
 
     def set_thumb_size(self, size: int) -> None:
+        """The grid's target row height (its layout follows: `layoutChanged`)."""
         if size != self.thumb_size:
+            self.layoutAboutToBeChanged.emit()
             self.thumb_size = size
-            if self._hits:
-                self.dataChanged.emit(
-                    self.index(0), self.index(len(self._hits) - 1), [Qt.ItemDataRole.DecorationRole]
-                )
+            self.layoutChanged.emit()
 
     @property
     def hits(self) -> tuple[Hit, ...]:
         return self._hits
 
     @property
+    def matches(self) -> int:
+        """How many rows are matches (above the search's cut); they come first."""
+        return len(self._matches)
+
+    @property
     def weaker(self) -> int:
-        """How many rows are weaker results (below the search's cut)."""
-        return sum(not h.match for h in self._hits)
+        """How many weaker results there are (below the cut), shown or not."""
+        return len(self._weaker)
 
     def paths(self) -> list[str]:
         return [h.path for h in self._hits]
@@ -103,6 +183,38 @@ class ResultsModel(QAbstractListModel):
 
     def row_of(self, path: str) -> int | None:
         return self._row_of.get(path)
+
+    def mark(self, path: str) -> bool | None:
+        return self._marks.get(path)
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def aspects(self) -> list[float]:
+        """Each row's width over height, from the library's metadata (nothing is decoded)."""
+        return self._aspects
+
+    def sections(self) -> list[Section]:
+        """The grid's sections: by month when sorted by date, then the weaker results if open."""
+        if self._sections is None:
+            self._sections = self._make_sections()
+        return self._sections
+
+    def _make_sections(self) -> list[Section]:
+        matches = len(self._matches)
+        if self.sort_key == SORT_RELEVANCE or not matches:
+            parts = [Section("", 0, matches)]
+        else:
+            parts = []
+            start, title = 0, month_title(photo_time(self._matches[0]))
+            for i in range(1, matches):
+                here = month_title(photo_time(self._matches[i]))
+                if here != title:
+                    parts.append(Section(title, start, i, "date"))
+                    start, title = i, here
+            parts.append(Section(title, start, matches, "date"))
+        if self.show_weaker and self._weaker:
+            parts.append(Section("Weaker results", matches, len(self._hits), "weaker"))
+        return parts
 
     # -- Qt model API ------------------------------------------------------------------------
 
@@ -134,6 +246,12 @@ class ResultsModel(QAbstractListModel):
             return photo_time(hit)
         if role == ThumbFailedRole:
             return self.loader is not None and self.loader.failed(self._key(hit))
+        if role == MarkRole:
+            return self._marks.get(hit.path)
+        if role == NativeSizeRole:
+            return QSize(hit.photo.width or 0, hit.photo.height or 0)
+        if role == WeakerRole:
+            return not hit.match
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
@@ -154,7 +272,13 @@ class ResultsModel(QAbstractListModel):
     # -- thumbnails --------------------------------------------------------------------------
 
     def _key(self, hit: Hit) -> ThumbKey:
-        return ThumbKey(hit.path, hit.photo.mtime, self.thumb_size)
+        return ThumbKey(hit.path, hit.photo.mtime, self.thumb_side(hit))
+
+    def thumb_side(self, hit: Hit) -> int:
+        """The thumbnail's longer side: enough for the photo's cell at the grid's row height (a
+        wide photo's cell is wider than tall), so the grid never scales a thumbnail up."""
+        wide = min(max(aspect_of(hit), 1.0), MAX_ASPECT)
+        return THUMB_STEP * math.ceil(self.thumb_size * wide / THUMB_STEP)
 
     def _thumbnail(self, hit: Hit) -> QImage | None:
         if self.loader is None:
@@ -163,9 +287,7 @@ class ResultsModel(QAbstractListModel):
 
     def _thumbnail_ready(self, key: ThumbKey) -> None:
         row = self._row_of.get(key.path)
-        if row is None or key.size != self.thumb_size:
-            return
-        if self._hits[row].photo.mtime != key.mtime:
+        if row is None or self._key(self._hits[row]) != key:
             return
         index = self.index(row)
         self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])

@@ -49,19 +49,29 @@ class ModelInfo:
     offline: bool = False  # unavailable because there is no network
 
 
+SORT_RELEVANCE, SORT_NEWEST, SORT_OLDEST = "relevance", "newest", "oldest"  # as the engine names them
+
+
 @dataclass(frozen=True)
 class SearchRequest:
-    """What the user asked for, before the engine parses it."""
+    """What the user asked for, before the engine parses it. `likes` and `unlikes` are the photos
+    marked "more like this" and "not like this" for this query."""
 
     text: str = ""
     image: str | None = None
     after: float | None = None
     before: float | None = None
-    sort: str = "relevance"
+    sort: str = SORT_RELEVANCE
+    likes: tuple[str, ...] = ()
+    unlikes: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.text.strip() and not self.image
+        return not self.text.strip() and not self.image and not self.likes
+
+    def same_query(self, other: SearchRequest) -> bool:
+        """Whether `other` asks for the same thing (marks belong to a query: a new one drops them)."""
+        return (self.text.strip(), self.image) == (other.text.strip(), other.image)
 
 
 SCOPE_FOLDER, SCOPE_CATEGORY, SCOPE_TAG = "folder", "category", "tag"

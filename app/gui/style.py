@@ -27,7 +27,8 @@ QLabel#hint, QLabel#modelLabel {{ color: #6b7280; }}
 QLabel#emptyState {{ color: #6b7280; font-size: 16px; }}
 QLabel#welcomeTitle {{ font-size: 26px; font-weight: 600; color: #1f2430; }}
 QLabel#welcomeText {{ font-size: 14px; color: #4b5160; }}
-QListView#grid {{ background: #fafafa; border: none; }}
+QAbstractItemView#grid {{ background: #fafafa; border: none; }}
+QLineEdit#dateField[invalid="true"] {{ border: 1px solid #c62828; background: #fdecea; }}
 QPushButton {{ padding: 5px 12px; border: 1px solid #d5d8de; border-radius: 6px; background: white; }}
 QPushButton:hover {{ background: #f2f4f8; }}
 QPushButton#primaryButton {{ background: {ACCENT}; color: white; border: none; padding: 8px 18px; font-weight: 600; }}

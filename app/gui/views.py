@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QListView,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from .delegate import ThumbnailDelegate
+from .grid_view import PhotoGrid
 from .results_model import ResultsModel
 from .search_bar import SearchBar
 from .sidebar import Sidebar
@@ -108,21 +108,14 @@ def _welcome_page() -> tuple[QWidget, QPushButton]:
     return page, button
 
 
-def _grid(results: ResultsModel, delegate: ThumbnailDelegate) -> QListView:
-    grid = QListView()
+def _grid(results: ResultsModel, delegate: ThumbnailDelegate) -> PhotoGrid:
+    grid = PhotoGrid()
     grid.setObjectName("grid")
-    grid.setViewMode(QListView.ViewMode.IconMode)
     grid.setModel(results)
     grid.setItemDelegate(delegate)
-    grid.setUniformItemSizes(True)
-    grid.setGridSize(delegate.cell_size())
-    grid.setResizeMode(QListView.ResizeMode.Adjust)
-    grid.setMovement(QListView.Movement.Static)
     grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-    grid.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-    grid.verticalScrollBar().setSingleStep(24)
-    grid.setMouseTracking(True)
     grid.setDragEnabled(True)
+    grid.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
     grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
     return grid
 
@@ -136,7 +129,7 @@ class Views:
     banner: Banner
     results: ResultsModel
     delegate: ThumbnailDelegate
-    grid: QListView
+    grid: PhotoGrid
     empty_label: QLabel
     results_stack: QStackedWidget
     viewer: Viewer
@@ -164,7 +157,7 @@ def build_views(
     sidebar.setMinimumWidth(200)
     banner = Banner()
     results = ResultsModel(thumbnails, thumb_size)
-    delegate = ThumbnailDelegate(thumb_size)
+    delegate = ThumbnailDelegate()
     grid = _grid(results, delegate)
     results.setParent(grid)
     delegate.setParent(grid)

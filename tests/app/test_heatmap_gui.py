@@ -42,6 +42,7 @@ def test_heatmap_toggle_overlays_the_query_with_chips_and_hover_values(qtbot, wi
     with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
         window.search.search_text("a red car on the street")
     qtbot.waitUntil(lambda: not window.search.busy)
+    window.views.results.set_show_weaker(True)  # a random tiny model may match nothing
     window.viewer_control.open(0)
     viewer = window.views.viewer
     qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)

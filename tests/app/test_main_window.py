@@ -28,9 +28,11 @@ def _index(qtbot, window, folder: Path) -> None:
 
 
 def _search(qtbot, window, text: str) -> list[str]:
+    """The matches and the weaker results (opened: a random tiny model's cut is meaningless)."""
     with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
         window.search.search_text(text)
     qtbot.waitUntil(lambda: not window.search.busy)
+    window.views.results.set_show_weaker(True)
     return window.views.results.paths()
 
 
@@ -56,6 +58,7 @@ def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path, names)
     with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
         window.search.find_similar(target)
     qtbot.waitUntil(lambda: not window.search.busy)
+    window.views.results.set_show_weaker(True)
     assert window.views.results.paths()[0] == target
     assert window.views.results.hit(0).score > 0.99
 
@@ -158,6 +161,7 @@ def test_query_typed_while_model_loads_runs_once_ready(qtbot, window, photo_dir:
     with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
         window.state.set_model(ready)
     qtbot.waitUntil(lambda: not window.search.busy)
+    window.views.results.set_show_weaker(True)
     assert _names(window.views.results.paths()) == names["good"]
 
 

@@ -22,6 +22,8 @@ def test_text_is_read_after_indexing_and_shown_in_the_viewer(qtbot, window, tmp_
     with qtbot.waitSignal(window.search.results_updated, timeout=30_000):
         window.search.search_text("harbour")
     qtbot.waitUntil(lambda: not window.search.busy)
+    assert window.views.results.paths()[0] == str(folder / "sign.png")  # the match
+    window.views.results.set_show_weaker(True)  # the wall is a weaker result
     paths = window.views.results.paths()
     viewer = window.views.viewer
     with qtbot.waitSignal(viewer.text_loaded, timeout=10_000):

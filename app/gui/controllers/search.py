@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtGui import QAction, QGuiApplication, QImage
 from PySide6.QtWidgets import QWidget
 
 from .. import jobs
@@ -45,16 +46,30 @@ class SearchController(QObject):
         )
         self._waiting_for_model = False
         self._hidden: frozenset[str] = frozenset()  # the unavailable folders the last run left out
+        self._shown: SearchRequest | None = None  # the request the grid shows the answer to
+        self._shown_scope: object = None
 
         bar, sidebar = views.search_bar, views.sidebar
-        bar.search.connect(lambda request: state.set_query(request=request))
+        bar.search.connect(self._asked)
         bar.sort_changed.connect(views.results.set_sort)
+        views.results.set_sort(bar.sort.currentData())
+        bar.clear_marks.connect(self.clear_marks)
+        views.delegate.mark_clicked.connect(self._mark_clicked)
+        self.like_action = QAction("More like this", self)
+        self.like_action.triggered.connect(lambda: self.mark(self._selected(), True))
+        self.unlike_action = QAction("Not like this", self)
+        self.unlike_action.triggered.connect(lambda: self.mark(self._selected(), False))
+        self.clear_marks_action = QAction("Clear marks", self)
+        self.clear_marks_action.triggered.connect(self.clear_marks)
+        self.mark_actions = [self.like_action, self.unlike_action, self.clear_marks_action]
         for signal in (sidebar.folder_selected, sidebar.category_selected, sidebar.tag_selected):
             signal.connect(lambda _value: state.set_query(scope=sidebar.current_scope()))
+        state.subscribe(Event.QUERY, lambda: bar.set_ranked_scope(state.scope.kind == SCOPE_CATEGORY))
         state.subscribe(Event.QUERY, self.run)
         state.subscribe(Event.CONTENT, self.run)
         state.subscribe(Event.MODEL, self._model_changed)
         state.subscribe(Event.STATUS, lambda _status: self._status_changed())
+        state.subscribe(Event.INDEXING, lambda _running: self._fill_if_empty())
 
     @property
     def busy(self) -> bool:
@@ -95,6 +110,51 @@ class SearchController(QObject):
             self.runner.submit(lambda: jobs.save_pasted_image(image, folder), self.find_similar)
             return True
         return False
+
+    # -- marks: "more like this", "not like this" -------------------------------------------
+
+    def _asked(self, request: SearchRequest) -> None:
+        """A request from the search bar; the marks stay while the query is the same."""
+        current = self.state.request
+        if request.same_query(current):
+            request = replace(request, likes=current.likes, unlikes=current.unlikes)
+        self.state.set_query(request=request)
+        self._show_marks()
+
+    def mark(self, paths: list[str], good: bool | None) -> None:
+        """Mark photos as good (more like this), bad (not like this) or neither (None): the search
+        runs again at once with the marks (in the worker), re-ranking and re-cutting."""
+        if not paths:
+            return
+        request = self.state.request
+        likes = [p for p in request.likes if p not in paths]
+        unlikes = [p for p in request.unlikes if p not in paths]
+        if good is True:
+            likes += paths
+        elif good is False:
+            unlikes += paths
+        self.state.set_query(request=replace(request, likes=tuple(likes), unlikes=tuple(unlikes)))
+        self._show_marks()
+
+    def clear_marks(self) -> None:
+        request = self.state.request
+        if request.likes or request.unlikes:
+            self.state.set_query(request=replace(request, likes=(), unlikes=()))
+        self._show_marks()
+
+    def _mark_clicked(self, path: str, good: bool) -> None:
+        """A hover button: marks the photo, or takes the mark away when it is already so marked."""
+        self.mark([path], None if self.views.results.mark(path) is good else good)
+
+    def _selected(self) -> list[str]:
+        paths = self.views.results.paths()
+        return [paths[row] for row in sorted(i.row() for i in self.views.grid.selectedIndexes())]
+
+    def _show_marks(self) -> None:
+        request = self.state.request
+        self.views.results.set_marks(request.likes, request.unlikes)
+        self.views.search_bar.set_marks(len(request.likes), len(request.unlikes))
+        self.clear_marks_action.setEnabled(bool(request.likes or request.unlikes))
 
     # -- answering ---------------------------------------------------------------------------
 
@@ -157,21 +217,36 @@ class SearchController(QObject):
     def _done(self, answer: tuple[SearchRequest, list[Hit]]) -> None:
         request, hits = answer
         views = self.views
-        views.results.set_hits(hits)
+        # The same query again (marks changed, the library grew): stay where the user is.
+        same = (
+            self._shown is not None
+            and request.same_query(self._shown)
+            and self._shown_scope == self.state.scope
+        )
+        self._shown, self._shown_scope = request, self.state.scope
+        views.results.set_hits(hits, keep_weaker_open=same)
+        views.results.set_marks(request.likes, request.unlikes)
         if hits:
             views.results_stack.setCurrentIndex(RESULTS_GRID)
-            views.grid.scrollToTop()
+            if not same:
+                views.grid.scrollToTop()
         elif request.empty:
-            self.show_empty(
-                "No photos yet.\nThey appear here as your folders are indexed."
-                if self.state.indexing
-                else "No photos here."
-            )
+            self.show_empty(self._nothing_to_browse())
         else:
             self.show_empty("No photos match your search.")
-        weaker = views.results.weaker
-        self._update_scope_line(request, len(hits) - weaker, weaker)
+        results = views.results
+        self._update_scope_line(request, results.matches, results.weaker)
         self.results_updated.emit()
+
+    def _nothing_to_browse(self) -> str:
+        """The empty state without a query: indexing under way (with how far it got), or nothing."""
+        status = self.state.status
+        if self.state.indexing or (status is not None and status.pending):
+            found = ""
+            if status is not None and status.total:
+                found = f"\n{status.photos:,} of {status.total:,} photos indexed so far."
+            return f"Indexing is under way: your photos appear here as they are found.{found}"
+        return "No photos here."
 
     def _failed(self, error: Exception) -> None:
         from engine.errors import ModelUnavailable
@@ -182,6 +257,7 @@ class SearchController(QObject):
         self.results_updated.emit()
 
     def show_empty(self, text: str) -> None:
+        self._shown = None
         self.views.results.set_hits([])
         self.views.empty_label.setText(text)
         self.views.results_stack.setCurrentIndex(RESULTS_EMPTY)
@@ -193,6 +269,6 @@ class SearchController(QObject):
             where = f"Category “{scope.value}”"
         elif scope.kind == SCOPE_TAG:
             where = f"Tag “{scope.value}”"
-        what = "photos" if request.empty else "matches"
-        rest = f"  ·  {weaker:,} weaker results below" if weaker else ""
+        what = "photos" if request.empty else ("match" if count == 1 else "matches")
+        rest = f"  ·  {weaker:,} weaker" if weaker else ""
         self.views.search_bar.set_scope(f"{where}  ·  {count:,} {what}{rest}")

@@ -45,8 +45,6 @@ class SettingsController(QObject):
         self.settings = new
         views = self.views
         if new.thumb_size != views.results.thumb_size:
-            views.delegate.thumb_size = new.thumb_size
-            views.grid.setGridSize(views.delegate.cell_size())
             views.results.set_thumb_size(new.thumb_size)
         library = self.state.library
         if library is None:

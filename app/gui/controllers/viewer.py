@@ -82,6 +82,10 @@ class ViewerController(QObject):
         menu = QMenu(self.window)
         menu.addAction("Open", lambda: self.open(index.row()))
         menu.addAction("Find similar", lambda: self.search.find_similar(hit.path))
+        menu.addSeparator()
+        for action in self.search.mark_actions:  # re-rank the search by the selected photos
+            menu.addAction(action)
+        menu.addSeparator()
         for action in self.grid_actions:
             menu.addAction(action)
         menu.addSeparator()

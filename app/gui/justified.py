@@ -1,0 +1,175 @@
+"""A justified photo layout, as the best photo apps lay out their grids (no Qt here).
+
+Photos keep their own aspect ratio and sit in rows of one height; each row is scaled down until it
+fills the width exactly, so there is no gutter. A section (the photos of one month, the weaker
+results) starts on a new row under its header, and its last row keeps the target height instead
+of being stretched over the whole width.
+
+Rows are broken greedily from the running sum of the photos' widths at the target height (one
+bisection per row); everything else is array arithmetic, so laying out 100,000 photos takes a few
+tens of milliseconds and only the rows in view are ever painted (`items_between`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_ASPECT, MAX_ASPECT = 0.25, 4.0  # a panorama or a strip still gets a usable cell
+
+
+@dataclass(frozen=True)
+class Section:
+    """Items start..end (exclusive) under a header `title` ("" for none). kind: "date" (a month),
+    "weaker" (the results below the search's cut) or "plain"."""
+
+    title: str
+    start: int
+    end: int
+    kind: str = "plain"
+
+
+@dataclass(frozen=True)
+class Header:
+    y: int
+    height: int
+    section: Section
+
+
+@dataclass(frozen=True)
+class Metrics:
+    width: int  # of the area to fill, margins included
+    row_height: int  # the target: rows are never taller
+    spacing: int = 4
+    margin: int = 8
+    header_height: int = 40
+    footer_height: int = 0  # room left below the last row (the "Show weaker results" button)
+
+
+class JustifiedLayout:
+    """Where every item goes: `rect(i)` -> (x, y, width, height) in content coordinates."""
+
+    def __init__(self, aspects: Sequence[float], sections: Sequence[Section], metrics: Metrics):
+        self.metrics = metrics
+        n = len(aspects)
+        self._x = np.zeros(n, np.int32)
+        self._y = np.zeros(n, np.int32)
+        self._w = np.zeros(n, np.int32)
+        self._h = np.zeros(n, np.int32)
+        self.headers: list[Header] = []
+        self._row_top: list[int] = []  # every row's top, ascending
+        self._row_bottom: list[int] = []
+        self._row_first: list[int] = []  # the first item of each row
+        ratio = np.clip(np.asarray(aspects, np.float64), MIN_ASPECT, MAX_ASPECT) if n else np.zeros(0)
+        y = metrics.margin
+        for section in sections:
+            if section.title:
+                self.headers.append(Header(y, metrics.header_height, section))
+                y += metrics.header_height
+            if section.end > section.start:
+                y = self._lay_section(ratio, section.start, section.end, y) + metrics.spacing
+        self.footer_y = y
+        self.height = y + metrics.footer_height + metrics.margin
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _lay_section(self, ratio: np.ndarray, start: int, end: int, top: int) -> int:
+        """Lay items start..end out in rows from `top`; returns the bottom of the last row."""
+        m = self.metrics
+        inner = max(1, m.width - 2 * m.margin)
+        target = m.row_height
+        a = ratio[start:end]
+        count = len(a)
+        # The running width of the section's items at the target height, each with its gap; a row
+        # starting at item i ends with the first item that makes it reach the width (the gap after
+        # its last item excluded). Found for every i at once; the rows then follow the chain.
+        reach = np.cumsum(a * target + m.spacing)
+        done = np.concatenate(([0.0], reach[:-1]))
+        after = (np.searchsorted(reach, done + inner + m.spacing) + 1).tolist()
+        starts: list[int] = []
+        first = 0
+        while first < count:
+            starts.append(first)
+            first = after[first]
+        firsts = np.array(starts, np.int64)
+        ends = np.minimum(np.array(starts[1:] + [count], np.int64), count)
+        fills = np.array([after[f] <= count for f in starts], bool)
+        counts = ends - firsts
+        sums = np.add.reduceat(a, firsts)
+        heights = np.where(fills, (inner - m.spacing * (counts - 1)) / sums, float(target))
+        heights = np.minimum(heights, float(target))
+        rounded = np.maximum(1, np.round(heights)).astype(np.int32)
+        tops = top + np.concatenate(([0], np.cumsum(rounded + m.spacing)[:-1])).astype(np.int32)
+        row = np.repeat(np.arange(len(starts)), counts)
+        widths = a * heights[row]
+        steps = np.cumsum(widths + m.spacing)
+        before = np.concatenate(([0.0], steps))[firsts]  # the running sum where each row starts
+        lefts = m.margin + np.concatenate(([0.0], steps[:-1])) - before[row]
+        rights = lefts + widths
+        lasts = ends - 1
+        rights[lasts[fills]] = m.margin + inner  # flush with the right edge, whatever the rounding
+        x0, x1 = np.round(lefts).astype(np.int32), np.round(rights).astype(np.int32)
+        s = slice(start, end)
+        self._x[s], self._w[s] = x0, np.maximum(1, x1 - x0)
+        self._y[s], self._h[s] = tops[row], rounded[row]
+        self._row_top.extend(tops.tolist())
+        self._row_bottom.extend((tops + rounded).tolist())
+        self._row_first.extend((start + firsts).tolist())
+        return int(tops[-1] + rounded[-1])
+
+    # -- asking ------------------------------------------------------------------------------
+
+    def rect(self, i: int) -> tuple[int, int, int, int]:
+        return int(self._x[i]), int(self._y[i]), int(self._w[i]), int(self._h[i])
+
+    def row_of(self, i: int) -> int:
+        return bisect.bisect_right(self._row_first, i) - 1
+
+    def row_items(self, row: int) -> range:
+        end = self._row_first[row + 1] if row + 1 < len(self._row_first) else len(self)
+        return range(self._row_first[row], end)
+
+    @property
+    def rows(self) -> int:
+        return len(self._row_first)
+
+    def items_between(self, top: int, bottom: int) -> range:
+        """The items of the rows that overlap the band top..bottom (content coordinates)."""
+        if not self._row_first:
+            return range(0)
+        first_row = bisect.bisect_right(self._row_bottom, top)
+        last_row = bisect.bisect_left(self._row_top, bottom) - 1
+        if first_row > last_row:
+            return range(0)
+        return range(self._row_first[first_row], self.row_items(last_row).stop)
+
+    def headers_between(self, top: int, bottom: int) -> list[Header]:
+        return [h for h in self.headers if h.y < bottom and h.y + h.height > top]
+
+    def item_at(self, x: int, y: int) -> int | None:
+        """The item under the point, or None (a gap, a header, below the end)."""
+        row = bisect.bisect_right(self._row_top, y) - 1
+        if row < 0 or y >= self._row_bottom[row]:
+            return None
+        for i in self.row_items(row):
+            if self._x[i] <= x < self._x[i] + self._w[i]:
+                return i
+        return None
+
+    def nearest(self, x: int, y: int) -> int | None:
+        """The item nearest to the point: in the row at (or next below) y, the closest in x."""
+        if not self._row_first:
+            return None
+        row = min(max(bisect.bisect_right(self._row_bottom, y), 0), self.rows - 1)
+        return self.nearest_in_row(row, x)
+
+    def nearest_in_row(self, row: int, x: int) -> int:
+        items = self.row_items(row)
+        centres = self._x[items.start : items.stop] + self._w[items.start : items.stop] / 2
+        return items.start + int(np.argmin(np.abs(centres - x)))

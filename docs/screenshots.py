@@ -5,9 +5,9 @@ Run it in an X server, e.g. a virtual one:
     xvfb-run -s "-screen 0 1280x860x24" .venv/bin/python docs/screenshots.py
 
 Journeys: the first run offline (the banner), choosing a model file (the tiny test model stands in
-for a downloaded one), adding a folder, a search, the viewer with its heatmap, the smart-album
-editor, a tag with a box, the training dialog. The library lives in a temporary folder; the
-sample photos are read from tests/data (never modified).
+for a downloaded one), adding a folder, a search, the viewer with its heatmap, tags with boxes, the
+smart-album editor with its preview, the training dialog, a read-only library. The library lives in
+a temporary folder; the sample photos (the largest of tests/data) are copied, never modified.
 """
 
 from __future__ import annotations
@@ -28,13 +28,28 @@ TINY = (
     str(ROOT / "tests" / "assets" / "pretrained-tiny.safetensors"),
 )
 MAX_WIDTH = 1000  # modest PNGs
+SAMPLES = ROOT / "tests" / "data" / "photos" / "jpg"
+# The sample photos big enough to look like photos (most camera samples there are 100 px wide).
+PHOTOS = (
+    "mobile/jolla.jpg",  # an autumn leaf
+    "exif-org/nikon-e950.jpg",  # a cannon before a white building
+    "gps/DSCN0021.jpg",  # a park with a statue
+    "gps/DSCN0012.jpg",  # a path under autumn trees
+    "gps/DSCN0010.jpg",  # a village on a hill
+    "exif-org/kodak-dc240.jpg",  # a dog asleep on a rug
+    "exif-org/canon-ixus.jpg",  # a wedding
+    "orientation/landscape_1.jpg",  # a waterfall
+    "Canon_PowerShot_S40.jpg",  # a frangipani flower
+)
+DOG = "kodak-dc240.jpg"
 
 
 def main() -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication, QWidget
 
-    from app.gui.canvas import MODE_BOX
+    import engine.library as engine_library
+    from app.gui.canvas import MODE_BOX, MODE_VIEW
     from app.gui.main import create_app
     from app.gui.main_window import MainWindow
     from engine.config import ModelSpec
@@ -45,8 +60,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="vf-shots-"))
     photos = tmp / "Holiday photos"
     photos.mkdir()
-    for photo in sorted((ROOT / "tests" / "data" / "photos" / "jpg").glob("*.jpg")):
-        shutil.copyfile(photo, photos / photo.name)  # the camera samples, not the odd test files
+    for name in PHOTOS:
+        shutil.copyfile(SAMPLES / name, photos / Path(name).name)
     OUT.mkdir(parents=True, exist_ok=True)
 
     def wait(predicate: Callable[[], bool], timeout: float = 300.0) -> None:
@@ -98,14 +113,15 @@ def main() -> int:
     shot(window, "3-folder-added")
 
     # 4. A search.
-    window.search.search_text("a red car on the street")
+    window.search.search_text("a dog asleep on a rug")
     wait(lambda: not window.search.busy and views.results.rowCount() > 0)
     settle(1.5)
     shot(window, "4-search")
+    shutil.copyfile(OUT / "4-search.png", ROOT / "docs" / "screenshot.png")  # the README's picture
 
     # 5. The viewer with the heatmap of the search.
     paths = views.results.paths()
-    chosen = next((p for p in paths if "Canon_40D" in p), paths[0])
+    chosen = next(p for p in paths if p.endswith(DOG))
     window.viewer_control.open(views.results.row_of(chosen))
     viewer = views.viewer
     wait(lambda: viewer.image is not None)
@@ -114,25 +130,29 @@ def main() -> int:
     shot(window, "5-viewer-heatmap")
     viewer.set_heatmap(False)
 
-    # 6. A tag with a box around what it names.
+    # 6. Tags with boxes around what they name, every one shown and labelled.
     panel = viewer.tag_panel
-    panel.field.setText("red car")
-    panel.field.returnPressed.emit()
-    wait(lambda: panel.tag_texts() == ["red car"])
-    panel.choose("red car", "car")
-    panel.set_tool(MODE_BOX)
-    viewer.photo.box_drawn.emit((0.25, 0.35, 0.7, 0.85))
-    wait(lambda: panel.current_highlight() is not None)
-    shot(window, "6-tag-with-box")
+    for text, box in (("Rex", (0.08, 0.05, 0.98, 0.72)), ("red rug", (0.0, 0.62, 0.55, 1.0))):
+        panel.field.setText(text)
+        panel.field.returnPressed.emit()
+        wait(lambda text=text: text in panel.tag_texts())
+        panel.choose(text, "rug" if text == "red rug" else text)
+        panel.set_tool(MODE_BOX)
+        viewer.photo.box_drawn.emit(box)
+        wait(lambda: panel.current_highlight() is not None)
+    panel.set_tool(MODE_VIEW)
+    panel.choose(None)  # no tag picked: all of them
+    shot(window, "6-tags-with-boxes")
     window.viewer_control.close()
 
-    # 7. The smart-album editor.
+    # 7. The smart-album editor: which photos are in, and which just below the line.
     dialog = window.lists.new_category()
     assert dialog is not None
-    dialog.name.setText("Cars")
-    dialog.prompts.setPlainText("a car\na red car on the street")
+    dialog.name.setText("Autumn")
+    dialog.prompts.setPlainText("autumn trees\nfallen leaves on a path")
     dialog.refresh_preview()
-    wait(lambda: dialog.membership is not None)
+    wait(lambda: dialog.membership is not None and dialog.photos_box.isVisible())
+    settle(2.0)  # thumbnails
     shot(dialog, "7-album-editor")
     dialog.reject()
 
@@ -144,6 +164,23 @@ def main() -> int:
     training.details_button.setChecked(True)
     shot(training, "9-training-details")
     training.close()
+    window.close()
+    library.close()
+
+    # 10. The same library, read-only. Root may write anywhere, so the folder's refusal is
+    # injected where the library asks (as the engine's tests do).
+    engine_library._writable = lambda folder: False
+    library = Library(tmp / "library")
+    window = MainWindow(
+        library,
+        settings=QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat),
+        thumbnail_cache=ThumbnailCache(tmp / "thumbs"),
+    )
+    window.resize(1200, 780)
+    window.show()
+    wait(lambda: window.state.model_ready and window.views.results.rowCount() > 0, 300)
+    settle(2.0)
+    shot(window, "10-read-only-library")
 
     window.close()
     library.close()

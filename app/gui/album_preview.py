@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from engine.storage.photos import PhotoRow
 
 PREVIEW_PHOTOS = 8  # photos shown on each side of the line
-ICON_SIZE = 76
+ICON_SIZE = 72
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class PhotoStrip(QListWidget):
         self.setMovement(QListView.Movement.Static)
         self.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.setGridSize(QSize(ICON_SIZE + 6, ICON_SIZE + 6))
-        self.setFixedHeight(ICON_SIZE + 30)
+        self.setFixedHeight(ICON_SIZE + 6 + 2 * self.frameWidth() + self.horizontalScrollBar().sizeHint().height())
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)

@@ -7,7 +7,7 @@ and heatmaps use, so nothing outside this widget cares about zoom or letterboxin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, QSize, Qt, Signal
@@ -41,16 +41,29 @@ class Mark:
     label: str
     box: Box | None
     mask: QImage | None = None
+    colour: QColor = field(default_factory=lambda: QColor(HIGHLIGHT_COLOUR))
 
 
-def make_mark(label: str, box: Box | None, mask_png: bytes | None) -> Mark | None:
+# One colour per tag of a photo (in the order the panel lists them), so that boxes tell apart.
+MARK_COLOURS = (
+    HIGHLIGHT_COLOUR,
+    QColor(234, 88, 12),
+    QColor(22, 163, 74),
+    QColor(192, 38, 211),
+    QColor(13, 148, 136),
+    QColor(220, 38, 38),
+)
+
+
+def make_mark(label: str, box: Box | None, mask_png: bytes | None, colour_index: int = 0) -> Mark | None:
     """The mark of a stored highlight (None when it has neither a box nor a readable mask)."""
+    colour = MARK_COLOURS[colour_index % len(MARK_COLOURS)]
     if mask_png:
         mask = _load_mask(mask_png)
         bounds = _bounds(mask) if mask is not None else None
         if mask is not None and bounds is not None:
-            return Mark(label, bounds, mask)
-    return Mark(label, box) if box is not None else None
+            return Mark(label, bounds, mask, colour)
+    return Mark(label, box, None, colour) if box is not None else None
 
 
 class PhotoCanvas(QWidget):
@@ -182,9 +195,9 @@ class PhotoCanvas(QWidget):
             painter.drawPixmap(rect, self._overlay, QRectF(self._overlay.rect()))
             painter.setOpacity(1.0)
         for mark in self.marks:
-            self._paint_highlight(painter, mark.box, mark.mask, mark.label)
+            self._paint_highlight(painter, mark)
         if self.mask is not None:
-            self._paint_mask(painter, self.mask)
+            self._paint_mask(painter, self.mask, HIGHLIGHT_COLOUR)
         if self.text_boxes:
             painter.setPen(QPen(TEXT_BOX_COLOUR, 2))
             painter.setBrush(QColor(240, 170, 20, 35))
@@ -200,28 +213,31 @@ class PhotoCanvas(QWidget):
             painter.drawRect(QRectF(self.to_widget(box[0], box[1]), self.to_widget(box[2], box[3])))
         label_box = box if box is not None else (_bounds(self.mask) if self.mask is not None else None)
         if self.highlight_label and label_box is not None and self._drag_start is None:
-            self._paint_label(painter, label_box, self.highlight_label)
+            self._paint_label(painter, label_box, self.highlight_label, HIGHLIGHT_COLOUR)
         painter.end()
 
-    def _paint_mask(self, painter: QPainter, mask: QImage) -> None:
+    def _paint_mask(self, painter: QPainter, mask: QImage, colour: QColor) -> None:
         tint = QImage(mask.size(), QImage.Format.Format_ARGB32_Premultiplied)
-        tint.fill(HIGHLIGHT_COLOUR)
+        tint.fill(colour)
         tint.setAlphaChannel(mask)
         painter.setOpacity(0.45)
         painter.drawImage(self.image_rect(), tint)
         painter.setOpacity(1.0)
 
-    def _paint_highlight(self, painter: QPainter, box: Box | None, mask: QImage | None, label: str) -> None:
-        if mask is not None:
-            self._paint_mask(painter, mask)
+    def _paint_highlight(self, painter: QPainter, mark: Mark) -> None:
+        box = mark.box
+        if mark.mask is not None:
+            self._paint_mask(painter, mark.mask, mark.colour)
         elif box is not None:
-            painter.setPen(QPen(HIGHLIGHT_COLOUR, 2))
-            painter.setBrush(QColor(47, 111, 222, 40))
+            fill = QColor(mark.colour)
+            fill.setAlpha(40)
+            painter.setPen(QPen(mark.colour, 2))
+            painter.setBrush(fill)
             painter.drawRect(QRectF(self.to_widget(box[0], box[1]), self.to_widget(box[2], box[3])))
-        if box is not None and label:
-            self._paint_label(painter, box, label)
+        if box is not None and mark.label:
+            self._paint_label(painter, box, mark.label, mark.colour)
 
-    def _paint_label(self, painter: QPainter, box: Box, label: str) -> None:
+    def _paint_label(self, painter: QPainter, box: Box, label: str, colour: QColor) -> None:
         """The label in a filled tab on the box's top edge (inside the photo when the box touches its top)."""
         metrics = QFontMetrics(painter.font())
         width, height = metrics.horizontalAdvance(label) + 10, metrics.height() + 4
@@ -229,7 +245,7 @@ class PhotoCanvas(QWidget):
         top = corner.y() - height if corner.y() - height >= self.image_rect().top() else corner.y()
         tab = QRectF(corner.x(), top, width, height)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(HIGHLIGHT_COLOUR)
+        painter.setBrush(colour)
         painter.drawRect(tab)
         painter.setPen(QColor(255, 255, 255))
         painter.drawText(tab, Qt.AlignmentFlag.AlignCenter, label)

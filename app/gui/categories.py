@@ -358,8 +358,10 @@ class CategoryDialog(QDialog):
         self.count_label.setText(
             f"{count:,} of {total:,} photos are in" if total else "No indexed photos yet"
         )
-        how = "automatic" if self._user_threshold is None else "set by you"
-        self.threshold_label.setText(f"Threshold {t:+.4f} ({how})")
+        self.threshold_label.setText(
+            "Viewfinder chose where the line is." if self._user_threshold is None else "You set where the line is."
+        )
+        self.threshold_label.setToolTip(f"Photos scoring {t:.4f} or more are in.")
         self._show_photos(count, t)
 
     # -- the photos at the line ----------------------------------------------------------------

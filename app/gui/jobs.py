@@ -43,7 +43,7 @@ def read_only_text(library: Library) -> str:
         return ""
     reason = library.store.db.read_only_reason or "its folder cannot be written to"
     return (
-        f"This library is read-only because {reason} ({library.path}): you can browse and search, "
+        f"This library ({library.path}) is read-only because {reason}: you can browse and search, "
         "but not change folders, tags or albums, and new photos are not indexed."
     )
 

@@ -35,7 +35,7 @@ QPushButton#primaryButton {{ background: {ACCENT}; color: white; border: none; p
 QPushButton#primaryButton:hover {{ background: #265fc4; }}
 QPushButton#failuresButton {{ border: none; color: #b45309; background: transparent; text-decoration: underline; }}
 QFrame#banner {{ background: #eef4ff; border-bottom: 1px solid #d6e2fb; }}
-QFrame#banner[kind="error"] {{ background: #fff4e5; border-bottom: 1px solid #f5d9a8; }}
+QFrame#banner[kind="error"], QFrame#libraryNotice {{ background: #fff4e5; border-bottom: 1px solid #f5d9a8; }}
 QFrame#viewerPanel {{ background: white; border: 1px solid #e5e7eb; border-radius: 10px; padding: 10px; }}
 QWidget#viewer {{ background: #f4f4f5; }}
 QStatusBar {{ background: #f0f1f4; border-top: 1px solid #e0e2e7; min-height: 30px; }}

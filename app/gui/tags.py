@@ -359,13 +359,17 @@ class TagPanel(QWidget):
     def _chip_clicked(self, button) -> None:
         self.choose(button.property("tagText") if button.isChecked() else None)
 
-    def shown_highlights(self) -> list[tuple[str, Highlight]]:
-        """(label, highlight) of the stored highlights to show beside the one being edited: every
-        tag's when no tag is chosen (labelled with the tag), else the chosen tag's other phrases."""
+    def shown_highlights(self) -> list[tuple[str, Highlight, int]]:
+        """(label, highlight, the tag's place in the list) of the stored highlights to show beside
+        the one being edited: every tag's when no tag is chosen (labelled with the tag), else the
+        chosen tag's other phrases."""
         tag, phrase = self.current_tag(), self.current_phrase()
         if tag is None:
-            return [(highlight_label(t.text, h.phrase), h) for t in self._tags for h in t.highlights]
-        return [(h.phrase, h) for h in tag.highlights if h.phrase != phrase]
+            return [
+                (highlight_label(t.text, h.phrase), h, i) for i, t in enumerate(self._tags) for h in t.highlights
+            ]
+        place = self._tags.index(tag)
+        return [(h.phrase, h, place) for h in tag.highlights if h.phrase != phrase]
 
     def current_tag(self) -> Tag | None:
         checked = [b for b in self.chips.buttons() if b.isChecked()]  # not checkedButton(): non-exclusive

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .jobs import model_display_name
 from .results_model import format_time
 from .status import describe_eta
 from .style import ACCENT
@@ -444,7 +445,7 @@ class TrainingDialog(QDialog):
         self.versions.clear()
         self._version_rows = [0]
         base_item = QTreeWidgetItem(
-            [f"Base model ({base.split('/')[-1]})", "", "", "", "✓" if active == 0 else ""]
+            [f"Base model ({model_display_name(base)})", "", "", "", "✓" if active == 0 else ""]
         )
         self.versions.addTopLevelItem(base_item)
         for v in reversed(listed):

@@ -458,7 +458,7 @@ class Viewer(QWidget):
     def _show_highlight(self) -> None:
         """Every tag's highlights, labelled; with a tag chosen, its own (the chosen phrase editable)."""
         panel = self.tag_panel
-        marks = [make_mark(label, h.box, h.mask) for label, h in panel.shown_highlights()]
+        marks = [make_mark(label, h.box, h.mask, place) for label, h, place in panel.shown_highlights()]
         self.photo.set_marks([m for m in marks if m is not None])
         highlight = panel.current_highlight()
         if highlight is None:

@@ -50,7 +50,8 @@ def test_read_only_library_says_so_once_and_still_browses_and_searches(qtbot, re
     views = window.views
     notice = window.library_control.notice
     assert notice.isVisible()
-    assert notice.text.text().startswith("This library is read-only because its folder cannot be written to")
+    assert notice.text.text().startswith("This library (")
+    assert "is read-only because its folder cannot be written to: you can browse and search" in notice.text.text()
     assert "\n" not in notice.text.text() and "sqlite" not in notice.text.text().lower()
     # Folders cannot be changed, and say why; nothing is indexed or watched.
     assert not views.sidebar.add_button.isEnabled() and not views.sidebar.rescan_button.isEnabled()

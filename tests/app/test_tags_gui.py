@@ -143,11 +143,25 @@ def test_viewer_shows_every_tags_highlight_labelled_until_one_tag_is_picked(qtbo
         ("Rex", pytest.approx((0.55, 0.3, 0.9, 0.9))),
         ("red car: car", pytest.approx((0.1, 0.2, 0.4, 0.5))),
     ]
+    assert canvas.marks[0].colour != canvas.marks[1].colour  # each tag its own colour
     shot = canvas.grab().toImage()
-    for fx, fy in ((0.25, 0.5), (0.72, 0.9)):  # the middle of each box's bottom edge
-        edge = _point(canvas, fx, fy)
+    for mark in canvas.marks:  # each box's outline is painted, in its colour
+        x0, _y0, x1, y1 = mark.box
+        edge = _point(canvas, (x0 + x1) / 2, y1)
         colour = shot.pixelColor(edge.x(), edge.y() - 1)
-        assert colour.blue() > 180 and colour.red() < 120, (fx, fy, colour.name())
+        want = mark.colour
+        assert (
+            max(
+                abs(colour.red() - want.red()),
+                abs(colour.green() - want.green()),
+                abs(colour.blue() - want.blue()),
+            )
+            < 40
+        ), (
+            mark.label,
+            colour.name(),
+            want.name(),
+        )
 
     # Picking a chip narrows to that tag; its marked word is the one chosen for editing.
     qtbot.mouseClick(_chip(panel, "Rex"), Qt.MouseButton.LeftButton)

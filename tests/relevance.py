@@ -258,6 +258,12 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
     # A user who searched for the other queries before: they are the past searches (rivals).
     with_history = Calibrator(encoder.encode_texts, rivals=lambda: texts)
     rivalled = np.stack([with_history.logits(table, rows, v, text=t) for v, t in zip(queries, texts, strict=True)])
+    # A shorter history: 6 of the other queries, drawn at random for each query.
+    pick = np.random.default_rng(seed)
+    shorter = []
+    for q, (v, t) in enumerate(zip(queries, texts, strict=True)):
+        past = [str(p) for p in pick.choice([o for i, o in enumerate(texts) if i != q], size=6, replace=False)]
+        shorter.append(Calibrator(encoder.encode_texts, rivals=lambda past=past: past).logits(table, rows, v, text=t))
     generic = photos @ encoder.encode_texts(list(GENERIC_PROMPTS)).T
     scale = float(encoder.model.logit_scale.exp()) if hasattr(encoder.model, "logit_scale") else 100.0
 
@@ -267,6 +273,7 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
     methods = {
         "calibrated": evaluate(lambda q, s: logits[q] >= 0, scores, z, relevant),
         "past_searches": evaluate(lambda q, s: rivalled[q] >= 0, scores, z, relevant),
+        "past_6_searches": evaluate(lambda q, s: shorter[q] >= 0, scores, z, relevant),
         "otsu": evaluate(lambda q, s: otsu_cut(s), scores, z, relevant),
         "gmm": evaluate(lambda q, s: gmm_cut(s), scores, z, relevant),
         "softmax_generic": evaluate(lambda q, s: softmax_cut(s, generic, scale), scores, z, relevant),

@@ -138,6 +138,7 @@ class Library:
         self._own_reader: TextReader | None = None
         self._unavailable: dict[str, tuple[str, ...]] = {}  # folder -> parts unreadable at the last scan
         self._search_parts: tuple[str, PhotoTables, Calibrator, list[Stage]] | None = None
+        self._last_search: str | None = None
         self._lock = threading.RLock()  # guards lazy loading of encoders and the index
         if precision is not None:
             self.set_precision(precision)
@@ -501,11 +502,23 @@ class Library:
         encoder = self.text_encoder if not query.image else self.encoder
         request = make_request(query, encoder, self.model.key, table)
         results = run(request, candidates(request, table, self.store), stages, self.store)
-        if request.kind == "text" and request.text and not self.store.read_only:
-            self.store.queries.record(request.text)
+        if request.kind == "text" and request.text:
+            self._remember(request.text)
         # A RAW+JPEG shot is one result: the JPEG, with the RAW listed (engine/companions.py).
         hits = merge_pairs(results.hits, lambda paths: self.store.photos.stats_for(paths).keys(), self.store.photos.by_path)
         return replace(results, hits=hits)
+
+    def _remember(self, text: str) -> None:
+        """Keep a search text as a past search (calibration's rivals). The same text twice in a row
+        (a re-sort, new marks) is written once; a library that cannot be written to, or is busy,
+        keeps its history as it was: the search itself never fails for it."""
+        if self.store.read_only or text == self._last_search:
+            return
+        try:
+            if self.store.queries.record(text):
+                self._last_search = text
+        except LibraryError as e:
+            log.info("search history not saved: %s", e)
 
     def search_parts(self) -> tuple[PhotoTables, Calibrator, list[Stage]]:
         """The search model's photo table, calibrator and the pipeline's stages, made once per model.

@@ -29,18 +29,26 @@ class PastQueries:
     def __init__(self, db: Database):
         self._db = db
 
-    def record(self, text: str, now: float | None = None) -> None:
-        """Remember a search text (a repeated one moves to the front); the oldest beyond KEEP go."""
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO queries (text, last_used) VALUES (?, ?)"
-                " ON CONFLICT(text) DO UPDATE SET last_used = excluded.last_used",
-                [text, time.time() if now is None else now],
-            )
-            conn.execute(
-                "DELETE FROM queries WHERE text NOT IN (SELECT text FROM queries ORDER BY last_used DESC LIMIT ?)",
-                [KEEP],
-            )
+    def record(self, text: str, now: float | None = None) -> bool:
+        """Remember a search text (a repeated one moves to the front); the oldest beyond KEEP go.
+        False when another writer kept the library busy: history is not worth failing a search."""
+        try:
+            with self._db.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO queries (text, last_used) VALUES (?, ?)"
+                    " ON CONFLICT(text) DO UPDATE SET last_used = excluded.last_used",
+                    [text, time.time() if now is None else now],
+                )
+                conn.execute(
+                    "DELETE FROM queries WHERE text NOT IN"
+                    " (SELECT text FROM queries ORDER BY last_used DESC LIMIT ?)",
+                    [KEEP],
+                )
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            return False
+        return True
 
     def recent(self, limit: int = KEEP) -> list[str]:
         """The latest search texts, newest first."""

@@ -153,6 +153,9 @@ def test_searches_are_remembered_as_past_searches(dated):
     library.find(Query(text="June"))  # only a date: nothing to remember
     library.find(Query(text="a blue square"))
     assert library.store.queries.recent() == ["a blue square", "red things"]
+    commits = library.store.db.commits
+    library.find(Query(text="a blue square", sort="newest"))  # the same search re-sorted: no write
+    assert library.store.db.commits == commits
     for i in range(205):
         library.store.queries.record(f"query {i}", now=1e10 + i)
     kept = library.store.queries.recent()

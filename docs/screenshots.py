@@ -112,12 +112,26 @@ def main() -> int:
     settle(2.0)  # thumbnails
     shot(window, "3-folder-added")
 
-    # 4. A search.
+    # 4. A search: the matches, then a button for the weaker results.
     window.search.search_text("a dog asleep on a rug")
-    wait(lambda: not window.search.busy and views.results.rowCount() > 0)
+    wait(lambda: not window.search.busy and views.results.matches + views.results.weaker > 0)
     settle(1.5)
     shot(window, "4-search")
     shutil.copyfile(OUT / "4-search.png", ROOT / "docs" / "screenshot.png")  # the README's picture
+
+    # 4b. The weaker results opened, the weakest marked "more like this" and the second match "not
+    # like this" (the search re-ranks and re-cuts at once); the pointer shows a photo's buttons.
+    views.results.set_show_weaker(True)
+    window.search.mark([views.results.paths()[-1]], True)
+    wait(lambda: not window.search.busy)
+    window.search.mark([views.results.paths()[1]], False)
+    wait(lambda: not window.search.busy)
+    settle(1.5)
+    _point_at(views.grid, views.grid.visualRect(views.results.index(2)).center())
+    shot(window, "4b-search-marks")
+    window.search.clear_marks()
+    wait(lambda: not window.search.busy)
+    views.results.set_show_weaker(True)
 
     # 5. The viewer with the heatmap of the search.
     paths = views.results.paths()
@@ -187,6 +201,24 @@ def main() -> int:
     QApplication.processEvents()
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _point_at(widget, point) -> None:
+    """Hover over `point` of a scroll area's viewport (a synthetic move: no real pointer under Xvfb)."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    viewport = widget.viewport()
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        QPointF(point),
+        QPointF(viewport.mapToGlobal(point)),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(viewport, move)
 
 
 def _smooth():

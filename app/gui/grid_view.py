@@ -41,7 +41,7 @@ class PhotoGrid(QAbstractItemView):
         self.weaker_button.setObjectName("weakerButton")
         self.weaker_button.hide()
         self.weaker_button.clicked.connect(self._toggle_weaker)
-        self.setMouseTracking(True)
+        self.viewport().setMouseTracking(True)  # hover: the file name and the mark buttons
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)  # a steady width
@@ -82,7 +82,7 @@ class PhotoGrid(QAbstractItemView):
         )
         aspects = model.aspects() if model else []
         sections = model.sections() if model else [Section("", 0, 0)]
-        self._layout = JustifiedLayout(aspects, sections, metrics)
+        self._layout = JustifiedLayout(aspects, sections, metrics, model.heights() if model else None)
         self._place_button()
         self.updateGeometries()
         self.viewport().update()
@@ -92,6 +92,10 @@ class PhotoGrid(QAbstractItemView):
     def grid_layout(self) -> JustifiedLayout:
         """Where everything is (content coordinates)."""
         return self._layout
+
+    def hovered(self) -> QModelIndex:
+        """The photo under the pointer (invalid when none)."""
+        return QModelIndex(self._hover)
 
     def headers(self) -> list[str]:
         return [h.section.title for h in self.grid_layout.headers]

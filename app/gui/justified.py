@@ -52,7 +52,15 @@ class Metrics:
 class JustifiedLayout:
     """Where every item goes: `rect(i)` -> (x, y, width, height) in content coordinates."""
 
-    def __init__(self, aspects: Sequence[float], sections: Sequence[Section], metrics: Metrics):
+    def __init__(
+        self,
+        aspects: Sequence[float],
+        sections: Sequence[Section],
+        metrics: Metrics,
+        heights: Sequence[float] | None = None,
+    ):
+        """`heights`: each photo's own height in pixels (0 when unknown): a photo smaller than its
+        row is shown at its own size, centred in the row, and a row of small photos is lower."""
         self.metrics = metrics
         n = len(aspects)
         self._x = np.zeros(n, np.int32)
@@ -64,6 +72,8 @@ class JustifiedLayout:
         self._row_bottom: list[int] = []
         self._row_first: list[int] = []  # the first item of each row
         ratio = np.clip(np.asarray(aspects, np.float64), MIN_ASPECT, MAX_ASPECT) if n else np.zeros(0)
+        own = np.asarray(heights, np.float64) if heights is not None and n else np.zeros(n)
+        self._own = np.where(own > 0, own, np.inf)
         y = metrics.margin
         for section in sections:
             if section.title:
@@ -85,11 +95,12 @@ class JustifiedLayout:
         inner = max(1, m.width - 2 * m.margin)
         target = m.row_height
         a = ratio[start:end]
+        own = self._own[start:end]
         count = len(a)
-        # The running width of the section's items at the target height, each with its gap; a row
-        # starting at item i ends with the first item that makes it reach the width (the gap after
-        # its last item excluded). Found for every i at once; the rows then follow the chain.
-        reach = np.cumsum(a * target + m.spacing)
+        # Each photo's width at the target height (a small photo: at its own height), with its gap;
+        # a row starting at item i ends with the first item that makes it reach the width (the gap
+        # after its last item excluded). Found for every i at once; the rows then follow the chain.
+        reach = np.cumsum(a * np.minimum(own, target) + m.spacing)
         done = np.concatenate(([0.0], reach[:-1]))
         after = (np.searchsorted(reach, done + inner + m.spacing) + 1).tolist()
         starts: list[int] = []
@@ -98,26 +109,35 @@ class JustifiedLayout:
             starts.append(first)
             first = after[first]
         firsts = np.array(starts, np.int64)
-        ends = np.minimum(np.array(starts[1:] + [count], np.int64), count)
+        ends = np.array(starts[1:] + [count], np.int64)
         fills = np.array([after[f] <= count for f in starts], bool)
         counts = ends - firsts
         sums = np.add.reduceat(a, firsts)
         heights = np.where(fills, (inner - m.spacing * (counts - 1)) / sums, float(target))
         heights = np.minimum(heights, float(target))
+        row = np.repeat(np.arange(len(starts)), counts)
+        # Rows holding a photo smaller than the row: worked out one by one below (rare in a real
+        # library, where photos are far larger than thumbnails).
+        small = np.zeros(len(starts), bool)
+        np.logical_or.at(small, row, own < heights[row])
+        for r in np.flatnonzero(small):
+            heights[r] = _row_height(a[firsts[r] : ends[r]], own[firsts[r] : ends[r]], inner, m.spacing, target, fills[r])
         rounded = np.maximum(1, np.round(heights)).astype(np.int32)
         tops = top + np.concatenate(([0], np.cumsum(rounded + m.spacing)[:-1])).astype(np.int32)
-        row = np.repeat(np.arange(len(starts)), counts)
-        widths = a * heights[row]
+        item_h = np.minimum(heights[row], own)
+        widths = a * item_h
         steps = np.cumsum(widths + m.spacing)
         before = np.concatenate(([0.0], steps))[firsts]  # the running sum where each row starts
         lefts = m.margin + np.concatenate(([0.0], steps[:-1])) - before[row]
         rights = lefts + widths
         lasts = ends - 1
-        rights[lasts[fills]] = m.margin + inner  # flush with the right edge, whatever the rounding
+        flush = fills & (np.abs(rights[lasts] - (m.margin + inner)) < 0.01 * inner + 2)
+        rights[lasts[flush]] = m.margin + inner  # flush with the right edge, whatever the rounding
         x0, x1 = np.round(lefts).astype(np.int32), np.round(rights).astype(np.int32)
+        h = np.maximum(1, np.round(item_h)).astype(np.int32)
         s = slice(start, end)
         self._x[s], self._w[s] = x0, np.maximum(1, x1 - x0)
-        self._y[s], self._h[s] = tops[row], rounded[row]
+        self._y[s], self._h[s] = tops[row] + (rounded[row] - h) // 2, h  # a small photo: centred
         self._row_top.extend(tops.tolist())
         self._row_bottom.extend((tops + rounded).tolist())
         self._row_first.extend((start + firsts).tolist())
@@ -173,3 +193,22 @@ class JustifiedLayout:
         items = self.row_items(row)
         centres = self._x[items.start : items.stop] + self._w[items.start : items.stop] / 2
         return items.start + int(np.argmin(np.abs(centres - x)))
+
+
+def _row_height(a: np.ndarray, own: np.ndarray, inner: int, spacing: int, target: int, fills: bool) -> float:
+    """The height of a row holding photos smaller than it: they keep their own size, the others
+    share what is left of the width. A row of small photos only is as high as its highest."""
+    free = inner - spacing * (len(a) - 1)
+    height = float(target)
+    for _ in range(len(a) + 1):  # the set of photos shown at their own size only grows
+        capped = own < height
+        if capped.all():
+            return float(own.max())
+        if not fills:
+            return height
+        grown = (free - float((a[capped] * own[capped]).sum())) / float(a[~capped].sum())
+        grown = min(grown, float(target))
+        if abs(grown - height) < 1e-9:
+            break
+        height = grown
+    return height

@@ -80,6 +80,7 @@ class ResultsModel(QAbstractListModel):
         self._received: tuple[Hit, ...] = ()
         self._row_of: dict[str, int] = {}
         self._aspects: list[float] = []
+        self._heights: list[float] = []
         self._marks: dict[str, bool] = {}
         self._sections: list[Section] | None = None
         self.show_weaker = False
@@ -110,6 +111,7 @@ class ResultsModel(QAbstractListModel):
         self._hits = rows
         self._row_of = {h.path: i for i, h in enumerate(rows)}
         self._aspects = [aspect_of(h) for h in rows]
+        self._heights = [float(h.photo.height or 0) for h in rows]
         self._sections = None
 
     def set_sort(self, key: str) -> None:
@@ -192,6 +194,10 @@ class ResultsModel(QAbstractListModel):
     def aspects(self) -> list[float]:
         """Each row's width over height, from the library's metadata (nothing is decoded)."""
         return self._aspects
+
+    def heights(self) -> list[float]:
+        """Each row's photo height in pixels (0 when unknown): a small photo is never blown up."""
+        return self._heights
 
     def sections(self) -> list[Section]:
         """The grid's sections: by month when sorted by date, then the weaker results if open."""

@@ -77,6 +77,23 @@ def test_rows_fill_the_width_and_keep_each_photos_shape(seed: int):
     assert 130 in band and all(layout.rect(i)[1] == y for i in band)
 
 
+def test_small_photos_keep_their_own_size():
+    metrics = Metrics(width=1000, row_height=192, spacing=4, margin=8)
+    # Big photos around a 100 x 68 one: the small one stays 100 x 68, centred in the row, and the
+    # big ones still fill the row's width.
+    aspects, heights = [1.5, 100 / 68, 1.5, 1.5, 1.5], [3000, 68, 3000, 3000, 3000]
+    layout = JustifiedLayout(aspects, [Section("", 0, 5)], metrics, heights)
+    assert layout.rows == 1
+    x, y, w, h = layout.rect(1)
+    _, top, _, height = layout.rect(0)
+    assert (w, h) == (100, 68) and y - top == (height - h) // 2
+    last = layout.rect(4)
+    assert last[0] + last[2] == 992 and height <= 192
+    # Only small photos: the rows are as high as they are (not stretched to the target).
+    layout = JustifiedLayout([1.3] * 4, [Section("", 0, 4)], metrics, [77] * 4)
+    assert all(layout.rect(i)[3] == 77 for i in range(4))
+
+
 def test_a_hundred_thousand_photos_are_laid_out_and_looked_up():
     aspects = [(1.5, 0.75, 1.0, 2.0)[i % 4] for i in range(100_000)]
     sections = [Section(f"month {s}", s, min(s + 400, 100_000), "date") for s in range(0, 100_000, 400)]
@@ -150,6 +167,8 @@ def test_hover_buttons_mark_a_photo(qtbot):
     clicked: list[tuple[str, bool]] = []
     delegate.mark_clicked.connect(lambda path, good: clicked.append((path, good)))
     cell = grid.visualRect(model.index(1))
+    qtbot.mouseMove(grid.viewport(), cell.center())
+    qtbot.waitUntil(lambda: grid.hovered().row() == 1)  # the pointer shows the mark buttons
     buttons = mark_buttons(cell)
     assert buttons is not None
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=buttons[1].center())

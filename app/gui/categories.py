@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -72,12 +73,18 @@ class CategoryBook:
         return current
 
 
-def category_counts(book: CategoryBook) -> list[tuple[str, int | None]]:
-    """(name, member count) for every category; count None when it cannot be computed (no model)."""
+def category_counts(book: CategoryBook, hidden: frozenset[str] = frozenset()) -> list[tuple[str, int | None]]:
+    """(name, member count) for every category; count None when it cannot be computed (no model).
+    Members in `hidden` folders (gone for now: the grid does not show them) are not counted."""
     categories = book.get()
+    prefixes = tuple(f.rstrip(os.sep) + os.sep for f in hidden)
     out: list[tuple[str, int | None]] = []
     for category in categories.list():
         try:
+            if prefixes:  # rare (a drive unplugged): count the members one by one
+                members = categories.members(category.name)
+                out.append((category.name, sum(not m.path.startswith(prefixes) for m in members)))
+                continue
             out.append((category.name, categories.membership(category.name).count))
         except Exception as e:  # one bad category (or a missing model) must not hide the others
             log.warning("cannot count category %s: %s", category.name, e)

@@ -87,3 +87,25 @@ def test_a_new_model_updates_the_album_counts_and_says_so(
     qtbot.waitUntil(lambda: window.views.sidebar.category_item("Dogs").text(0).endswith(f"·  {count}"))
     message = bar.currentMessage()
     assert count != 3 and f"Dogs 3 → {count}" in message, message  # this seed's model moves the line
+
+
+def test_a_folder_gone_for_now_leaves_the_album_counts_until_it_comes_back(
+    qtbot, window, photo_dir: Path, sample_photos: Path, tmp_path
+):
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("Olympus_C8080WZ.jpg", "Kodak_CX7530.jpg"):
+        shutil.copyfile(sample_photos / "jpg" / name, other / name)
+    _index(qtbot, window, photo_dir, other)
+    Categories.for_library(window.state.library).add("Everything", ["a photo"], threshold=0.0)
+    window.lists.refresh()
+    sidebar = window.views.sidebar
+    qtbot.waitUntil(lambda: sidebar.category_item("Everything") is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: sidebar.category_item("Everything").text(0).endswith("·  7"), timeout=TIMEOUT)
+
+    away = other.with_name("unplugged")
+    other.rename(away)  # noticed by the window's availability check, no rescan
+    qtbot.waitUntil(lambda: sidebar.category_item("Everything").text(0).endswith("·  5"), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: _all_photos(window) == "All photos  ·  5", timeout=TIMEOUT)
+    away.rename(other)
+    qtbot.waitUntil(lambda: sidebar.category_item("Everything").text(0).endswith("·  7"), timeout=TIMEOUT)

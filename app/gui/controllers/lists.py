@@ -4,6 +4,7 @@ and tagging photos from the grid or the viewer."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
@@ -18,6 +19,9 @@ from ..thumbnails import ThumbnailLoader
 from ..views import Views
 from ..workers import CoalescedJob, Runner
 from .viewer import ViewerController
+
+if TYPE_CHECKING:
+    from engine.library import Status
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class ListsController(QObject):
         views.viewer.tags_changed.connect(self.refresh)
         for event in (Event.LIBRARY, Event.CONTENT, Event.MODEL):
             state.subscribe(event, lambda *_args: self.refresh())
+        state.subscribe(Event.STATUS, self._status_changed)
+        self._hidden: frozenset[str] = frozenset()
 
     def refresh(self) -> None:
         """Re-read the categories (with member counts once the model is ready) and tags, in a worker."""
@@ -69,15 +75,24 @@ class ListsController(QObject):
         if library is None or self.state.closing:
             return
         book, counted = self.categories, self.state.model_ready
+        status = self.state.status
+        hidden = frozenset(f.path for f in status.folders if not f.available) if status else frozenset()
 
         def work() -> Lists:
             if counted:
-                categories, model = category_counts(book), book.get().model
+                categories, model = category_counts(book, hidden), book.get().model
             else:  # no model yet: names now, counts once it has loaded
                 categories, model = [(c.name, None) for c in book.get().list()], None
             return categories, tag_jobs.tag_counts(library), model
 
         self._job.run(work)
+
+    def _status_changed(self, status: Status) -> None:
+        """A folder that went away (or came back): its photos leave (or rejoin) the album counts."""
+        hidden = frozenset(f.path for f in status.folders if not f.available)
+        if hidden != self._hidden:
+            self._hidden = hidden
+            self.refresh()
 
     def _done(self, result: Lists) -> None:
         categories, tags, model = result

@@ -4,12 +4,15 @@
 
 A library of N synthetic photo rows with clustered vectors (the model at random init: the same cost
 as the pretrained one). Prints p50/p95 of Library.search for short queries, its parts (text encoding,
-index search, row fetch) and recall@10 of the index against exact search. Target: p50 <= 25 ms at 100k.
+the scan of every photo vector, the rest of the pipeline: calibration, stages, top-k order, rows).
+Search scans every vector, so its recall is 1.0; benchmarks/large_index.py measures the vector
+index's graph at a million. Target: p50 <= 12 ms at 100k.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -53,10 +56,10 @@ def main() -> None:
         library.add_folders([folder])
         library.store.photos.apply_scan(str(folder), [(f"{folder}/{i:07d}.jpg", 1, 0.0) for i in range(args.photos)], [], [])
         add_vectors(library, np.random.default_rng(0), encoder.dim)
-        t = time.perf_counter()
-        index = library.vector_index
-        print(f"{args.photos} photos, {args.model}; index built in {time.perf_counter() - t:.0f} s")
-        total, encode, search, fetch = [], [], [], []
+        print(f"{args.photos} photos, {args.model}")
+        total, encode, scan = [], [], []
+        text_encoder = library.text_encoder()
+        table = library.search_parts()[0].current()
         for _ in range(args.rounds):
             for text in QUERIES:
                 t0 = time.perf_counter()
@@ -64,39 +67,20 @@ def main() -> None:
                 total.append(time.perf_counter() - t0)
                 assert len(hits) == 50
                 t0 = time.perf_counter()
-                vector = encoder.encode_texts([text])[0]
+                vector = text_encoder.encode_texts([text])[0]
                 t1 = time.perf_counter()
-                found = index.search(vector, 58)
+                table.matrix @ vector
                 t2 = time.perf_counter()
-                library.store.photos.for_labels([label for label, _ in found], library.model.key)
-                t3 = time.perf_counter()
-                encode.append(t1 - t0), search.append(t2 - t1), fetch.append(t3 - t2)
-        labels = sorted(index.labels())
-        vectors = library.store.vectors.by_label(labels, encoder.dim)
-        # Recall on queries off the photo distribution, as text queries are: a stored vector plus
-        # noise as long as itself (cosine about 0.7 to it). Random-init text vectors would be
-        # unrelated to synthetic photo vectors and make every score a tie.
-        rng = np.random.default_rng(1)
-        noise = rng.standard_normal((200, encoder.dim)).astype(np.float32)
-        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-        queries = vectors[rng.integers(0, len(vectors), 200)] + noise
-        exact = [{labels[i] for i in np.argsort(-(vectors @ q))[:10]} for q in queries]
-        recall = {}
-        for ef in (64, 128, 256, 512):
-            index.ef = ef
-            t0 = time.perf_counter()
-            found = [{label for label, _ in index.search(q, 10)} for q in queries]
-            per_query = (time.perf_counter() - t0) / len(queries) * 1000
-            recall[ef] = (np.mean([len(e & f) / 10 for e, f in zip(exact, found, strict=True)]), per_query)
+                encode.append(t1 - t0), scan.append(t2 - t1)
         library.close()
-    print(f"Library.search (encode + search + rows): {ms(total)}")
-    print(f"  text encode:                           {ms(encode)}")
-    print(f"  index search (k=58):                   {ms(search)}")
-    print(f"  row fetch:                             {ms(fetch)}")
-    for ef, (r, t) in recall.items():
-        print(f"recall@10 vs exact search at ef {ef}: {r:.3f} ({t:.2f} ms/query)")
+    rest = [t - e - s for t, e, s in zip(total, encode, scan, strict=True)]
+    print(f"load {os.getloadavg()[0]:.1f}")
+    print(f"Library.search (encode + scan + pipeline + rows): {ms(total)}")
+    print(f"  text encode:                                   {ms(encode)}")
+    print(f"  scan of every photo vector:                    {ms(scan)}")
+    print(f"  the rest (stages, order, rows), by difference:  {ms(rest)}")
     p50 = statistics.median(total) * 1000
-    print(f"target p50 <= 25 ms: {'met' if p50 <= 25 else 'MISSED'} ({p50:.1f} ms)")
+    print(f"target p50 <= 12 ms: {'met' if p50 <= 12 else 'MISSED'} ({p50:.1f} ms)")
 
 
 if __name__ == "__main__":

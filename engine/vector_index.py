@@ -108,8 +108,11 @@ class VectorIndex:
         ef_search: int = 128,
         M: int = 16,
         ef_construction: int = 200,
+        exact_limit: int | None = None,
     ) -> None:
         self.dim = int(dim)
+        # Up to this many vectors, searches scan an exact copy (default EXACT_LIMIT; 0: the graph always).
+        self._exact_limit = EXACT_LIMIT if exact_limit is None else int(exact_limit)
         self._ef_search = int(ef_search)
         self._lock = _RWLock()
         self._hnsw = hnswlib.Index(space=_SPACE, dim=self.dim)
@@ -122,8 +125,10 @@ class VectorIndex:
         self._hnsw.set_ef(self._ef_search)
         # hnswlib can list its labels but not which of them are deleted, so we keep the live ones.
         self._live: set[int] = set()
-        # Up to EXACT_LIMIT vectors, searches scan this copy instead of walking the graph.
-        self._exact: ExactVectors | None = ExactVectors(self.dim, max(int(capacity), 1))
+        # Up to exact_limit vectors, searches scan this copy instead of walking the graph.
+        self._exact: ExactVectors | None = (
+            ExactVectors(self.dim, max(min(int(capacity), self._exact_limit), 1)) if self._exact_limit > 0 else None
+        )
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -140,7 +145,9 @@ class VectorIndex:
         return index
 
     @classmethod
-    def load(cls, path: Path, dim: int, *, ef_search: int = 128) -> VectorIndex | None:
+    def load(
+        cls, path: Path, dim: int, *, ef_search: int = 128, exact_limit: int | None = None
+    ) -> VectorIndex | None:
         """The index saved at `path`, or None (logged) if it is missing, damaged or of another dim.
 
         Never raises for a bad file: the caller rebuilds from SQLite instead.
@@ -157,6 +164,7 @@ class VectorIndex:
         index = cls.__new__(cls)
         index.dim = int(dim)
         index._ef_search = int(ef_search)
+        index._exact_limit = EXACT_LIMIT if exact_limit is None else int(exact_limit)
         index._lock = _RWLock()
         index._hnsw = hnswlib.Index(space=_SPACE, dim=index.dim)
         try:
@@ -169,7 +177,7 @@ class VectorIndex:
         index._hnsw.set_ef(index._ef_search)  # load_index resets ef to 10
         index._live = layout.live
         index._exact = None
-        if len(index._live) <= EXACT_LIMIT:
+        if index._exact_limit > 0 and len(index._live) <= index._exact_limit:
             labels = np.array(sorted(index._live), np.int64)
             index._exact = ExactVectors(index.dim, max(len(labels), 1024))
             if len(labels):
@@ -259,7 +267,7 @@ class VectorIndex:
             self._live.update(ids.tolist())
             if self._exact is not None:
                 self._exact.upsert(ids, data)
-                if len(self._live) > EXACT_LIMIT:
+                if len(self._live) > self._exact_limit:
                     self._exact = None  # large enough for the graph to pay: free the copy
 
     def _known(self, label: int) -> bool:

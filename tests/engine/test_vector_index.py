@@ -299,7 +299,7 @@ def test_recall_at_10_on_clustered_vectors():
     dim, n, clusters = 64, 20_000, 200
     centres = rng.standard_normal((clusters, dim))
     vectors = unit(centres[rng.integers(0, clusters, n)] + 0.35 * rng.standard_normal((n, dim)))
-    index = VectorIndex.build(np.arange(n), vectors, dim, M=16, ef_construction=100)
+    index = VectorIndex.build(np.arange(n), vectors, dim, M=16, ef_construction=100, exact_limit=0)
     queries = unit(centres[rng.integers(0, clusters, 100)] + 0.6 * rng.standard_normal((100, dim)))
     truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
     hits = sum(
@@ -307,3 +307,27 @@ def test_recall_at_10_on_clustered_vectors():
         for q, t in zip(queries, truth, strict=True)
     )
     assert hits / (10 * len(queries)) >= 0.98
+
+
+def test_the_graph_finds_text_like_queries_at_the_search_breadth(tmp_path: Path):
+    """Above the exact limit the graph answers: queries off the photo distribution (a stored vector
+    plus noise as long as itself, as text queries lie) still find their true top 10 at the breadth
+    a library searches with, after a save and load too (load resets hnswlib's ef)."""
+    from engine.library import SEARCH_EF
+
+    rng = np.random.default_rng(3)
+    dim, n = 128, 10_000
+    centres = unit(rng.standard_normal((100, dim)))
+    vectors = unit(centres[rng.integers(0, 100, n)] + rng.standard_normal((n, dim)) / np.sqrt(dim))
+    index = VectorIndex.build(np.arange(n), vectors, dim, ef_search=SEARCH_EF, exact_limit=0)
+    index.save(tmp_path / "index.bin")
+    loaded = VectorIndex.load(tmp_path / "index.bin", dim, ef_search=SEARCH_EF, exact_limit=0)
+    assert loaded is not None and loaded.ef == SEARCH_EF
+    queries = vectors[rng.integers(0, n, 100)] + unit(rng.standard_normal((100, dim)))
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
+    for searched in (index, loaded):
+        hits = sum(
+            len({label for label, _ in searched.search(q, 10)} & set(t.tolist()))
+            for q, t in zip(queries, truth, strict=True)
+        )
+        assert hits / (10 * len(queries)) >= 0.95

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from collections.abc import Sequence
@@ -54,6 +55,25 @@ def month_title(seconds: float) -> str:
     return f"{MONTHS[when.month - 1]} {when.year}"
 
 
+def month_sections(times: list[float], newest: bool) -> list[Section]:
+    """Sections of photos taken in the same month, for times sorted newest (or oldest) first.
+
+    One binary search per month, not one date conversion per photo (100k photos, ~200 months)."""
+    parts: list[Section] = []
+    start, n = 0, len(times)
+    while start < n:
+        month = datetime.fromtimestamp(times[start]).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        if newest:  # descending: this month ends where a time falls before its first day
+            end = bisect.bisect_right(times, -month.timestamp(), lo=start, key=lambda t: -t)
+        else:
+            following = month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+            end = bisect.bisect_left(times, following.timestamp(), lo=start)
+        end = max(end, start + 1)
+        parts.append(Section(month_title(times[start]), start, end, "date"))
+        start = end
+    return parts
+
+
 def aspect_of(hit: Hit) -> float:
     """Width over height of the upright photo; 1 while it is not known (not indexed yet)."""
     w, h = hit.photo.width, hit.photo.height
@@ -80,6 +100,7 @@ class ResultsModel(QAbstractListModel):
         self._received: tuple[Hit, ...] = ()
         self._row_of: dict[str, int] = {}
         self._aspects: list[float] = []
+        self._times: list[float] = []  # the matches' times, when sorted by date
         self._heights: list[float] = []
         self._marks: dict[str, bool] = {}
         self._sections: list[Section] | None = None
@@ -103,7 +124,7 @@ class ResultsModel(QAbstractListModel):
 
     def _arrange(self) -> None:
         received = self._received
-        self._matches = self._sorted(tuple(h for h in received if h.match))
+        self._matches, self._times = self._sorted([h for h in received if h.match])
         self._weaker = tuple(h for h in received if not h.match)
         self._set_rows(self._matches + self._weaker if self.show_weaker else self._matches)
 
@@ -121,12 +142,13 @@ class ResultsModel(QAbstractListModel):
             self.sort_key = key
             self.set_hits(self._received, keep_weaker_open=True)
 
-    def _sorted(self, matches: tuple[Hit, ...]) -> tuple[Hit, ...]:
-        if self.sort_key == SORT_NEWEST:
-            return tuple(sorted(matches, key=photo_time, reverse=True))
-        if self.sort_key == SORT_OLDEST:
-            return tuple(sorted(matches, key=photo_time))
-        return matches
+    def _sorted(self, matches: list[Hit]) -> tuple[tuple[Hit, ...], list[float]]:
+        """The matches in the chosen order, and (sorted by date) their times."""
+        if self.sort_key == SORT_RELEVANCE:
+            return tuple(matches), []
+        times = [photo_time(h) for h in matches]
+        order = sorted(range(len(matches)), key=times.__getitem__, reverse=self.sort_key == SORT_NEWEST)
+        return tuple(matches[i] for i in order), [times[i] for i in order]
 
     def set_show_weaker(self, show: bool) -> None:
         """Open (or close) the weaker results below the matches."""
@@ -210,14 +232,7 @@ class ResultsModel(QAbstractListModel):
         if self.sort_key == SORT_RELEVANCE or not matches:
             parts = [Section("", 0, matches)]
         else:
-            parts = []
-            start, title = 0, month_title(photo_time(self._matches[0]))
-            for i in range(1, matches):
-                here = month_title(photo_time(self._matches[i]))
-                if here != title:
-                    parts.append(Section(title, start, i, "date"))
-                    start, title = i, here
-            parts.append(Section(title, start, matches, "date"))
+            parts = month_sections(self._times, newest=self.sort_key == SORT_NEWEST)
         if self.show_weaker and self._weaker:
             parts.append(Section("Weaker results", matches, len(self._hits), "weaker"))
         return parts

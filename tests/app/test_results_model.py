@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from app.gui.results_model import (
     PathRole,
     ResultsModel,
     ScoreRole,
+    month_sections,
     month_title,
 )
 from app.gui.state import SORT_NEWEST, SORT_OLDEST
@@ -144,3 +146,16 @@ def test_sections_marks_and_layout_data():
     assert model.thumb_side(hits[1]) == 192  # portrait: its longer side is the row height
     assert model.thumb_side(hits[0]) == 256  # 4:3 at 192 px high is 256 px wide
     assert model.thumb_side(hits[2]) == 768  # a 4:1 panorama
+
+
+def test_month_sections_match_each_photos_own_month():
+    rng = random.Random(3)
+    times = [1_200_000_000 + rng.random() * 400_000_000 for _ in range(3000)]  # 2008-2020, DST included
+    for newest in (True, False):
+        ordered = sorted(times, reverse=newest)
+        sections = month_sections(ordered, newest)
+        assert sections[0].start == 0 and sections[-1].end == len(ordered)
+        for a, b in zip(sections, sections[1:], strict=False):
+            assert a.end == b.start and a.title != b.title
+        for section in sections:
+            assert {month_title(t) for t in ordered[section.start : section.end]} == {section.title}

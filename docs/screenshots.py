@@ -133,16 +133,21 @@ def main() -> int:
     wait(lambda: not window.search.busy)
     views.results.set_show_weaker(True)
 
-    # 5. The viewer with the heatmap of the search.
-    paths = views.results.paths()
-    chosen = next(p for p in paths if p.endswith(DOG))
-    window.viewer_control.open(views.results.row_of(chosen))
+    # 5. The viewer with the heatmap of a text (on a bright photo: the shade shows best there).
+    def open_photo(name: str) -> None:
+        window.viewer_control.open(views.results.row_of(next(p for p in views.results.paths() if p.endswith(name))))
+        wait(lambda: viewer.image is not None)
+
     viewer = views.viewer
-    wait(lambda: viewer.image is not None)
+    open_photo("nikon-e950.jpg")
     viewer.set_heatmap(True)
-    wait(lambda: viewer.heat is not None)
+    viewer.heatmap_bar.text.setText("a cannon on the grass")
+    viewer.request_heatmap()
+    wait(lambda: viewer.heat is not None and viewer.heat.text == "a cannon on the grass")
     shot(window, "5-viewer-heatmap")
     viewer.set_heatmap(False)
+    window.viewer_control.close()
+    open_photo(DOG)
 
     # 6. Tags with boxes around what they name, every one shown and labelled.
     panel = viewer.tag_panel

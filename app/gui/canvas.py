@@ -55,9 +55,14 @@ MARK_COLOURS = (
 )
 
 
+def mark_colour(place: int) -> QColor:
+    """The colour of the highlights of a photo's `place`-th tag."""
+    return MARK_COLOURS[place % len(MARK_COLOURS)]
+
+
 def make_mark(label: str, box: Box | None, mask_png: bytes | None, colour_index: int = 0) -> Mark | None:
     """The mark of a stored highlight (None when it has neither a box nor a readable mask)."""
-    colour = MARK_COLOURS[colour_index % len(MARK_COLOURS)]
+    colour = mark_colour(colour_index)
     if mask_png:
         mask = _load_mask(mask_png)
         bounds = _bounds(mask) if mask is not None else None

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .canvas import MODE_BOX, MODE_BRUSH, MODE_ERASE, MODE_VIEW
+from .canvas import MODE_BOX, MODE_BRUSH, MODE_ERASE, MODE_VIEW, mark_colour
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -309,17 +309,22 @@ class TagPanel(QWidget):
             widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
-        for tag in self._tags:
-            self.chips_layout.addWidget(self._chip(tag, tag.text == chosen))
+        for place, tag in enumerate(self._tags):
+            self.chips_layout.addWidget(self._chip(tag, tag.text == chosen, place))
         self.empty.setVisible(not self._tags)
         self._chosen(keep_phrase=phrase)
 
-    def _chip(self, tag: Tag, checked: bool) -> QWidget:
+    def _chip(self, tag: Tag, checked: bool, place: int) -> QWidget:
         frame = QFrame()
         frame.setObjectName("tagChip")
         row = QHBoxLayout(frame)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
+        if tag.highlights:  # the colour of its boxes on the photo
+            dot = QLabel("●")
+            dot.setObjectName("tagColour")
+            dot.setStyleSheet(f"color: {mark_colour(place).name()}; padding-right: 4px;")
+            row.addWidget(dot)
         label = QToolButton()
         label.setObjectName("chip")
         marks = f"  ·  {len(tag.highlights)} highlighted" if tag.highlights else ""

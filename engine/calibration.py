@@ -75,6 +75,8 @@ RIVAL_SIMILARITY = 0.1
 # A photo stays the query's match while no related rival beats the query there by more than this many
 # bank standard deviations: log-odds SLOPE * (z_query - z_rival + RIVAL_MARGIN) at most.
 RIVAL_MARGIN = 2.0
+# Rivals whose z over the library is kept (the most recently used): 13 MB at 100k photos.
+RIVALS_KEPT = 32
 # Library photos in the bank of photo queries: enough for a stable centre and spread.
 PHOTO_BANK_SIZE = 256
 
@@ -195,15 +197,17 @@ class Calibrator:
         """A rival's z over every photo of `table`, kept until the table changes."""
         key = (table.generation, id(table))
         with self._lock:
-            found = self._rival_z.get(text)
-        if found is not None and found[0] == key:
-            return found[1]
+            found = self._rival_z.pop(text, None)
+            if found is not None and found[0] == key:
+                self._rival_z[text] = found  # the most recently used last
+                return found[1]
         with self._lock:
             vector = self._bank_vectors((text,))[0]
         # Its own product, so that the query's, which the table keeps, stays there.
         z = self._z(table, np.arange(len(table)), vector, "text", table.matrix @ vector).astype(np.float32)
         with self._lock:
-            self._rival_z = {t: v for t, v in self._rival_z.items() if v[0] == key}
+            kept = [(t, v) for t, v in self._rival_z.items() if v[0] == key][-(RIVALS_KEPT - 1) :]
+            self._rival_z = dict(kept)
             self._rival_z[text] = (key, z)
         return z
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication
 
 from app.gui.delegate import ThumbnailDelegate, mark_buttons
 from app.gui.grid_view import PhotoGrid
@@ -167,8 +168,16 @@ def test_hover_buttons_mark_a_photo(qtbot):
     clicked: list[tuple[str, bool]] = []
     delegate.mark_clicked.connect(lambda path, good: clicked.append((path, good)))
     cell = grid.visualRect(model.index(1))
-    qtbot.mouseMove(grid.viewport(), cell.center())
-    qtbot.waitUntil(lambda: grid.hovered().row() == 1)  # the pointer shows the mark buttons
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        QPointF(cell.center()),
+        QPointF(grid.viewport().mapToGlobal(cell.center())),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(grid.viewport(), move)  # (qtbot.mouseMove needs a real pointer)
+    assert grid.hovered().row() == 1  # the pointer shows the mark buttons
     buttons = mark_buttons(cell)
     assert buttons is not None
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=buttons[1].center())

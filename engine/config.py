@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "Viewfinder"
 
 # ViT-B-32 trained on DataComp-XL: 69.2% ImageNet zero-shot at the cost of the smallest standard ViT
@@ -45,6 +43,8 @@ def default_library_dir() -> Path:
     env = os.environ.get("VIEWFINDER_LIBRARY")
     if env:
         return Path(env).expanduser()
+    import platformdirs  # a few hundredths of a second, only where no folder was given
+
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "library"
 
 
@@ -53,4 +53,6 @@ def default_cache_dir() -> Path:
     env = os.environ.get("VIEWFINDER_CACHE")
     if env:
         return Path(env).expanduser()
+    import platformdirs
+
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))

@@ -7,6 +7,8 @@ indexer calls this from many threads for hours), and the images returned own the
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
 import logging
 import math
@@ -27,20 +29,21 @@ from .raw import RAW_SUFFIXES, read_raw
 
 log = logging.getLogger(__name__)
 
-try:
+# Optional: without pillow-heif, HEIC files are reported, not decoded. It is imported, and its opener
+# registered, with Pillow's plugins when the first photo is opened (_formats): commands that open
+# none (status, tags) start a tenth of a second sooner.
+HEIF_AVAILABLE = importlib.util.find_spec("pillow_heif") is not None
+
+
+def _heif_avif() -> bool:
+    """pillow-heif < 1.0 has a separate AVIF opener (1.x dropped AVIF)."""
     import pillow_heif
 
-    pillow_heif.register_heif_opener()
-    HEIF_AVAILABLE = True
-except ImportError:  # optional: HEIC files are then reported, not decoded
-    HEIF_AVAILABLE = False
+    return hasattr(pillow_heif, "register_avif_opener")
 
-# Pillow 11.2+ decodes AVIF itself; pillow-heif 1.x dropped AVIF, older releases had a separate opener.
-AVIF_AVAILABLE = bool(features.check("avif")) or (
-    HEIF_AVAILABLE and hasattr(pillow_heif, "register_avif_opener")
-)
-if AVIF_AVAILABLE and not features.check("avif"):
-    pillow_heif.register_avif_opener()  # type: ignore[attr-defined]  # pillow-heif < 1.0
+
+# Pillow 11.2+ decodes AVIF itself.
+AVIF_AVAILABLE = bool(features.check("avif")) or (HEIF_AVAILABLE and _heif_avif())
 
 _HEIF_SUFFIXES = frozenset({".heic", ".heif"})
 # HEIC is listed even without pillow-heif so that such files are found and reported, not skipped.
@@ -60,12 +63,22 @@ MAX_PIXELS: int = 180_000_000
 MIN_DECODED_ROWS = 0.9
 _TRUNCATED_REASON = "corrupt or truncated image data"
 
-# Only photo formats: never let Pillow pick a plugin such as EPS (which runs Ghostscript) for a
-# file that merely sits in a photo folder. Multi-picture camera JPEGs (MPO) come through "JPEG".
-Image.init()
-_FORMATS = tuple(
-    f for f in ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "HEIF", "AVIF") if f in Image.OPEN
-)
+
+
+@functools.cache
+def _formats() -> tuple[str, ...]:
+    """The formats Pillow may open: only photo formats, never a plugin such as EPS (which runs
+    Ghostscript) for a file that merely sits in a photo folder. Multi-picture camera JPEGs (MPO)
+    come through "JPEG"."""
+    if HEIF_AVAILABLE:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        if AVIF_AVAILABLE and not features.check("avif"):
+            pillow_heif.register_avif_opener()  # type: ignore[attr-defined]  # pillow-heif < 1.0
+    Image.init()
+    return tuple(f for f in ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "HEIF", "AVIF") if f in Image.OPEN)
+
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
 _WHITE = (255, 255, 255)
@@ -294,7 +307,7 @@ def _opened(source: Source, label: str) -> Iterator[Image.Image]:
 @contextmanager
 def _open_pillow(fp: IO[bytes], label: str) -> Iterator[Image.Image]:
     try:
-        im = Image.open(fp, formats=_FORMATS)
+        im = Image.open(fp, formats=_formats())
     except UnidentifiedImageError:
         fp.seek(0)
         if not HEIF_AVAILABLE and (_looks_heif(fp.read(16)) or _suffix(label) in _HEIF_SUFFIXES):

@@ -16,12 +16,15 @@ import io
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import rawpy
 from PIL import Image
 
 from .errors import PhotoError
+
+if TYPE_CHECKING:  # imported where a RAW is read: commands that read none start sooner
+    import rawpy
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ def read_raw(
 ) -> RawPicture:
     """Open a RAW file's bytes; with `pixels`, decode a picture that is at least `min_size` once
     upright (None: at least half the sensor's size). Raises PhotoError with a reason."""
+    import rawpy
+
     try:
         with rawpy.imread(io.BytesIO(data)) as raw:
             sizes = raw.sizes
@@ -108,6 +113,8 @@ def _covers(size: tuple[int, int], target: tuple[int, int]) -> bool:
 def _preview(raw: rawpy.RawPy, label: str) -> Image.Image | None:
     """The embedded preview as an opened (not yet decoded) image, or None when there is none or it
     is unreadable: the sensor data may still be fine."""
+    import rawpy
+
     try:
         thumb = raw.extract_thumb()
     except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):

@@ -219,7 +219,8 @@ def test_heic_decodes_with_size_date_and_gps(sample_photos: Path) -> None:
 
 def test_heic_without_pillow_heif_is_reported(sample_photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(photos, "HEIF_AVAILABLE", False)
-    monkeypatch.setattr(photos, "_FORMATS", tuple(f for f in photos._FORMATS if f != "HEIF"))
+    formats = tuple(f for f in photos._formats() if f != "HEIF")
+    monkeypatch.setattr(photos, "_formats", lambda: formats)
     data = (sample_photos / "heic/IMG_5195.HEIC").read_bytes()
     for source in (sample_photos / "heic/IMG_5195.HEIC", data):
         with pytest.raises(PhotoError) as err:

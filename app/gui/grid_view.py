@@ -112,14 +112,15 @@ class PhotoGrid(QAbstractItemView):
         if model is None or not model.weaker:
             button.hide()
             return
-        n = model.weaker
+        n, total = model.weaker, model.weaker_total
         noun = "result" if n == 1 else "results"
+        some = f"the best {n:,} of {total:,} weaker results" if total > n else f"{n:,} weaker {noun}"
         if model.show_weaker:
-            button.setText(f"Hide the {n:,} weaker {noun}")
+            button.setText(f"Hide {some}" if total > n else f"Hide the {n:,} weaker {noun}")
         elif model.matches:
-            button.setText(f"Show {n:,} weaker {noun}")
+            button.setText(f"Show {some}")
         else:
-            button.setText(f"No close matches · Show {n:,} weaker {noun}")
+            button.setText(f"No close matches · Show {some}")
         hint = button.sizeHint()
         y = self._layout.footer_y + (FOOTER_HEIGHT - hint.height()) // 2 - self.verticalOffset()
         button.setGeometry(QRect(QPoint((self.viewport().width() - hint.width()) // 2, y), hint))

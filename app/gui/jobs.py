@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -22,7 +22,7 @@ from .state import ModelInfo, ModelState, SearchRequest
 if TYPE_CHECKING:
     from engine.config import ModelSpec
     from engine.library import Library
-    from engine.search import Hit, Query
+    from engine.search import Hit, Query, Results
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,35 @@ def make_query(request: SearchRequest, folder: str | None = None, k: int = RESUL
     )
 
 
-def search(library: Library, request: SearchRequest, folder: str | None, k: int = RESULT_LIMIT) -> list[Hit]:
-    """A text and/or image query; `-word` in the text excludes a word (the engine parses it)."""
+def search(
+    library: Library, request: SearchRequest, folder: str | None, k: int = RESULT_LIMIT
+) -> list[Hit] | Results:
+    """A text and/or image query; `-word` in the text excludes a word (the engine parses it).
+    The engine's Results carry how many photos of the library match and how many are weaker."""
     query = make_query(request, folder, k)
     if query.empty:  # only negatives typed ("-people"): nothing positive to rank by
         return browse(library, folder, request)
-    return library.search(query)
+    return library.find(query)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the grid shows: the hits (matches first), and when known the library-wide counts of
+    matches and weaker results (the hits stop at RESULT_LIMIT; the counts do not)."""
+
+    hits: list[Hit]
+    matches: int | None = None
+    weaker: int | None = None
+
+
+def answer(found: list[Hit] | Results, gone: frozenset[str]) -> Answer:
+    """The hits outside folders that are gone for now; the counts only when none is gone (they
+    would count the photos hidden)."""
+    if isinstance(found, list):
+        return Answer(hide_folders(found, gone))
+    if gone:
+        return Answer(hide_folders(found.hits, gone))
+    return Answer(found.hits, found.matches, found.weaker)
 
 
 def model_info(library: Library) -> ModelInfo:

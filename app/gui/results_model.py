@@ -98,6 +98,7 @@ class ResultsModel(QAbstractListModel):
         self._matches: tuple[Hit, ...] = ()  # sorted
         self._weaker: tuple[Hit, ...] = ()  # by relevance
         self._received: tuple[Hit, ...] = ()
+        self._weaker_total: int | None = None
         self._row_of: dict[str, int] = {}
         self._aspects: list[float] = []
         self._times: list[float] = []  # the matches' times, when sorted by date
@@ -113,11 +114,15 @@ class ResultsModel(QAbstractListModel):
 
     # -- contents ----------------------------------------------------------------------------
 
-    def set_hits(self, hits: Sequence[Hit], *, keep_weaker_open: bool = False) -> None:
+    def set_hits(
+        self, hits: Sequence[Hit], *, keep_weaker_open: bool = False, weaker_total: int | None = None
+    ) -> None:
         """Show a new answer; the weaker results start closed unless `keep_weaker_open` (the same
-        query re-ranked by marks)."""
+        query re-ranked by marks). `weaker_total`: how many weaker results the library holds, when
+        the hits hold only the best of them."""
         self.beginResetModel()
         self._received = tuple(hits)
+        self._weaker_total = weaker_total
         self.show_weaker = self.show_weaker and keep_weaker_open
         self._arrange()
         self.endResetModel()
@@ -140,7 +145,7 @@ class ResultsModel(QAbstractListModel):
             raise ValueError(f"unknown sort key {key!r}")
         if key != self.sort_key:
             self.sort_key = key
-            self.set_hits(self._received, keep_weaker_open=True)
+            self.set_hits(self._received, keep_weaker_open=True, weaker_total=self._weaker_total)
 
     def _sorted(self, matches: list[Hit]) -> tuple[tuple[Hit, ...], list[float]]:
         """The matches in the chosen order, and (sorted by date) their times."""
@@ -198,6 +203,11 @@ class ResultsModel(QAbstractListModel):
     def weaker(self) -> int:
         """How many weaker results there are (below the cut), shown or not."""
         return len(self._weaker)
+
+    @property
+    def weaker_total(self) -> int:
+        """How many weaker results the library holds (at least the ones here)."""
+        return max(self._weaker_total or 0, len(self._weaker))
 
     def paths(self) -> list[str]:
         return [h.path for h in self._hits]

@@ -161,6 +161,15 @@ def test_grid_rows_headers_and_weaker_results(qtbot):
     assert rect.height() <= 160
 
 
+def test_the_button_says_when_only_the_best_weaker_results_are_here(qtbot):
+    hits = [_hit("m.jpg", (4000, 3000))] + [_hit(f"w{i}.jpg", (4000, 3000), match=False) for i in range(3)]
+    grid, model = _grid(qtbot, hits)
+    model.set_hits(hits, weaker_total=5000)  # a big library: the search returned its best 3
+    assert model.weaker_total == 5000 and grid.weaker_button.text() == "Show the best 3 of 5,000 weaker results"
+    model.set_hits(hits[1:])
+    assert grid.weaker_button.text() == "No close matches · Show 3 weaker results"
+
+
 def test_hover_buttons_mark_a_photo(qtbot):
     grid, model = _grid(qtbot, [_hit(f"{i}.jpg", (4000, 3000)) for i in range(6)])
     delegate = grid.itemDelegate()

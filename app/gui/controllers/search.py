@@ -20,7 +20,7 @@ from ..views import RESULTS_EMPTY, RESULTS_GRID, Views
 from ..workers import CoalescedJob, Runner
 
 if TYPE_CHECKING:
-    from engine.search import Hit
+    from engine.search import Hit, Results
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".gif"}
@@ -41,7 +41,7 @@ class SearchController(QObject):
     ):
         super().__init__(window)
         self.state, self.views, self.runner, self.categories = state, views, runner, categories
-        self._job = CoalescedJob[tuple[SearchRequest, "list[Hit]"]](
+        self._job = CoalescedJob[tuple[SearchRequest, jobs.Answer]](
             runner, self._done, self._failed, priority=5
         )
         self._waiting_for_model = False
@@ -158,7 +158,7 @@ class SearchController(QObject):
 
     # -- answering ---------------------------------------------------------------------------
 
-    def _work(self) -> Callable[[], list[Hit]] | None:
+    def _work(self) -> Callable[[], list[Hit] | Results] | None:
         """The job answering the current request in the current scope; None when none can run."""
         library, request, scope = self.state.library, self.state.request, self.state.scope
         if library is None:
@@ -192,7 +192,7 @@ class SearchController(QObject):
             return
         request, gone = self.state.request, self._gone_folders()
         self._hidden = gone
-        self._job.run(lambda: (request, jobs.hide_folders(work(), gone)))
+        self._job.run(lambda: (request, jobs.answer(work(), gone)))
 
     def _gone_folders(self) -> frozenset[str]:
         status = self.state.status
@@ -214,8 +214,9 @@ class SearchController(QObject):
         if self.state.request.empty and not self.views.results.rowCount() and not self._job.busy:
             self.run()
 
-    def _done(self, answer: tuple[SearchRequest, list[Hit]]) -> None:
-        request, hits = answer
+    def _done(self, answered: tuple[SearchRequest, jobs.Answer]) -> None:
+        request, answer = answered
+        hits = answer.hits
         views = self.views
         # The same query again (marks changed, the library grew): stay where the user is.
         same = (
@@ -224,7 +225,7 @@ class SearchController(QObject):
             and self._shown_scope == self.state.scope
         )
         self._shown, self._shown_scope = request, self.state.scope
-        views.results.set_hits(hits, keep_weaker_open=same)
+        views.results.set_hits(hits, keep_weaker_open=same, weaker_total=answer.weaker)
         views.results.set_marks(request.likes, request.unlikes)
         if hits:
             views.results_stack.setCurrentIndex(RESULTS_GRID)
@@ -235,7 +236,8 @@ class SearchController(QObject):
         else:
             self.show_empty("No photos match your search.")
         results = views.results
-        self._update_scope_line(request, results.matches, results.weaker)
+        matches = answer.matches if answer.matches is not None else results.matches
+        self._update_scope_line(request, matches, results.weaker_total)
         self.results_updated.emit()
 
     def _nothing_to_browse(self) -> str:

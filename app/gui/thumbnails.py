@@ -1,7 +1,9 @@
 """Lazy thumbnails for the results grid: disk cache -> QImage in pool threads -> in-memory LRU.
 
 Only rows the view paints ask for a thumbnail, so scrolling through thousands of results decodes
-only what is seen. The newest request runs first (scrolling fast leaves old requests behind).
+only what is seen. The newest request runs first, and at most `max_pending` wait: scrolling fast
+through 100,000 photos takes back the oldest requests (rows long scrolled past) instead of decoding
+them all.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class ThumbnailLoader(QObject):
         pool: QThreadPool | None = None,
         capacity: int = 600,
         parent: QObject | None = None,
+        max_pending: int = 200,
     ):
         super().__init__(parent)
         self.cache = cache
@@ -66,7 +69,8 @@ class ThumbnailLoader(QObject):
         self.capacity = capacity
         self._images: OrderedDict[ThumbKey, QImage] = OrderedDict()
         self._failed: set[ThumbKey] = set()
-        self._pending: set[ThumbKey] = set()
+        self._pending: OrderedDict[ThumbKey, _Load] = OrderedDict()  # oldest request first
+        self.max_pending = max_pending
         self._order = count()
         self._signals = _Signals()
         self._signals.loaded.connect(self._on_loaded)
@@ -79,16 +83,28 @@ class ThumbnailLoader(QObject):
             self._images.move_to_end(key)
             return found
         if key not in self._pending and key not in self._failed and not self.closed:
-            self._pending.add(key)
+            load = _Load(self.cache, key, self._signals)
+            self._pending[key] = load
             # Higher priority runs first: the latest request is the row the user is looking at.
-            self.pool.start(_Load(self.cache, key, self._signals), next(self._order) % 1_000_000)
+            self.pool.start(load, next(self._order) % 1_000_000)
+            self._drop_stale()
         return None
+
+    def _drop_stale(self) -> None:
+        """Take back the oldest waiting requests beyond `max_pending` (one that already runs stays)."""
+        for key in list(self._pending)[: max(0, len(self._pending) - self.max_pending)]:
+            if self.pool.tryTake(self._pending[key]):
+                del self._pending[key]  # asked for again if its row is painted again
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def failed(self, key: ThumbKey) -> bool:
         return key in self._failed
 
     def _on_loaded(self, key: ThumbKey, image: QImage) -> None:
-        self._pending.discard(key)
+        self._pending.pop(key, None)
         if self.closed:
             return
         if image.isNull():

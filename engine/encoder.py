@@ -200,6 +200,8 @@ def _load_local_checkpoint(model: torch.nn.Module, path: Path, name: str) -> Non
     from open_clip.model import resize_pos_embed, resize_text_pos_embed
 
     state = read_checkpoint(path)
+    if any("reparam_conv" in key for key in state):  # saved from a re-parameterised MobileCLIP tower
+        forward.reparameterize(model)
     try:
         # The same massaging open_clip's own load_checkpoint applies (third-party layouts, other
         # image sizes), then a strict load so a checkpoint of another architecture is refused.
@@ -257,8 +259,44 @@ def _build_model(
     if local is not None:
         _load_local_checkpoint(model, local, name)
         model.to(device)
+    if tag is None:
+        _use_published_preprocessing(model, name)
+    forward.reparameterize(model)
     model.eval()
     return model, name
+
+
+def _use_published_preprocessing(model: torch.nn.Module, name: str) -> None:
+    """Give a model built without a pretrained tag (random init, or a local checkpoint file) the
+    preprocessing its published weights were trained with, when all of them agree: SigLIP's and
+    MobileCLIP's means and resizing differ from CLIP's, which open_clip assumes without a tag."""
+    from open_clip.model import set_model_preprocess_cfg
+    from open_clip.transform import merge_preprocess_dict
+
+    keys = ("mean", "std", "interpolation", "resize_mode")
+    tags = open_clip.list_pretrained_tags_by_model(name) if name in open_clip.list_models() else []
+    published = {tuple(open_clip.get_pretrained_cfg(name, t).get(k) for k in keys) for t in tags}
+    if len(published) != 1:
+        return
+    values = dict(zip(keys, published.pop(), strict=True))
+    current = open_clip.get_model_preprocess_cfg(model)
+    set_model_preprocess_cfg(model, merge_preprocess_dict(current, values))
+
+
+def _load_tokenizer(name: str, cache_dir: str | None) -> Any:
+    """The model's tokenizer; Hugging Face ones (SigLIP's) need `transformers` and, once, the network."""
+    hf_name = (open_clip.get_model_config(name) or {}).get("text_cfg", {}).get("hf_tokenizer_name")
+    if hf_name:
+        try:
+            import transformers  # noqa: F401
+        except ImportError as e:
+            raise ModelUnavailable(
+                f"Model {name} needs the Hugging Face tokenizer {hf_name}: pip install 'viewfinder[hf]'."
+            ) from e
+    try:
+        return open_clip.get_tokenizer(name, cache_dir=cache_dir)
+    except Exception as e:
+        raise ModelUnavailable(f"Could not load the tokenizer of {name}: {_one_line(e)}.") from e
 
 
 class Encoder:
@@ -301,6 +339,7 @@ class Encoder:
         cache_dir: str | None = None,
         progress: Progress | None = None,
         precision: str | None = None,
+        tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
     ) -> Encoder:
         """Build the model of `spec` on `device` ("auto", "cpu", "cuda", "mps").
 
@@ -311,14 +350,13 @@ class Encoder:
 
         Raises ModelUnavailable (one sentence) when the model or its weights cannot be had, and
         ViewfinderError for an unavailable device. `progress(done_bytes, total_bytes)` is called
-        while weights download (best effort).
+        while weights download (best effort). `tokenizer` (texts -> (N, context) ids) replaces the
+        model's own, which is loaded first otherwise: a missing tokenizer fails before the weights.
         """
         device = pick_device(device)
+        if tokenizer is None:
+            tokenizer = _load_tokenizer(_resolve_model_name(spec.name), cache_dir)
         model, name = _build_model(spec, device, cache_dir, progress)
-        try:
-            tokenizer = open_clip.get_tokenizer(name, cache_dir=cache_dir)
-        except Exception as e:
-            raise ModelUnavailable(f"Could not load the tokenizer of {name}: {_one_line(e)}.") from e
         model_cfg = open_clip.get_model_config(name) or {}
         dim = int(model_cfg.get("embed_dim") or 0)
         encoder = cls(spec, model, tokenizer, device, dim)
@@ -368,10 +406,10 @@ class Encoder:
             and tokenizer.reduction_fn is None
             and getattr(tokenizer.clean_fn, "__name__", "") == "_clean_lower"
         )
-        if not plain or not self.is_token_truncatable:
+        if not plain:
             return None
         model: Any = self.model
-        eos = int(model.text_eos_id) if model.text_pool_type == "eos" else None
+        eos = int(model.text_eos_id) if self.is_token_truncatable and model.text_pool_type == "eos" else None
         return {"context_length": int(tokenizer.context_length), "eos_id": eos, "dim": self.dim}
 
     # ----- images -------------------------------------------------------------------------------
@@ -431,7 +469,7 @@ class Encoder:
 
     @property
     def supports_patch_tokens(self) -> bool:
-        """True when `image_tokens` works: an open_clip ViT image tower with token pooling."""
+        """True when `image_tokens` works: a ViT pooled from tokens, SigLIP's or MobileCLIP's tower."""
         return forward.has_patch_tokens(self.model)
 
     def image_tokens(
@@ -445,14 +483,10 @@ class Encoder:
         residual, no MLP), which localises far better on pretrained models.
         """
         if not self.supports_patch_tokens:
-            raise ViewfinderError(
-                f"Model {self.spec.name} has no patch tokens (not an open_clip ViT image tower)."
-            )
+            raise ViewfinderError(f"Model {self.spec.name} has no patch tokens (its image tower pools them away).")
         with torch.inference_mode():
             pixels = batch.to(self.device, self._input_dtype)
-            pooled, patches = forward.image_tokens(self.model, pixels, clearclip=clearclip)
-            visual: Any = self.model.visual
-            grid = (int(visual.grid_size[0]), int(visual.grid_size[1]))
+            pooled, patches, grid = forward.image_patches(self.model, pixels, clearclip=clearclip)
             return pooled.cpu().numpy(), patches.cpu().numpy(), grid
 
     # ----- texts --------------------------------------------------------------------------------
@@ -474,16 +508,23 @@ class Encoder:
         with torch.inference_mode():
             for start in range(0, len(texts), _TEXT_BATCH):
                 ids = self.tokenize(texts[start : start + _TEXT_BATCH]).to(self.device)
-                if self.towers is not None and self.towers.has_text:
+                if self.towers is not None and self.towers.has_text and not self.towers.causal:
+                    parts.append(self.towers.encode_ids(ids.numpy()))
+                elif self.towers is not None and self.towers.has_text:
                     positions = forward.pool_positions(self.model, ids).numpy()
                     parts.append(self.towers.encode_ids(runtime.cut_ids(ids.numpy(), positions), positions))
                 else:
                     parts.append(forward.text_vectors(self.model, ids).cpu().numpy())
         return np.concatenate(parts)
 
+    @property
+    def supports_word_tokens(self) -> bool:
+        """True when `text_tokens` and `words` work: CLIP's tokenizer and a causal text tower."""
+        return isinstance(self.tokenizer, SimpleTokenizer) and self.is_token_truncatable
+
     def _content_ids(self, text: str) -> tuple[torch.Tensor, list[int]]:
         """Token ids (1, context) of `text` and the positions of its content tokens."""
-        if not isinstance(self.tokenizer, SimpleTokenizer) or not self.is_token_truncatable:
+        if not self.supports_word_tokens:
             raise ViewfinderError(f"Model {self.spec.name} does not provide per-word vectors.")
         ids = self.tokenize([text])
         special = {self.tokenizer.sot_token_id, self.tokenizer.eot_token_id, 0}

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from open_clip.model import CLIP
+from open_clip.timm_model import TimmModel
 from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 from torch import Tensor, nn
 
@@ -27,33 +28,122 @@ def image_vectors(model: nn.Module, pixels: Tensor) -> Tensor:
     return F.normalize(visual(pixels).float(), dim=-1)
 
 
+def reparameterize(model: nn.Module) -> nn.Module:
+    """Fuse the training-time branches of re-parameterisable timm towers (MobileCLIP's FastViT and
+    MobileOne blocks) into single convolutions, in place: the same function in eval mode at a
+    fraction of the cost. A no-op for every other tower."""
+    visual: Any = getattr(model, "visual", None)
+    if isinstance(visual, TimmModel) and any(
+        hasattr(m, "reparameterize") for m in visual.trunk.modules() if m is not visual.trunk
+    ):
+        from timm.utils.model import reparameterize_model
+
+        reparameterize_model(visual.trunk, inplace=True)
+    return model
+
+
+def _timm_patch_kind(visual: Any) -> str | None:
+    """How a timm tower's patches enter the joint space: "map" (SigLIP's attention-pool head, each
+    patch pooled alone), "token" (class-token ViTs: the head on each patch), "conv" (FastViT: the
+    linear classifier on each location, whose mean is the average-pooled vector); None otherwise."""
+    from timm.models.fastvit import FastVit
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+
+    trunk = visual.trunk
+    if isinstance(trunk, TimmViT):
+        if trunk.global_pool == "map" and trunk.attn_pool is not None:
+            return "map"
+        if trunk.global_pool in ("token", "avg"):
+            return "token"
+    if isinstance(trunk, FastVit) and not trunk.fork_feat:
+        head = trunk.head
+        if head.global_pool.pool_type == "avg" and isinstance(head.fc, (nn.Linear, nn.Identity)):
+            return "conv"
+    return None
+
+
 def has_patch_tokens(model: nn.Module) -> bool:
-    """True for open_clip ViT image towers pooled from tokens: their patches can be projected into
-    the joint space like the pooled vector."""
+    """True for image towers whose patches can be projected into the joint space like the pooled
+    vector: open_clip ViTs pooled from tokens, and timm towers (SigLIP/SigLIP2, MobileCLIP/2)."""
     visual = getattr(model, "visual", None)
-    return isinstance(visual, VisionTransformer) and visual.attn_pool is None and visual.pool_type != "none"
+    if isinstance(visual, VisionTransformer):
+        return visual.attn_pool is None and visual.pool_type != "none"
+    return isinstance(visual, TimmModel) and _timm_patch_kind(visual) is not None
 
 
 def image_tokens(model: nn.Module, pixels: Tensor, *, clearclip: bool = False) -> tuple[Tensor, Tensor]:
     """Global vectors (N, D) and patch vectors (N, rows*cols, D), unit length, from one pass.
 
-    Patches get the tower's final norm and projection, as the pooled class token does. With
+    Patches get the tower's final norm and projection, as the pooled vector does. With
     `clearclip` they come from ClearCLIP's variant of the last block instead (q-q attention on the
     values, no residual, no MLP), which localises far better on pretrained models; the global
-    vectors are always the unmodified model's."""
+    vectors are always the unmodified model's. Convolutional towers have no such block: their
+    patches are the same either way."""
+    pooled, patches, _ = image_patches(model, pixels, clearclip=clearclip)
+    return pooled, patches
+
+
+def image_patches(
+    model: nn.Module, pixels: Tensor, *, clearclip: bool = False
+) -> tuple[Tensor, Tensor, tuple[int, int]]:
+    """`image_tokens` plus the (rows, cols) grid the patches lie on, row by row."""
     if not has_patch_tokens(model):
-        raise ViewfinderError("This model has no patch tokens (not an open_clip ViT image tower).")
+        raise ViewfinderError("This model has no patch tokens (its image tower pools them away).")
     visual: Any = model.visual  # type: ignore[union-attr]
-    out = visual.forward_intermediates(
-        pixels, indices=2 if clearclip else 1, output_fmt="NLC", output_extra_tokens=clearclip
-    )
-    if clearclip:
-        before_last = torch.cat([out["image_intermediates_prefix"][0], out["image_intermediates"][0]], dim=1)
-        last = clearclip_block(visual.transformer.resblocks[-1], before_last)[:, 1:]
+    if isinstance(visual, TimmModel):
+        pooled, patches, grid = _timm_patches(visual, pixels, clearclip)
     else:
-        last = out["image_intermediates"][-1]
-    patches = visual.ln_post(last) @ visual.proj
-    return F.normalize(out["image_features"].float(), dim=-1), F.normalize(patches.float(), dim=-1)
+        out = visual.forward_intermediates(
+            pixels, indices=2 if clearclip else 1, output_fmt="NLC", output_extra_tokens=clearclip
+        )
+        if clearclip:
+            before_last = torch.cat([out["image_intermediates_prefix"][0], out["image_intermediates"][0]], dim=1)
+            last = clearclip_block(visual.transformer.resblocks[-1], before_last)[:, 1:]
+        else:
+            last = out["image_intermediates"][-1]
+        pooled, patches = out["image_features"], visual.ln_post(last) @ visual.proj
+        grid = (int(visual.grid_size[0]), int(visual.grid_size[1]))
+    return F.normalize(pooled.float(), dim=-1), F.normalize(patches.float(), dim=-1), grid
+
+
+def _timm_patches(visual: Any, pixels: Tensor, clearclip: bool) -> tuple[Tensor, Tensor, tuple[int, int]]:
+    """Pooled and per-patch outputs (not normalised) of a timm tower, and the patch grid."""
+    trunk = visual.trunk
+    kind = _timm_patch_kind(visual)
+    if kind == "conv":
+        final = trunk.forward_features(pixels)  # (N, C, rows, cols)
+        pooled = visual.head(trunk.forward_head(final))
+        grid = (int(final.shape[2]), int(final.shape[3]))
+        return pooled, visual.head(trunk.head.fc(final.flatten(2).transpose(1, 2))), grid
+    prefix = trunk.num_prefix_tokens
+    # final: (N, prefix + rows*cols, C) after the final norm; before_last: the last block's input
+    final, intermediates = trunk.forward_intermediates(
+        pixels, indices=2 if clearclip else 1, output_fmt="NLC", return_prefix_tokens=prefix > 0
+    )
+    tokens = final
+    if clearclip:
+        before_last = intermediates[0]
+        if prefix:
+            before_last = torch.cat([before_last[1], before_last[0]], dim=1)
+        tokens = trunk.norm(_timm_clearclip_block(trunk.blocks[-1], before_last))
+    pooled = visual.head(trunk.forward_head(final))
+    patches = tokens[:, prefix:]
+    if kind == "map":
+        patches = _pool_each(trunk.attn_pool, patches)
+    patches = visual.head(trunk.head(trunk.fc_norm(patches)))
+    rows, cols = trunk.patch_embed.dynamic_feat_size(pixels.shape[-2:])
+    return pooled, patches, (int(rows), int(cols))
+
+
+def _pool_each(pool: Any, patches: Tensor) -> Tensor:
+    """timm's attention-pool head (AttentionPoolLatent) applied to each patch as if it were the only
+    token: softmax over one key is 1, so attention returns that patch's value, then the head's
+    projection and MLP. Each patch gets the vector a photo made of it alone would be pooled to."""
+    if pool.pos_embed is not None:
+        patches = patches + pool.pos_embed.unsqueeze(0).to(patches.dtype)
+    width = patches.shape[-1]
+    x = pool.proj(pool.kv(patches)[..., width:])  # kv holds keys then values
+    return x + pool.mlp(pool.norm(x)) if pool.mlp is not None else x
 
 
 def clearclip_block(block: nn.Module, x: Tensor) -> Tensor:
@@ -68,6 +158,19 @@ def clearclip_block(block: nn.Module, x: Tensor) -> Tensor:
     out = F.scaled_dot_product_attention(q, q, v)  # keys = queries: the q-q attention
     out = attn.out_proj(out.transpose(1, 2).reshape(n, s, width))
     return block.ls_1(out)
+
+
+def _timm_clearclip_block(block: Any, x: Tensor) -> Tensor:
+    """ClearCLIP's last block on a timm ViT block (same recipe as `clearclip_block`)."""
+    attn = block.attn
+    if not hasattr(attn, "qkv") or getattr(attn, "gate", None) is not None:
+        raise ViewfinderError("ClearCLIP heatmaps need timm's standard attention block.")
+    n, s, _ = x.shape
+    qkv = attn.qkv(block.norm1(x)).reshape(n, s, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, _, v = qkv.unbind(0)
+    q = attn.q_norm(q)
+    out = F.scaled_dot_product_attention(q, q, v).transpose(1, 2).reshape(n, s, attn.attn_dim)
+    return block.ls1(attn.proj(attn.norm(out)))
 
 
 # ----- texts ------------------------------------------------------------------------------------
@@ -159,3 +262,16 @@ class TextGraph(nn.Module):
     def forward(self, ids: Tensor, positions: Tensor) -> Tensor:
         hidden = text_hidden(self.model, ids)
         return F.normalize(hidden[torch.arange(hidden.shape[0]), positions].float(), dim=-1)
+
+
+class FullTextGraph(nn.Module):
+    """(N, context) token ids -> unit text vectors of any text tower (bidirectional ones such as
+    SigLIP's and MobileCLIP's see the padding too, so the ids are never cut), for the runtime."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: Tensor) -> Tensor:
+        m: Any = self.model
+        return F.normalize(m.encode_text(ids).float(), dim=-1)

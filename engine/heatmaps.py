@@ -117,7 +117,11 @@ def word_vectors(
 
     A word split into several BPE pieces gets the mean of its pieces' vectors, re-normalised. A
     repeated word keeps its first occurrence. With every word a stop word ("the"), they are all kept.
+    Models without per-token text vectors (bidirectional text towers such as SigLIP's and
+    MobileCLIP's, or another tokenizer) give each word the vector of the word as a text of its own.
     """
+    if not encoder.supports_word_tokens:
+        return _words_as_texts(encoder, text, include_stop_words)
     _, vectors = encoder.text_tokens(text)
     words = whole_words(text, encoder.words(text))
     if not include_stop_words and any(w.lower() not in STOP_WORDS for w, _ in words):
@@ -131,6 +135,17 @@ def word_vectors(
         vector = vectors[indices].mean(axis=0)
         out.append((word, (vector / (np.linalg.norm(vector) or 1.0)).astype(np.float32)))
     return out
+
+
+def _words_as_texts(encoder: Encoder, text: str, include_stop_words: bool) -> list[tuple[str, np.ndarray]]:
+    """Each distinct word of `text` (punctuation stripped, stop words left out unless asked for or
+    all there is) encoded alone by the text tower."""
+    words = list(dict.fromkeys(w for w in (raw.strip(string.punctuation) for raw in text.split()) if w))
+    if not include_stop_words and any(w.lower() not in STOP_WORDS for w in words):
+        words = [w for w in words if w.lower() not in STOP_WORDS]
+    if not words:
+        return []
+    return list(zip(words, encoder.encode_texts(words), strict=True))
 
 
 def compute_heatmap(

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "torch")  # torch: no runtime, eager PyTorch fp32
 # Lowest cosine between a runtime vector and torch's on the probe batch for the graphs to be used.
 MIN_COSINE = 0.999
-_FORMAT = 2  # bump when what is exported changes: old folders are then exported again
+_FORMAT = 3  # bump when what is exported changes: old folders are then exported again
 _PROBE_TEXTS = (
     "a photo of a dog",
     "two children playing football on a beach at sunset",
@@ -52,7 +52,7 @@ class Verdict:
 
     precision: str
     image_cosine: float  # the lowest cosine on the probe batch
-    text_cosine: float | None  # None: the text tower stays on torch (not a causal CLIP tower)
+    text_cosine: float | None  # None: the text tower stays on torch
 
     @property
     def ok(self) -> bool:
@@ -110,6 +110,8 @@ class Towers:
         self._image = core.compile_model(str(folder / f"image{suffix}.xml"), "CPU", config) if image else None
         text = folder / f"text{suffix}.xml"
         self._text = core.compile_model(str(text), "CPU", config) if meta.get("text") else None
+        # "causal": ids cut after the longest text, plus end-of-text positions; "full": whole ids
+        self.causal = meta.get("text") == "causal"
 
     @property
     def has_text(self) -> bool:
@@ -120,10 +122,13 @@ class Towers:
         assert self._image is not None
         return _infer(self._image, [np.ascontiguousarray(pixels, dtype=np.float32)])
 
-    def encode_ids(self, ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """(N, L) token ids cut after the longest text, and each text's end-of-text position ->
-        (N, D) unit vectors."""
+    def encode_ids(self, ids: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+        """Token ids -> (N, D) unit vectors. A causal tower takes (N, L) ids cut after the longest
+        text and each text's end-of-text position; any other takes the (N, context) ids whole."""
         assert self._text is not None
+        if not self.causal:
+            return _infer(self._text, [ids.astype(np.int64)])
+        assert positions is not None
         return _infer(self._text, [ids.astype(np.int64), positions.astype(np.int64)])
 
 
@@ -185,37 +190,29 @@ def export(
     model = model.float().eval()
     probe = _probe_pixels(image_size)
     causal = forward.is_causal_text(model)
-    meta["text"] = causal
-    meta["tokenizer"] = text_meta if causal else None
+    meta["text"] = "causal" if causal else "full"
+    meta["tokenizer"] = text_meta
     with torch.inference_mode():
         want_images = forward.image_vectors(model, torch.from_numpy(probe)).numpy()
-        ids = positions = want_texts = None
-        if causal:
-            full = tokenize(list(_PROBE_TEXTS))
-            positions = forward.pool_positions(model, full).numpy()
-            ids = cut_ids(full.numpy(), positions)
-            want_texts = forward.text_vectors(model, full).numpy()
+        full = tokenize(list(_PROBE_TEXTS))
+        want_texts = forward.text_vectors(model, full).numpy()
+        positions = forward.pool_positions(model, full).numpy() if causal else None
+        ids = cut_ids(full.numpy(), positions) if positions is not None else full.numpy()
     if not (folder / "image.xml").exists():
         log.info("exporting %s to OpenVINO (once per model)", folder.name)
         _save(ov, torch, forward.ImageGraph(model), [torch.from_numpy(probe[:2])], folder / "image.xml")
-        if causal:
-            assert ids is not None and positions is not None
-            _save(
-                ov,
-                torch,
-                forward.TextGraph(model),
-                [torch.from_numpy(ids), torch.from_numpy(positions)],
-                folder / "text.xml",
-            )
+        if positions is not None:
+            graph: Any = forward.TextGraph(model)
+            example = [torch.from_numpy(ids), torch.from_numpy(positions)]
+        else:
+            graph, example = forward.FullTextGraph(model), [torch.from_numpy(ids)]
+        _save(ov, torch, graph, example, folder / "text.xml")
     if precision == "int8":
-        _compress_int8(ov, folder, causal)
+        _compress_int8(ov, folder)
     meta_path.write_text(json.dumps(meta))  # the graphs are complete: record them before compiling
     towers = Towers(folder, precision, meta)
     image_cos = _min_cosine(towers.encode_images(probe), want_images)
-    text_cos = None
-    if causal:
-        assert ids is not None and positions is not None and want_texts is not None
-        text_cos = _min_cosine(towers.encode_ids(ids, positions), want_texts)
+    text_cos = _min_cosine(towers.encode_ids(ids, positions), want_texts)
     verdict = Verdict(precision, image_cos, text_cos)
     meta["verdicts"][precision] = asdict(verdict)
     tmp = meta_path.with_suffix(".tmp")
@@ -244,13 +241,13 @@ def _save(ov: Any, torch: Any, module: Any, example: list, path: Path) -> None:
     ov.save_model(graph, str(path), compress_to_fp16=False)
 
 
-def _compress_int8(ov: Any, folder: Path, text: bool) -> None:
+def _compress_int8(ov: Any, folder: Path) -> None:
     try:
         import nncf
     except ImportError as e:
         raise ViewfinderError("Precision int8 needs NNCF: pip install 'viewfinder[int8]'.") from e
     core = ov.Core()
-    for name in ("image", "text") if text else ("image",):
+    for name in ("image", "text"):
         target = folder / f"{name}-int8.xml"
         if not target.exists():
             compressed = nncf.compress_weights(core.read_model(str(folder / f"{name}.xml")))
@@ -289,6 +286,7 @@ class TextQuery:
         self.towers = towers
         self._tokenizer = ClipTokenizer(int(info["context_length"]))
         self._eos_id = info.get("eos_id")  # pooled at this id; None: at the largest id (argmax)
+        self._causal = towers.causal
         self._load_full = load_full
         self.dim = int(info["dim"])
 
@@ -296,6 +294,8 @@ class TextQuery:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         ids = self._tokenizer(list(texts))
+        if not self._causal:
+            return self.towers.encode_ids(ids)
         positions = (ids == self._eos_id).argmax(axis=1) if self._eos_id is not None else ids.argmax(axis=1)
         return self.towers.encode_ids(cut_ids(ids, positions), positions)
 

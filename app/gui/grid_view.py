@@ -231,6 +231,9 @@ class PhotoGrid(QAbstractItemView):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        model = self.results()
+        if model is not None:  # shown, or moved to another screen: thumbnails for its pixels
+            model.set_pixel_ratio(self.devicePixelRatioF())
         if event.size().width() != event.oldSize().width():
             self.relayout()
         else:

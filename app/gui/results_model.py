@@ -108,6 +108,7 @@ class ResultsModel(QAbstractListModel):
         self.show_weaker = False
         self.sort_key = SORT_RELEVANCE
         self.thumb_size = thumb_size  # the grid's row height: thumbnails are made to fit it
+        self.pixel_ratio = 1.0
         self.loader = loader
         if loader is not None:
             loader.ready.connect(self._thumbnail_ready)
@@ -309,7 +310,18 @@ class ResultsModel(QAbstractListModel):
         """The thumbnail's longer side: enough for the photo's cell at the grid's row height (a
         wide photo's cell is wider than tall), so the grid never scales a thumbnail up."""
         wide = min(max(aspect_of(hit), 1.0), MAX_ASPECT)
-        return THUMB_STEP * math.ceil(self.thumb_size * wide / THUMB_STEP)
+        return THUMB_STEP * math.ceil(self.thumb_size * self.pixel_ratio * wide / THUMB_STEP)
+
+    def set_pixel_ratio(self, ratio: float) -> None:
+        """Device pixels per logical pixel of the screen the grid is on (2 on a HiDPI screen):
+        thumbnails are made that much larger, so they stay sharp."""
+        ratio = max(1.0, float(ratio))
+        if ratio != self.pixel_ratio:
+            self.pixel_ratio = ratio
+            if self._hits:
+                self.dataChanged.emit(
+                    self.index(0), self.index(len(self._hits) - 1), [Qt.ItemDataRole.DecorationRole]
+                )
 
     def _thumbnail(self, hit: Hit) -> QImage | None:
         if self.loader is None:

@@ -146,6 +146,8 @@ def test_sections_marks_and_layout_data():
     assert model.thumb_side(hits[1]) == 192  # portrait: its longer side is the row height
     assert model.thumb_side(hits[0]) == 256  # 4:3 at 192 px high is 256 px wide
     assert model.thumb_side(hits[2]) == 768  # a 4:1 panorama
+    model.set_pixel_ratio(2.0)  # a HiDPI screen: twice the pixels
+    assert model.thumb_side(hits[1]) == 384
 
 
 def test_month_sections_match_each_photos_own_month():

@@ -1,19 +1,26 @@
 """Indexing throughput on camera-size JPEGs, against the model-only ceiling, in one run.
 
     .venv/bin/python benchmarks/index_throughput.py [--photos 96] [--model ViT-B-32] [--batch-size 32]
+        [--rclip /tmp/rclip33]
 
 Prints photos/s for:
   ceiling   already-preprocessed tensors straight into the same model at the same batch size
   viewfinder  Library.index(): read + hash + draft decode + preprocess in workers, overlapped with the model
   naive     decode at full size, then preprocess, then the model, one after the other (what a simple
             CLIP indexer such as rclip does)
-and the ratios viewfinder/ceiling and viewfinder/naive. Model at random init (same cost as pretrained).
+  rclip     with --rclip DIR (rclip 3.3 installed there: pip install --no-deps --target DIR rclip==3.3):
+            rclip's own indexing (RClip.ensure_index) in a subprocess, on the same photos and the same
+            architecture (--model defaults to ViT-B-32-256, rclip's): its ONNX image graph is exported
+            here from the same random-init model into its data folder, so it never downloads
+and the ratios to viewfinder. Model at random init (same cost as pretrained).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +33,7 @@ from PIL import Image, ImageOps
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine import runtime  # noqa: E402
 from engine.config import ModelSpec  # noqa: E402
 from engine.encoder import Encoder  # noqa: E402
 from engine.library import Library  # noqa: E402
@@ -101,59 +109,154 @@ def viewfinder(encoder: Encoder, folder: Path, library_dir: Path, batch_size: in
 def stages(encoder: Encoder, paths: list[Path], batch_size: int) -> dict[str, float]:
     """Per-photo CPU time (ms of one core) of each indexing stage, each run alone on one thread."""
     from engine.indexer import content_hash
+    from engine.phash import perceptual_hash
     from engine.photos import open_image
 
-    datas, arrays = [], []
-    start = time.thread_time()
-    for p in paths:
-        datas.append(p.read_bytes())
-        content_hash(datas[-1])
-    read_hash = time.thread_time() - start
-    start = time.thread_time()
-    for data in datas:
-        image, _ = open_image(data, min_size=encoder.image_size)
-        arrays.append(encoder.preprocess_array(image))
-    decode = time.thread_time() - start
+    n = len(paths)
+    datas: list[bytes] = []
+    images, arrays = [], []
+    costs: dict[str, float] = {}
+
+    def timed(stage: str, work) -> None:
+        start = time.thread_time()
+        work()
+        costs[stage] = 1000 * (time.thread_time() - start) / n
+
+    timed("read + hash", lambda: [content_hash(datas.append(p.read_bytes()) or datas[-1]) for p in paths])
+    timed(
+        "decode (draft)", lambda: images.extend(open_image(d, min_size=encoder.image_size)[0] for d in datas)
+    )
+    timed("preprocess", lambda: arrays.extend(encoder.preprocess_array(im) for im in images))
+    timed("perceptual hash", lambda: [perceptual_hash(im) for im in images])
     batch = np.stack(arrays[:batch_size])
     encoder.encode_images(batch)  # warm-up
     start = time.process_time()  # the model's own threads count too
     encoder.encode_images(batch)
-    model = (time.process_time() - start) / len(batch)
-    n = len(paths)
-    return {"read + hash": 1000 * read_hash / n, "decode + preprocess": 1000 * decode / n, "model": 1000 * model}
+    costs["model"] = 1000 * (time.process_time() - start) / len(batch)
+    return costs
+
+
+_RCLIP_RUNNER = """
+import sqlite3, sys, time
+from rclip.main import init_rclip
+folder, batch_size = sys.argv[1], int(sys.argv[2])
+rclip, model, database = init_rclip(folder, batch_size, no_indexing=True)
+model._session_visual  # load the ONNX session before timing, as viewfinder's encoder is loaded
+start = time.perf_counter()
+rclip.ensure_index(folder)
+elapsed = time.perf_counter() - start
+database.close()
+print(elapsed)
+"""
+
+
+def rclip_index(rclip_dir: Path, folder: Path, work: Path, model_name: str) -> tuple[float, int]:
+    """(photos/s, photos indexed) of rclip 3.3's own indexing of `folder`, with its default batch
+    size (8), its threads and ONNX Runtime, in a fresh process; its model is exported here."""
+    import open_clip
+
+    sys.path.insert(0, str(rclip_dir))
+    from rclip import model_download
+
+    data = work / "rclip-data"
+    graphs = data / model_download.MODEL_SUBDIR
+    graphs.mkdir(parents=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = open_clip.create_model(model_name, pretrained=None).eval()
+    size = model.visual.image_size
+    with torch.enable_grad():  # no_grad would take torch's fused attention, which ONNX lacks
+        torch.onnx.export(
+            model.visual,
+            (torch.zeros(2, 3, *size),),
+            str(graphs / model_download.VISUAL_ONNX),
+            dynamo=False,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "n"}, "output": {0: "n"}},
+        )
+    (graphs / model_download.TEXTUAL_ONNX).write_bytes(b"")  # present for its check; indexing never loads it
+    vocab = data / model_download.TOKENIZER_VOCAB
+    vocab.parent.mkdir(parents=True)
+    shutil.copy(Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz", vocab)
+    env = {**os.environ, "PYTHONPATH": str(rclip_dir), "RCLIP_DATADIR": str(data), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _RCLIP_RUNNER, str(folder), "8"], env=env, capture_output=True, text=True, cwd=folder
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"rclip failed:\n{done.stderr[-3000:]}")
+    elapsed = float(done.stdout.strip().splitlines()[-1])
+    import sqlite3
+
+    with sqlite3.connect(data / "db.sqlite3") as con:
+        indexed = con.execute("SELECT COUNT(*) FROM images WHERE deleted IS NULL").fetchone()[0]
+    return indexed / elapsed, indexed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--photos", type=int, default=96)
-    parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--model", default=None, help="default ViT-B-32; ViT-B-32-256 (rclip's) with --rclip")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="auto", help="auto, fp32, bf16, int8, or torch")
+    parser.add_argument("--rclip", type=Path, default=None, help="a folder holding rclip 3.3 (see above)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline")
+    parser.add_argument(
+        "--compare-hints",
+        action="store_true",
+        help="also index with the image graph compiled for latency (all cores on one request)",
+    )
     args = parser.parse_args()
+    args.model = args.model or ("ViT-B-32-256" if args.rclip else "ViT-B-32")
     encoder = Encoder.load(ModelSpec(args.model, None), args.device, precision=args.precision)
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_photos(Path(tmp) / "photos", args.photos)
         with Image.open(paths[0]) as im:
-            print(f"{args.photos} photos of {im.width}x{im.height} ({im.width * im.height / 1e6:.1f} MP,"
-                  f" {paths[0].stat().st_size / 1e6:.1f} MB),"
-                  f" {args.model}, batch {args.batch_size}, device {encoder.device},"
-                  f" runtime {'OpenVINO ' + encoder.towers.precision if encoder.towers else 'torch'},"
-                  f" torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}")
+            print(
+                f"{args.photos} photos of {im.width}x{im.height} ({im.width * im.height / 1e6:.1f} MP,"
+                f" {paths[0].stat().st_size / 1e6:.1f} MB),"
+                f" {args.model}, batch {args.batch_size}, device {encoder.device},"
+                f" runtime {'OpenVINO ' + encoder.towers.precision if encoder.towers else 'torch'},"
+                f" torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}"
+            )
         costs = stages(encoder, paths[: min(len(paths), 32)], args.batch_size)
         top = ceiling(encoder, paths, args.batch_size)
         ours = viewfinder(encoder, Path(tmp) / "photos", Path(tmp) / "library", args.batch_size)
-        simple = naive(encoder, paths, args.batch_size)
+        latency = None
+        if args.compare_hints and encoder.towers is not None:
+            streams = encoder.towers
+            encoder.towers = runtime.Towers(
+                streams.folder, streams.precision, streams.meta, image_hint="LATENCY"
+            )
+            latency = (
+                ceiling(encoder, paths, args.batch_size),
+                viewfinder(encoder, Path(tmp) / "photos", Path(tmp) / "library-latency", args.batch_size),
+            )
+            encoder.towers = streams
+        theirs = rclip_index(args.rclip, Path(tmp) / "photos", Path(tmp), args.model) if args.rclip else None
+        simple = None if args.no_naive else naive(encoder, paths, args.batch_size)
     print(f"ceiling (model only):   {top:6.2f} photos/s")
     print(f"viewfinder index:       {ours:6.2f} photos/s")
-    print(f"naive decode-then-embed:{simple:6.2f} photos/s")
+    if latency is not None:
+        print(
+            f"  image graph compiled for latency instead: ceiling {latency[0]:6.2f}, index {latency[1]:6.2f}"
+        )
+    if theirs is not None:
+        print(f"rclip 3.3 index:        {theirs[0]:6.2f} photos/s ({theirs[1]} photos)")
+    if simple is not None:
+        print(f"naive decode-then-embed:{simple:6.2f} photos/s")
     print(f"viewfinder / ceiling:   {ours / top:6.3f}")
-    print(f"viewfinder / naive:     {ours / simple:6.3f}")
+    if theirs is not None:
+        print(f"viewfinder / rclip 3.3: {ours / theirs[0]:6.3f}")
+    if simple is not None:
+        print(f"viewfinder / naive:     {ours / simple:6.3f}")
     print("per-photo core time by stage (ms of one core):")
     for stage, ms in costs.items():
         print(f"  {stage:22} {ms:7.1f}")
     cores = os.cpu_count() or 1
     print(f"  limit on {cores} cores if all overlap: {1000 * cores / sum(costs.values()):6.1f} photos/s")
+    print(f"load at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The indexing pipeline: parallel decode workers feed batches to the encoder; results are written
 to the store one transaction per batch, then added to the vector index.
 
-Decoding a camera JPEG costs about as much CPU as the model, so workers decode ahead while the model
-runs (PIL and torch both release the GIL). A kill at any moment loses at most the batch in flight.
+Decoding a camera JPEG costs about as much CPU as the model, so the three stages overlap: workers
+decode ahead (at least two batches: one for the model, one filling), the model embeds one batch in
+its own thread, and the previous batch is written meanwhile (PIL, the runtime and SQLite release
+the GIL). A kill at any moment loses at most the batches in flight.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +33,8 @@ if TYPE_CHECKING:  # the encoder pulls in torch; status and search must not pay 
 
 log = logging.getLogger(__name__)
 
-# Decoded photos waiting for the model, per worker: enough to hide decode jitter, little memory.
+# Decoded photos waiting for the model, per worker, beyond the two batches the model side holds:
+# enough to hide decode jitter, little memory (a model input is well under 1 MB).
 _PREFETCH_PER_WORKER = 6
 
 
@@ -54,12 +57,18 @@ ProgressCallback = Callable[[Progress], None]
 
 @dataclass
 class Prepared:
-    """One photo read and decoded: what to save about it, and its model input when it needs a vector."""
+    """One photo read and decoded: what to save about it, and its model input when it needs a vector.
+
+    With decoding on the model's device, a JPEG arrives undecoded (`jpeg`, and the `orientation`
+    its header gives) and the model side decodes it (engine/device_decode.py); `pixels` is then a
+    tensor on that device."""
 
     update: PhotoUpdate
     path: str
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray | Any | None = None
     phash: int | None = None  # perceptual hash (engine/phash.py), made while the photo is decoded
+    jpeg: bytes | None = None
+    orientation: int = 1
 
 
 def content_hash(data: bytes) -> str:
@@ -118,15 +127,74 @@ def prepare_photo(
         return Prepared(PhotoUpdate(photo_id, hash=None, error=f"unexpected error: {e}"), path)
 
 
+def prepare_header(photo_id: int, path: str, encoder: Encoder, known: Collection[str]) -> Prepared:
+    """Like `prepare_photo`, but a JPEG is only read, hashed and its header parsed: the model side
+    decodes it on its device. Other formats are decoded here as usual."""
+    from .device_decode import is_jpeg
+
+    try:
+        data = read_photo_file(path)
+    except PhotoError as e:
+        return Prepared(PhotoUpdate(photo_id, hash=None, error=e.reason), path)
+    if not is_jpeg(data):
+        return prepare_photo(photo_id, path, encoder, known, data)
+    try:
+        digest = content_hash(data)
+        meta = read_metadata(data, path_for_errors=path)
+    except PhotoError as e:
+        return Prepared(PhotoUpdate(photo_id, hash=None, error=e.reason), path)
+    except Exception as e:
+        log.exception("unexpected error reading %s", path)
+        return Prepared(PhotoUpdate(photo_id, hash=None, error=f"unexpected error: {e}"), path)
+    if digest in known:
+        return Prepared(_update(photo_id, digest, meta), path)
+    return Prepared(_update(photo_id, digest, meta), path, jpeg=data, orientation=meta.orientation)
+
+
+def decode_on_device(encoder: Encoder, batch: Sequence[Prepared]) -> None:
+    """Decode the batch's waiting JPEGs on the encoder's device, all in one call, into model inputs
+    and perceptual hashes. A JPEG the device decoder refuses (CMYK, cut short, ...) is decoded on
+    the CPU as usual, so it fails or is kept exactly as it would be there."""
+    from . import device_decode
+
+    waiting = [item for item in batch if item.jpeg is not None]
+    if not waiting:
+        return
+    try:
+        images: list[Any] = device_decode.decode([item.jpeg or b"" for item in waiting], encoder.device)
+    except RuntimeError:
+        images = [None] * len(waiting)
+    for item, image in zip(waiting, images, strict=True):
+        data, item.jpeg = item.jpeg or b"", None
+        if image is None:
+            try:
+                image = device_decode.decode([data], encoder.device)[0]
+            except RuntimeError:
+                done = prepare_photo(item.update.photo_id, item.path, encoder, (), data)
+                item.update, item.pixels, item.phash = done.update, done.pixels, done.phash
+                continue
+        upright = device_decode.upright(image, item.orientation)
+        item.pixels = device_decode.model_input(encoder, upright)
+        item.phash = device_decode.perceptual_hash(upright)
+
+
 def embed_batch(encoder: Encoder, batch: Sequence[Prepared]) -> dict[str, np.ndarray]:
     """The vectors of a batch's decoded photos by content hash, each distinct photo encoded once."""
-    to_encode: dict[str, np.ndarray] = {}
+    decode_on_device(encoder, batch)
+    to_encode: dict[str, Any] = {}
     for item in batch:
         if item.pixels is not None and item.update.hash not in to_encode:
             to_encode[item.update.hash or ""] = item.pixels
     if not to_encode:
         return {}
-    encoded = encoder.encode_images(np.stack(list(to_encode.values())))
+    inputs = list(to_encode.values())
+    if all(isinstance(x, np.ndarray) for x in inputs):
+        encoded = encoder.encode_images(np.stack(inputs))
+    else:  # some decoded on the device: stack them there
+        import torch
+
+        device = next(x.device for x in inputs if isinstance(x, torch.Tensor))
+        encoded = encoder.encode_images(torch.stack([torch.as_tensor(x).to(device) for x in inputs]))
     return dict(zip(to_encode, encoded, strict=True))
 
 
@@ -167,6 +235,11 @@ class Meter:
         return Progress("done", state.done, self.total, state.failed, state.rate, 0.0, None, cancelled)
 
 
+def decodes_on_device(encoder: Encoder) -> bool:
+    """Whether the indexer should leave JPEG decoding to the model's device: on a CUDA GPU."""
+    return str(getattr(encoder, "device", "cpu")).startswith("cuda")
+
+
 class Indexer:
     """Embeds pending photos. The store, encoder and index are injected; nothing here knows the UI."""
 
@@ -180,6 +253,7 @@ class Indexer:
         batch_size: int = 32,
         workers: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        device_decode: bool | None = None,
     ):
         self.store = store
         self.encoder = encoder
@@ -188,13 +262,16 @@ class Indexer:
         self.batch_size = max(1, batch_size)
         self.workers = workers or max(1, min(8, os.cpu_count() or 1))
         self.clock = clock
+        # JPEGs decoded where the model runs: by default on a CUDA GPU (see engine/device_decode.py)
+        self.device_decode = decodes_on_device(encoder) if device_decode is None else device_decode
         self._known: set[str] = set()
 
     def _prepare(self, photo_id: int, path: str) -> Prepared:
+        if self.device_decode:
+            return prepare_header(photo_id, path, self.encoder, self._known)
         return prepare_photo(photo_id, path, self.encoder, self._known)
 
-    def _flush(self, batch: list[Prepared]) -> None:
-        vectors = embed_batch(self.encoder, batch)
+    def _write(self, batch: list[Prepared], vectors: dict[str, np.ndarray]) -> None:
         hashes = {item.update.hash: item.phash for item in batch if item.update.hash and item.phash is not None}
         write_batch(self.store, self.index, self.model_key, [item.update for item in batch], vectors, hashes)
         self._known.update(vectors)
@@ -216,9 +293,24 @@ class Indexer:
         batch: list[Prepared] = []
         pending: deque[Future[Prepared]] = deque()
         queue = iter(items)
-        window = self.workers * _PREFETCH_PER_WORKER
+        window = 2 * self.batch_size + self.workers * _PREFETCH_PER_WORKER
+        embedding: tuple[list[Prepared], Future[dict[str, np.ndarray]]] | None = None
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
+        def finish_embedding() -> None:
+            """Wait for the batch in the model, save it and count it."""
+            nonlocal embedding
+            if embedding is not None:
+                done, vectors = embedding[0], embedding[1].result()
+                embedding = None
+                self._write(done, vectors)
+                meter.count([item.update for item in done])
+                if progress:
+                    progress(meter.progress(done[-1].path))
+
+        with (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="embed") as model,
+        ):
 
             def refill() -> None:
                 while len(pending) < window:
@@ -238,19 +330,19 @@ class Indexer:
                 prepared = pending.popleft().result()
                 refill()
                 batch.append(prepared)
-                meter.count([prepared.update])
                 if (
                     sum(p.pixels is not None for p in batch) >= self.batch_size
                     or len(batch) >= 4 * self.batch_size
                 ):
-                    self._flush(batch)
-                    batch = []
-                    if progress:
-                        progress(meter.progress(prepared.path))
+                    submitted = model.submit(embed_batch, self.encoder, batch)
+                    finish_embedding()  # the previous batch, saved while this one is embedded
+                    embedding, batch = (batch, submitted), []
             for future in pending:
                 future.cancel()
+            finish_embedding()
             if batch:
-                self._flush(batch)
+                embedding = (batch, model.submit(embed_batch, self.encoder, batch))
+                finish_embedding()
         state = meter.finished(stopped)
         if progress:
             progress(state)

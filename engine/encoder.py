@@ -414,6 +414,19 @@ class Encoder:
 
     # ----- images -------------------------------------------------------------------------------
 
+    @property
+    def preprocess_mode(self) -> str:
+        """"shortest" (shorter side resized, centre crop) or "squash" (whole photo resized)."""
+        return str(self._pp_mode)
+
+    @property
+    def preprocess_mean(self) -> tuple[float, float, float]:
+        return tuple(float(v) for v in self._pp_mean)  # type: ignore[return-value]
+
+    @property
+    def preprocess_std(self) -> tuple[float, float, float]:
+        return tuple(float(v) for v in self._pp_std)  # type: ignore[return-value]
+
     def preprocess_image(self, img: Image.Image) -> torch.Tensor:
         """The model's eval preprocessing as a (3, H, W) float32 tensor."""
         return torch.from_numpy(self.preprocess_array(img))

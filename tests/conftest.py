@@ -95,3 +95,16 @@ def pretrained_encoder(pretrained_tiny):
     from engine.encoder import Encoder
 
     return Encoder.load(pretrained_tiny, "cpu")
+
+
+@pytest.fixture(scope="session")
+def personal_encoder(tiny_config: Path):
+    """An Encoder of the tiny model pretrained on sibling scene pairs, which knows patterns and
+    accents as well as colours and shapes (tests/fixtures/pretrain_tiny.py, PAIRS): the base of
+    the personal-tag tests. Loaded once per session (treat it as read-only)."""
+    from fixtures.pretrain_tiny import PAIRS, pretrained_weights
+
+    from engine.config import ModelSpec
+    from engine.encoder import Encoder
+
+    return Encoder.load(ModelSpec(str(tiny_config), str(pretrained_weights(PAIRS))), "cpu")

@@ -24,3 +24,9 @@ def test_pretrained_model_knows_generic_concepts(pretrained_encoder, tiny_encode
     scenes = generic_scenes(300, seed=12345)  # a seed the pretraining never used
     pretrained, random_init = _generic_map(pretrained_encoder, scenes), _generic_map(tiny_encoder, scenes)
     assert pretrained > random_init + 0.1, (pretrained, random_init)
+
+
+def test_pair_pretrained_model_knows_generic_concepts(personal_encoder, tiny_encoder):
+    scenes = generic_scenes(300, seed=12345)
+    pretrained, random_init = _generic_map(personal_encoder, scenes), _generic_map(tiny_encoder, scenes)
+    assert pretrained > random_init + 0.1, (pretrained, random_init)

@@ -1,17 +1,18 @@
 """Training-free scoring of photos for a personal tag, from stored photo vectors alone.
 
-The moment a user tags photos "Rex", the tagged photos' vectors (positives) and a sample of the
-library's vectors (negatives: almost all of a library is not Rex) define a per-tag linear probe: a
-class-balanced ridge classifier, i.e. shrinkage LDA. It learns what sets the tagged photos apart
-from the rest of the library, which the plain prototype (the mean of the tagged vectors) cannot:
-a photo of another red circle is close to the prototype of a red circle with a dot, but the probe
-weighs the dot. Scores are calibrated to 0..1 (negatives' mean -> about 0.12, positives' mean ->
-about 0.88) so they mix with a text query's cosine.
+The moment a user tags photos "Rex", two scorers read the tagged photos' vectors (positives) and a
+sample of the library's vectors (negatives: almost all of a library is not Rex):
 
-Library photos that served as negatives are scored by a probe that was told they are not Rex, and
-some of them are. k-fold cross-fitting (each negative scored by a probe fitted without it) is
-available, but on the benchmark it ranked worse than the one probe (five probes' scores are not on
-one scale), so it is off by default. docs/personal-tags.md has the maths.
+- a per-tag linear probe: a class-balanced ridge classifier (shrinkage LDA). It learns what sets
+  the tagged photos apart from the rest of the library, which the plain prototype (the mean of the
+  tagged vectors) cannot: it weighs the dot that tells Rex from every other red circle;
+- Tip-Adapter's cache: a photo's affinity to the tagged photos, mean exp(-sharpness (1 - cos)),
+  dominated by its nearest tagged photos. Photos of Rex look different from one another (alone,
+  beside a ball, small, large) and a single direction averages that away; the nearest look does not.
+
+Each scorer is calibrated to log-odds on its own (negatives' mean -> -2, positives' mean -> +2;
+the cache's positives each leave themselves out), and the two are mixed, cache_weight : 1 -
+cache_weight, into one probability. docs/personal-tags.md has the maths and the measurements.
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """shrinkage: ridge strength as a share of the features' mean variance; folds: cross-fitting
-    folds over the negatives; max_negatives: library sample size; seed: that sample."""
+    """shrinkage: the probe's ridge strength as a share of the features' mean variance; sharpness:
+    the cache's; cache_weight: the cache's share of the mixed log-odds (0: the probe alone), reached
+    from full_cache tagged photos on (fewer photos, proportionally less: a cache of 4 photos covers
+    few of a tag's looks);
+    max_negatives: library sample size; seed: that sample."""
 
     shrinkage: float = 0.3
-    folds: int = 1  # measured: 5-fold cross-fitting ranked worse than one probe (docs/personal-tags.md)
+    sharpness: float = 30.0
+    cache_weight: float = 0.7
+    full_cache: int = 30
     max_negatives: int = 2000
     seed: int = 0
 
@@ -79,26 +85,48 @@ def fit_probe(positives: np.ndarray, negatives: np.ndarray, shrinkage: float = 0
     return Probe(weights.astype(np.float32), bias - middle, slope)
 
 
+def _calibration(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
+    """(middle, slope) that map the classes' mean scores to -2 and +2 log-odds."""
+    pos, neg = float(np.mean(positives)), float(np.mean(negatives))
+    return (pos + neg) / 2, 4.0 / max(pos - neg, 1e-9)
+
+
+def cache_affinity(
+    keys: np.ndarray, vectors: np.ndarray, sharpness: float, *, own: bool = False
+) -> np.ndarray:
+    """log of Tip-Adapter's cache affinity, mean over keys of exp(-sharpness * (1 - cos)): a soft
+    maximum of the cosines to the tagged photos. own: `vectors` are the keys themselves, and each
+    leaves itself out (an untagged photo of the same look would not find itself in the cache)."""
+    logits = sharpness * (vectors @ keys.T).astype(np.float64) - sharpness
+    if own and len(keys) > 1:
+        np.fill_diagonal(logits, -np.inf)
+    top = logits.max(axis=1, keepdims=True)
+    return (top[:, 0] + np.log(np.exp(logits - top).mean(axis=1))).astype(np.float32)
+
+
+def tag_log_odds(
+    positives: np.ndarray, negatives: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
+) -> np.ndarray:
+    """Calibrated log-odds that each of `vectors` shows what `positives` show: the probe's and the
+    cache's, each mapped so the negatives' mean is -2 and the positives' +2, mixed by cache_weight."""
+    probe = fit_probe(positives, negatives, config.shrinkage)
+    # The cache is only as good as its looks are covered: full weight from `full_cache` photos on.
+    cache_weight = config.cache_weight * min(1.0, len(positives) / config.full_cache)
+    out = (1.0 - cache_weight) * probe.slope * probe.logits(vectors)
+    if cache_weight > 0:
+        middle, slope = _calibration(
+            cache_affinity(positives, positives, config.sharpness, own=True),
+            cache_affinity(positives, negatives, config.sharpness),
+        )
+        out = out + cache_weight * slope * (cache_affinity(positives, vectors, config.sharpness) - middle)
+    return out.astype(np.float32)
+
+
 def probe_scores(
     positives: np.ndarray, negatives: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
 ) -> np.ndarray:
-    """Calibrated probe probabilities (0..1) of `vectors`, cross-fitted: a vector that is also one
-    of the negatives (same bytes) is scored by a probe fitted without its fold."""
-    rng = np.random.default_rng(config.seed)
-    folds = max(1, min(config.folds, len(negatives) - 1)) if len(negatives) > 1 else 1
-    fold_of_negative = rng.permutation(len(negatives)) % folds
-    full = fit_probe(positives, negatives, config.shrinkage)
-    out = full.probabilities(vectors)
-    if folds < 2:
-        return out
-    where = {negatives[i].tobytes(): int(fold_of_negative[i]) for i in range(len(negatives))}
-    fold_of_vector = np.array([where.get(v.tobytes(), -1) for v in vectors])
-    for fold in range(folds):
-        rows = fold_of_vector == fold
-        if rows.any():
-            probe = fit_probe(positives, negatives[fold_of_negative != fold], config.shrinkage)
-            out[rows] = probe.probabilities(vectors[rows])
-    return out
+    """tag_log_odds as probabilities, 0..1 (the sigmoid, written with tanh: no overflow)."""
+    return (0.5 + 0.5 * np.tanh(tag_log_odds(positives, negatives, vectors, config) / 2)).astype(np.float32)
 
 
 def tip_adapter_affinity(keys: np.ndarray, vectors: np.ndarray, sharpness: float = 5.0) -> np.ndarray:
@@ -109,8 +137,10 @@ def tip_adapter_affinity(keys: np.ndarray, vectors: np.ndarray, sharpness: float
 __all__ = [
     "Probe",
     "ProbeConfig",
+    "cache_affinity",
     "fit_probe",
     "probe_scores",
     "prototype_scores",
+    "tag_log_odds",
     "tip_adapter_affinity",
 ]

@@ -7,9 +7,10 @@ its vectors, so they survive renames and moves.
 
 Search uses tags the moment they are given, without training (`TagStage`, one stage of the search
 pipeline): a query that names a tag makes the photos carrying it matches, and every other photo
-gains log-odds from p (0..1), a per-tag linear probe's calibrated score, fitted on the tagged
-photos' stored vectors against a sample of the library (engine/tag_scoring.py). Untagged photos
-that look like the tagged ones, and not merely like their colour or shape, rise to the top.
+gains log-odds from p (0..1): a per-tag linear probe, fitted on the tagged photos' stored vectors
+against a sample of the library, mixed with Tip-Adapter's cache of the tagged photos, both
+calibrated (engine/tag_scoring.py). Untagged photos that look like the tagged ones, and not merely
+like their colour or shape, rise to the top.
 """
 
 from __future__ import annotations
@@ -282,7 +283,8 @@ def tag_scores(
     keys: np.ndarray, library: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
 ) -> np.ndarray:
     """How surely each of `vectors` shows what the tagged photos (`keys`) show, 0..1: the tag's
-    probe against `library` (a sample of the library, the tagged photos left out), cross-fitted."""
+    probe against `library` (a sample of the library, the tagged photos left out) mixed with its
+    cache of tagged photos (engine/tag_scoring.py)."""
     tagged = {k.tobytes() for k in keys}
     negatives = np.stack([v for v in library if v.tobytes() not in tagged]) if len(library) else library
     if not len(negatives):

@@ -1,0 +1,63 @@
+"""The instant tag scorer on vectors whose geometry is known: a tag with two looks, and decoys
+between them where a single direction (the prototype) points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from personal_world import average_precision
+
+from engine.tag_scoring import ProbeConfig, cache_affinity, prototype_scores, tag_log_odds
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _two_looks(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, set[int]]:
+    """Tagged vectors around two looks a and b; a library of untagged photos of both looks,
+    decoys around (a + b) / 2 (where the tagged photos' mean points) and unrelated photos."""
+    rng = np.random.default_rng(seed)
+    dim = 32
+    a, b = _unit(rng.normal(size=dim)), _unit(rng.normal(size=dim))
+
+    def around(centre: np.ndarray, n: int, spread: float = 0.6) -> np.ndarray:
+        return _unit(centre + spread * rng.normal(size=(n, dim)) / np.sqrt(dim))
+
+    tagged = np.concatenate([around(a, 15), around(b, 15)])
+    library = np.concatenate(
+        [around(a, 8), around(b, 8), around(_unit(a + b), 30), _unit(rng.normal(size=(120, dim)))]
+    )
+    return tagged, library, library, set(range(16))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cache_finds_each_look_where_the_prototype_finds_the_decoys(seed):
+    tagged, negatives, library, relevant = _two_looks(seed)
+    ours = average_precision(tag_log_odds(tagged, negatives, library), relevant)
+    prototype = average_precision(prototype_scores(tagged, library), relevant)
+    probe_only = average_precision(
+        tag_log_odds(tagged, negatives, library, ProbeConfig(cache_weight=0.0)), relevant
+    )
+    assert ours > prototype + 0.2, (ours, prototype)
+    assert ours > probe_only, (ours, probe_only)
+
+
+def test_scores_are_calibrated_log_odds():
+    tagged, negatives, library, _ = _two_looks(4)
+    # Both scorers map the negatives' mean to -2, so their mix does too.
+    assert float(tag_log_odds(tagged, negatives, negatives).mean()) == pytest.approx(-2.0, abs=1e-3)
+    # Tagged photos, each scored by a cache without itself, sit near +2, not far above.
+    config = ProbeConfig(cache_weight=1.0)
+    middle = cache_affinity(tagged, tagged, config.sharpness, own=True).mean()
+    assert float(cache_affinity(tagged, tagged, config.sharpness).mean()) > middle
+
+
+def test_cache_leaves_a_tagged_photo_out_of_its_own_score():
+    keys = _unit(np.eye(3, dtype=np.float32) + 0.01)
+    own = cache_affinity(keys, keys, 30.0, own=True)
+    others = np.array(
+        [cache_affinity(np.delete(keys, i, axis=0), keys[i : i + 1], 30.0)[0] for i in range(3)]
+    )
+    # log mean over the 3 keys with one left at exp(-inf) = 0: log(2/3) below the mean over the others.
+    assert own == pytest.approx(others + np.log(2 / 3), abs=1e-4)

@@ -3,12 +3,13 @@
     PYTHONPATH=. python benchmarks/personal_tags.py [--seeds 101 102 103] [--threads 1]
 
 For each seed and scenario (one name; three names) it builds a world (tests/personal_world.py), a
-library with the pretrained tiny model (tests/fixtures/pretrain_tiny.py), tags it, and prints the
+library with the tiny model pretrained on scene pairs (tests/fixtures/pretrain_tiny.py, PAIRS), tags it, and prints the
 mean AP of the names over the untagged photos:
   text only        the base model's text query, no adaptation
   prototype        cosine to the mean of the tagged photos' vectors
-  linear probe     a probe fitted on tagged vs library vectors, no cross-fitting, no text
-  instant          Viewfinder's search right after tagging (probe + text)
+  linear probe     a probe fitted on tagged vs library vectors, no text
+  probe on answers a probe fitted on the answers themselves (an upper bound for stored vectors)
+  instant          Viewfinder's search right after tagging (probe + cache + text)
   plain fine-tune  `train --tune text` with the earlier defaults (last text blocks, lr 1e-4)
   trained          Viewfinder's search after `viewfinder train` with its defaults
 and the generic-query mAP before and after, the pointing game of the name after training with and
@@ -18,6 +19,7 @@ without --token-loss, and whether rollback restored the results exactly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -27,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 
-def run(seed: int, names: list[str]) -> dict[str, float]:
-    from fixtures.pretrain_tiny import pretrained_weights
+def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, float]:
+    from fixtures.pretrain_tiny import PAIRS, pretrained_weights
     from personal_bench import build_library, generic_map, instant_measures, pointing_game
     from personal_world import make_concepts, personal_world
 
@@ -40,7 +42,7 @@ def run(seed: int, names: list[str]) -> dict[str, float]:
     from trainer.train import TrainConfig, train
 
     encoder = Encoder.load(
-        ModelSpec(str(ROOT / "tests/assets/tiny-clip.json"), str(pretrained_weights())), "cpu"
+        ModelSpec(str(ROOT / "tests/assets/tiny-clip.json"), str(weights or pretrained_weights(PAIRS))), "cpu"
     )
     world = personal_world(make_concepts(names, seed), seed=seed)
     out: dict[str, float] = {}
@@ -90,14 +92,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--weights", type=Path, help="other pretrained tiny weights (default: the fixture's)")
+    parser.add_argument("--names", type=int, nargs="+", default=[1, 3], help="scenarios: how many names")
     args = parser.parse_args()
+    # A private cache of exported graphs: one keyed by the weights' path and size would serve a
+    # re-made fixture of the same size from an earlier export.
+    os.environ.setdefault("VIEWFINDER_CACHE", tempfile.mkdtemp(prefix="viewfinder-cache-"))
     import torch
 
     torch.set_num_threads(args.threads)
     rows: dict[str, list[float]] = {}
-    for names in (["rex"], ["rex", "zorp", "mibble"]):
+    for count in args.names:
+        names = ["rex", "zorp", "mibble"][:count]
         for seed in args.seeds:
-            result = run(seed, names)
+            result = run(seed, names, args.weights)
             label = f"{len(names)} name(s), seed {seed}"
             print(label + ": " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()), flush=True)
             for k, v in result.items():

@@ -1,14 +1,15 @@
 """Indexing throughput on camera-size JPEGs, against the model-only ceiling, in one run.
 
     .venv/bin/python benchmarks/index_throughput.py [--photos 96] [--model ViT-B-32] [--batch-size 32]
-        [--rclip /tmp/rclip33]
+        [--rclip /tmp/rclip33] [--rounds 2] [--compare-hints]
 
 Prints photos/s for:
   ceiling   already-preprocessed tensors straight into the same model at the same batch size
   viewfinder  Library.index(): read + hash + draft decode + preprocess in workers, overlapped with the model
   naive     decode at full size, then preprocess, then the model, one after the other (what a simple
             CLIP indexer such as rclip does)
-  rclip     with --rclip DIR (rclip 3.3 installed there: pip install --no-deps --target DIR rclip==3.3):
+  rclip     with --rclip DIR (rclip 3.3 and the one package it needs that Viewfinder lacks, installed
+            there: pip install --no-deps --target DIR rclip==3.3 "pi-heif<2"):
             rclip's own indexing (RClip.ensure_index) in a subprocess, on the same photos and the same
             architecture (--model defaults to ViT-B-32-256, rclip's): its ONNX image graph is exported
             here from the same random-init model into its data folder, so it never downloads
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,9 +152,9 @@ print(elapsed)
 """
 
 
-def rclip_index(rclip_dir: Path, folder: Path, work: Path, model_name: str) -> tuple[float, int]:
-    """(photos/s, photos indexed) of rclip 3.3's own indexing of `folder`, with its default batch
-    size (8), its threads and ONNX Runtime, in a fresh process; its model is exported here."""
+def rclip_setup(rclip_dir: Path, work: Path, model_name: str) -> Path:
+    """rclip 3.3's data folder with its model files made here (no download): the ONNX image graph of
+    the same random-init `model_name`, the tokenizer vocabulary from open_clip."""
     import open_clip
 
     sys.path.insert(0, str(rclip_dir))
@@ -179,9 +181,20 @@ def rclip_index(rclip_dir: Path, folder: Path, work: Path, model_name: str) -> t
     vocab = data / model_download.TOKENIZER_VOCAB
     vocab.parent.mkdir(parents=True)
     shutil.copy(Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz", vocab)
+    return data
+
+
+def rclip_index(rclip_dir: Path, data: Path, folder: Path) -> tuple[float, int]:
+    """(photos/s, photos indexed) of rclip 3.3's own indexing of `folder` from scratch, with its
+    default batch size (8), its threads and ONNX Runtime, in a fresh process."""
+    (data / "db.sqlite3").unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(rclip_dir), "RCLIP_DATADIR": str(data), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
-        [sys.executable, "-c", _RCLIP_RUNNER, str(folder), "8"], env=env, capture_output=True, text=True, cwd=folder
+        [sys.executable, "-c", _RCLIP_RUNNER, str(folder), "8"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=folder,
     )
     if done.returncode != 0:
         raise SystemExit(f"rclip failed:\n{done.stderr[-3000:]}")
@@ -202,6 +215,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="auto, fp32, bf16, int8, or torch")
     parser.add_argument("--rclip", type=Path, default=None, help="a folder holding rclip 3.3 (see above)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive pipeline")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the indexers this many times")
     parser.add_argument(
         "--compare-hints",
         action="store_true",
@@ -221,36 +235,45 @@ def main() -> None:
                 f" torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.1f}"
             )
         costs = stages(encoder, paths[: min(len(paths), 32)], args.batch_size)
-        top = ceiling(encoder, paths, args.batch_size)
-        ours = viewfinder(encoder, Path(tmp) / "photos", Path(tmp) / "library", args.batch_size)
-        latency = None
-        if args.compare_hints and encoder.towers is not None:
-            streams = encoder.towers
-            encoder.towers = runtime.Towers(
-                streams.folder, streams.precision, streams.meta, image_hint="LATENCY"
-            )
-            latency = (
-                ceiling(encoder, paths, args.batch_size),
-                viewfinder(encoder, Path(tmp) / "photos", Path(tmp) / "library-latency", args.batch_size),
-            )
-            encoder.towers = streams
-        theirs = rclip_index(args.rclip, Path(tmp) / "photos", Path(tmp), args.model) if args.rclip else None
-        simple = None if args.no_naive else naive(encoder, paths, args.batch_size)
-    print(f"ceiling (model only):   {top:6.2f} photos/s")
-    print(f"viewfinder index:       {ours:6.2f} photos/s")
-    if latency is not None:
-        print(
-            f"  image graph compiled for latency instead: ceiling {latency[0]:6.2f}, index {latency[1]:6.2f}"
+        folder, work = Path(tmp) / "photos", Path(tmp)
+        rclip_data = rclip_setup(args.rclip, work, args.model) if args.rclip else None
+        streams = encoder.towers
+        latency_towers = (
+            runtime.Towers(streams.folder, streams.precision, streams.meta, image_hint="LATENCY")
+            if args.compare_hints and streams is not None
+            else None
         )
-    if theirs is not None:
-        print(f"rclip 3.3 index:        {theirs[0]:6.2f} photos/s ({theirs[1]} photos)")
-    if simple is not None:
-        print(f"naive decode-then-embed:{simple:6.2f} photos/s")
-    print(f"viewfinder / ceiling:   {ours / top:6.3f}")
-    if theirs is not None:
-        print(f"viewfinder / rclip 3.3: {ours / theirs[0]:6.3f}")
-    if simple is not None:
-        print(f"viewfinder / naive:     {ours / simple:6.3f}")
+        rates: dict[str, list[float]] = {}
+        for r in range(args.rounds):  # alternate, so that the machine's load drifts over all alike
+            rates.setdefault("ceiling (model only)", []).append(ceiling(encoder, paths, args.batch_size))
+            rates.setdefault("viewfinder index", []).append(
+                viewfinder(encoder, folder, work / f"library-{r}", args.batch_size)
+            )
+            if rclip_data is not None:
+                rates.setdefault("rclip 3.3 index", []).append(rclip_index(args.rclip, rclip_data, folder)[0])
+            if latency_towers is not None:
+                encoder.towers = latency_towers
+                rates.setdefault("ceiling, latency-compiled image graph", []).append(
+                    ceiling(encoder, paths, args.batch_size)
+                )
+                rates.setdefault("index, latency-compiled image graph", []).append(
+                    viewfinder(encoder, folder, work / f"library-latency-{r}", args.batch_size)
+                )
+                encoder.towers = streams
+            if not args.no_naive:
+                rates.setdefault("naive decode-then-embed", []).append(naive(encoder, paths, args.batch_size))
+    for name, values in rates.items():
+        each = " ".join(f"{v:.2f}" for v in values)
+        print(f"{name:40} {statistics.median(values):6.2f} photos/s  (rounds: {each})")
+    ours = rates["viewfinder index"]
+    for name, values in rates.items():
+        if name != "viewfinder index":
+            ratios = [a / b for a, b in zip(ours, values, strict=True)]
+            print(
+                f"viewfinder / {name:27} {statistics.median(ratios):6.3f}  (rounds: "
+                + " ".join(f"{x:.2f}" for x in ratios)
+                + ")"
+            )
     print("per-photo core time by stage (ms of one core):")
     for stage, ms in costs.items():
         print(f"  {stage:22} {ms:7.1f}")

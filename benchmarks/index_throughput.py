@@ -35,7 +35,7 @@ from PIL import Image, ImageOps
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import runtime  # noqa: E402
+from engine import indexer, runtime  # noqa: E402
 from engine.config import ModelSpec  # noqa: E402
 from engine.encoder import Encoder  # noqa: E402
 from engine.library import Library  # noqa: E402
@@ -96,15 +96,37 @@ def naive(encoder: Encoder, paths: list[Path], batch_size: int) -> float:
     return len(paths) / (time.perf_counter() - start)
 
 
+MODEL_BUSY: list[float] = []  # per viewfinder run: the share of its time the model side was working
+
+
 def viewfinder(encoder: Encoder, folder: Path, library_dir: Path, batch_size: int) -> float:
+    """Photos/s of Library.index(); records in MODEL_BUSY the share of the run spent in the model
+    side (on a GPU: JPEG decoding there plus the model, synchronised), the pipeline's bottleneck
+    when near 1."""
+    busy = [0.0]
+    original = indexer.embed_batch
+
+    def timed(enc: Encoder, batch: list) -> dict:
+        start = time.perf_counter()
+        out = original(enc, batch)
+        if str(enc.device).startswith("cuda"):
+            torch.cuda.synchronize()
+        busy[0] += time.perf_counter() - start
+        return out
+
     library = Library(library_dir, encoder=encoder, batch_size=batch_size)
     library.add_folders([folder])
     library.scan()
-    start = time.perf_counter()
-    result = library.index(scan=False)
-    elapsed = time.perf_counter() - start
+    indexer.embed_batch = timed
+    try:
+        start = time.perf_counter()
+        result = library.index(scan=False)
+        elapsed = time.perf_counter() - start
+    finally:
+        indexer.embed_batch = original
     library.close()
     assert result.failed == 0 and result.done > 0
+    MODEL_BUSY.append(busy[0] / elapsed)
     return result.done / elapsed
 
 
@@ -274,6 +296,7 @@ def main() -> None:
                 + " ".join(f"{x:.2f}" for x in ratios)
                 + ")"
             )
+    print("model side busy during viewfinder index runs: " + " ".join(f"{100 * b:.0f}%" for b in MODEL_BUSY))
     print("per-photo core time by stage (ms of one core):")
     for stage, ms in costs.items():
         print(f"  {stage:22} {ms:7.1f}")

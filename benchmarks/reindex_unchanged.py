@@ -57,12 +57,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--keep", type=Path, help="build the files and library here once and reuse them")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        library = build(Path(tmp) / "photos", Path(tmp) / "library", args.files, args.dim)
-        print(f"set-up: {args.files} files and a library of them in {time.perf_counter() - t:.0f} s")
-        library.close()
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or Path(scratch)
+        if not (Path(tmp) / "library").exists():
+            t = time.perf_counter()
+            library = build(Path(tmp) / "photos", Path(tmp) / "library", args.files, args.dim)
+            print(f"set-up: {args.files} files and a library of them in {time.perf_counter() - t:.0f} s")
+            library.close()
         start = time.perf_counter()
         library = Library(Path(tmp) / "library")
         result = library.index()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .paths import is_under
-from .photos import is_photo_path
+from .photos import is_photo_name
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def walk_photos(folder: str, unavailable: list[str] | None = None) -> Iterator[t
             try:
                 if entry.is_dir():  # follows links: a linked folder is walked under the link's path
                     folders.append(entry)
-                elif is_photo_path(entry.name) and entry.is_file():
+                elif is_photo_name(entry.name) and entry.is_file():
                     st = entry.stat()
                     yield entry.path, st.st_size, st.st_mtime
             except FileNotFoundError:  # vanished between listing and stat: it is gone

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .database import Database, Schema
+from .database import Database, Schema, get_meta, set_meta
 from .photos import TAKEN, filters
 
 _DTYPE = np.dtype("<f4")
@@ -188,8 +188,16 @@ class Vectors:
         with self._db.transaction() as conn:
             orphan = "NOT EXISTS (SELECT 1 FROM photos p WHERE p.hash = vectors.hash)"
             conn.execute(f"UPDATE vectors SET orphaned_at = NULL WHERE orphaned_at IS NOT NULL AND NOT {orphan}")
-            conn.execute(f"UPDATE vectors SET orphaned_at = ? WHERE orphaned_at IS NULL AND {orphan}", [now])
-            cur = conn.execute(f"DELETE FROM vectors WHERE {orphan} AND orphaned_at <= ?", [now - grace])
+            # Looking every vector's photos up costs most of re-indexing an unchanged library:
+            # only when photos or vectors changed since the last look can a vector have lost its photos.
+            changes = conn.execute("SELECT COALESCE(SUM(count), 0) FROM changes").fetchone()[0]
+            if get_meta(conn, "orphans.checked") != str(changes):
+                conn.execute(f"UPDATE vectors SET orphaned_at = ? WHERE orphaned_at IS NULL AND {orphan}", [now])
+                set_meta(conn, "orphans.checked", str(changes))
+            # orphaned_at first: the photos are looked up only for vectors already marked.
+            cur = conn.execute(
+                f"DELETE FROM vectors WHERE orphaned_at IS NOT NULL AND orphaned_at <= ? AND {orphan}", [now - grace]
+            )
             return cur.rowcount
 
     def relabel(self, old_model: str, new_model: str) -> None:

@@ -131,3 +131,21 @@ def test_the_counters_are_bumped_inside_the_writing_transaction(tmp_path):
     other = sqlite3.connect(path)  # a plain connection sees the same counters
     assert dict(other.execute("SELECT name, count FROM changes").fetchall())["vectors m"] >= 1
     other.close(), store.close()
+
+
+def test_orphans_are_marked_after_a_change_and_dropped_after_the_grace(tmp_path):
+    store = Store(tmp_path / "library.db")
+    store.photos.add_folder("/p")
+    _add(store, "/p", ["a.jpg", "b.jpg"])
+    assert store.vectors.drop_orphans(grace=10, now=100) == 0
+    store.photos.delete_under(["/p/a.jpg"])
+    assert store.vectors.drop_orphans(grace=10, now=200) == 0  # marked now, kept for the grace
+    assert store.vectors.drop_orphans(grace=10, now=205) == 0  # nothing changed: not looked up again
+    assert store.vectors.drop_orphans(grace=10, now=211) == 1  # the mark still counts
+    assert store.vectors.known_hashes(MODEL) == {"hash-b.jpg"}
+    store.photos.delete_under(["/p/b.jpg"])
+    assert store.vectors.drop_orphans(grace=10, now=300) == 0
+    _add(store, "/p", ["b.jpg"])  # it came back before the grace ran out: its vector stays
+    assert store.vectors.drop_orphans(grace=10, now=400) == 0
+    assert store.vectors.known_hashes(MODEL) == {"hash-b.jpg"}
+    store.close()

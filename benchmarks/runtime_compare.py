@@ -69,7 +69,7 @@ def main() -> None:
             return forward.text_vectors(model, ids).numpy()
 
     runs["torch eager fp32"] = (torch_image, torch_text)
-    folder = runtime.graph_dir(cache, encoder.spec.key)
+    folder = runtime.graph_dir(cache, encoder.spec.cache_key)
     precisions = ["fp32", "bf16"] + (["int8"] if _has("nncf") else [])
     for precision in precisions:
         towers = runtime.export(model, folder, precision, encoder.image_size, encoder.tokenize)

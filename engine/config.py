@@ -37,6 +37,14 @@ class ModelSpec:
         name = str(Path(self.name).resolve()) if self.name.endswith(".json") else self.name
         return f"{name}|{pretrained}"
 
+    @property
+    def cache_key(self) -> str:
+        """The identity of files derived from the weights (exported graphs): the library key plus
+        the weights' modification time, so weights replaced in place at the same size are re-exported."""
+        if self.pretrained and os.path.isfile(self.pretrained):
+            return f"{self.key}@{os.stat(self.pretrained).st_mtime_ns}"
+        return self.key
+
 
 def default_library_dir() -> Path:
     """VIEWFINDER_LIBRARY, else the platform's user data directory."""

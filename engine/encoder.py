@@ -379,7 +379,7 @@ class Encoder:
         precision = runtime.resolve_precision(precision)
         if precision == "torch" or not runtime.available() or self._pp_fallback is not None:
             return None
-        folder = runtime.graph_dir(default_cache_dir(), self.spec.key)
+        folder = runtime.graph_dir(default_cache_dir(), self.spec.cache_key)
         verdict = runtime.cached_verdict(folder, precision)
         if verdict is not None and not verdict.ok:
             log.info("the runtime graphs of %s failed their check at %s: using torch", self.spec.name, precision)

@@ -226,7 +226,7 @@ class Library:
                 quick = None
                 if runtime.available() and self.device in ("auto", "cpu"):
                     precision = runtime.resolve_precision(self.precision)
-                    folder = runtime.graph_dir(default_cache_dir(), spec.key)
+                    folder = runtime.graph_dir(default_cache_dir(), spec.cache_key)
                     quick = runtime.text_query(folder, precision, lambda: self.encoder(spec))
                     if quick is not None:
                         # Only beside an exported graph: like the graph, the file is kept per model key.

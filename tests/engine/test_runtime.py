@@ -52,7 +52,7 @@ def test_runtime_vectors_match_torch(cache, tiny_config, precision):
     np.testing.assert_allclose(np.linalg.norm(fast.encode_texts(TEXTS), axis=1), 1.0, atol=1e-3)
     # a different model (another text) gives different vectors: the check above is not vacuous
     assert (fast.encode_texts(["snow"]) @ slow.encode_texts(["a dog"]).T).item() < 0.999
-    meta = json.loads((runtime.graph_dir(default_cache_dir(), spec.key) / "meta.json").read_text())
+    meta = json.loads((runtime.graph_dir(default_cache_dir(), spec.cache_key) / "meta.json").read_text())
     assert runtime.Verdict(**meta["verdicts"][precision]).ok
 
 
@@ -61,7 +61,7 @@ def test_cached_graphs_load_without_torch(cache, tiny_config):
     encoder = Encoder.load(spec, "cpu", precision="fp32")
     pixels = _pixels(encoder, 3)
     want = encoder.encode_images(pixels)
-    folder = runtime.graph_dir(default_cache_dir(), spec.key)
+    folder = runtime.graph_dir(default_cache_dir(), spec.cache_key)
     np.save(cache / "pixels.npy", pixels)
     probe = (
         "import sys, numpy as np\n"
@@ -81,7 +81,7 @@ def test_cached_graphs_load_without_torch(cache, tiny_config):
 def test_failed_check_keeps_torch(cache, tiny_config, caplog):
     spec = ModelSpec(str(tiny_config), None)
     Encoder.load(spec, "cpu", precision="fp32")
-    meta_path = runtime.graph_dir(default_cache_dir(), spec.key) / "meta.json"
+    meta_path = runtime.graph_dir(default_cache_dir(), spec.cache_key) / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["verdicts"]["fp32"]["image_cosine"] = 0.9  # as if the graph had drifted from torch
     meta_path.write_text(json.dumps(meta))
@@ -109,3 +109,29 @@ def test_precision_is_a_library_setting(tmp_path):
         with pytest.raises(LibraryError, match="choose one of"):
             library.set_precision("fp8")
         assert library.precision == "fp32"
+
+
+def test_weights_replaced_in_place_are_exported_again(cache, pretrained_tiny, tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(Path(pretrained_tiny.pretrained).read_bytes())
+    spec = ModelSpec(pretrained_tiny.name, str(weights))
+    Encoder.load(spec, "cpu", precision="fp32")  # exports and caches the first weights' graphs
+
+    tensors = load_file(weights)
+    rng = np.random.default_rng(0)
+    changed = {k: (v + rng.normal(0, 0.05, v.shape).astype(v.dtype)) if v.ndim >= 2 else v for k, v in tensors.items()}
+    size = weights.stat().st_size
+    with safe_open(weights, "np") as f:
+        metadata = f.metadata()
+    save_file(changed, weights, metadata=metadata)
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert weights.stat().st_size == size and spec.key == ModelSpec(spec.name, str(weights)).key
+
+    fast = Encoder.load(spec, "cpu", precision="fp32")
+    slow = Encoder.load(spec, "cpu", precision="torch")
+    cos = (fast.encode_texts(TEXTS) * slow.encode_texts(TEXTS)).sum(axis=1)
+    assert cos.min() >= runtime.MIN_COSINE

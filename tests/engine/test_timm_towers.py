@@ -132,14 +132,14 @@ def test_runtime_matches_torch_on_images_and_texts(which, request):
     assert (got * want).sum(axis=1).min() >= runtime.MIN_COSINE
     assert (got[0] @ got[1]) < 0.999  # different texts differ: the check above is not vacuous
     verdict = runtime.cached_verdict(
-        runtime.graph_dir(default_cache_dir(), encoder.spec.key), encoder.towers.precision
+        runtime.graph_dir(default_cache_dir(), encoder.spec.cache_key), encoder.towers.precision
     )
     assert verdict is not None and verdict.ok and verdict.text_cosine is not None
 
 
 def test_mobileclip2_text_search_without_torch_tokenizer(mobileclip2):
     # MobileCLIP2 uses CLIP's tokenizer: the torch-free one and the cached text graph stand in.
-    folder = runtime.graph_dir(default_cache_dir(), mobileclip2.spec.key)
+    folder = runtime.graph_dir(default_cache_dir(), mobileclip2.spec.cache_key)
     query = runtime.text_query(folder, mobileclip2.towers.precision, lambda: mobileclip2)
     assert query is not None
     texts = ["a dog on the snow", "receipt"]

@@ -3,7 +3,9 @@
 On held-out synthetic scenes (tests/relevance.py) with the pretrained tiny model (the
 `pretrained_tiny` test fixture), for every query: the F1 of the photos each method returns, and the
 best F1 any single threshold on the query's ranking reaches. Prints, per seed and method, mean F1
-over the oracle's mean F1 (the issue's measure), side by side in one run; then the average precision
+over the oracle's mean F1 (the issue's measure), side by side in one run: ours on a new library
+(no_history: the built-in lexicon as rivals; no_history_no_colours: without its colour words),
+with past searches (with and without the lexicon), the bank alone, and simple cuts; then the average precision
 before and after marking 3 good and 3 bad photos among the top 20 of each query whose base AP is
 between 0.2 and 0.8 (ours, Rocchio, and a linear probe trained on half the photos' true labels as
 the ceiling of what the stored vectors hold). Usage: python benchmarks/search_relevance.py [--seeds 11 12 13]

@@ -326,7 +326,9 @@ class Categories:
             return Membership(category, table.labels, np.zeros(0, np.float32), table.weights, AUTO_THRESHOLD)
         with self._lock:
             direction = self._text_vector(category)
-        logits = self._calibrator.logits(table, np.arange(len(table)), direction, limit=None)
+        # Its descriptions' words keep a rival from sharing them, as a search text's do.
+        text = " ".join(category.prompts)
+        logits = self._calibrator.logits(table, np.arange(len(table)), direction, limit=None, text=text)
         scores = relevance(logits).astype(np.float32)
         order = np.lexsort((-(table.matrix @ direction), -scores))  # ties (relevance 1.0) by cosine
         return Membership(category, table.labels[order], scores[order], table.weights[order], AUTO_THRESHOLD)

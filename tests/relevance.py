@@ -69,6 +69,34 @@ def truth(scenes: Sequence[Scene], wanted: tuple[str | None, str | None, str | N
     )
 
 
+def echo_world() -> tuple[Callable[[list[str]], np.ndarray], list[str], np.ndarray]:
+    """A hand-made text encoder, generic bank and 40 photo vectors (20 red, then 20 blue) where
+    "orange" only echoes red: it sits between red and a direction no photo has, so it beats the bank
+    on the red photos without describing them. A text's vector is its phrase's, else the sum of its
+    known words' (templates such as "a photo of a {}." add nothing), else the generic direction."""
+    dim = 16
+    axes = np.eye(dim)
+    generic = axes[0]
+    words = {"red": axes[1], "blue": axes[2], "circle": axes[3], "orange": 0.55 * axes[1] + 0.45 * axes[4]}
+    phrases = {"a red circle": axes[1] * 0.9 + axes[3] * 0.1}
+    bank = [f"generic {i}" for i in range(12)]
+    phrases.update({text: generic + 0.3 * axes[5 + i % 10] for i, text in enumerate(bank)})
+
+    def vector(text: str) -> np.ndarray:
+        if text in phrases:
+            return phrases[text]
+        found = [words[w] for w in text.replace(".", " ").split() if w in words]
+        return np.sum(found, axis=0) if found else generic
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return np.stack([vector(t) / np.linalg.norm(vector(t)) for t in texts]).astype(np.float32)
+
+    rng = np.random.default_rng(0)
+    photos = np.concatenate([np.tile(axes[1], (20, 1)), np.tile(axes[2], (20, 1))]) + 0.5 * generic
+    photos += 0.05 * rng.normal(size=(40, dim))
+    return encode, bank, (photos / np.linalg.norm(photos, axis=1, keepdims=True)).astype(np.float32)
+
+
 # -- measures ------------------------------------------------------------------------------------
 
 
@@ -212,7 +240,7 @@ class Feedback:
 
 @dataclass(frozen=True)
 class Measured:
-    methods: dict[str, Outcome]  # "calibrated" (ours, no history), "past_searches" (ours) and simple cuts
+    methods: dict[str, Outcome]  # ours ("no_history", "past_searches", variants) and simple cuts
     feedback: list[Feedback]
     queries: list[str]
     positives: list[int]
@@ -239,6 +267,7 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
     import torch
 
     from engine.calibration import Calibrator
+    from engine.lexicon import LEXICON, lexicon_without
     from engine.query_words import QueryWords
     from engine.search import Pool, Query, Request
     from engine.stages import FeedbackStage
@@ -255,9 +284,17 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
     calibrator = Calibrator(encoder.encode_texts)
     z = np.stack([calibrator.z(table, rows, v) for v in queries])
     logits = np.stack([calibrator.logits(table, rows, v) for v in queries])
+
+    def cut_with(lexicon: Sequence[str] = LEXICON, history: Sequence[str] = ()) -> np.ndarray:
+        """Log-odds of every query as search has them, with these built-in rivals and past searches."""
+        made = Calibrator(encoder.encode_texts, rivals=lambda: history, lexicon=lexicon)
+        return np.stack([made.logits(table, rows, v, text=t) for v, t in zip(queries, texts, strict=True)])
+
+    # A new library (no past searches): the built-in lexicon as rivals; the bank alone; the lexicon
+    # without its colour words (the held-out world's queries are mostly colours).
+    fresh, bank_only, no_colours = cut_with(), cut_with(()), cut_with(lexicon_without(("colours",)))
     # A user who searched for the other queries before: they are the past searches (rivals).
-    with_history = Calibrator(encoder.encode_texts, rivals=lambda: texts)
-    rivalled = np.stack([with_history.logits(table, rows, v, text=t) for v, t in zip(queries, texts, strict=True)])
+    rivalled, history_only = cut_with(history=texts), cut_with((), texts)
     # A shorter history: 6 of the other queries, drawn at random for each query.
     pick = np.random.default_rng(seed)
     shorter = []
@@ -271,9 +308,12 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
         return np.delete(scores, q, axis=0).T
 
     methods = {
-        "calibrated": evaluate(lambda q, s: logits[q] >= 0, scores, z, relevant),
+        "no_history": evaluate(lambda q, s: fresh[q] >= 0, scores, z, relevant),
+        "no_history_no_colours": evaluate(lambda q, s: no_colours[q] >= 0, scores, z, relevant),
+        "bank_only": evaluate(lambda q, s: bank_only[q] >= 0, scores, z, relevant),
         "past_searches": evaluate(lambda q, s: rivalled[q] >= 0, scores, z, relevant),
         "past_6_searches": evaluate(lambda q, s: shorter[q] >= 0, scores, z, relevant),
+        "past_searches_no_lexicon": evaluate(lambda q, s: history_only[q] >= 0, scores, z, relevant),
         "otsu": evaluate(lambda q, s: otsu_cut(s), scores, z, relevant),
         "gmm": evaluate(lambda q, s: gmm_cut(s), scores, z, relevant),
         "softmax_generic": evaluate(lambda q, s: softmax_cut(s, generic, scale), scores, z, relevant),

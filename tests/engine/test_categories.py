@@ -178,3 +178,33 @@ def test_otsu_splits_two_clusters():
     scores = np.concatenate([rng.normal(0.0, 0.01, 300), rng.normal(0.1, 0.01, 60)])
     assert 0.03 < otsu_threshold(scores) < 0.07
     assert otsu_threshold(np.array([0.2])) == 0.2
+
+
+def test_an_album_that_only_echoes_another_concept_stays_empty(make_library):
+    """Albums use search's rivals: on hand-made vectors, "orange" beats the bank on red photos, but
+    the lexicon's (or a past search's) "red" describes them better; "red" keeps its photos."""
+    from relevance import echo_world, table_of
+
+    from engine.calibration import Calibrator
+
+    encode, bank, photos = echo_world()
+    table = table_of(photos)
+
+    class Fixed:
+        def current(self):
+            return table
+
+    class Encoder:
+        encode_texts = staticmethod(encode)
+
+    def members(lexicon):
+        calibrator = Calibrator(encode, bank=bank, lexicon=lexicon)
+        categories = Categories(make_library().store, "hand-made", Encoder, tables=Fixed(), calibrator=calibrator)
+        counts = {}
+        for name in ("orange", "red"):
+            labels = set(categories.membership_for(Category(name, (name,))).member_labels(None).tolist())
+            counts[name] = (len(labels & set(range(20))), len(labels - set(range(20))))  # red photos, blue ones
+        return counts
+
+    assert members(lexicon=()) == {"orange": (20, 0), "red": (20, 0)}  # the bank alone
+    assert members(lexicon=("red", "blue")) == {"orange": (0, 0), "red": (20, 0)}

@@ -161,7 +161,7 @@ def stages(encoder: Encoder, paths: list[Path], batch_size: int) -> dict[str, fl
 
 
 _RCLIP_RUNNER = """
-import sqlite3, sys, time
+import sys, time
 from rclip.main import init_rclip
 folder, batch_size = sys.argv[1], int(sys.argv[2])
 rclip, model, database = init_rclip(folder, batch_size, no_indexing=True)
@@ -169,8 +169,9 @@ model._session_visual  # load the ONNX session before timing, as viewfinder's en
 start = time.perf_counter()
 rclip.ensure_index(folder)
 elapsed = time.perf_counter() - start
+indexed = sum(1 for _ in database.get_image_vectors_by_dir_path(folder))
 database.close()
-print(elapsed)
+print(indexed, elapsed)
 """
 
 
@@ -220,12 +221,9 @@ def rclip_index(rclip_dir: Path, data: Path, folder: Path) -> tuple[float, int]:
     )
     if done.returncode != 0:
         raise SystemExit(f"rclip failed:\n{done.stderr[-3000:]}")
-    elapsed = float(done.stdout.strip().splitlines()[-1])
-    import sqlite3
-
-    with sqlite3.connect(data / "db.sqlite3") as con:
-        indexed = con.execute("SELECT COUNT(*) FROM images WHERE deleted IS NULL").fetchone()[0]
-    return indexed / elapsed, indexed
+    count, elapsed = done.stdout.strip().splitlines()[-1].split()
+    indexed = int(count)  # counted by rclip's own database
+    return indexed / float(elapsed), indexed
 
 
 def main() -> None:

@@ -356,10 +356,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"{h.relevance:5.2f}  {h.path}{signals}{weaker}")
     if results.words.dates:
         print(f"Read as dates: {', '.join(results.words.dates)}.")
+    # A library searched through its graph counts only the photos nearest the query: lower bounds.
+    at_least = "at least " if results.bounded else ""
     if results.weaker and not args.all:
-        print(f"{results.weaker} weaker results not shown (--all lists them).")
+        print(f"{'At least ' if results.bounded else ''}{results.weaker} weaker results not shown (--all lists them).")
     elif results.weaker:
-        print(f"{results.matches} matches, {results.weaker} weaker results.")
+        print(f"{at_least.capitalize()}{results.matches} matches, {at_least}{results.weaker} weaker results.")
     return 0
 
 

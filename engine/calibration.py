@@ -102,6 +102,9 @@ VOTE_SAMPLE = 4096
 OFFSET_SAMPLE = 1024
 # Library photos in the bank of photo queries: enough for a stable centre and spread.
 PHOTO_BANK_SIZE = 256
+# A library searched through its graph (too large to score whole for each query): photos (evenly
+# spread) whose z stand for the library's in a text query's offset.
+LIBRARY_SAMPLE = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -315,21 +318,49 @@ class Calibrator:
         return z
 
     def z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
-        """How many of the bank's standard deviations the query scores above the bank, per photo."""
-        return self._z(table, rows, vector, kind, table.scores(vector))  # the product search made already
+        """How many of the bank's standard deviations the query scores above the bank, per photo.
 
-    def _z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str, product: np.ndarray) -> np.ndarray:
+        When search scored the whole library with this vector (or `rows` are all of it), from that
+        product; otherwise (a large library searched through its graph: `rows` are its candidates)
+        from the products at `rows` and, for what needs the whole library, at an even sample of it."""
+        if len(rows) == len(table) or table.scored(vector):
+            return self._z(table, rows, vector, kind, table.scores(vector))  # the product search made already
+        sample = photo_bank_rows(len(table), LIBRARY_SAMPLE if kind == "text" else PHOTO_BANK_SIZE)
+        both = np.concatenate([rows, sample])
+        product = table.matrix[both] @ np.ascontiguousarray(vector, np.float32)
+        return self._z(table, rows, vector, kind, product, both)
+
+    def _z(
+        self,
+        table: PhotoTable,
+        rows: np.ndarray,
+        vector: np.ndarray,
+        kind: str,
+        product: np.ndarray,
+        scored: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """z at `rows` from the query's `product`: over every photo of the table, or (with `scored`)
+        at the photos `scored`: `rows`, then an even sample standing for the library."""
         norm = float(np.linalg.norm(vector)) or 1.0
         scores = product.astype(np.float64) / norm
+        if scored is not None:
+            at, sample = scores[: len(rows)], scores[len(rows) :]
+        else:
+            at = scores[rows]
         if kind == "photo":
-            bank = scores[photo_bank_rows(len(table))]
-            return (scores[rows] - bank.mean()) / max(float(bank.std()), MIN_SPREAD)
+            bank = scores[photo_bank_rows(len(table))] if scored is None else sample
+            return (at - bank.mean()) / max(float(bank.std()), MIN_SPREAD)
         found = self.background(table)
-        z = (scores - found.centre) / found.spread
+        if scored is None:
+            z = (scores - found.centre) / found.spread
+            z_at = z[rows]
+        else:
+            z = (sample - found.centre[scored[len(rows) :]]) / found.spread[scored[len(rows) :]]
+            z_at = (at - found.centre[rows]) / found.spread[rows]
         # A text that every photo, even the least like it, scores well above the bank is one whose
         # wording sits high for any photo: take that offset away (never add one).
         offset = max(0.0, float(np.percentile(z, OFFSET_PERCENTILE)) + OFFSET_ALLOWANCE) if len(z) else 0.0
-        return z[rows] - offset
+        return z_at - offset
 
     def _bank_vectors(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))

@@ -509,7 +509,9 @@ class Library:
         # Text queries through the cached runtime text graph when there is one (no torch import).
         encoder = self.text_encoder if not query.image else self.encoder
         request = make_request(query, encoder, self.model.key, table)
-        results = run(request, candidates(request, table, self.store), stages, self.store)
+        # Above exact.EXACT_LIMIT photos the candidates come from the HNSW graph (engine/search.py).
+        pool = candidates(request, table, self.store, graph=lambda: self.vector_index)
+        results = run(request, pool, stages, self.store)
         if request.kind == "text" and request.text:
             self._remember(request.text)
         # A RAW+JPEG shot is one result: the JPEG, with the RAW listed (engine/companions.py).

@@ -69,6 +69,11 @@ class PhotoTable:
             object.__setattr__(self, "_scores", cached)
         return cached[1]
 
+    def scored(self, vector: np.ndarray) -> bool:
+        """Whether the kept product (`scores`) is of this vector."""
+        cached = self.__dict__.get("_scores")
+        return cached is not None and cached[0] == np.ascontiguousarray(vector, np.float32).tobytes()
+
     def rows_of_hashes(self, hashes: set[str]) -> np.ndarray:
         """Row numbers of the labels with these content hashes, ascending."""
         return np.array([row for row, h in enumerate(self.hashes) if h in hashes], np.int64)

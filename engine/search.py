@@ -6,6 +6,8 @@
   that name a date ("2019", "June") are taken out of the text first (`engine.query_words`).
 - Candidates: every photo that passes the date and folder filters, scored exactly against the
   vector (`candidates`). A relevance needs the query's scores over the library, not only its top k.
+  Above engine.exact.EXACT_LIMIT photos (a scan costs more than a few ms) the candidates are the
+  HNSW graph's GRAPH_CANDIDATES nearest, re-scored exactly; the counts are then lower bounds.
 - Stages: each signal (meaning, tags, metadata words, feedback, ...) is one object with one method,
   `evidence(request, pool)`, returning log-odds that a candidate matches (added up: independent
   evidence, as in naive Bayes) and which candidates it matched by name. Adding a signal is adding
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from . import exact
 from .errors import PhotoError, QueryError
 from .paths import is_under
 from .photo_table import PhotoTable
@@ -34,6 +37,7 @@ from .storage import PhotoRow, Store
 
 if TYPE_CHECKING:  # the encoder pulls in torch; searching code is handed one
     from .encoder import Encoder
+    from .vector_index import VectorIndex
 
 # A negative term pulls the query away from a concept at half the weight of a positive one: strong
 # enough to push "beach -people" photos with people down, not so strong that it dominates the query.
@@ -42,6 +46,10 @@ SORTS = ("relevance", "newest", "oldest")
 # Log-odds of a photo when nothing but date words was asked for ("2019"): a match, unless a stage
 # (the date stage) says otherwise.
 PRIOR_WITHOUT_MEANING = 4.0
+# Above exact.EXACT_LIMIT photos, this many of the graph's nearest (or four times k, if more) are the
+# candidates: far more than a page of results, so the top ones and the cut are found among them
+# (off-distribution text queries: recall@10 1.0 after the re-rank, benchmarks/large_index.py).
+GRAPH_CANDIDATES = 2000
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,9 @@ class Results:
     matches: int
     weaker: int
     words: QueryWords = field(default_factory=QueryWords)
+    # True when only the graph's nearest photos were weighed (a library above exact.EXACT_LIMIT):
+    # the counts are then those among them, lower bounds ("at least").
+    bounded: bool = False
 
     @property
     def match_hits(self) -> list[Hit]:
@@ -122,12 +133,15 @@ class Request:
 class Pool:
     """The candidates: rows of the library's PhotoTable that pass the filters, and their scores.
 
-    rows index `table`; score is each candidate's dot product with the query vector (0 without one).
+    rows index `table` (ascending); score is each candidate's dot product with the query vector (0
+    without one); complete: every photo that passes the filters is a candidate (False: only the
+    graph's nearest are).
     """
 
     table: PhotoTable
     rows: np.ndarray
     score: np.ndarray
+    complete: bool = True
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -237,14 +251,18 @@ def marked_rows(table: PhotoTable, paths: Sequence[str]) -> list[int]:
 # -- vector -> candidates ----------------------------------------------------------------------
 
 
-def candidates(request: Request, table: PhotoTable, store: Store) -> Pool:
-    """Every photo that passes the query's date and folder filters, with its exact score.
+def candidates(
+    request: Request, table: PhotoTable, store: Store, graph: Callable[[], VectorIndex] | None = None
+) -> Pool:
+    """Every photo that passes the query's date and folder filters, with its exact score; or, when
+    more than exact.EXACT_LIMIT photos pass and a `graph` (the library's HNSW index) is given, the
+    graph's nearest among them, re-scored exactly from the table.
 
-    The one place that turns a vector into candidates: a faster scan (or a graph search, for
-    libraries too large to scan) replaces this function and nothing else.
+    The one place that turns a vector into candidates.
     """
     query = request.query
     filtered = query.after is not None or query.before is not None or query.folder is not None
+    allowed: set[int] | None = None
     if filtered:
         allowed = store.vectors.labels_matching(
             request.model, after=query.after, before=query.before, folder=query.folder
@@ -254,11 +272,23 @@ def candidates(request: Request, table: PhotoTable, store: Store) -> Pool:
         rows = np.arange(len(table))
     if request.vector is None or len(rows) == 0:
         return Pool(table, rows, np.zeros(len(rows), np.float32))
+    if graph is not None and len(rows) > exact.EXACT_LIMIT:
+        return graph_pool(request.vector, table, graph(), allowed, max(GRAPH_CANDIDATES, 4 * query.k))
     # Every row is scored even when filtered: calibration needs the whole library's scores of the
     # same vector (the table keeps the product), and picking the rows out of the matrix first would
     # copy them (200 MB at 100k photos).
     scores = table.scores(request.vector)
     return Pool(table, rows, scores[rows] if filtered else scores)
+
+
+def graph_pool(vector: np.ndarray, table: PhotoTable, graph: VectorIndex, allowed: set[int] | None, k: int) -> Pool:
+    """The graph's k nearest labels that pass `allowed`, as table rows (ascending) scored exactly in
+    float32 from the table's vectors (the graph's distances are not used)."""
+    found = graph.search(vector, k, allowed=None if allowed is None else allowed.__contains__)
+    labels = np.array(sorted(label for label, _ in found), np.int64)
+    at = np.minimum(np.searchsorted(table.labels, labels), max(len(table) - 1, 0))
+    rows = at[table.labels[at] == labels]  # a label the graph has and the table no longer has is left out
+    return Pool(table, rows, table.matrix[rows] @ np.asarray(vector, np.float32), complete=False)
 
 
 # -- candidates -> stages -> relevance -> cut and sort -----------------------------------------
@@ -286,7 +316,8 @@ def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> 
         # A label's duplicates may lie outside the folder: count only the photos inside.
         weights = np.array([_count_under(pool.paths(i), query.folder) for i in range(len(pool))], np.int64)
     hits = _hits(request, pool, order, relevance, is_match, matched, store)
-    return Results(hits, int(weights[is_match].sum()), int(weights[~is_match].sum()), request.words)
+    matches, weaker = int(weights[is_match].sum()), int(weights[~is_match].sum())
+    return Results(hits, matches, weaker, request.words, bounded=not pool.complete)
 
 
 def _order(

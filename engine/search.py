@@ -48,8 +48,9 @@ SORTS = ("relevance", "newest", "oldest")
 PRIOR_WITHOUT_MEANING = 4.0
 # Above exact.EXACT_LIMIT photos, this many of the graph's nearest (or four times k, if more) are the
 # candidates: far more than a page of results, so the top ones and the cut are found among them
-# (off-distribution text queries: recall@10 1.0 after the re-rank, benchmarks/large_index.py).
-GRAPH_CANDIDATES = 2000
+# (off-distribution text queries at 300k: recall@10 1.0 after the re-rank from 500 on; the graph's time
+# grows with it, about 12 ms at 500 and 28 ms at 1000 on a loaded 2-core box: benchmarks/large_index.py).
+GRAPH_CANDIDATES = 1000
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import hashlib
 import numpy as np
 import pytest
 
+import engine.calibration
 import engine.exact
 import engine.search
 import engine.vector_index
@@ -83,7 +84,9 @@ def test_the_graph_path_finds_the_exact_top_ten(large, seed):
     assert same >= 0.95 * len(queries)
 
 
-def test_relevance_and_the_cut_agree_with_the_exact_path_on_the_candidates(large):
+def test_relevance_and_the_cut_agree_with_the_exact_path_on_the_candidates(large, monkeypatch):
+    # The query's offset from a sample as large as the library: the same as the exact path's.
+    monkeypatch.setattr(engine.calibration, "LIBRARY_SAMPLE", PHOTOS)
     library, vectors = large
     meaning = library.search_parts()[2][0]
     for q in _queries(vectors, 10, 3):

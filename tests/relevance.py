@@ -262,28 +262,10 @@ def table_of(vectors: np.ndarray):
     )
 
 
-def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: float = 1.0) -> Measured:
-    """Embed a held-out world, cut every query with each method, and mark photos for feedback."""
-    import torch
-
+def cut_methods(encoder, seed, texts, queries, photos, relevant, scores, z, table, rows) -> dict[str, Outcome]:
+    """Every query cut by each method: ours with and without rivals and past searches, simple cuts."""
     from engine.calibration import Calibrator
     from engine.lexicon import LEXICON, lexicon_without
-    from engine.query_words import QueryWords
-    from engine.search import Pool, Query, Request
-    from engine.stages import FeedbackStage
-
-    scenes = heldout_scenes(n, seed)
-    images = torch.stack([encoder.preprocess_image(s.image) for s in scenes])
-    photos = np.concatenate([encoder.encode_images(images[i : i + 64]) for i in range(0, n, 64)])
-    texts = [q for q, _ in QUERIES]
-    queries = encoder.encode_texts(texts)
-    relevant = np.stack([truth(scenes, wanted) for _, wanted in QUERIES])
-    scores = queries @ photos.T
-    table = table_of(photos)
-    rows = np.arange(n)
-    calibrator = Calibrator(encoder.encode_texts)
-    z = np.stack([calibrator.z(table, rows, v) for v in queries])
-    logits = np.stack([calibrator.logits(table, rows, v) for v in queries])
 
     def cut_with(lexicon: Sequence[str] = LEXICON, history: Sequence[str] = ()) -> np.ndarray:
         """Log-odds of every query as search has them, with these built-in rivals and past searches."""
@@ -307,7 +289,7 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
     def others(q: int) -> np.ndarray:
         return np.delete(scores, q, axis=0).T
 
-    methods = {
+    return {
         "no_history": evaluate(lambda q, s: fresh[q] >= 0, scores, z, relevant),
         "no_history_no_colours": evaluate(lambda q, s: no_colours[q] >= 0, scores, z, relevant),
         "bank_only": evaluate(lambda q, s: bank_only[q] >= 0, scores, z, relevant),
@@ -319,6 +301,35 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
         "softmax_generic": evaluate(lambda q, s: softmax_cut(s, generic, scale), scores, z, relevant),
         "other_queries": evaluate(lambda q, s: softmax_cut(s, others(q), scale), scores, z, relevant),
     }
+
+
+def measure(
+    encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: float = 1.0, cuts: bool = True
+) -> Measured:
+    """Embed a held-out world, cut every query with each method (unless not `cuts`), and mark photos
+    for feedback."""
+    import torch
+
+    from engine.calibration import Calibrator
+    from engine.query_words import QueryWords
+    from engine.search import Pool, Query, Request
+    from engine.stages import FeedbackStage
+
+    scenes = heldout_scenes(n, seed)
+    images = torch.stack([encoder.preprocess_image(s.image) for s in scenes])
+    photos = np.concatenate([encoder.encode_images(images[i : i + 64]) for i in range(0, n, 64)])
+    texts = [q for q, _ in QUERIES]
+    queries = encoder.encode_texts(texts)
+    relevant = np.stack([truth(scenes, wanted) for _, wanted in QUERIES])
+    scores = queries @ photos.T
+    table = table_of(photos)
+    rows = np.arange(n)
+    calibrator = Calibrator(encoder.encode_texts)
+    z = np.stack([calibrator.z(table, rows, v) for v in queries])
+
+    methods: dict[str, Outcome] = {}
+    if cuts:
+        methods = cut_methods(encoder, seed, texts, queries, photos, relevant, scores, z, table, rows)
 
     feedback = []
     stage = FeedbackStage(calibrator, feedback_weight)
@@ -337,7 +348,8 @@ def measure(encoder, seed: int, n: int = 300, marks: int = 3, feedback_weight: f
         request = Request(query, text, queries[q], QueryWords(text), "heldout")
         evidence = stage.evidence(request, Pool(table, rows, scores[q]))
         assert evidence is not None
-        after = logits[q] + evidence.logit + 1e-6 * z[q]  # ties (clipped log-odds) by z, as the pipeline breaks them by score
+        meaning = calibrator.logits(table, rows, queries[q], text=text)  # as search has them (with the lexicon)
+        after = meaning + evidence.logit + 1e-6 * z[q]  # ties (clipped log-odds) by z, as the pipeline breaks them by score
         unmarked = np.setdiff1d(rows, good + bad)
 
         truth_unmarked = relevant[q][unmarked]

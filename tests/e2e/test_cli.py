@@ -233,3 +233,23 @@ def test_search_help_documents_the_output(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for word in ("--all", "--like", "--unlike", "--sort", "relevance", "weaker", "matched", "filename"):
         assert word in text
+
+
+def test_a_search_through_the_graph_says_its_counts_are_lower_bounds(run, tmp_path, monkeypatch):
+    """Above the exact threshold (lowered here) only the graph's nearest are weighed: "at least"."""
+    from synthetic import write_scenes
+
+    import engine.exact
+    import engine.search
+    import engine.vector_index
+
+    monkeypatch.setattr(engine.exact, "EXACT_LIMIT", 4)
+    monkeypatch.setattr(engine.vector_index, "EXACT_LIMIT", 0)  # the library's index is a graph
+    monkeypatch.setattr(engine.search, "GRAPH_CANDIDATES", 6)
+    write_scenes(tmp_path / "scenes", 12, colours=3)
+    assert run("index", str(tmp_path / "scenes"))[0] == 0
+    code, out, _ = run("search", "a red circle", "-k", "1", "--all")
+    last = out.splitlines()[-1]
+    assert code == 0 and last.startswith("At least ") and "matches, at least " in last
+    matches, weaker = (int(w) for w in last.replace(",", "").split() if w.isdigit())
+    assert matches + weaker == 6  # the candidates, of 12 photos

@@ -109,6 +109,7 @@ class Answer:
     hits: list[Hit]
     matches: int | None = None
     weaker: int | None = None
+    bounded: bool = False  # the counts are lower bounds (a library searched through its graph)
 
 
 def answer(found: list[Hit] | Results, gone: frozenset[str]) -> Answer:
@@ -118,7 +119,7 @@ def answer(found: list[Hit] | Results, gone: frozenset[str]) -> Answer:
         return Answer(hide_folders(found, gone))
     if gone:
         return Answer(hide_folders(found.hits, gone))
-    return Answer(found.hits, found.matches, found.weaker)
+    return Answer(found.hits, found.matches, found.weaker, found.bounded)
 
 
 def model_info(library: Library) -> ModelInfo:

@@ -68,3 +68,19 @@ def test_no_empty_message_while_indexing(qtbot, window):
     assert "Indexing is under way" in text and "No photos here" not in text
     _answered(qtbot, window, lambda: window.state.set_indexing(False))
     assert window.views.empty_label.text() == "No photos here."
+
+
+def test_counts_from_the_graph_say_at_least(qtbot, window, photo_dir: Path, monkeypatch):
+    """Above the exact threshold the counts come from the graph's candidates: lower bounds, said so."""
+    import engine.exact
+    import engine.vector_index
+
+    _index(qtbot, window, photo_dir)
+    bar = window.views.search_bar
+    _answered(qtbot, window, lambda: window.search.search_text("a red car"))
+    assert "at least" not in bar.scope.text()
+
+    monkeypatch.setattr(engine.exact, "EXACT_LIMIT", 1)
+    monkeypatch.setattr(engine.vector_index, "EXACT_LIMIT", 0)
+    _answered(qtbot, window, lambda: window.search.search_text("a blue bicycle"))
+    assert "at least" in bar.scope.text()

@@ -237,7 +237,7 @@ class SearchController(QObject):
             self.show_empty("No photos match your search.")
         results = views.results
         matches = answer.matches if answer.matches is not None else results.matches
-        self._update_scope_line(request, matches, results.weaker_total)
+        self._update_scope_line(request, matches, results.weaker_total, answer.bounded)
         self.results_updated.emit()
 
     def _nothing_to_browse(self) -> str:
@@ -264,7 +264,7 @@ class SearchController(QObject):
         self.views.empty_label.setText(text)
         self.views.results_stack.setCurrentIndex(RESULTS_EMPTY)
 
-    def _update_scope_line(self, request: SearchRequest, count: int, weaker: int = 0) -> None:
+    def _update_scope_line(self, request: SearchRequest, count: int, weaker: int = 0, bounded: bool = False) -> None:
         scope = self.state.scope
         where = os.path.basename(scope.folder.rstrip(os.sep)) if scope.folder else "All photos"
         if scope.kind == SCOPE_CATEGORY:
@@ -272,5 +272,6 @@ class SearchController(QObject):
         elif scope.kind == SCOPE_TAG:
             where = f"Tag “{scope.value}”"
         what = "photos" if request.empty else ("match" if count == 1 else "matches")
-        rest = f"  ·  {weaker:,} weaker" if weaker else ""
-        self.views.search_bar.set_scope(f"{where}  ·  {count:,} {what}{rest}")
+        at_least = "at least " if bounded else ""
+        rest = f"  ·  {at_least}{weaker:,} weaker" if weaker else ""
+        self.views.search_bar.set_scope(f"{where}  ·  {at_least}{count:,} {what}{rest}")

@@ -95,16 +95,21 @@ def cmd_category(args: argparse.Namespace) -> int:
 
 
 def _print_list(categories, as_json: bool) -> None:
+    """Each category with its count: the one last computed when still current, else computed now
+    (which loads the model, once)."""
+    from engine.categories import AUTO_THRESHOLD
+
+    known = categories.known_counts()
     rows = []
     for c in categories.list():
-        membership = categories.membership(c.name)
+        count = known.get(c.name)
         rows.append(
             {
                 "name": c.name,
-                "count": membership.count,
+                "count": categories.membership(c.name).count if count is None else count,
                 "prompts": list(c.prompts),
                 "negatives": list(c.negatives),
-                "threshold": round(membership.threshold, 6),
+                "threshold": round(AUTO_THRESHOLD if c.threshold is None else c.threshold, 6),
                 "automatic": c.threshold is None,
             }
         )

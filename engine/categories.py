@@ -16,6 +16,8 @@ not. A user-set threshold replaces it; `Membership.count_at` previews any value.
 from __future__ import annotations
 
 import builtins
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -317,7 +319,22 @@ class Categories:
                 return cached[1]
             membership = self.membership_for(category)
             self._memberships[category.name] = (key, membership)
-            return membership
+        if not self.store.read_only:
+            self.store.categories.save_count(
+                category.name, self.model, self._stamp(category, table.generation), membership.count
+            )
+        return membership
+
+    def known_counts(self) -> dict[str, int | None]:
+        """name -> member count as last computed, for every category; None where none is current
+        (the photos, the vectors or the definition changed since). Loads no model."""
+        generation = self.store.changes.generation(self.model)
+        saved = self.store.categories.saved_counts(self.model)
+        out: dict[str, int | None] = {}
+        for category in self.list():
+            stamp, count = saved.get(category.name, ("", 0))
+            out[category.name] = count if stamp == self._stamp(category, generation) else None
+        return out
 
     def membership_for(self, category: Category) -> Membership:
         """The scores a category definition would have, stored or not (a dialog's live preview)."""
@@ -384,6 +401,11 @@ class Categories:
         return hits[: query.k]
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _stamp(self, category: Category, generation: tuple[int, int]) -> str:
+        """What a count was computed from: the library's change counters and the definition."""
+        what = [list(generation), category.prompts, category.negatives, category.threshold, self.templates]
+        return hashlib.sha1(json.dumps(what).encode()).hexdigest()
 
     def _text_vector(self, category: Category) -> np.ndarray:
         key = (category.prompts, category.negatives)

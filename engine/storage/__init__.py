@@ -26,6 +26,7 @@ SCHEMAS: tuple[Schema, ...] = (
     vectors.SCHEMA,
     tags.SCHEMA,
     categories.SCHEMA,
+    categories.COUNTS_SCHEMA,
     versions.SCHEMA,
     phashes.SCHEMA,
     texts.SCHEMA,

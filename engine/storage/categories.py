@@ -1,4 +1,9 @@
-"""Category definitions (smart albums). Membership is never stored: it is computed from vectors."""
+"""Category definitions (smart albums), and each one's photo count as last computed.
+
+Membership is never stored: it is computed from vectors. Its count is kept with a stamp (what it was
+computed from: the model, the library's change counters, the definition), so listing the categories
+can show a count that is still current without loading a model.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,16 @@ def _create(conn: sqlite3.Connection) -> None:
     )
 
 
+def _create_counts(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE category_counts (name TEXT NOT NULL REFERENCES categories(name) ON DELETE CASCADE,"
+        " model TEXT NOT NULL, stamp TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (name, model))"
+    )
+
+
 SCHEMA = Schema("categories", (_create,), legacy=2)
+# Not needed to read: a read-only library made before it opens, with no counts known.
+COUNTS_SCHEMA = Schema("category_counts", (_create_counts,), needed_to_read=False)
 _SELECT = "SELECT name, prompts, negatives, threshold, created_at FROM categories"
 
 
@@ -74,6 +88,26 @@ class Categories:
     def remove(self, name: str) -> None:
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM categories WHERE name = ?", [name])
+
+    def save_count(self, name: str, model: str, stamp: str, count: int) -> None:
+        """Remember `name`'s count under `model`, computed from what `stamp` names (nothing when the
+        category is gone meanwhile)."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO category_counts (name, model, stamp, count)"
+                " SELECT name, ?, ?, ? FROM categories WHERE name = ?",
+                [model, stamp, count, name],
+            )
+
+    def saved_counts(self, model: str) -> dict[str, tuple[str, int]]:
+        """name -> (stamp, count) of every count saved under `model`."""
+        try:
+            rows = self._db.execute(
+                "SELECT name, stamp, count FROM category_counts WHERE model = ?", [model]
+            ).fetchall()
+        except sqlite3.OperationalError:  # a read-only library made before the counts
+            return {}
+        return {name: (stamp, count) for name, stamp, count in rows}
 
     def clear(self) -> None:
         with self._db.transaction() as conn:

@@ -114,6 +114,31 @@ def test_membership_follows_the_library(tmp_path, trained):
     library.close()
 
 
+def test_counts_are_remembered_until_the_library_or_the_album_changes(tmp_path, trained):
+    library, truth = build_scene_library(tmp_path, trained, 30, seed=9)
+    categories = Categories.for_library(library)
+    categories.add("red")
+    categories.add("blue")
+    assert categories.known_counts() == {"blue": None, "red": None}  # never computed
+    red = categories.membership("red").count
+    assert categories.known_counts() == {"blue": None, "red": red}
+    # another process (a cold CLI) reads the same count from the library, without the model
+    fresh = Categories(library.store, library.model.key, lambda: pytest.fail("the model was loaded"))
+    assert fresh.known_counts() == {"blue": None, "red": red}
+    categories.set_threshold("red", 0.99)  # the definition changed: the count is stale
+    assert categories.known_counts()["red"] is None
+    assert categories.known_counts()["red"] is None
+    categories.membership("red")
+    assert categories.known_counts()["red"] == categories.membership("red").count
+    folder = next(iter(truth)).rsplit("/", 1)[0]
+    make_dataset(1, seed=12)[0].image.save(f"{folder}/new.png")
+    library.index()  # the photos changed: every count is stale
+    assert categories.known_counts() == {"blue": None, "red": None}
+    categories.remove("red")
+    assert categories.known_counts() == {"blue": None}
+    library.close()
+
+
 def test_search_within_a_category(scene_library):
     library, truth = scene_library
     categories = Categories.for_library(library)

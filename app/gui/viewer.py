@@ -62,9 +62,10 @@ def describe_size(size: int) -> str:
 
 
 def describe_camera(make: str | None, model: str | None) -> str:
-    """ "Canon EOS 40D", not "Canon Canon EOS 40D": most models already start with the make."""
+    """ "Canon EOS 40D", not "Canon Canon EOS 40D": most models already start with the make, or
+    with its brand ("KODAK DC240" by "EASTMAN KODAK COMPANY", "NIKON D70" by "NIKON CORPORATION")."""
     make, model = (make or "").strip(), (model or "").strip()
-    if make and model.lower().startswith(make.split()[0].lower()):
+    if make and model and model.split()[0].lower() in make.lower().split():
         return model
     return " ".join(x for x in (make, model) if x)
 

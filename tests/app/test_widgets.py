@@ -85,6 +85,10 @@ def test_metadata_rows_and_progress_text(qtbot):
     ] == (
         "Canon EOS 40D"  # the make is not said twice
     )
+    kodak = replace(row, camera_make="EASTMAN KODAK COMPANY", camera_model="KODAK DC240 ZOOM DIGITAL CAMERA")
+    assert dict(metadata_rows(Hit("/p/x.jpg", 0.3, kodak)))["Camera"] == "KODAK DC240 ZOOM DIGITAL CAMERA"
+    olympus = replace(row, camera_make="OLYMPUS IMAGING CORP.", camera_model="E-M5")
+    assert dict(metadata_rows(Hit("/p/x.jpg", 0.3, olympus)))["Camera"] == "OLYMPUS IMAGING CORP. E-M5"
     assert rows["Size"].startswith("4000 × 3000") and "2.4 MB" in rows["Size"]
     assert rows["Location"].startswith("43°28′03.0″ N, 11°52′54.1″ E")
     assert "openstreetmap.org/?mlat=43.467500&amp;mlon=11.881700" in rows["Location"].replace("&", "&amp;")

@@ -9,14 +9,13 @@ from pathlib import Path
 from app.gui.sidebar import SCOPE_CATEGORY, Scope
 from engine.categories import Categories
 from engine.search import Query
+from tests.app.journeys import index_folders
 
 INDEX_TIMEOUT = 120_000
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
-        window.library_control.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
+    index_folders(qtbot, window, folder)
 
 
 def _new_category(qtbot, window, name: str, prompts: str):

@@ -10,14 +10,29 @@ from pathlib import Path
 import torch
 
 from engine.categories import Categories
+from tests.app.journeys import index_folders
 
 TIMEOUT = 120_000
 
 
 def _index(qtbot, window, *folders: Path) -> None:
-    with qtbot.waitSignal(window.indexing.finished, timeout=TIMEOUT):
-        window.library_control.add_folders([str(f) for f in folders])
-    qtbot.waitUntil(lambda: window.state.model_ready and not window.indexing.running, timeout=TIMEOUT)
+    index_folders(qtbot, window, *folders)
+
+
+def _two_folders_and_an_album_of_all(qtbot, window, photo_dir: Path, sample_photos: Path, tmp_path: Path):
+    """photo_dir (5 photos) and a second folder of 2, indexed, and an album "Everything" holding
+    all 7: (the second folder, the sidebar)."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("Olympus_C8080WZ.jpg", "Kodak_CX7530.jpg"):
+        shutil.copyfile(sample_photos / "jpg" / name, other / name)
+    _index(qtbot, window, photo_dir, other)
+    Categories.for_library(window.state.library).add("Everything", ["a photo"], threshold=0.0)
+    window.lists.refresh()
+    sidebar = window.views.sidebar
+    qtbot.waitUntil(lambda: sidebar.category_item("Everything") is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: sidebar.category_item("Everything").text(0).endswith("·  7"), timeout=TIMEOUT)
+    return other, sidebar
 
 
 def _all_photos(window) -> str:
@@ -36,16 +51,7 @@ def test_all_photos_counts_what_the_grid_shows_and_says_what_it_leaves_out(qtbot
 def test_a_removed_folder_leaves_the_album_counts(
     qtbot, window, photo_dir: Path, sample_photos: Path, tmp_path
 ):
-    other = tmp_path / "other"
-    other.mkdir()
-    for name in ("Olympus_C8080WZ.jpg", "Kodak_CX7530.jpg"):
-        shutil.copyfile(sample_photos / "jpg" / name, other / name)
-    _index(qtbot, window, photo_dir, other)
-    Categories.for_library(window.state.library).add("Everything", ["a photo"], threshold=0.0)
-    window.lists.refresh()
-    sidebar = window.views.sidebar
-    qtbot.waitUntil(lambda: sidebar.category_item("Everything") is not None, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: sidebar.category_item("Everything").text(0).endswith("·  7"), timeout=TIMEOUT)
+    other, sidebar = _two_folders_and_an_album_of_all(qtbot, window, photo_dir, sample_photos, tmp_path)
 
     window.library_control.remove_folder_now(str(other))
     qtbot.waitUntil(lambda: sidebar.category_item("Everything").text(0).endswith("·  5"), timeout=TIMEOUT)
@@ -92,16 +98,7 @@ def test_a_new_model_updates_the_album_counts_and_says_so(
 def test_a_folder_gone_for_now_leaves_the_album_counts_until_it_comes_back(
     qtbot, window, photo_dir: Path, sample_photos: Path, tmp_path
 ):
-    other = tmp_path / "other"
-    other.mkdir()
-    for name in ("Olympus_C8080WZ.jpg", "Kodak_CX7530.jpg"):
-        shutil.copyfile(sample_photos / "jpg" / name, other / name)
-    _index(qtbot, window, photo_dir, other)
-    Categories.for_library(window.state.library).add("Everything", ["a photo"], threshold=0.0)
-    window.lists.refresh()
-    sidebar = window.views.sidebar
-    qtbot.waitUntil(lambda: sidebar.category_item("Everything") is not None, timeout=TIMEOUT)
-    qtbot.waitUntil(lambda: sidebar.category_item("Everything").text(0).endswith("·  7"), timeout=TIMEOUT)
+    other, sidebar = _two_folders_and_an_album_of_all(qtbot, window, photo_dir, sample_photos, tmp_path)
 
     away = other.with_name("unplugged")
     other.rename(away)  # noticed by the window's availability check, no rescan

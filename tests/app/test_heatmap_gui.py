@@ -12,14 +12,13 @@ from PySide6.QtWidgets import QLabel
 from app.gui.heatmap import WHOLE_TEXT
 from engine.heatmaps import compute_heatmap
 from engine.photos import open_image
+from tests.app.journeys import index_folders
 
 INDEX_TIMEOUT = 120_000
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
-        window.library_control.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
+    index_folders(qtbot, window, folder)
 
 
 def _hover(qtbot, canvas, fx: float, fy: float) -> tuple[float, float]:

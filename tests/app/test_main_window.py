@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 
 from app.gui.main_window import PAGE_BROWSER, PAGE_VIEWER, PAGE_WELCOME
 from app.gui.state import ModelState
+from tests.app.journeys import index_folders
 
 INDEX_TIMEOUT = 120_000
 
@@ -19,12 +20,7 @@ def _names(paths) -> set[str]:
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
-        window.library_control.add_folders([str(folder)])
-    qtbot.waitUntil(
-        lambda: window.state.status is not None and window.state.status.photos == 5, timeout=10_000
-    )
-    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
+    index_folders(qtbot, window, folder, photos=5)
 
 
 def _search(qtbot, window, text: str) -> list[str]:

@@ -7,17 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.gui.results_model import MarkRole
+from tests.app.journeys import index_folders
 
 INDEX_TIMEOUT = 120_000
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
-        window.library_control.add_folders([str(folder)])
-    qtbot.waitUntil(
-        lambda: window.state.status is not None and window.state.status.photos == 5, timeout=10_000
-    )
-    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
+    index_folders(qtbot, window, folder, photos=5)
 
 
 def _answered(qtbot, window, action) -> None:

@@ -16,14 +16,13 @@ from app.gui.canvas import MODE_BOX, MODE_BRUSH, MODE_VIEW
 from app.gui.main_window import PAGE_VIEWER
 from app.gui.sidebar import SCOPE_TAG, Scope
 from engine.tags import tags_of
+from tests.app.journeys import index_folders
 
 INDEX_TIMEOUT = 120_000
 
 
 def _index(qtbot, window, folder: Path) -> None:
-    with qtbot.waitSignal(window.indexing.finished, timeout=INDEX_TIMEOUT):
-        window.library_control.add_folders([str(folder)])
-    qtbot.waitUntil(lambda: window.state.model_ready, timeout=INDEX_TIMEOUT)
+    index_folders(qtbot, window, folder)
     qtbot.waitUntil(lambda: window.views.results.rowCount() == 5 and not window.search.busy, timeout=30_000)
 
 

@@ -76,7 +76,7 @@ def main() -> None:
         similarity(hashes[row + close[0]], hashes[close[1]])
     brute = (time.perf_counter() - start) * (len(vectors) / m) ** 2
     print(f"{len(vectors)} photos, dim {args.dim}: graph built in {built:.1f} s (at indexing time)")
-    print(f"grouping: {grouped:.2f} s ({candidates:.2f} s reading {len(pairs[0])} graph edges), {len(groups)} groups")
+    print(f"grouping: {grouped:.2f} s ({candidates:.2f} s finding {len(pairs[0])} candidate pairs: graph edges and each photo's nearest), {len(groups)} groups")
     print(f"planted copies recovered: {recovered:.4f} of {len(pairs_planted)}")
     if knn is not None:
         print(f"fallback neighbour query alone: {knn:.2f} s")

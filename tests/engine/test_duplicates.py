@@ -65,6 +65,26 @@ def test_copies_group_and_similar_photos_stay_apart(tiny_encoder, seed):
     assert 2 * precision * recall / (precision + recall) > best_f1 + 0.05
 
 
+def test_groups_do_not_depend_on_how_the_graph_was_built(tiny_encoder, monkeypatch):
+    """hnswlib builds with as many threads as the machine has, and the graph's links differ from
+    one build to the next: the groups must not."""
+    import hnswlib
+
+    family, vectors, hashes = library_of_variants(16, 11, tiny_encoder)
+    labels = np.arange(len(vectors))
+    add_items = hnswlib.Index.add_items
+    found = []
+    for threads in (1, 16, 16):
+        monkeypatch.setattr(
+            hnswlib.Index,
+            "add_items",
+            lambda self, *a, t=threads, **k: add_items(self, *a, **{**k, "num_threads": t}),
+        )
+        index = VectorIndex.build(labels, vectors, vectors.shape[1])
+        found.append(sorted(group_labels(labels, candidate_pairs(index), hashes, index.vectors)))
+    assert found[0] == found[1] == found[2]
+
+
 def _groups_by_cosine(cos: np.ndarray, t: float) -> list[list[int]]:
     from engine.duplicates import _UnionFind
 

@@ -17,7 +17,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import repeat_times  # noqa: E402
 from engine.config import ModelSpec  # noqa: E402
 from engine.encoder import Encoder  # noqa: E402
 
@@ -57,16 +57,6 @@ def load(name: str) -> Encoder:
     return Encoder.load(ModelSpec(name, None), "cpu", tokenizer=tokenizer)
 
 
-def _timed(fn, repeats: int) -> list[float]:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="+", default=MODELS)
@@ -83,8 +73,8 @@ def main() -> None:
     texts: dict[str, list[float]] = {name: [] for name in encoders}
     for _ in range(args.rounds):
         for name, encoder in encoders.items():
-            images[name] += [32 / t for t in _timed(lambda e=encoder, b=batches[name]: e.encode_images(b), 2)]
-            texts[name] += [1000 * t for t in _timed(lambda e=encoder: e.encode_texts([QUERY]), 10)]
+            images[name] += [32 / t for t in repeat_times(lambda e=encoder, b=batches[name]: e.encode_images(b), 2)]
+            texts[name] += [1000 * t for t in repeat_times(lambda e=encoder: e.encode_texts([QUERY]), 10)]
     print(f"{'model':24} {'runtime':14} {'input':>7} {'photos/s':>9} {'text ms':>8}")
     for name, encoder in encoders.items():
         runtime = f"OpenVINO {encoder.towers.precision}" if encoder.towers else "torch"

@@ -14,7 +14,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +21,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.timing import repeat_times  # noqa: E402
 from engine import forward, runtime  # noqa: E402
 from engine.config import ModelSpec  # noqa: E402
 from engine.encoder import Encoder  # noqa: E402
-
-
-def _timed(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -112,8 +102,8 @@ def main() -> None:
     text_s: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, (image_fn, text_fn) in runs.items():
-            image_s[name].append(_timed(image_fn, 1))
-            text_s[name].append(_timed(text_fn, 9))
+            image_s[name].append(statistics.median(repeat_times(image_fn, 1)))
+            text_s[name].append(statistics.median(repeat_times(text_fn, 9)))
     base_image = statistics.median(image_s["torch eager fp32"])
     base_text = statistics.median(text_s["torch eager fp32"])
     print(f"{args.model}, {torch.get_num_threads()} threads, {args.rounds} interleaved rounds")

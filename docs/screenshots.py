@@ -87,15 +87,20 @@ def main() -> int:
         image.save(str(OUT / f"{name}.png"), "PNG")
         print(f"saved docs/screenshots/{name}.png")
 
+    def open_window(library: Library) -> MainWindow:
+        """The app's window on `library`, with this run's own settings and thumbnails, shown."""
+        window = MainWindow(
+            library,
+            settings=QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat),
+            thumbnail_cache=ThumbnailCache(tmp / "thumbs"),
+        )
+        window.resize(1200, 780)
+        window.show()
+        return window
+
     # 1. First run with no network: the default model is not on this computer.
     library = Library(tmp / "library", model=ModelSpec("ViT-B-32", "datacomp_xl_s13b_b90k"))
-    window = MainWindow(
-        library,
-        settings=QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat),
-        thumbnail_cache=ThumbnailCache(tmp / "thumbs"),
-    )
-    window.resize(1200, 780)
-    window.show()
+    window = open_window(library)
     state, views = window.state, window.views
     wait(lambda: state.model.state.value == "unavailable", 120)
     shot(window, "1-first-run-offline")
@@ -193,13 +198,7 @@ def main() -> int:
     # injected where the library asks (as the engine's tests do).
     engine_library._writable = lambda folder: False
     library = Library(tmp / "library")
-    window = MainWindow(
-        library,
-        settings=QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat),
-        thumbnail_cache=ThumbnailCache(tmp / "thumbs"),
-    )
-    window.resize(1200, 780)
-    window.show()
+    window = open_window(library)
     wait(lambda: window.state.model_ready and window.views.results.rowCount() > 0, 300)
     settle(2.0)
     shot(window, "10-read-only-library")

@@ -106,6 +106,10 @@ PHOTO_BANK_SIZE = 256
 # spread) whose z stand for the library's in a text query's offset (as OFFSET_SAMPLE does for the
 # lexicon's; 4096 cost 17 ms a query at 100k, gathering their rows, against 1 ms).
 LIBRARY_SAMPLE = 1024
+# A quick first pass (engine/quick_scan.py) pays when at most this share of the photos then needs
+# an exact score; above it, every photo is scored exactly (gathering 5% of 100k rows costs about 2
+# ms, 25% more than a whole scan).
+SCREEN_SHARE = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,6 +251,43 @@ class Calibrator:
                 gone = (share > 0.5) & close
                 logits[above] = np.where(gone, np.minimum(logits[above], SLOPE * (0.5 - share)), logits[above])
         return logits if limit is None else np.clip(logits, -limit, limit)
+
+    def screen(
+        self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, quick: np.ndarray, bound: np.ndarray, k: int
+    ) -> np.ndarray | None:
+        """Which photos of `table` a text query's meaning needs exact scores for, given quick scores
+        of every photo that lie within `bound` of the exact ones (engine/quick_scan.py): a bool mask,
+        or None when the bounds leave too much open (then score every photo exactly).
+
+        With exact scores at the mask, the meaning's log-odds give the same matches, the same
+        first k of `rows` (the candidates) and the same counts as exact scores everywhere: the
+        text's offset is certainly 0 (even the upper bounds' 5th percentile is more than
+        OFFSET_ALLOWANCE below the bank), every photo outside the mask is certainly below the cut
+        and below k candidates of the mask (even those that rivals take away): by z, or, where the
+        first k reach the clipped floor of the log-odds (all alike there), by the score that breaks
+        their ties."""
+        if len(table) == 0 or len(rows) <= k:
+            return None
+        found = self.background(table)
+        length = float(np.linalg.norm(vector)) or 1.0
+        z = (quick / length - found.centre) / found.spread
+        margin = bound / length / found.spread
+        upper = z + margin
+        # The exact path takes np.percentile of the exact z: an order statistic at or above it bounds it.
+        at = min(len(upper) - 1, int(np.ceil(OFFSET_PERCENTILE / 100 * (len(upper) - 1))))
+        if float(np.partition(upper, at)[at]) + OFFSET_ALLOWANCE >= 0:
+            return None
+        # Rivals lower a match to no less than SLOPE * (0.5 - 1): as if its z were Z_CUT - 0.5.
+        lower = np.minimum(z - margin, Z_CUT - 0.5)[rows]
+        kth = float(np.partition(lower, len(lower) - k)[len(lower) - k]) if k > 0 else np.inf
+        floor = Z_CUT - LOGIT_LIMIT / SLOPE  # at or below this z the log-odds are clipped, all alike
+        if kth > floor:  # k candidates certainly above every photo whose z may lie below `kth`
+            need = upper >= min(Z_CUT, kth)
+        else:  # the first k reach the clipped floor, where the score breaks the ties
+            low_score = (quick - bound)[rows]
+            kth_score = float(np.partition(low_score, len(rows) - k)[len(rows) - k]) if k > 0 else np.inf
+            need = (upper > floor) | (quick + bound >= kth_score)
+        return need if np.count_nonzero(need) <= len(table) * SCREEN_SHARE else None
 
     def rival_z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, text: str) -> np.ndarray | None:
         """Per photo at `rows`, the best z among the related rivals of a text query (None: no rival

@@ -502,7 +502,7 @@ class Library:
             raise QueryError(f"Unknown sort {query.sort!r}: choose one of {', '.join(SORTS)}.")
         if query.folder is not None:
             query = replace(query, folder=check_folder(query.folder, self.folders()))
-        tables, _, stages = self.search_parts()
+        tables, calibrator, stages = self.search_parts()
         table = tables.current()
         if len(table) == 0:
             return Results([], 0, 0)
@@ -510,7 +510,7 @@ class Library:
         encoder = self.text_encoder if not query.image else self.encoder
         request = make_request(query, encoder, self.model.key, table)
         # Above exact.EXACT_LIMIT photos the candidates come from the HNSW graph (engine/search.py).
-        pool = candidates(request, table, self.store, graph=lambda: self.vector_index)
+        pool = candidates(request, table, self.store, graph=lambda: self.vector_index, screen=calibrator.screen)
         results = run(request, pool, stages, self.store)
         if request.kind == "text" and request.text:
             self._remember(request.text)

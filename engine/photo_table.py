@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import quick_scan
+from .quick_scan import QuickScan
 from .storage import Store
 from .storage.vectors import decode
 
 log = logging.getLogger(__name__)
+_QUICK_LOCK = threading.Lock()  # one build of a table's quick scan at a time
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,24 +58,43 @@ class PhotoTable:
             object.__setattr__(self, "_by_path", cached)
         return cached
 
-    def scores(self, vector: np.ndarray) -> np.ndarray:
+    def scores(self, vector: np.ndarray, exact: bool = False) -> np.ndarray:
         """(N,) float32 dot products of every row with `vector`. The last product is kept: a search's
         candidates and its calibration score the same vector, and at 100k photos one product costs
-        as much as the whole rest of the search."""
+        as much as the whole rest of the search. A product kept by `keep` is returned as it is
+        (exact where that search needs it); `exact=True` asks for an exact one."""
         vector = np.ascontiguousarray(vector, np.float32)
         key = vector.tobytes()
         cached = self.__dict__.get("_scores")
-        if cached is None or cached[0] != key:
-            product = self.matrix @ vector
-            product.flags.writeable = False  # shared by its callers
-            cached = (key, product)
-            object.__setattr__(self, "_scores", cached)
+        if cached is None or cached[0] != key or (exact and not cached[2]):
+            cached = self.keep(vector, self.matrix @ vector)
         return cached[1]
 
-    def scored(self, vector: np.ndarray) -> bool:
-        """Whether the kept product (`scores`) is of this vector."""
+    def keep(self, vector: np.ndarray, product: np.ndarray, exact: bool = True) -> tuple[bytes, np.ndarray, bool]:
+        """Keep `product` as the table's product with `vector`: exact, or (exact=False) exact only
+        at the rows a search screened (engine/quick_scan.py)."""
+        product.flags.writeable = False  # shared by its callers
+        cached = (np.ascontiguousarray(vector, np.float32).tobytes(), product, exact)
+        object.__setattr__(self, "_scores", cached)
+        return cached
+
+    def scored(self, vector: np.ndarray, exact: bool = False) -> bool:
+        """Whether the kept product (`scores`) is of this vector (and, with exact=True, exact)."""
         cached = self.__dict__.get("_scores")
-        return cached is not None and cached[0] == np.ascontiguousarray(vector, np.float32).tobytes()
+        return (
+            cached is not None
+            and cached[0] == np.ascontiguousarray(vector, np.float32).tobytes()
+            and (cached[2] or not exact)
+        )
+
+    def quick_scan(self) -> QuickScan | None:
+        """The table's int8 copy for a quick first pass (engine/quick_scan.py), built on first use;
+        None for a table too small to need one or where it cannot be built."""
+        with _QUICK_LOCK:
+            if "_quick" not in self.__dict__:
+                object.__setattr__(self, "_quick", quick_scan.build(self.matrix))
+            found: QuickScan | None = self.__dict__["_quick"]
+            return found
 
     def rows_of_hashes(self, hashes: set[str]) -> np.ndarray:
         """Row numbers of the labels with these content hashes, ascending."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -136,13 +136,15 @@ class Pool:
 
     rows index `table` (ascending); score is each candidate's dot product with the query vector (0
     without one); complete: every photo that passes the filters is a candidate (False: only the
-    graph's nearest are).
+    graph's nearest are); screened: where score is exact, when a quick first pass scored the rest
+    (None: exact everywhere; see `candidates`).
     """
 
     table: PhotoTable
     rows: np.ndarray
     score: np.ndarray
     complete: bool = True
+    screened: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -168,12 +170,15 @@ class Evidence:
     """What one stage says about every candidate.
 
     logit: (n,) log-odds added to each candidate's relevance; matched: (n,) bool, the candidates
-    this signal matched by name, shown as `signal` in the results (None: it names none).
+    this signal matched by name, shown as `signal` in the results (None: it names none);
+    screened: the log-odds come from the pool's scores and are exact where the pool's screen
+    says they matter (the meaning's).
     """
 
     logit: np.ndarray
     signal: str = ""
     matched: np.ndarray | None = None
+    screened: bool = False
 
 
 class Stage(Protocol):
@@ -252,12 +257,26 @@ def marked_rows(table: PhotoTable, paths: Sequence[str]) -> list[int]:
 # -- vector -> candidates ----------------------------------------------------------------------
 
 
+# Given quick scores of every photo and their error bounds, the photos whose exact score the
+# results depend on (None: all of them): engine.calibration.Calibrator.screen.
+Screen = Callable[[PhotoTable, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int], np.ndarray | None]
+
+
 def candidates(
-    request: Request, table: PhotoTable, store: Store, graph: Callable[[], VectorIndex] | None = None
+    request: Request,
+    table: PhotoTable,
+    store: Store,
+    graph: Callable[[], VectorIndex] | None = None,
+    screen: Screen | None = None,
 ) -> Pool:
     """Every photo that passes the query's date and folder filters, with its exact score; or, when
     more than exact.EXACT_LIMIT photos pass and a `graph` (the library's HNSW index) is given, the
     graph's nearest among them, re-scored exactly from the table.
+
+    With a `screen` and a table large enough for a quick scan (engine/quick_scan.py), a text query
+    scores every photo from the table's int8 copy first and exactly in float32 only the photos the
+    screen names: the rest are certainly weaker results outside the first k, whatever their exact
+    score (`run` checks that the other stages keep it so, and scores everything exactly if not).
 
     The one place that turns a vector into candidates.
     """
@@ -274,12 +293,35 @@ def candidates(
     if request.vector is None or len(rows) == 0:
         return Pool(table, rows, np.zeros(len(rows), np.float32))
     if graph is not None and len(rows) > exact.EXACT_LIMIT:
+        if table.scored(request.vector) and not table.scored(request.vector, exact=True):
+            table.scores(request.vector, exact=True)  # calibration reuses a kept product: none screened
         return graph_pool(request.vector, table, graph(), allowed, max(GRAPH_CANDIDATES, 4 * query.k))
     # Every row is scored even when filtered: calibration needs the whole library's scores of the
     # same vector (the table keeps the product), and picking the rows out of the matrix first would
     # copy them (200 MB at 100k photos).
-    scores = table.scores(request.vector)
+    if screen is not None and request.kind == "text" and not table.scored(request.vector, exact=True):
+        pool = screened_pool(request.vector, table, rows, screen, query.k)
+        if pool is not None and pool.screened is not None:
+            need = pool.screened
+            return pool if not filtered else replace(pool, rows=rows, score=pool.score[rows], screened=need[rows])
+    scores = table.scores(request.vector, exact=True)
     return Pool(table, rows, scores[rows] if filtered else scores)
+
+
+def screened_pool(vector: np.ndarray, table: PhotoTable, rows: np.ndarray, screen: Screen, k: int) -> Pool | None:
+    """Every photo of `table` scored by its quick scan, exactly at the rows the screen names (the
+    table keeps that product); None when the table has no quick scan or the screen wants all."""
+    scan = table.quick_scan()
+    if scan is None:
+        return None
+    quick, bound = scan.scores(vector)
+    need = screen(table, rows, vector, quick, bound, k)
+    if need is None:
+        return None
+    at = np.flatnonzero(need)
+    quick[at] = table.matrix.take(at, axis=0) @ np.ascontiguousarray(vector, np.float32)  # take: faster than [at]
+    table.keep(vector, quick, exact=False)
+    return Pool(table, np.arange(len(table)), quick, screened=need)
 
 
 def graph_pool(vector: np.ndarray, table: PhotoTable, graph: VectorIndex, allowed: set[int] | None, k: int) -> Pool:
@@ -298,17 +340,12 @@ def graph_pool(vector: np.ndarray, table: PhotoTable, graph: VectorIndex, allowe
 def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> Results:
     """Score the pool with every stage, turn the summed log-odds into relevance, cut and sort."""
     query = request.query
-    logit = np.zeros(len(pool), np.float64)
-    if request.vector is None:
-        logit += PRIOR_WITHOUT_MEANING
-    matched: list[tuple[str, np.ndarray]] = []
-    for stage in stages:
-        found = stage.evidence(request, pool)
-        if found is None:
-            continue
-        logit += found.logit
-        if found.matched is not None and found.matched.any():
-            matched.append((found.signal, found.matched))
+    logit, matched, holds = _evidence(request, pool, stages)
+    if not holds:  # another stage lifts a photo the screen left out: score every photo exactly
+        assert request.vector is not None
+        scores = pool.table.scores(request.vector, exact=True)
+        pool = replace(pool, score=scores[pool.rows], screened=None)
+        logit, matched, _ = _evidence(request, pool, stages)
     relevance = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
     is_match = relevance >= 0.5
     weights = pool.table.weights[pool.rows]
@@ -319,6 +356,30 @@ def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> 
     hits = _hits(request, pool, order, relevance, is_match, matched, store)
     matches, weaker = int(weights[is_match].sum()), int(weights[~is_match].sum())
     return Results(hits, matches, weaker, request.words, bounded=not pool.complete)
+
+
+def _evidence(
+    request: Request, pool: Pool, stages: Sequence[Stage]
+) -> tuple[np.ndarray, list[tuple[str, np.ndarray]], bool]:
+    """The summed log-odds of every stage, what each matched by name, and whether a screened pool's
+    screen holds: the stages that do not come from the scores add nothing outside it and take
+    nothing away inside it (so the photos outside stay below the first k and the cut)."""
+    logit = np.zeros(len(pool), np.float64)
+    if request.vector is None:
+        logit += PRIOR_WITHOUT_MEANING
+    matched: list[tuple[str, np.ndarray]] = []
+    holds = True
+    for stage in stages:
+        found = stage.evidence(request, pool)
+        if found is None:
+            continue
+        logit += found.logit
+        if pool.screened is not None and not found.screened:
+            inside = found.logit[pool.screened]
+            holds = holds and not found.logit[~pool.screened].any() and bool((inside >= 0).all())
+        if found.matched is not None and found.matched.any():
+            matched.append((found.signal, found.matched))
+    return logit, matched, holds
 
 
 def _order(

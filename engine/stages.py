@@ -35,7 +35,8 @@ class MeaningStage:
         if request.vector is None or len(pool) == 0:
             return None
         return Evidence(
-            self.calibrator.logits(pool.table, pool.rows, request.vector, request.kind, text=request.text or None)
+            self.calibrator.logits(pool.table, pool.rows, request.vector, request.kind, text=request.text or None),
+            screened=True,
         )
 
 

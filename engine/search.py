@@ -390,30 +390,43 @@ def _order(
     k labels always hold the first k photos."""
     if sort not in SORTS:
         raise QueryError(f"Unknown sort {sort!r}: choose one of {', '.join(SORTS)}.")
-    primary = {"relevance": -relevance, "newest": -times, "oldest": times}[sort]
+    less_relevant, lower_score = -relevance, -score
+    primary = less_relevant if sort == "relevance" else -times if sort == "newest" else times
     matches = np.flatnonzero(is_match)
-    first = _smallest(matches, (primary, -relevance, -score), k)
+    first = _smallest(matches, (primary, less_relevant, lower_score), k)
     if len(first) >= k:
         return first
     return np.concatenate(
-        [first, _smallest(np.flatnonzero(~is_match), (-relevance, -relevance, -score), k - len(first))]
+        [first, _smallest(np.flatnonzero(~is_match), (less_relevant, less_relevant, lower_score), k - len(first))]
     )
 
 
 def _smallest(rows: np.ndarray, keys: tuple[np.ndarray, np.ndarray, np.ndarray], k: int) -> np.ndarray:
     """The k of `rows` (ascending) that come first by `keys` (compared in turn, then by row), in
-    that order. Sorting all of a large library costs more than the rest of a search: select the
-    rows whose first key is within the k smallest (ties included), and sort only those."""
+    that order. Sorting all of a large library costs more than the rest of a search: keep the rows
+    whose first key is below the k-th smallest, settle the rows tied with it by the next key the
+    same way, and sort only those kept."""
     if k <= 0:
         return rows[:0]
-    first = keys[0][rows]
-    if len(rows) > k:
-        bound = np.partition(first, k - 1)[k - 1]
-        if not np.isnan(bound):  # NaN sorts last, and no key can be below it: sort them all
-            near = first <= bound
-            rows, first = rows[near], first[near]
+    wanted, kept = k, []
+    for i, key in enumerate(keys):
+        if len(rows) <= k:
+            break
+        if i and key is keys[i - 1]:  # the same key again: its ties are ties still
+            continue
+        values = key[rows]
+        bound = np.partition(values, k - 1)[k - 1]
+        if np.isnan(bound):  # NaN sorts last, and no key can be below it: sort them all
+            break
+        below = values < bound
+        kept.append(rows[below])
+        k -= int(np.count_nonzero(below))
+        rows = rows[values == bound]
+    else:  # tied on every key: the first rows come first
+        rows = rows[:k]
+    rows = np.sort(np.concatenate([*kept, rows]))
     # lexsort sorts by the last key first and keeps the rows' order among equals.
-    return rows[np.lexsort((keys[2][rows], keys[1][rows], first))][:k]
+    return rows[np.lexsort((keys[2][rows], keys[1][rows], keys[0][rows]))][:wanted]
 
 
 def _hits(

@@ -273,9 +273,7 @@ class Calibrator:
         z = (quick / length - found.centre) / found.spread
         margin = bound / length / found.spread
         upper = z + margin
-        # The exact path takes np.percentile of the exact z: an order statistic at or above it bounds it.
-        at = min(len(upper) - 1, int(np.ceil(OFFSET_PERCENTILE / 100 * (len(upper) - 1))))
-        if float(np.partition(upper, at)[at]) + OFFSET_ALLOWANCE >= 0:
+        if _offset(upper) > 0:  # the exact z lie below `upper`, and so does their percentile
             return None
         # Rivals lower a match to no less than SLOPE * (0.5 - 1): as if its z were Z_CUT - 0.5.
         lower = np.minimum(z - margin, Z_CUT - 0.5)[rows]
@@ -401,14 +399,26 @@ class Calibrator:
             z_at = (at - found.centre[rows]) / found.spread[rows]
         # A text that every photo, even the least like it, scores well above the bank is one whose
         # wording sits high for any photo: take that offset away (never add one).
-        offset = max(0.0, float(np.percentile(z, OFFSET_PERCENTILE)) + OFFSET_ALLOWANCE) if len(z) else 0.0
-        return z_at - offset
+        return z_at - _offset(z)
 
     def _bank_vectors(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
         if missing:
             self._vectors.update(zip(missing, self._encode(missing), strict=True))
         return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+
+def _offset(z: np.ndarray) -> float:
+    """A text's own offset: how far its OFFSET_PERCENTILE of z lies above -OFFSET_ALLOWANCE (0 when
+    below). Most texts have none, which a count shows at a tenth of the percentile's cost: the
+    percentile interpolates between two order statistics, both below -OFFSET_ALLOWANCE when more
+    photos than the upper one's rank lie there."""
+    if not len(z):
+        return 0.0
+    rank = int(np.ceil(OFFSET_PERCENTILE / 100 * (len(z) - 1)))
+    if np.count_nonzero(z < -OFFSET_ALLOWANCE) > rank:
+        return 0.0
+    return max(0.0, float(np.percentile(z, OFFSET_PERCENTILE)) + OFFSET_ALLOWANCE)
 
 
 def _related(vectors: np.ndarray, centre: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -346,10 +346,21 @@ def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> 
         scores = pool.table.scores(request.vector, exact=True)
         pool = replace(pool, score=scores[pool.rows], screened=None)
         logit, matched, _ = _evidence(request, pool, stages)
-    relevance = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+    # A screened pool's photos outside its screen are weaker results outside the first k (the
+    # screen held): only those inside are weighed and ordered.
+    k = max(0, query.k)
+    if pool.screened is None:
+        relevance = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+        order = _order(relevance, pool.score, pool.times, relevance >= 0.5, query.sort, k)
+    else:
+        inside = np.flatnonzero(pool.screened)
+        near = 1.0 / (1.0 + np.exp(-np.clip(logit[inside], -50, 50)))
+        times = pool.table.times[pool.rows[inside]]
+        order = inside[_order(near, pool.score[inside], times, near >= 0.5, query.sort, k)]
+        relevance = np.zeros(len(pool))
+        relevance[inside] = near
     is_match = relevance >= 0.5
     weights = pool.table.weights[pool.rows]
-    order = _order(relevance, pool.score, pool.times, is_match, query.sort, max(0, query.k))
     if query.folder is not None:
         # A label's duplicates may lie outside the folder: count only the photos inside.
         weights = np.array([_count_under(pool.paths(i), query.folder) for i in range(len(pool))], np.int64)

@@ -52,8 +52,18 @@ def test_runtime_vectors_match_torch(cache, tiny_config, precision):
     np.testing.assert_allclose(np.linalg.norm(fast.encode_texts(TEXTS), axis=1), 1.0, atol=1e-3)
     # a different model (another text) gives different vectors: the check above is not vacuous
     assert (fast.encode_texts(["snow"]) @ slow.encode_texts(["a dog"]).T).item() < 0.999
-    meta = json.loads((runtime.graph_dir(default_cache_dir(), spec.cache_key) / "meta.json").read_text())
-    assert runtime.Verdict(**meta["verdicts"][precision]).ok
+    folder = runtime.graph_dir(default_cache_dir(), spec.cache_key)
+    meta = json.loads((folder / "meta.json").read_text())
+    verdict = runtime.Verdict(**meta["verdicts"][precision])
+    assert verdict.ok
+    # The texts above went through the text graph with int8 weights: it passed the same check,
+    # and its weights are int8 indeed.
+    assert verdict.text_q8_cosine is not None and verdict.text_q8_cosine >= runtime.MIN_COSINE
+    import openvino as ov
+
+    graph = ov.Core().read_model(str(folder / "text-q8.xml"))
+    int8 = [op for op in graph.get_ordered_ops() if op.get_type_name() == "Constant" and op.get_element_type() == ov.Type.i8]
+    assert len(int8) >= 4
 
 
 def test_cached_graphs_load_without_torch(cache, tiny_config):

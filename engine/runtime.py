@@ -264,8 +264,11 @@ def export(
         _compress_int8(ov, folder)
     q8_cos = None
     if precision in ("fp32", "bf16"):
-        _compress_text_q8(ov, folder)
-        q8_cos = _text_cosine(folder / "text-q8.xml", ids, positions, want_texts)
+        try:
+            _compress_text_q8(ov, folder)
+            q8_cos = _text_cosine(folder / "text-q8.xml", ids, positions, want_texts)
+        except Exception as e:  # an optional speed-up: the plain text graph answers
+            log.info("no text graph with int8 weights (%s)", e)
     meta_path.write_text(json.dumps(meta))  # the graphs are complete: record them before compiling
     towers = Towers(folder, precision, meta, text_q8=False)
     image_cos = _min_cosine(towers.encode_images(probe), want_images)
@@ -332,7 +335,7 @@ def _compress_text_q8(ov: Any, folder: Path) -> None:
         if op.get_type_name() != "MatMul":
             continue
         source = op.input(1).get_source_output().get_node()
-        if source.get_type_name() != "Constant":
+        if source.get_type_name() != "Constant" or source.get_element_type() != ov.Type.f32:
             continue
         weights = source.get_data().astype(np.float32)
         if weights.ndim != 2 or weights.size < Q8_MIN_WEIGHTS:

@@ -376,7 +376,9 @@ class Calibrator:
             return self._z(table, rows, vector, kind, table.scores(vector))  # the product search made already
         sample = photo_bank_rows(len(table), LIBRARY_SAMPLE if kind == "text" else PHOTO_BANK_SIZE)
         both = np.concatenate([rows, sample])
-        product = table.matrix[both] @ np.ascontiguousarray(vector, np.float32)
+        # einsum, not BLAS: on a busy 2-core machine OpenBLAS's threads turned this small product
+        # (about 2000 rows) from 0.3 ms into 4-8 ms (measured at 1M photos, load 5)
+        product = np.einsum("ij,j->i", table.matrix.take(both, axis=0), np.ascontiguousarray(vector, np.float32))
         return self._z(table, rows, vector, kind, product, both)
 
     def _z(

@@ -183,11 +183,16 @@ def personal_world(
 
 
 def write_world(world: PersonalWorld, folder: Path) -> tuple[dict[str, list[str]], list[str]]:
-    """Save every photo as PNG under folder: ({concept: tagged photo paths}, library paths)."""
+    """Save every photo as PNG under folder: ({concept: tagged photo paths}, library paths).
+
+    The files are numbered, not named after the photos: search matches a query's words against
+    file names, and "rex-003.png" or "decoy-rex-007.png" would hand the name's query its answers
+    (and their decoys) whatever the model sees."""
     folder.mkdir(parents=True, exist_ok=True)
+    count = iter(range(len(world.library) + sum(len(p) for p in world.tagged.values())))
 
     def save(photo: Photo) -> str:
-        path = folder / f"{photo.name}.png"
+        path = folder / f"{next(count):05d}.png"
         photo.image.save(path)
         return str(path)
 

@@ -8,10 +8,15 @@ mean AP of the names over the untagged photos:
   text only        the base model's text query, no adaptation
   prototype        cosine to the mean of the tagged photos' vectors
   linear probe     a probe fitted on tagged vs library vectors, no text
-  probe on answers a probe fitted on the answers themselves (an upper bound for stored vectors)
+  probe on answers a probe fitted on the answers themselves (in-sample: it overstates what
+                   stored vectors allow)
+  supervised, cross-fitted  each half of the library scored by a probe that knew the other
+                   half's answers and negatives (a fairer reference for stored vectors)
   instant          Viewfinder's search right after tagging (probe + cache + text)
   plain fine-tune  `train --tune text` with the earlier defaults (last text blocks, lr 1e-4)
   trained          Viewfinder's search after `viewfinder train` with its defaults
+  trained, in-sample text trust  the same with the trained name's text trusted as much as it
+                   separates its own tagged photos (the behaviour before held-out trust)
 and the generic-query mAP before and after, the pointing game of the name after training with and
 without --token-loss, and whether rollback restored the results exactly.
 """
@@ -31,7 +36,13 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, float]:
     from fixtures.pretrain_tiny import PAIRS, pretrained_weights
-    from personal_bench import build_library, generic_map, instant_measures, pointing_game
+    from personal_bench import (
+        build_library,
+        generic_map,
+        instant_measures,
+        pointing_game,
+        search_ap_with_in_sample_trust,
+    )
     from personal_world import make_concepts, personal_world
 
     from engine.config import ModelSpec
@@ -74,6 +85,9 @@ def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, f
         trained = instant_measures(wl)
         out["trained"] = trained["search"]
         out["trained text only"] = trained["text only"]
+        out["trained, in-sample text trust"] = search_ap_with_in_sample_trust(wl)
+        trusts = versions.get_version(wl.library, result.version).metrics["text_trust"] if result.version else {}
+        out["held-out text trust"] = sum(trusts.values()) / max(1, len(trusts))
         out["generic mAP after"] = generic_map(wl)
         out["switched on"] = float(result.activated)
         out["gate AP before"], out["gate AP after"] = result.before.ap, result.after.ap

@@ -31,7 +31,7 @@ from .search import SORTS, Hit, Query, Results, Stage, candidates, check_folder,
 from .stages import DateStage, FeedbackStage, MeaningStage, NameStage
 from .storage import PhotoRow, Store
 from .storage.texts import PhotoText
-from .tags import TagStage
+from .tags import TagStage, version_text_trusts
 from .text_match import TextStage
 from .text_vectors import KeptTexts
 from .vector_index import VectorIndex
@@ -549,7 +549,11 @@ class Library:
                 calibrator = Calibrator(self._calibration_texts, rivals=self.store.queries.recent)
                 stages: list[Stage] = [
                     MeaningStage(calibrator),
-                    TagStage(self.store, calibrator),
+                    TagStage(
+                        self.store,
+                        calibrator,
+                        held_out=version_text_trusts(self.store, self.path, self.model),
+                    ),
                     NameStage("filename", self.folders),
                     NameStage("folder", self.folders),
                     DateStage(),

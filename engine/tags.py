@@ -15,19 +15,27 @@ like their colour or shape, rise to the top.
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from .calibration import Calibrator
+from .config import ModelSpec
 from .errors import ViewfinderError
 from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
-from .tag_scoring import ProbeConfig, probe_scores
+from .tag_scoring import ProbeConfig, probe_scores, tag_log_odds
+
+# Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
+TRUST_MARGIN = 2.0
+# The key, in a model version's metrics, of each tag's held-out text trust (written by training).
+TEXT_TRUST_METRIC = "text_trust"
 
 # Words that alone never make a query name a caption ("the" must not pull every caption in).
 STOPWORDS = frozenset(
@@ -292,15 +300,57 @@ def tag_scores(
     return probe_scores(keys, negatives, vectors, config)
 
 
+def look_alikes(
+    keys: np.ndarray,
+    library: np.ndarray,
+    config: ProbeConfig = ProbeConfig(),
+    share: float = 0.1,
+    least: int = 20,
+) -> np.ndarray:
+    """The library vectors the tag's own scorer ranks highest (its top `share`, at least `least`):
+    the photos a text must tell the tag from to add anything to the tag's probe and cache."""
+    if not len(library) or not len(keys):
+        return library
+    scores = tag_log_odds(keys, library, library, config)
+    top = min(len(library), max(least, int(share * len(library))))
+    return library[np.argsort(-scores, kind="stable")[:top]]
+
+
+def version_text_trusts(store: Store, library_path: Path, model: ModelSpec) -> dict[str, float]:
+    """The held-out text trust of each tag (`TagStage`), as training measured it for the model
+    version `model` is (engine-side reading of trainer/versions.py's records): {} for a base model
+    or a version trained before it was measured."""
+    if not model.pretrained or not model.pretrained.endswith(".safetensors"):
+        return {}
+    folder = Path(model.pretrained).resolve().parent
+    for record in store.versions.all():
+        if (library_path.resolve() / record.path) == folder:
+            trusts = json.loads(record.metrics).get(TEXT_TRUST_METRIC, {})
+            return {str(text): float(value) for text, value in trusts.items()}
+    return {}
+
+
+def ranking_auc(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> float:
+    """The AUC of the cosine to `vector` at ranking `keys` above `library`."""
+    negatives = np.sort(library @ vector)
+    return float((np.searchsorted(negatives, keys @ vector) / len(negatives)).mean())
+
+
+def trust_of_auc(auc: float, positives: int, negatives: int) -> float:
+    """2 * (AUC - 0.5), 0..1, less two standard errors of a chance AUC (its variance is
+    (1 / positives + 1 / negatives) / 12): only what a text does beyond luck on so few photos."""
+    chance = np.sqrt((1.0 / max(positives, 1) + 1.0 / max(negatives, 1)) / 12.0)
+    return float(np.clip(2.0 * (auc - 0.5 - TRUST_MARGIN * chance), 0.0, 1.0))
+
+
 def text_trust(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> float:
-    """How much the query text itself knows the tag, 0..1: 2 * (AUC - 0.5) of its cosine at
-    telling the tagged photos from the library. A name the model never learnt scores about 0 (its
-    cosine is noise and is left out); after training on the tag, close to 1."""
+    """How much the query text itself knows the tag, 0..1: trust_of_auc of its cosine at telling
+    the tagged photos from the library. A name the model never learnt scores 0 and is left out
+    (without the margin, its noise alone gave it 0.1 or more from 30 photos); after training on
+    the tag, up to 1."""
     if not len(library) or not len(keys):
         return 1.0
-    negatives = np.sort(library @ vector)
-    below = np.searchsorted(negatives, keys @ vector) / len(negatives)
-    return float(np.clip(2.0 * (below.mean() - 0.5), 0.0, 1.0))
+    return trust_of_auc(ranking_auc(vector, keys, library), len(keys), len(library))
 
 
 class TagStage:
@@ -309,16 +359,27 @@ class TagStage:
     A query that names a tag makes the photos carrying it matches; every other photo gains
     `logit * (2p - 1)` from the tag's probe score p (tag_scores); and the query's own meaning counts
     only as much as the text knows the tag (text_trust): the rest of the meaning stage's log-odds is
-    taken back here, so a name the model never learnt does not rank by noise.
+    taken back here, so a name the model never learnt does not rank by noise. A name the model was
+    trained on separates its own tagged photos in-sample whether or not it learnt the look, so
+    there the trust is at most what training measured on held-out photos (`held_out`, tag text ->
+    trust: the trained text at telling held-out tagged photos from the tag scorer's look-alikes).
     """
 
-    def __init__(self, store: Store, calibrator: Calibrator, config: TagSearchConfig = TagSearchConfig()):
+    def __init__(
+        self,
+        store: Store,
+        calibrator: Calibrator,
+        config: TagSearchConfig = TagSearchConfig(),
+        held_out: Mapping[str, float] | None = None,
+    ):
         self.store = store
         self.calibrator = calibrator
         self.config = config
+        self.held_out = dict(held_out or {})
 
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
-        hashes = tagged_hashes(self.store, request.text) if request.text else set()
+        texts = matching_tag_texts(self.store, request.text) if request.text else []
+        hashes = self.store.tags.hashes_with(texts) if texts else set()
         if not hashes or len(pool) == 0:
             return None
         table = pool.table
@@ -330,6 +391,9 @@ class TagStage:
         logit = self.config.logit * (2.0 * p - 1.0)
         if request.vector is not None:
             trust = text_trust(request.vector, keys, library)
+            measured = [self.held_out[t] for t in texts if t in self.held_out]
+            if measured:
+                trust = min(trust, *measured)
             meaning = self.calibrator.logits(table, pool.rows, request.vector, request.kind, text=request.text or None)
             logit = logit - (1.0 - trust) * meaning
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
@@ -347,11 +411,16 @@ __all__ = [
     "matching_tag_texts",
     "phrase_in_text",
     "remove_tags",
+    "TEXT_TRUST_METRIC",
     "TagStage",
     "library_sample",
+    "look_alikes",
     "tag_scores",
     "tagged_hashes",
+    "ranking_auc",
     "text_trust",
+    "trust_of_auc",
     "tag_texts",
+    "version_text_trusts",
     "tags_of",
 ]

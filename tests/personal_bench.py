@@ -15,7 +15,7 @@ from personal_world import PersonalWorld, average_precision, pointing_hit, write
 from engine.heatmaps import compute_heatmap
 from engine.search import Query
 from engine.tag_scoring import fit_probe, prototype_scores
-from engine.tags import Highlight, add_tag
+from engine.tags import Highlight, TagStage, add_tag
 
 
 @dataclass
@@ -76,11 +76,16 @@ def tag_ap(wl: WorldLibrary, scores: np.ndarray, name: str) -> float:
 def instant_measures(wl: WorldLibrary) -> dict[str, float]:
     """Mean over concepts of the AP of the concept's name over the untagged photos: the product's
     search, and the baselines: text only, the prototype (cosine to the mean of the tagged photos'
-    vectors), a linear probe of the tagged photos against the library, and an upper bound: a probe
-    fitted on the answers themselves (the untagged photos of the concept against the rest)."""
+    vectors), a linear probe of the tagged photos against the library, and two references for what
+    the stored vectors allow: a probe fitted on the answers themselves (the untagged photos of the
+    concept against the rest; in-sample, so it overstates), and a supervised probe, cross-fitted:
+    each half of the library is scored by a probe that knew the other half's answers and negatives
+    besides the tagged photos."""
     out: dict[str, list[float]] = {
-        "search": [], "text only": [], "prototype": [], "linear probe": [], "probe on answers": []
+        "search": [], "text only": [], "prototype": [], "linear probe": [], "probe on answers": [],
+        "supervised, cross-fitted": [],
     }  # fmt: skip
+    halves = np.random.default_rng(0).permutation(len(wl.paths)) % 2
     library_vectors = wl.vectors(wl.paths)
     for concept in wl.world.concepts:
         name = concept.name
@@ -93,7 +98,26 @@ def instant_measures(wl: WorldLibrary) -> dict[str, float]:
         answers = np.isin(np.arange(len(wl.paths)), sorted(wl.world.relevant(name)))
         oracle = fit_probe(library_vectors[answers], library_vectors[~answers], shrinkage=0.01)
         out["probe on answers"].append(tag_ap(wl, oracle.logits(library_vectors), name))
+        crossed = np.zeros(len(wl.paths))
+        for half in (0, 1):
+            known = halves != half
+            fitted = fit_probe(
+                np.concatenate([keys, library_vectors[known & answers]]), library_vectors[known & ~answers]
+            )
+            crossed[~known] = fitted.logits(library_vectors[~known])
+        out["supervised, cross-fitted"].append(tag_ap(wl, crossed, name))
     return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def search_ap_with_in_sample_trust(wl: WorldLibrary) -> float:
+    """instant_measures' search AP with the tag stage trusting a trained name's text as much as it
+    separates the tagged photos in-sample (the behaviour before held-out trust): a baseline."""
+    stage = next(s for s in wl.library.search_parts()[2] if isinstance(s, TagStage))  # type: ignore[attr-defined]
+    kept, stage.held_out = stage.held_out, {}
+    try:
+        return instant_measures(wl)["search"]
+    finally:
+        stage.held_out = kept
 
 
 def generic_map(wl: WorldLibrary) -> float:

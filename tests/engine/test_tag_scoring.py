@@ -8,6 +8,7 @@ import pytest
 from personal_world import average_precision
 
 from engine.tag_scoring import ProbeConfig, cache_affinity, prototype_scores, tag_log_odds
+from engine.tags import look_alikes, text_trust
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -61,3 +62,22 @@ def test_cache_leaves_a_tagged_photo_out_of_its_own_score():
     )
     # log mean over the 3 keys with one left at exp(-inf) = 0: log(2/3) below the mean over the others.
     assert own == pytest.approx(others + np.log(2 / 3), abs=1e-4)
+
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_text_that_only_knows_the_coarse_look_earns_no_trust_against_the_look_alikes(seed):
+    tagged, _, library, _ = _two_looks(seed)
+    negatives = library[16:]  # decoys (30), then unrelated photos
+    hard = look_alikes(tagged, negatives)
+    assert len(hard) == 20
+    decoys = {v.tobytes() for v in negatives[:30]}
+    assert sum(v.tobytes() in decoys for v in hard) >= 18
+    # The tagged photos' mean direction (where a name learnt in-sample may point) ranks them above
+    # most of the library, but not above the photos the tag's own scorer ranks highest: against
+    # those it adds nothing to the tag's probe and cache, and earns no trust.
+    coarse = _unit(tagged.mean(axis=0))
+    assert text_trust(coarse, tagged, negatives) > 0.3
+    assert text_trust(coarse, tagged, hard) < 0.05
+    # A text that does tell one look's tagged photos (the first 15) from the decoys keeps its trust.
+    assert text_trust(_unit(tagged[:15].mean(axis=0)), tagged[:15], hard) > 0.55

@@ -13,6 +13,7 @@ from personal_bench import build_library, generic_map, instant_measures, pointin
 from personal_world import make_concepts, personal_world
 
 from engine.search import Query
+from engine.tags import TEXT_TRUST_METRIC, text_trust
 from trainer import versions
 from trainer.train import TrainConfig, train
 
@@ -51,7 +52,15 @@ def test_one_name_found_at_once_then_trained_with_highlights(tmp_path, make_pret
     trained = instant_measures(wl)
     # The name itself now means the look (the model alone, without the tag's probe) ...
     assert trained["text only"] > instant["text only"] + 0.4, (instant, trained)
-    assert trained["search"] >= instant["search"] - 0.05, (instant, trained)
+    # ... less well than the tag's probe and cache, and search trusts it only as much as it told
+    # held-out tagged photos from their look-alikes: far less than in-sample, so it cannot drag
+    # search below the instant ranking (trusted in-sample it did, by up to 0.22 AP on the
+    # benchmark's worlds).
+    held_out = versions.get_version(wl.library, result.version).metrics[TEXT_TRUST_METRIC]["rex"]
+    name = wl.library.encoder().encode_texts(["rex"])[0]
+    keys, library = wl.vectors(wl.tagged["rex"]), wl.vectors(wl.paths)
+    assert held_out < text_trust(name, keys, library) - 0.3, held_out
+    assert trained["search"] >= instant["search"] - 0.01, (instant, trained)
     # ... and nothing else moved: texts without the name encode exactly as before.
     assert generic_map(wl) == pytest.approx(generic_before, abs=1e-6)
     assert [(h.path, h.score) for h in wl.library.search(query)] == base_hits
@@ -82,4 +91,5 @@ def test_several_names_trained_together(tmp_path, make_pretrained_library):
     assert result.activated, result.verdict
     trained = instant_measures(wl)
     assert trained["text only"] > instant["text only"] + 0.3, (instant, trained)
+    assert trained["search"] >= instant["search"] - 0.01, (instant, trained)
     assert generic_map(wl) >= generic_before - 0.05

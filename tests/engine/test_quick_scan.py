@@ -133,9 +133,12 @@ def test_filters_and_other_stages_keep_the_float32_answer(library):
 
 def test_library_find_goes_through_the_screen(library):
     library, _ = library
+    table = library.search_parts()[0].current()
+    library.find(Query(text="a blue square", k=30))
+    vector = library.text_encoder().encode_texts(["a blue square"])[0]
+    assert table.scored(vector, exact=True)  # a table's first search scans in float32 (no copy built yet)
     text = "a red circle"
     found = library.find(Query(text=text, k=30))
-    table = library.search_parts()[0].current()
     vector = library.text_encoder().encode_texts([text])[0]
     assert table.scored(vector) and not table.scored(vector, exact=True)  # the screened product is kept
     request = Request(Query(text=text, k=30), text, vector, QueryWords(), library.model.key)

@@ -103,3 +103,34 @@ def test_rivals_verdicts_are_smoothed_along_the_query_score():
     assert (beaten_share(z, np.zeros(201, bool), z) == 0).all()
     # Asked of a sample, applied to every photo by its z.
     assert np.allclose(beaten_share(z[::2], echo[::2], z)[::2], beaten_share(z[::2], echo[::2], z[::2]), atol=0.1)
+
+
+def test_a_new_table_scores_only_its_new_photos_against_the_bank(monkeypatch):
+    """The bank's background of a table that grew (or lost photos) is carried over for the photos
+    the calibrator has seen, and equals a full computation; only the new photos are scored."""
+    from dataclasses import replace
+
+    import engine.calibration as calibration
+
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    bank = [f"text {i}" for i in range(12)]
+    bank_vectors = dict(zip(bank, rng.standard_normal((12, 16)).astype(np.float32), strict=True))
+    calibrator = calibration.Calibrator(lambda texts: np.stack([bank_vectors[t] for t in texts]), bank=bank)
+    scored: list[int] = []
+    full = calibration.background
+    monkeypatch.setattr(calibration, "background", lambda matrix, b: scored.append(len(matrix)) or full(matrix, b))
+
+    def table(labels):
+        from relevance import table_of
+
+        return replace(table_of(vectors[labels]), labels=np.asarray(labels, np.int64), generation=("t", len(scored)))
+
+    calibrator.background(table(list(range(0, 200))))
+    kept = list(range(10, 200, 2)) + list(range(200, 260))  # some photos gone, 60 new
+    found = calibrator.background(table(kept))
+    assert scored == [200, 60]
+    expected = full(vectors[kept], np.stack(list(bank_vectors.values())))
+    np.testing.assert_allclose(found.centre, expected.centre, rtol=1e-6)
+    np.testing.assert_allclose(found.spread, expected.spread, rtol=1e-6)

@@ -15,10 +15,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # the tiny model in place, which exported graphs would not follow. Exports go to a private cache.
 os.environ.setdefault("VIEWFINDER_PRECISION", "torch")
 os.environ.setdefault("VIEWFINDER_CACHE", tempfile.mkdtemp(prefix="viewfinder-cache-"))
-# Two threads for torch's and OpenMP's kernels, here and in the CLI processes tests start: float
-# sums then run in the same order on a machine with more cores, so figures measured on a 2-core
-# machine (a trained tiny model's retrieval, say) come out the same there.
-for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+# Two threads for torch's, OpenMP's and numpy's (OpenBLAS) kernels, here and in the CLI processes
+# tests start: float sums then run in the same order on a machine with more cores, so figures
+# measured on a 2-core machine (a trained tiny model's retrieval, say) come out the same there.
+for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_threads, "2")
 
 ROOT = Path(__file__).resolve().parent.parent

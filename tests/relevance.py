@@ -284,7 +284,7 @@ def cut_methods(encoder, seed, texts, queries, photos, relevant, scores, z, tabl
         past = [str(p) for p in pick.choice([o for i, o in enumerate(texts) if i != q], size=6, replace=False)]
         shorter.append(Calibrator(encoder.encode_texts, rivals=lambda past=past: past).logits(table, rows, v, text=t))
     generic = photos @ encoder.encode_texts(list(GENERIC_PROMPTS)).T
-    scale = float(encoder.model.logit_scale.exp()) if hasattr(encoder.model, "logit_scale") else 100.0
+    scale = float(encoder.model.logit_scale.detach().exp()) if hasattr(encoder.model, "logit_scale") else 100.0
 
     def others(q: int) -> np.ndarray:
         return np.delete(scores, q, axis=0).T

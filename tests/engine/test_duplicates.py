@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
+import engine.duplicates
 from engine.duplicates import DuplicateSettings, best_first, candidate_pairs, group_labels, make_group
 from engine.phash import perceptual_hash, similarity
 from engine.store import PhotoRow
@@ -46,14 +47,18 @@ def library_of_variants(n: int, seed: int, encoder):
 
 
 @pytest.mark.parametrize("seed", [3, 11])
-def test_copies_group_and_similar_photos_stay_apart(tiny_encoder, seed):
+@pytest.mark.parametrize("exact", [True, False])
+def test_copies_group_and_similar_photos_stay_apart(tiny_encoder, seed, exact, monkeypatch):
+    if not exact:  # the path of a library above EXACT_PAIRS: the graph's edges and a narrow query
+        monkeypatch.setattr(engine.duplicates, "EXACT_PAIRS", 0)
     family, vectors, hashes = library_of_variants(16, seed, tiny_encoder)
     labels = np.arange(len(vectors))
     index = VectorIndex.build(labels, vectors, vectors.shape[1])
     groups = group_labels(labels, candidate_pairs(index), hashes, index.vectors)
     precision, recall = pair_scores(groups, family)
-    print(f"seed {seed}: pair precision {precision:.3f} recall {recall:.3f} ({len(groups)} groups)")
-    assert precision >= 0.95 and recall >= 0.9
+    print(f"seed {seed}, exact {exact}: pair precision {precision:.3f} recall {recall:.3f} ({len(groups)} groups)")
+    # The graph's answer moves a little with the build (0.94-0.98 on seed 11 over builds with 1 to 16 threads).
+    assert precision >= 0.95 and recall >= (0.95 if exact else 0.9)
     # The baseline: the tiny model's vectors alone, at their best cosine threshold, do worse.
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     cos = unit @ unit.T
@@ -67,7 +72,7 @@ def test_copies_group_and_similar_photos_stay_apart(tiny_encoder, seed):
 
 def test_groups_do_not_depend_on_how_the_graph_was_built(tiny_encoder, monkeypatch):
     """hnswlib builds with as many threads as the machine has, and the graph's links differ from
-    one build to the next: the groups must not."""
+    one build to the next: below EXACT_PAIRS photos, the groups must not."""
     import hnswlib
 
     family, vectors, hashes = library_of_variants(16, 11, tiny_encoder)

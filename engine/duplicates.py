@@ -46,7 +46,7 @@ MIN_COSINE = 0.75
 NEIGHBOURS = 16
 # Nearest neighbours asked for besides the graph's edges (candidate_pairs).
 NEAREST = 4
-# Up to this many photos, candidate pairs come from exact nearest neighbours (about 1 s at 10k x 512
+# Up to this many photos, candidate pairs come from exact nearest neighbours (3 s at 10k x 512
 # on 2 cores), so the groups do not depend on how the graph was built.
 EXACT_PAIRS = 10_000
 _EXACT_CHUNK = 1024

@@ -247,8 +247,9 @@ class Calibrator:
         key = (table.generation, id(table), texts)
         with self._lock:
             if self._cached is None or self._cached[0] != key:
-                same_bank = self._cached is not None and self._cached[0][2] == texts
-                before = (self._cached[1], self._cached[2]) if self._cached is not None and same_bank else None
+                before = None
+                if self._cached is not None and self._cached[0][2] == texts:  # the same bank: carry it over
+                    before = (self._cached[1], self._cached[2])
                 found = carried_background(table, self._bank_vectors(texts), before)
                 self._cached = (key, table.labels, found)
             return self._cached[2]

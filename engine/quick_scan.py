@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .int8 import dequantised, quantise
+
 log = logging.getLogger(__name__)
 
 # Tables with fewer rows are scored in float32 (a few ms at most): building the copy costs more.
@@ -43,16 +45,12 @@ class QuickScan:
         self._error = np.empty(n, np.float32)
         for start in range(0, n, _CHUNK):
             part = matrix[start : start + _CHUNK]
-            scale = np.maximum(np.abs(part).max(axis=1), 1e-30) / 127.0
-            codes = np.rint(part / scale[:, None]).astype(np.int8)
+            codes, scale = quantise(part, axis=1)
             self._codes[start : start + len(part)] = codes
-            self._scale[start : start + len(part)] = scale
-            self._error[start : start + len(part)] = np.linalg.norm(part - codes * scale[:, None], axis=1)
+            self._scale[start : start + len(part)] = scale[:, 0]
+            self._error[start : start + len(part)] = np.linalg.norm(part - codes * scale, axis=1)
         query = ops.parameter([1, dim], ov.Type.f32)
-        weights = ops.multiply(
-            ops.convert(ops.constant(self._codes, shared_memory=True), ov.Type.f32),
-            ops.constant(self._scale.reshape(n, 1), shared_memory=True),
-        )
+        weights = dequantised(self._codes, self._scale.reshape(n, 1), shared=True)
         graph = ov.Model([ops.matmul(query, weights, False, True).output(0)], [query])
         config: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY",

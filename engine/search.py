@@ -301,9 +301,8 @@ def candidates(
     # copy them (200 MB at 100k photos).
     if screen is not None and request.kind == "text" and not table.scored(request.vector, exact=True):
         pool = screened_pool(request.vector, table, rows, screen, query.k)
-        if pool is not None and pool.screened is not None:
-            need = pool.screened
-            return pool if not filtered else replace(pool, rows=rows, score=pool.score[rows], screened=need[rows])
+        if pool is not None and pool.screened is not None:  # (always set on a screened pool; for mypy)
+            return pool if not filtered else replace(pool, rows=rows, score=pool.score[rows], screened=pool.screened[rows])
     scores = table.scores(request.vector, exact=True)
     return Pool(table, rows, scores[rows] if filtered else scores)
 

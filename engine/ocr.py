@@ -127,6 +127,10 @@ class TextReader:
 
     def _engine(self, gate: bool) -> Any:
         if self._full is None:
+            # ONNX Runtime (1.32 on) records usage in a database under ~/.cache and sends it to Microsoft
+            # unless told not to; a photo library's app stays offline, and the telemetry's threads and
+            # open database were seen to hang a process forked after it loaded.
+            os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
             try:
                 from rapidocr import RapidOCR
             except ImportError as e:

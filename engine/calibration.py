@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .exact import kth_largest
 from .lexicon import LEXICON
 from .photo_table import PhotoTable
 from .query_words import name_tokens
@@ -303,22 +304,25 @@ class Calibrator:
         their ties."""
         if len(table) == 0 or len(rows) <= k:
             return None
+        every = len(rows) == len(table)  # rows are then all of them, in order: no copy
         inverse, centre = self.background(table).scaled
         inverse = inverse / np.float32(float(np.linalg.norm(vector)) or 1.0)
-        z = quick * inverse - centre
-        margin = bound * inverse + SCREEN_ROUNDING
+        z = quick * inverse
+        z -= centre
+        margin = bound * inverse
+        margin += SCREEN_ROUNDING
         upper = z + margin
         if _offset(upper) > 0:  # the exact z lie below `upper`, and so does their percentile
             return None
         # Rivals lower a match to no less than SLOPE * (0.5 - 1): as if its z were Z_CUT - 0.5.
-        lower = np.minimum(z - margin, Z_CUT - 0.5)[rows]
-        kth = float(np.partition(lower, len(lower) - k)[len(lower) - k]) if k > 0 else np.inf
+        lower = np.minimum(np.subtract(z, margin, out=z), Z_CUT - 0.5, out=z)
+        kth = kth_largest(lower if every else lower[rows], k) if k > 0 else np.inf
         floor = Z_CUT - LOGIT_LIMIT / SLOPE  # at or below this z the log-odds are clipped, all alike
         if kth > floor:  # k candidates certainly above every photo whose z may lie below `kth`
             need = upper >= min(Z_CUT, kth)
         else:  # the first k reach the clipped floor, where the score breaks the ties
-            low_score = (quick - bound)[rows]
-            kth_score = float(np.partition(low_score, len(rows) - k)[len(rows) - k]) if k > 0 else np.inf
+            low_score = quick - bound
+            kth_score = kth_largest(low_score if every else low_score[rows], k) if k > 0 else np.inf
             need = (upper > floor) | (quick + bound >= kth_score)
         return need if np.count_nonzero(need) <= len(table) * SCREEN_SHARE else None
 
@@ -419,18 +423,21 @@ class Calibrator:
         """z at `rows` from the query's `product`: over every photo of the table, or (with `scored`)
         at the photos `scored`: `rows`, then an even sample standing for the library."""
         norm = float(np.linalg.norm(vector)) or 1.0
-        scores = product.astype(np.float64) / norm
+        scores = product.astype(np.float64)
+        scores /= norm
+        every = scored is None and len(rows) == len(table)  # rows are all of them, in order: no copy
         if scored is not None:
             at, sample = scores[: len(rows)], scores[len(rows) :]
         else:
-            at = scores[rows]
+            at = scores if every else scores[rows]
         if kind == "photo":
             bank = scores[photo_bank_rows(len(table))] if scored is None else sample
             return (at - bank.mean()) / max(float(bank.std()), MIN_SPREAD)
         found = self.background(table)
         if scored is None:
-            z = (scores - found.centre) / found.spread
-            z_at = z[rows]
+            z = np.subtract(scores, found.centre, out=scores)
+            z /= found.spread
+            z_at = z if every else z[rows]
         else:
             z = (sample - found.centre[scored[len(rows) :]]) / found.spread[scored[len(rows) :]]
             z_at = (at - found.centre[rows]) / found.spread[rows]

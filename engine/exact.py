@@ -81,3 +81,21 @@ class ExactVectors:
         labels = np.zeros(size, np.int64)
         labels[: len(self._labels)] = self._labels
         self._matrix, self._labels = matrix, labels
+
+
+def kth_largest(values: np.ndarray, k: int) -> float:
+    """The k-th largest of `values` (1 <= k <= len), as np.partition gives it, at a fraction of its
+    cost on a large array: the k-th largest of the maxima of k or more blocks is no greater than
+    the answer (k blocks hold k values at least that large), so only the values at or above it
+    need a partition, usually a few hundred of 100k."""
+    n = len(values)
+    blocks = min(n // 8, 1024)
+    if blocks < k or n <= 4096:
+        return float(np.partition(values, n - k)[n - k])
+    size = n // blocks
+    maxima = values[: blocks * size].reshape(blocks, size).max(axis=1)
+    floor = np.partition(maxima, blocks - k)[blocks - k]
+    if np.isnan(floor):  # np.partition counts NaN as the largest: so many NaN, sort them all
+        return float(np.partition(values, n - k)[n - k])
+    kept = values[~(values < floor)]  # NaN too, as np.partition counts it
+    return float(np.partition(kept, len(kept) - k)[len(kept) - k])

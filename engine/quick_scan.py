@@ -49,6 +49,7 @@ class QuickScan:
             self._codes[start : start + len(part)] = codes
             self._scale[start : start + len(part)] = scale[:, 0]
             self._error[start : start + len(part)] = np.linalg.norm(part - codes * scale, axis=1)
+        self._error += ROUNDING
         query = ops.parameter([1, dim], ov.Type.f32)
         weights = dequantised(self._codes, self._scale.reshape(n, 1), shared=True)
         graph = ov.Model([ops.matmul(query, weights, False, True).output(0)], [query])
@@ -71,7 +72,7 @@ class QuickScan:
             self._request.infer([x])
             quick = np.array(self._request.get_output_tensor(0).data, np.float32).reshape(-1)
         length = float(np.linalg.norm(x))
-        return quick, (self._error + ROUNDING) * length
+        return quick, self._error * np.float32(length)
 
 
 def build(matrix: np.ndarray) -> QuickScan | None:

@@ -359,13 +359,23 @@ def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> 
         relevance = np.zeros(len(pool))
         relevance[inside] = near
     is_match = relevance >= 0.5
-    weights = pool.table.weights[pool.rows]
-    if query.folder is not None:
-        # A label's duplicates may lie outside the folder: count only the photos inside.
-        weights = np.array([_count_under(pool.paths(i), query.folder) for i in range(len(pool))], np.int64)
     hits = _hits(request, pool, order, relevance, is_match, matched, store)
-    matches, weaker = int(weights[is_match].sum()), int(weights[~is_match].sum())
+    matches, weaker = _counts(pool, is_match, query.folder)
     return Results(hits, matches, weaker, request.words, bounded=not pool.complete)
+
+
+def _counts(pool: Pool, is_match: np.ndarray, folder: str | None) -> tuple[int, int]:
+    """How many photos (not labels: duplicates share one) the pool's matches and weaker results hold."""
+    if folder is not None:
+        # A label's duplicates may lie outside the folder: count only the photos inside.
+        weights = np.array([_count_under(pool.paths(i), folder) for i in range(len(pool))], np.int64)
+    elif len(pool) == len(pool.table):  # every row, in order: no copy
+        weights = pool.table.weights
+    else:
+        weights = pool.table.weights[pool.rows]
+    at = np.flatnonzero(is_match)
+    matches = int(weights[at].sum())
+    return matches, int(weights.sum()) - matches
 
 
 def _evidence(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine import vector_index
-from engine.exact import ExactVectors
+from engine.exact import ExactVectors, kth_largest
 from engine.vector_index import VectorIndex
 
 
@@ -74,3 +74,24 @@ def test_above_the_limit_the_graph_answers(monkeypatch):
     for q in _unit(rng, 20, 16):
         hits += len({label for label, _ in index.search(q, 10)} & set(_truth(truth, q, 10)))
     assert hits / 200 >= 0.9
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kth_largest_is_the_partitions_answer(seed):
+    """Over sizes, ties, sorted runs and NaN, the block-maxima shortcut gives np.partition's value."""
+    rng = np.random.default_rng(seed)
+    for trial in range(300):
+        n = int(rng.integers(1, 120_000)) if trial % 2 else int(rng.integers(1, 3000))
+        values = rng.standard_normal(n).astype(np.float32)
+        if trial % 5 == 1:
+            values = np.sort(values)
+        elif trial % 5 == 2:
+            values = np.round(values, 1)  # many ties
+        elif trial % 5 == 3:
+            values[:] = 0.5
+        elif trial % 5 == 4:
+            values[rng.integers(0, n)] = np.nan
+        k = int(rng.integers(1, min(n, 300) + 1))
+        want = np.partition(values, n - k)[n - k]
+        got = kth_largest(values, k)
+        assert got == want or (np.isnan(got) and np.isnan(want)), (n, k, trial)

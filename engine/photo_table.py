@@ -72,7 +72,8 @@ class PhotoTable:
 
     def keep(self, vector: np.ndarray, product: np.ndarray, exact: bool = True) -> tuple[bytes, np.ndarray, bool]:
         """Keep `product` as the table's product with `vector`: exact, or (exact=False) exact only
-        at the rows a search screened (engine/quick_scan.py)."""
+        at the rows a search screened (engine/quick_scan.py); a screen that passes has also shown
+        that the text's offset is 0 (Calibrator.screen), which calibration then takes as known."""
         product.flags.writeable = False  # shared by its callers
         cached = (np.ascontiguousarray(vector, np.float32).tobytes(), product, exact)
         object.__setattr__(self, "_scores", cached)

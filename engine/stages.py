@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .calibration import Calibrator, photo_bank_rows
+from .calibration import LOGIT_LIMIT, Calibrator, photo_bank_rows
 from .photo_table import PhotoTable
 from .query_words import file_tokens, folder_tokens, name_tokens
 from .search import Evidence, Pool, Request, marked_rows
@@ -34,10 +34,15 @@ class MeaningStage:
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
         if request.vector is None or len(pool) == 0:
             return None
-        return Evidence(
-            self.calibrator.logits(pool.table, pool.rows, request.vector, request.kind, text=request.text or None),
-            screened=True,
-        )
+        text = request.text or None
+        if pool.screened is None:
+            return Evidence(self.calibrator.logits(pool.table, pool.rows, request.vector, request.kind, text=text), screened=True)
+        # A screened pool: the photos outside the screen are certainly below the cut and the first
+        # k (the search weighs only those inside), so only those inside are calibrated.
+        inside = np.flatnonzero(pool.screened)
+        logit = np.full(len(pool), -LOGIT_LIMIT)
+        logit[inside] = self.calibrator.logits(pool.table, pool.rows[inside], request.vector, request.kind, text=text)
+        return Evidence(logit, screened=True)
 
 
 class NameStage:

@@ -467,11 +467,12 @@ def _hits(
             break
         picked.append(int(i))
         count += len(pool.paths(int(i)))
-    photos = store.photos.for_labels([int(pool.table.labels[pool.rows[i]]) for i in picked], request.model)
+    # By the table's hashes: the vectors' table (a large one) is not read for the rows.
+    photos = store.photos.for_hashes([pool.table.hashes[pool.rows[i]] for i in picked])
     hits: list[Hit] = []
     for i in picked:
         signals = tuple(signal for signal, flags in matched if flags[i])
-        for photo in photos.get(int(pool.table.labels[pool.rows[i]]), []):
+        for photo in photos.get(pool.table.hashes[pool.rows[i]], []):
             if query.folder and not is_under(photo.path, query.folder):
                 continue
             hits.append(

@@ -225,6 +225,15 @@ class Photos:
             out.setdefault(label, []).append(PhotoRow(*photo))
         return out
 
+    def for_hashes(self, hashes: Sequence[str]) -> dict[str, list[PhotoRow]]:
+        """hash -> the photos of that content, by path: what for_labels gives, for a caller that
+        knows the labels' hashes (a PhotoTable), without reading the vectors' table."""
+        out: dict[str, list[PhotoRow]] = {}
+        rows = self._db.select_in(f"SELECT p.hash, {SELECT_PHOTO[7:]} WHERE p.hash IN ({{marks}}) ORDER BY p.path", hashes)
+        for content, *photo in rows:
+            out.setdefault(content, []).append(PhotoRow(*photo))
+        return out
+
     def newest_first(
         self, folder: str | None, after: float | None, before: float | None, limit: int | None
     ) -> list[PhotoRow]:

@@ -106,7 +106,7 @@ def viewfinder(encoder: Encoder, folder: Path, library_dir: Path, batch_size: in
     busy = [0.0]
     original = indexer.embed_batch
 
-    def timed(enc: Encoder, batch: list) -> dict:
+    def timed(enc: Encoder, batch: list) -> indexer.Embedded:
         start = time.perf_counter()
         out = original(enc, batch)
         if str(enc.device).startswith("cuda"):

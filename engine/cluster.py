@@ -123,6 +123,7 @@ class _Result:
     updates: list[PhotoUpdate]
     vectors: dict[str, np.ndarray]
     unseen: list[tuple[int, str, str]] = field(default_factory=list)  # (id, path, worker path) not found
+    grids: dict[str, np.ndarray] = field(default_factory=dict)  # patch grids (engine/storage/grids.py)
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ class _Embedder:
             return prepare_photo(photo_id, path, self.encoder, self.known, data)
 
         prepared = [p for p in self.pool.map(prepare, range(len(job.ids))) if p is not None]
-        return _Result([p.update for p in prepared], embed_batch(self.encoder, prepared), unseen)
+        embedded = embed_batch(self.encoder, prepared)
+        return _Result([p.update for p in prepared], embedded.vectors, unseen, embedded.grids)
 
 
 # -- the driver ---------------------------------------------------------------------------------
@@ -457,7 +459,7 @@ class ClusterIndexer:
                 updates.append(
                     PhotoUpdate(photo_id, hash=None, error="file vanished before it could be read")
                 )
-        self._write(updates, result.vectors, meter, progress)
+        self._write(updates, result.vectors, meter, progress, result.grids)
         if invisible:
             path, read = invisible[0]
             raise ClusterError(
@@ -470,10 +472,11 @@ class ClusterIndexer:
         vectors: dict[str, np.ndarray],
         meter: Meter,
         progress: ProgressCallback | None,
+        grids: dict[str, np.ndarray] | None = None,
     ) -> None:
         if not updates:
             return
-        write_batch(self.store, self.index, self.model_key, updates, vectors)
+        write_batch(self.store, self.index, self.model_key, updates, vectors, grids=grids)
         meter.count(updates)
         if progress:
             progress(meter.progress(None))

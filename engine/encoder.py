@@ -480,6 +480,21 @@ class Encoder:
         with torch.inference_mode():
             return forward.image_vectors(self.model, batch.to(self.device, self._input_dtype)).cpu().numpy()
 
+    def encode_images_and_grids(self, batch: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """`encode_images` and, from the same pass, each photo's patch grid (N, rows, cols, D)
+        (engine/forward.py image_grid), what the tag stage's window cache reads; None for towers
+        without patch tokens."""
+        if self.towers is not None:
+            pixels = batch.numpy() if isinstance(batch, torch.Tensor) else batch
+            return self.towers.encode_images_and_grids(pixels)
+        if not self.supports_patch_tokens:
+            return self.encode_images(batch), None
+        if isinstance(batch, np.ndarray):
+            batch = torch.from_numpy(batch)
+        with torch.inference_mode():
+            vectors, grids = forward.image_grid(self.model, batch.to(self.device, self._input_dtype))
+            return vectors.cpu().numpy(), grids.float().cpu().numpy()
+
     @property
     def supports_patch_tokens(self) -> bool:
         """True when `image_tokens` works: a ViT pooled from tokens, SigLIP's or MobileCLIP's tower."""

@@ -106,6 +106,22 @@ def image_patches(
     return F.normalize(pooled.float(), dim=-1), F.normalize(patches.float(), dim=-1), grid
 
 
+# Patch grids kept per photo (engine/storage/grids.py) have at most this many cells a side.
+GRID_CELLS = 8
+
+
+def image_grid(model: nn.Module, pixels: Tensor, cells: int = GRID_CELLS) -> tuple[Tensor, Tensor]:
+    """Global vectors (N, D) and the patch grid (N, rows, cols, D), from one pass: the unit patch
+    vectors of `image_patches`, averaged onto at most `cells` x `cells` cells (a finer grid is
+    average-pooled, each cell over the patches it covers; a coarser one is kept as it is)."""
+    pooled, patches, (rows, cols) = image_patches(model, pixels)
+    grid = patches.reshape(patches.shape[0], rows, cols, -1)
+    if rows > cells or cols > cells:
+        pooled_grid = F.adaptive_avg_pool2d(grid.permute(0, 3, 1, 2), (min(rows, cells), min(cols, cells)))
+        grid = pooled_grid.permute(0, 2, 3, 1)
+    return pooled, grid
+
+
 def _timm_patches(visual: Any, pixels: Tensor, clearclip: bool) -> tuple[Tensor, Tensor, tuple[int, int]]:
     """Pooled and per-patch outputs (not normalised) of a timm tower, and the patch grid."""
     trunk = visual.trunk
@@ -241,13 +257,17 @@ def text_vectors(model: nn.Module, ids: Tensor) -> Tensor:
 
 
 class ImageGraph(nn.Module):
-    """pixels -> unit image vectors, as one module to trace for the runtime."""
+    """pixels -> unit image vectors, as one module to trace for the runtime; for towers with patch
+    tokens, (vectors, patch grid) from the same pass (`image_grid`)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        self.grid = has_patch_tokens(model)
 
-    def forward(self, pixels: Tensor) -> Tensor:
+    def forward(self, pixels: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        if self.grid:
+            return image_grid(self.model, pixels)
         return image_vectors(self.model, pixels)
 
 

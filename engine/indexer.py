@@ -178,24 +178,37 @@ def decode_on_device(encoder: Encoder, batch: Sequence[Prepared]) -> None:
         item.phash = device_decode.perceptual_hash(upright)
 
 
-def embed_batch(encoder: Encoder, batch: Sequence[Prepared]) -> dict[str, np.ndarray]:
-    """The vectors of a batch's decoded photos by content hash, each distinct photo encoded once."""
+@dataclass
+class Embedded:
+    """A batch's vectors, and their patch grids where the model gives them, by content hash."""
+
+    vectors: dict[str, np.ndarray]
+    grids: dict[str, np.ndarray]
+
+
+def embed_batch(encoder: Encoder, batch: Sequence[Prepared]) -> Embedded:
+    """The vectors (and patch grids, engine/storage/grids.py) of a batch's decoded photos by
+    content hash, each distinct photo encoded once."""
     decode_on_device(encoder, batch)
     to_encode: dict[str, Any] = {}
     for item in batch:
         if item.pixels is not None and item.update.hash not in to_encode:
             to_encode[item.update.hash or ""] = item.pixels
     if not to_encode:
-        return {}
+        return Embedded({}, {})
     inputs = list(to_encode.values())
     if all(isinstance(x, np.ndarray) for x in inputs):
-        encoded = encoder.encode_images(np.stack(inputs))
+        encoded, grids = encoder.encode_images_and_grids(np.stack(inputs))
     else:  # some decoded on the device: stack them there
         import torch
 
         device = next(x.device for x in inputs if isinstance(x, torch.Tensor))
-        encoded = encoder.encode_images(torch.stack([torch.as_tensor(x).to(device) for x in inputs]))
-    return dict(zip(to_encode, encoded, strict=True))
+        stacked = torch.stack([torch.as_tensor(x).to(device) for x in inputs])
+        encoded, grids = encoder.encode_images_and_grids(stacked)
+    return Embedded(
+        dict(zip(to_encode, encoded, strict=True)),
+        dict(zip(to_encode, grids, strict=True)) if grids is not None else {},
+    )
 
 
 def write_batch(
@@ -205,9 +218,10 @@ def write_batch(
     updates: Sequence[PhotoUpdate],
     vectors: dict[str, np.ndarray],
     perceptual: dict[str, int] | None = None,
+    grids: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Save one batch of results in one transaction, then add its new vectors to the index."""
-    added = store.save_results(model_key, updates, vectors, perceptual)
+    added = store.save_results(model_key, updates, vectors, perceptual, grids)
     if added:
         labels, vecs = zip(*added, strict=True)
         index.add(np.array(labels, dtype=np.int64), np.stack(vecs))
@@ -271,10 +285,11 @@ class Indexer:
             return prepare_header(photo_id, path, self.encoder, self._known)
         return prepare_photo(photo_id, path, self.encoder, self._known)
 
-    def _write(self, batch: list[Prepared], vectors: dict[str, np.ndarray]) -> None:
+    def _write(self, batch: list[Prepared], embedded: Embedded) -> None:
         hashes = {item.update.hash: item.phash for item in batch if item.update.hash and item.phash is not None}
-        write_batch(self.store, self.index, self.model_key, [item.update for item in batch], vectors, hashes)
-        self._known.update(vectors)
+        updates = [item.update for item in batch]
+        write_batch(self.store, self.index, self.model_key, updates, embedded.vectors, hashes, embedded.grids)
+        self._known.update(embedded.vectors)
 
     def run(
         self,
@@ -294,15 +309,15 @@ class Indexer:
         pending: deque[Future[Prepared]] = deque()
         queue = iter(items)
         window = 2 * self.batch_size + self.workers * _PREFETCH_PER_WORKER
-        embedding: tuple[list[Prepared], Future[dict[str, np.ndarray]]] | None = None
+        embedding: tuple[list[Prepared], Future[Embedded]] | None = None
 
         def finish_embedding() -> None:
             """Wait for the batch in the model, save it and count it."""
             nonlocal embedding
             if embedding is not None:
-                done, vectors = embedding[0], embedding[1].result()
+                done, embedded = embedding[0], embedding[1].result()
                 embedding = None
-                self._write(done, vectors)
+                self._write(done, embedded)
                 meter.count([item.update for item in done])
                 if progress:
                     progress(meter.progress(done[-1].path))

@@ -36,7 +36,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8", "torch")  # torch: no runtime, eag
 MIN_COSINE = 0.999
 # Weight matrices of at least this many numbers are stored as int8 in the text graph's q8 version.
 Q8_MIN_WEIGHTS = 4096
-_FORMAT = 4  # bump when what is exported changes: old folders are then exported again
+_FORMAT = 5  # bump when what is exported changes: old folders are then exported again (5: patch grids)
 _PROBE_TEXTS = (
     "a photo of a dog",
     "two children playing football on a beach at sunset",
@@ -164,17 +164,25 @@ class Towers:
 
     def encode_images(self, pixels: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 preprocessed pixels -> (N, D) unit vectors."""
+        return self.encode_images_and_grids(pixels)[0]
+
+    def encode_images_and_grids(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(N, 3, H, W) float32 preprocessed pixels -> (N, D) unit vectors and, from the same pass,
+        the (N, rows, cols, D) patch grids (engine/forward.py image_grid; None when the tower has
+        no patch tokens)."""
         assert self._image is not None
         pixels = np.asarray(pixels, dtype=np.float32)
-        parts = min(self._image_streams, len(pixels))
-        if parts <= 1:
-            return _infer(self._image, [np.ascontiguousarray(pixels)])
+        parts = max(1, min(self._image_streams, len(pixels)))
         requests = [self._image.create_infer_request() for _ in range(parts)]
         for request, chunk in zip(requests, np.array_split(pixels, parts), strict=True):
             request.start_async([np.ascontiguousarray(chunk)])
         for request in requests:
             request.wait()
-        return np.concatenate([np.array(r.get_output_tensor(0).data, dtype=np.float32) for r in requests])
+
+        def output(i: int) -> np.ndarray:
+            return np.concatenate([np.array(r.get_output_tensor(i).data, dtype=np.float32) for r in requests])
+
+        return output(0), output(1) if len(self._image.outputs) > 1 else None
 
     def encode_ids(self, ids: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
         """Token ids -> (N, D) unit vectors. A causal tower takes (N, L) ids cut after the longest
@@ -248,6 +256,9 @@ def export(
     meta["tokenizer"] = text_meta
     with torch.inference_mode():
         want_images = forward.image_vectors(model, torch.from_numpy(probe)).numpy()
+        want_grids = None
+        if forward.has_patch_tokens(model):
+            want_grids = forward.image_grid(model, torch.from_numpy(probe))[1].numpy()
         full = tokenize(list(_PROBE_TEXTS))
         want_texts = forward.text_vectors(model, full).numpy()
         positions = forward.pool_positions(model, full).numpy() if causal else None
@@ -272,7 +283,10 @@ def export(
             log.info("no text graph with int8 weights (%s)", e)
     meta_path.write_text(json.dumps(meta))  # the graphs are complete: record them before compiling
     towers = Towers(folder, precision, meta, text_q8=False)
-    image_cos = _min_cosine(towers.encode_images(probe), want_images)
+    got_images, got_grids = towers.encode_images_and_grids(probe)
+    image_cos = _min_cosine(got_images, want_images)
+    if want_grids is not None:  # the patch grid is held to the same check as the vectors
+        image_cos = min(image_cos, _grid_cosine(got_grids, want_grids))
     text_cos = _min_cosine(towers.encode_ids(ids, positions), want_texts)
     verdict = Verdict(precision, image_cos, text_cos, q8_cos)
     meta["verdicts"][precision] = asdict(verdict)
@@ -367,6 +381,15 @@ def _probe_pixels(image_size: tuple[int, int]) -> np.ndarray:
 def cut_ids(ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Token ids cut after the longest text's end: the causal tower never looks further."""
     return np.ascontiguousarray(ids[:, : int(positions.max()) + 1])
+
+
+def _grid_cosine(got: np.ndarray | None, want: np.ndarray) -> float:
+    """The lowest cosine between the runtime's grid cells and torch's (-1 when it has none)."""
+    if got is None or got.shape != want.shape:
+        return -1.0
+    want = want.reshape(-1, want.shape[-1])
+    unit = want / np.maximum(np.linalg.norm(want, axis=1, keepdims=True), 1e-12)
+    return _min_cosine(got.reshape(want.shape), unit)
 
 
 def _min_cosine(got: np.ndarray, want: np.ndarray) -> float:

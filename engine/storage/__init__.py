@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import categories, changes, phashes, photos, queries, tags, texts, vectors, versions
+from . import categories, changes, grids, phashes, photos, queries, tags, texts, vectors, versions
 from .database import Database, Schema, Settings
 from .photos import PhotoRow, PhotoUpdate
 
 SCHEMAS: tuple[Schema, ...] = (
     photos.SCHEMA,
     vectors.SCHEMA,
+    grids.SCHEMA,
     tags.SCHEMA,
     categories.SCHEMA,
     categories.COUNTS_SCHEMA,
@@ -50,6 +51,7 @@ class Store:
         self.categories = categories.Categories(self.db)
         self.versions = versions.ModelVersions(self.db)
         self.phashes = phashes.PerceptualHashes(self.db)
+        self.grids = grids.Grids(self.db)
         self.texts = texts.Texts(self.db)
         self.changes = changes.Changes(self.db)
         self.queries = queries.PastQueries(self.db)
@@ -70,15 +72,18 @@ class Store:
         updates: Sequence[PhotoUpdate],
         new_vectors: dict[str, np.ndarray],
         perceptual: dict[str, int] | None = None,
+        patch_grids: dict[str, np.ndarray] | None = None,
     ) -> list[tuple[int, np.ndarray]]:
-        """Write one indexing batch atomically: photo metadata and errors, the new vectors and
-        perceptual hashes by content hash. Returns the (label, vector) pairs that were inserted,
-        for the caller's index."""
+        """Write one indexing batch atomically: photo metadata and errors, the new vectors,
+        perceptual hashes and patch grids (engine/storage/grids.py) by content hash. Returns the
+        (label, vector) pairs that were inserted, for the caller's index."""
         with self.db.transaction():
             added = self.vectors.add(model, new_vectors)
             self.photos.record(updates)
             if perceptual:
                 self.phashes.add(perceptual)
+            if patch_grids:
+                self.grids.add(model, patch_grids)
         return added
 
     def forget_orphans(self, grace: float, now: float | None = None) -> int:
@@ -88,6 +93,7 @@ class Store:
             dropped = self.vectors.drop_orphans(grace, time.time() if now is None else now)
             self.tags.drop_orphans()
             self.phashes.drop_orphans()
+            self.grids.drop_orphans()
             self.texts.drop_orphans()
         return dropped
 

@@ -201,14 +201,18 @@ class Vectors:
             return cur.rowcount
 
     def relabel(self, old_model: str, new_model: str) -> None:
-        """Make old_model's vectors new_model's, keeping their labels (and so the index)."""
+        """Make old_model's vectors (and their patch grids) new_model's, keeping their labels (and
+        so the index)."""
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM vectors WHERE model = ?", [new_model])
             conn.execute("UPDATE vectors SET model = ? WHERE model = ?", [new_model, old_model])
+            conn.execute("DELETE FROM grids WHERE model = ?", [new_model])
+            conn.execute("UPDATE grids SET model = ? WHERE model = ?", [new_model, old_model])
 
     def keep_only(self, model: str) -> int:
-        """Delete the vectors of every other model."""
+        """Delete the vectors (and patch grids) of every other model."""
         with self._db.transaction() as conn:
+            conn.execute("DELETE FROM grids WHERE model != ?", [model])
             return conn.execute("DELETE FROM vectors WHERE model != ?", [model]).rowcount
 
     def duplicates(self) -> int:

@@ -12,7 +12,9 @@ mean AP of the names over the untagged photos:
                    stored vectors allow)
   supervised, cross-fitted  each half of the library scored by a probe that knew the other
                    half's answers and negatives (a fairer reference for stored vectors)
-  instant          Viewfinder's search right after tagging (probe + cache + text)
+  instant          Viewfinder's search right after tagging (probe + cache + window cache + text)
+  instant, global vectors only  the same without the window cache over the photos' patch grids
+                   (the scorer before grids were kept)
   plain fine-tune  `train --tune text` with the earlier defaults (last text blocks, lr 1e-4)
   trained          Viewfinder's search after `viewfinder train` with its defaults
   trained, in-sample text trust  the same with the trained name's text trusted as much as it
@@ -42,6 +44,7 @@ def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, f
         instant_measures,
         pointing_game,
         search_ap_with_in_sample_trust,
+        search_ap_without_windows,
     )
     from personal_world import make_concepts, personal_world
 
@@ -70,6 +73,7 @@ def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, f
         instant = instant_measures(wl)
         out.update({k: v for k, v in instant.items() if k != "search"})
         out["instant"] = instant["search"]
+        out["instant, global vectors only"] = search_ap_without_windows(wl)
         out["generic mAP before"] = generic_map(wl)
 
         began = time.monotonic()
@@ -84,6 +88,7 @@ def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, f
         out["train seconds"] = time.monotonic() - began
         trained = instant_measures(wl)
         out["trained"] = trained["search"]
+        out["trained, global vectors only"] = search_ap_without_windows(wl)
         out["trained text only"] = trained["text only"]
         out["trained, in-sample text trust"] = search_ap_with_in_sample_trust(wl)
         trusts = versions.get_version(wl.library, result.version).metrics["text_trust"] if result.version else {}

@@ -553,6 +553,7 @@ class Library:
                         self.store,
                         calibrator,
                         held_out=version_text_trusts(self.store, self.path, self.model),
+                        model=key,
                     ),
                     NameStage("filename", self.folders),
                     NameStage("folder", self.folders),

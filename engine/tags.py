@@ -31,6 +31,7 @@ from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
 from .tag_scoring import ProbeConfig, probe_scores, tag_log_odds
+from .tag_windows import box_key, input_box, window_log_odds, windows
 
 # Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
 TRUST_MARGIN = 2.0
@@ -117,12 +118,30 @@ class Tag:
 
 
 @dataclass(frozen=True)
+class WindowConfig:
+    """The window cache (engine/tag_windows.py): weight, its share of the tag's log-odds (mixed
+    with the probe and cache of the global vectors), reached from full_weight tagged photos with a
+    highlight box and a patch grid on (proportionally less below; none under `least`);
+    candidates: how many of the photos the global scorers rank highest are matched window by
+    window; negatives: library photos that calibrate it."""
+
+    weight: float = 0.5
+    full_weight: int = 10
+    least: int = 3
+    candidates: int = 500
+    negatives: int = 200
+    sharpness: float = 30.0
+
+
+@dataclass(frozen=True)
 class TagSearchConfig:
     """How strongly tags steer search. logit: the log-odds a photo the tag's probe is sure of
-    gains (and one it is sure against loses); probe: how the probe is fitted."""
+    gains (and one it is sure against loses); probe: how the probe is fitted; windows: the window
+    cache over the photos' patch grids (None: global vectors only)."""
 
     logit: float = 6.0
     probe: ProbeConfig = ProbeConfig()
+    windows: WindowConfig | None = WindowConfig()
 
 
 # A photo carrying a tag the query names is a match, whatever its look.
@@ -279,12 +298,22 @@ def tagged_hashes(store: Store, query_text: str) -> set[str]:
     return store.tags.hashes_with(texts)
 
 
-def library_sample(table: PhotoTable, limit: int, seed: int = 0) -> np.ndarray:
-    """Up to `limit` photo vectors of the library (a fixed random sample), (N, D)."""
+def sample_rows(table: PhotoTable, limit: int, seed: int = 0) -> np.ndarray:
+    """Up to `limit` rows of the library's table (a fixed random sample), ascending."""
     rows = np.arange(len(table))
     if len(rows) > limit:
         rows = np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
-    return table.matrix[rows]
+    return rows
+
+
+def library_sample(table: PhotoTable, limit: int, seed: int = 0) -> np.ndarray:
+    """Up to `limit` photo vectors of the library (a fixed random sample), (N, D)."""
+    return table.matrix[sample_rows(table, limit, seed)]
+
+
+def _without_keys(keys: np.ndarray, library: np.ndarray) -> np.ndarray:
+    tagged = {k.tobytes() for k in keys}
+    return np.stack([v for v in library if v.tobytes() not in tagged]) if len(library) else library
 
 
 def tag_scores(
@@ -293,8 +322,7 @@ def tag_scores(
     """How surely each of `vectors` shows what the tagged photos (`keys`) show, 0..1: the tag's
     probe against `library` (a sample of the library, the tagged photos left out) mixed with its
     cache of tagged photos (engine/tag_scoring.py)."""
-    tagged = {k.tobytes() for k in keys}
-    negatives = np.stack([v for v in library if v.tobytes() not in tagged]) if len(library) else library
+    negatives = _without_keys(keys, library)
     if not len(negatives):
         return np.full(len(vectors), 0.5, np.float32)
     return probe_scores(keys, negatives, vectors, config)
@@ -371,11 +399,13 @@ class TagStage:
         calibrator: Calibrator,
         config: TagSearchConfig = TagSearchConfig(),
         held_out: Mapping[str, float] | None = None,
+        model: str | None = None,
     ):
         self.store = store
         self.calibrator = calibrator
         self.config = config
         self.held_out = dict(held_out or {})
+        self.model = model  # the key the photos' patch grids are stored under (None: not read)
 
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
         texts = matching_tag_texts(self.store, request.text) if request.text else []
@@ -386,8 +416,14 @@ class TagStage:
         tagged_rows = table.rows_of_hashes(hashes)
         keys = table.matrix[tagged_rows]
         tagged = np.isin(pool.rows, tagged_rows)
-        library = library_sample(table, self.config.probe.max_negatives, self.config.probe.seed)
-        p = tag_scores(keys, library, pool.vectors, self.config.probe)
+        sample = sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)
+        library = table.matrix[sample]
+        negatives = _without_keys(keys, library)
+        odds = np.zeros(len(pool), np.float32)
+        if len(negatives):
+            odds = tag_log_odds(keys, negatives, pool.vectors, self.config.probe)
+            odds = self._with_windows(odds, texts, table, pool, tagged_rows, sample)
+        p = 0.5 + 0.5 * np.tanh(odds / 2)
         logit = self.config.logit * (2.0 * p - 1.0)
         if request.vector is not None:
             trust = text_trust(request.vector, keys, library)
@@ -398,6 +434,63 @@ class TagStage:
             logit = logit - (1.0 - trust) * meaning
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
 
+    def _with_windows(
+        self,
+        odds: np.ndarray,
+        texts: list[str],
+        table: PhotoTable,
+        pool: Pool,
+        tagged_rows: np.ndarray,
+        sample: np.ndarray,
+    ) -> np.ndarray:
+        """The tag's log-odds of the pool with the window cache mixed in for the `candidates` the
+        global scorers rank highest; unchanged without enough tagged photos with a highlight box,
+        and where those or a candidate have no patch grid (a library indexed before grids were
+        kept)."""
+        config = self.config.windows
+        if config is None or self.model is None:
+            return odds
+        # The keys are the highlighted objects: a tagged photo without a box says where nothing is.
+        boxes = self._boxes(texts, [table.hashes[r] for r in tagged_rows])
+        tagged_grids = self.store.grids.of(self.model, boxes)
+        if len(tagged_grids) < config.least:
+            return odds
+        weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
+        sizes = self.store.photos.sizes_by_hash(tagged_grids)
+        keys = np.stack([box_key(grid, input_box(boxes[h], sizes.get(h))) for h, grid in tagged_grids.items()])
+        tagged_windows = windows(np.stack(list(tagged_grids.values())))
+        untagged = ~np.isin(pool.rows, tagged_rows)
+        order = np.flatnonzero(untagged)[np.argsort(-odds[untagged], kind="stable")][: config.candidates]
+        negative_rows = np.setdiff1d(sample, tagged_rows)[: config.negatives]
+        grids = self.store.grids.of(
+            self.model, [table.hashes[r] for r in pool.rows[order]] + [table.hashes[r] for r in negative_rows]
+        )
+        negatives = [grids[table.hashes[r]] for r in negative_rows if table.hashes[r] in grids]
+        found = [i for i in order if table.hashes[pool.rows[i]] in grids]
+        if not negatives or not found:
+            return odds
+        window = window_log_odds(
+            keys,
+            tagged_windows,
+            windows(np.stack(negatives)),
+            windows(np.stack([grids[table.hashes[pool.rows[i]]] for i in found])),
+            config.sharpness,
+        )
+        mixed = odds.copy()
+        mixed[found] = (1.0 - weight) * odds[found] + weight * window
+        return mixed
+
+    def _boxes(self, texts: list[str], hashes: list[str]) -> dict[str, tuple[float, float, float, float]]:
+        """content hash -> the first highlight box of its tags among `texts`, where it has one."""
+        out: dict[str, tuple[float, float, float, float]] = {}
+        wanted = set(texts)
+        for record in self.store.tags.records(hashes):
+            if record.text in wanted and record.hash not in out:
+                box = next((b for _, b, _ in record.highlights if b is not None), None)
+                if box is not None:
+                    out[record.hash] = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+        return out
+
 
 __all__ = [
     "STOPWORDS",
@@ -405,6 +498,7 @@ __all__ = [
     "Tag",
     "TagError",
     "TagSearchConfig",
+    "WindowConfig",
     "add_tag",
     "check_box",
     "list_tags",
@@ -414,6 +508,7 @@ __all__ = [
     "TEXT_TRUST_METRIC",
     "TagStage",
     "library_sample",
+    "sample_rows",
     "look_alikes",
     "tag_scores",
     "tagged_hashes",

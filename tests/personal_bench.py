@@ -6,7 +6,7 @@ product and for simple baselines, all on the same data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +118,18 @@ def search_ap_with_in_sample_trust(wl: WorldLibrary) -> float:
         return instant_measures(wl)["search"]
     finally:
         stage.held_out = kept
+
+
+def search_ap_without_windows(wl: WorldLibrary) -> float:
+    """instant_measures' search AP with the tag stage scoring the global vectors only, without the
+    window cache over the photos' patch grids (the scorer before grids were kept): a baseline."""
+    stage = next(s for s in wl.library.search_parts()[2] if isinstance(s, TagStage))  # type: ignore[attr-defined]
+    kept = stage.config
+    stage.config = replace(kept, windows=None)
+    try:
+        return instant_measures(wl)["search"]
+    finally:
+        stage.config = kept
 
 
 def generic_map(wl: WorldLibrary) -> float:

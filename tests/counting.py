@@ -14,3 +14,7 @@ class CountingEncoder:
     def encode_images(self, batch):
         self.embedded += len(batch)
         return self._encoder.encode_images(batch)
+
+    def encode_images_and_grids(self, batch):  # what the indexer calls
+        self.embedded += len(batch)
+        return self._encoder.encode_images_and_grids(batch)

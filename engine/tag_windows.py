@@ -78,33 +78,41 @@ def input_box(box: Box, size: tuple[int, int] | None) -> Box:
     )
 
 
-def best_window_affinity(keys: np.ndarray, photo_windows: np.ndarray, sharpness: float) -> np.ndarray:
-    """(N, W, D) windows -> (N,) cache affinity of the keys at each photo's best window."""
-    n, w, d = photo_windows.shape
-    if n == 0:
-        return np.zeros(0, np.float32)
-    return cache_affinity(keys, photo_windows.reshape(n * w, d), sharpness).reshape(n, w).max(axis=1)
+# Photos whose windows are formed at once: bounds the memory of a tag query (ViT-B-32: 64 photos x
+# 77 windows x 512 floats, 10 MB) whatever the number of candidates.
+CHUNK = 64
+
+
+def best_window_affinity(keys: np.ndarray, grids: np.ndarray, sharpness: float) -> np.ndarray:
+    """(N, rows, cols, D) grids -> (N,) cache affinity of the keys at each photo's best window."""
+    out = np.zeros(len(grids), np.float32)
+    for start in range(0, len(grids), CHUNK):
+        chunk = windows(grids[start : start + CHUNK])
+        n, w, d = chunk.shape
+        affinity = cache_affinity(keys, chunk.reshape(n * w, d), sharpness)
+        out[start : start + n] = affinity.reshape(n, w).max(axis=1)
+    return out
 
 
 def window_log_odds(
     keys: np.ndarray,
-    tagged_windows: np.ndarray,
+    tagged_grids: np.ndarray,
     negatives: np.ndarray,
     candidates: np.ndarray,
     sharpness: float = 30.0,
 ) -> np.ndarray:
-    """Calibrated log-odds that each candidate (its (W, D) windows) holds what the keys (one per
-    tagged photo) show: each tagged photo's best window against the other keys maps to +2, the
-    negatives' (a library sample's windows) to -2."""
+    """Calibrated log-odds that each candidate grid holds what the keys (one per tagged photo, from
+    `tagged_grids`) show: each tagged photo's best window against the other keys maps to +2, the
+    negatives' (a library sample's grids) to -2."""
     if len(keys) > 1:
         own = np.array(
             [
-                best_window_affinity(np.delete(keys, i, 0), tagged_windows[i : i + 1], sharpness)[0]
+                best_window_affinity(np.delete(keys, i, 0), tagged_grids[i : i + 1], sharpness)[0]
                 for i in range(len(keys))
             ]
         )
     else:
-        own = best_window_affinity(keys, tagged_windows, sharpness)
+        own = best_window_affinity(keys, tagged_grids, sharpness)
     middle, slope = _calibration(own, best_window_affinity(keys, negatives, sharpness))
     return (slope * (best_window_affinity(keys, candidates, sharpness) - middle)).astype(np.float32)
 

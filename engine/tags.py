@@ -31,7 +31,7 @@ from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
 from .tag_scoring import ProbeConfig, probe_scores, tag_log_odds
-from .tag_windows import box_key, input_box, window_log_odds, windows
+from .tag_windows import box_key, input_box, window_log_odds
 
 # Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
 TRUST_MARGIN = 2.0
@@ -458,10 +458,12 @@ class TagStage:
         weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
         sizes = self.store.photos.sizes_by_hash(tagged_grids)
         keys = np.stack([box_key(grid, input_box(boxes[h], sizes.get(h))) for h, grid in tagged_grids.items()])
-        tagged_windows = windows(np.stack(list(tagged_grids.values())))
         untagged = ~np.isin(pool.rows, tagged_rows)
         order = np.flatnonzero(untagged)[np.argsort(-odds[untagged], kind="stable")][: config.candidates]
-        negative_rows = np.setdiff1d(sample, tagged_rows)[: config.negatives]
+        negative_rows = np.setdiff1d(sample, tagged_rows)
+        if len(negative_rows) > config.negatives:
+            rng = np.random.default_rng(self.config.probe.seed)
+            negative_rows = np.sort(rng.choice(negative_rows, config.negatives, replace=False))
         grids = self.store.grids.of(
             self.model, [table.hashes[r] for r in pool.rows[order]] + [table.hashes[r] for r in negative_rows]
         )
@@ -471,9 +473,9 @@ class TagStage:
             return odds
         window = window_log_odds(
             keys,
-            tagged_windows,
-            windows(np.stack(negatives)),
-            windows(np.stack([grids[table.hashes[pool.rows[i]]] for i in found])),
+            np.stack(list(tagged_grids.values())),
+            np.stack(negatives),
+            np.stack([grids[table.hashes[pool.rows[i]]] for i in found]),
             config.sharpness,
         )
         mixed = odds.copy()

@@ -434,7 +434,7 @@ class Calibrator:
             bank = scores[photo_bank_rows(len(table))] if scored is None else sample
             return (at - bank.mean()) / max(float(bank.std()), MIN_SPREAD)
         found = self.background(table)
-        if scored is None and not every and not table.scored(vector, exact=True):
+        if scored is None and not every and table.scored(vector) and not table.scored(vector, exact=True):
             # A screened product (PhotoTable.keep): its screen showed the offset is 0, and the z
             # elsewhere are not needed to find it.
             return (at - found.centre[rows]) / found.spread[rows]

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -248,7 +249,10 @@ def export(
 
     folder.mkdir(parents=True, exist_ok=True)
     meta_path = folder / "meta.json"
-    meta = _read_meta(folder) or {"format": _FORMAT, "verdicts": {}}
+    meta = _read_meta(folder)
+    if meta is None:  # never exported, or exported in an older format: its graphs are not reused
+        _remove_graphs(folder)
+        meta = {"format": _FORMAT, "verdicts": {}}
     model = model.float().eval()
     probe = _probe_pixels(image_size)
     causal = forward.is_causal_text(model)
@@ -310,6 +314,14 @@ def export(
     )
     towers.use_text_q8()
     return towers
+
+
+def _remove_graphs(folder: Path) -> None:
+    """Delete the graphs of an older export (and their compiled forms), so that they are made again:
+    a new format changes what a graph computes (format 5 gave the image graph a second output)."""
+    for path in [*folder.glob("*.xml"), *folder.glob("*.bin")]:
+        path.unlink(missing_ok=True)
+    shutil.rmtree(folder / "compiled", ignore_errors=True)
 
 
 def _save(ov: Any, torch: Any, module: Any, example: list, path: Path) -> None:

@@ -101,6 +101,25 @@ def test_failed_check_keeps_torch(cache, tiny_config, caplog):
     assert "using torch" in caplog.text
 
 
+def test_graphs_of_an_older_format_are_exported_again(cache, tiny_config):
+    """A cache from an earlier version (another format) holds graphs that compute something else
+    (before format 5 the image graph had no patch grid output): they are made again, not reused."""
+    spec = ModelSpec(str(tiny_config), None)
+    Encoder.load(spec, "cpu", precision="fp32")
+    folder = runtime.graph_dir(default_cache_dir(), spec.cache_key)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["format"] -= 1
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "image.xml").write_text("<net>an older graph</net>")
+    encoder = Encoder.load(spec, "cpu", precision="fp32")
+    assert encoder.towers is not None  # exported again and checked, not torch
+    verdict = runtime.cached_verdict(folder, "fp32")
+    assert verdict is not None and verdict.ok and verdict.image_cosine >= runtime.MIN_COSINE
+    pixels = _pixels(encoder, 4)
+    torch_vectors = Encoder.load(spec, "cpu", precision="torch").encode_images(pixels)
+    assert (encoder.encode_images(pixels) * torch_vectors).sum(axis=1).min() >= runtime.MIN_COSINE
+
+
 def test_unknown_precision_is_one_clear_error(cache, tiny_config):
     from engine.errors import ViewfinderError
 

@@ -3,7 +3,10 @@
     .venv/bin/python benchmarks/search_latency.py [--photos 100000] [--model ViT-B-32] [--like concepts clusters]
 
 A library of N synthetic photo rows (the model at random init: the same cost as the pretrained
-one). Prints p50/p95 of Library.search for short queries and its parts (text encoding; the float32
+one). Prints p50/p95 of Library.search for short queries, back to back (as when a query is refined
+or re-sorted) and each after other work has taken the CPU's caches (a 200 MB read: the model's
+weights and the photo arrays then come from memory again, as for a new query in a busy desktop
+session), and its parts (text encoding; the float32
 scan of every photo vector and the int8 quick scan, each timed alone; the rest of the pipeline:
 calibration, stages, top-k order, rows), and how many queries went through the quick scan's
 screen. Search answers as an exact scan would (recall 1.0); benchmarks/large_index.py measures the
@@ -68,16 +71,27 @@ def measure(photos: int, model: str, rounds: int, like: str) -> float:
         concepts = (lambda n, dim, rng: concept_vectors(library, n, dim, rng)) if like == "concepts" else None
         add_vectors(library, rng, encoder.dim, vectors=concepts)
         print(f"{photos} photos like {like}, {model}")
-        total, encode, scan, quick, screened = [], [], [], [], []
         text_encoder = library.text_encoder()
         tables, calibrator, _ = library.search_parts()
         table = tables.current()
+        other = np.ones(200_000_000 // 8)  # other memory, as big as the float32 vectors at 100k
+        warm, cold, encode, scan, quick, screened = [], [], [], [], [], []
         for round in range(rounds + 1):  # the first round warms up (the lexicon, each query's rivals)
-            for text in QUERIES:
+            for text in QUERIES:  # back to back, as when a query is refined or re-sorted
                 t0 = time.perf_counter()
                 hits = library.search(Query(text=text, k=50))
-                t1 = time.perf_counter()
+                if round:
+                    warm.append(time.perf_counter() - t0)
+                    screened.append(not table.scored(text_encoder.encode_texts([text])[0], exact=True))
                 assert len(hits) == 50
+            for text in QUERIES:  # after other work has taken the CPU's caches, as a new query comes
+                other.sum()
+                t0 = time.perf_counter()
+                library.search(Query(text=text, k=50))
+                if round:
+                    cold.append(time.perf_counter() - t0)
+            for text in QUERIES:  # the parts, each timed alone
+                t1 = time.perf_counter()
                 vector = text_encoder.encode_texts([text])[0]
                 t2 = time.perf_counter()
                 table.matrix @ vector
@@ -87,20 +101,21 @@ def measure(photos: int, model: str, rounds: int, like: str) -> float:
                     scan_quickly.scores(vector)
                 t4 = time.perf_counter()
                 if round:
-                    total.append(t1 - t0), encode.append(t2 - t1), scan.append(t3 - t2), quick.append(t4 - t3)
-                    screened.append(not table.scored(vector, exact=True))
+                    encode.append(t2 - t1), scan.append(t3 - t2), quick.append(t4 - t3)
         library.close()
     print(f"load {os.getloadavg()[0]:.1f}; queries screened (the int8 pass, then float32 where it matters): "
           f"{sum(screened)} of {len(screened)}")
-    print(f"Library.search (encode + scan + pipeline + rows): {ms(total)}")
+    print(f"Library.search (encode + scan + pipeline + rows), back to back:      {ms(warm)}")
+    print(f"Library.search, each after a 200 MB read of other memory (cold):  {ms(cold)}")
     print(f"  text encode:                                   {ms(encode)}")
     print(f"  float32 scan of every photo vector (numpy):    {ms(scan)}")
     if any(quick):
         print(f"  int8 quick scan of every photo vector:         {ms(quick)}")
-    print(f"  the rest (scan, stages, order, rows), by difference of the encode: "
-          f"{ms([t - e for t, e in zip(total, encode, strict=True)])}")
-    p50 = statistics.median(total) * 1000
-    print(f"target p50 <= 12 ms: {'met' if p50 <= 12 else 'MISSED'} ({p50:.1f} ms)")
+    print(f"  the rest (scan, stages, order, rows), by difference of the encode, back to back: "
+          f"{ms([t - e for t, e in zip(warm, encode, strict=True)])}")
+    p50, p50_cold = statistics.median(warm) * 1000, statistics.median(cold) * 1000
+    print(f"target p50 <= 12 ms: back to back {'met' if p50 <= 12 else 'MISSED'} ({p50:.1f} ms), "
+          f"cold {'met' if p50_cold <= 12 else 'MISSED'} ({p50_cold:.1f} ms)")
     return p50
 
 

@@ -122,25 +122,11 @@ def tag_log_odds(
     return out.astype(np.float32)
 
 
-def probe_scores(
-    positives: np.ndarray, negatives: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
-) -> np.ndarray:
-    """tag_log_odds as probabilities, 0..1 (the sigmoid, written with tanh: no overflow)."""
-    return (0.5 + 0.5 * np.tanh(tag_log_odds(positives, negatives, vectors, config) / 2)).astype(np.float32)
-
-
-def tip_adapter_affinity(keys: np.ndarray, vectors: np.ndarray, sharpness: float = 5.0) -> np.ndarray:
-    """Tip-Adapter's cache affinity: mean over keys of exp(-sharpness * (1 - cos))."""
-    return np.exp(-sharpness * (1.0 - vectors @ keys.T)).mean(axis=1)
-
-
 __all__ = [
     "Probe",
     "ProbeConfig",
     "cache_affinity",
     "fit_probe",
-    "probe_scores",
     "prototype_scores",
     "tag_log_odds",
-    "tip_adapter_affinity",
 ]

@@ -47,35 +47,41 @@ def windows(grids: np.ndarray) -> np.ndarray:
     return _unit(np.concatenate(out, axis=1)).astype(np.float32, copy=False)
 
 
-def box_key(grid: np.ndarray, box: Box | None) -> np.ndarray:
-    """The unit mean of the grid's cells weighted by how much of each the box covers (fractions of
-    the model's input); the whole grid without a box, or for a box outside it."""
+def box_cover(box: Box, crop: Box, rows: int, cols: int) -> np.ndarray:
+    """(rows, cols): the share of each cell of the model input's grid that `box` covers, 0..1. The
+    box and the `crop` (the part of the photo the model sees) are fractions of the upright photo;
+    what lies outside the crop is not seen. Training's highlight targets and the window cache's
+    keys both read boxes this way."""
+    x0, y0, x1, y1 = box
+    cx0, cy0, cx1, cy1 = crop
+    u0, u1 = np.clip([(x0 - cx0) / (cx1 - cx0), (x1 - cx0) / (cx1 - cx0)], 0.0, 1.0)
+    v0, v1 = np.clip([(y0 - cy0) / (cy1 - cy0), (y1 - cy0) / (cy1 - cy0)], 0.0, 1.0)
+    edges_x, edges_y = np.linspace(0, 1, cols + 1), np.linspace(0, 1, rows + 1)
+    cover_x = np.clip(np.minimum(u1, edges_x[1:]) - np.maximum(u0, edges_x[:-1]), 0, None) * cols
+    cover_y = np.clip(np.minimum(v1, edges_y[1:]) - np.maximum(v0, edges_y[:-1]), 0, None) * rows
+    return np.outer(cover_y, cover_x).astype(np.float32)
+
+
+def box_key(grid: np.ndarray, box: Box | None, crop: Box = (0.0, 0.0, 1.0, 1.0)) -> np.ndarray:
+    """The unit mean of the grid's cells weighted by how much of each the box covers (box_cover);
+    the whole grid without a box, or for a box outside what the model sees."""
     rows, cols, _ = grid.shape
-    weights = np.ones((rows, cols))
+    weights = np.ones((rows, cols), np.float32)
     if box is not None:
-        y, x = np.arange(rows + 1) / rows, np.arange(cols + 1) / cols
-        over_y = np.clip(np.minimum(y[1:], box[3]) - np.maximum(y[:-1], box[1]), 0, None)
-        over_x = np.clip(np.minimum(x[1:], box[2]) - np.maximum(x[:-1], box[0]), 0, None)
-        if (over_y.sum() * over_x.sum()) > 0:
-            weights = over_y[:, None] * over_x[None, :]
+        cover = box_cover(box, crop, rows, cols)
+        if cover.sum() > 0:
+            weights = cover
     return _unit((grid * weights[..., None]).sum((0, 1))).astype(np.float32)
 
 
-def input_box(box: Box, size: tuple[int, int] | None) -> Box:
-    """A box on the upright photo as fractions of the model's input, a centre square crop of the
-    photo (CLIP's preprocessing; the whole photo when the size is unknown)."""
+def square_crop(size: tuple[int, int] | None) -> Box:
+    """The part of a (width, height) photo the model sees, as fractions: its centre square (CLIP's
+    preprocessing; the whole photo when the size is unknown)."""
     if size is None:
-        return box
+        return (0.0, 0.0, 1.0, 1.0)
     w, h = size
     side = min(w, h)
-    x0, y0 = (w - side) / 2 / w, (h - side) / 2 / h
-    sx, sy = side / w, side / h
-    return (
-        float(np.clip((box[0] - x0) / sx, 0, 1)),
-        float(np.clip((box[1] - y0) / sy, 0, 1)),
-        float(np.clip((box[2] - x0) / sx, 0, 1)),
-        float(np.clip((box[3] - y0) / sy, 0, 1)),
-    )
+    return ((w - side) / 2 / w, (h - side) / 2 / h, (w + side) / 2 / w, (h + side) / 2 / h)
 
 
 # Photos whose windows are formed at once: bounds the memory of a tag query (ViT-B-32: 64 photos x
@@ -117,4 +123,4 @@ def window_log_odds(
     return (slope * (best_window_affinity(keys, candidates, sharpness) - middle)).astype(np.float32)
 
 
-__all__ = ["best_window_affinity", "box_key", "input_box", "window_log_odds", "window_sides", "windows"]
+__all__ = ["best_window_affinity", "box_cover", "box_key", "square_crop", "window_log_odds", "window_sides", "windows"]

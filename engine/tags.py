@@ -30,8 +30,8 @@ from .errors import ViewfinderError
 from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
-from .tag_scoring import ProbeConfig, probe_scores, tag_log_odds
-from .tag_windows import box_key, input_box, window_log_odds
+from .tag_scoring import ProbeConfig, tag_log_odds
+from .tag_windows import box_key, square_crop, window_log_odds
 
 # Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
 TRUST_MARGIN = 2.0
@@ -306,26 +306,19 @@ def sample_rows(table: PhotoTable, limit: int, seed: int = 0) -> np.ndarray:
     return rows
 
 
-def library_sample(table: PhotoTable, limit: int, seed: int = 0) -> np.ndarray:
-    """Up to `limit` photo vectors of the library (a fixed random sample), (N, D)."""
-    return table.matrix[sample_rows(table, limit, seed)]
-
-
 def _without_keys(keys: np.ndarray, library: np.ndarray) -> np.ndarray:
     tagged = {k.tobytes() for k in keys}
     return np.stack([v for v in library if v.tobytes() not in tagged]) if len(library) else library
 
 
-def tag_scores(
-    keys: np.ndarray, library: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
-) -> np.ndarray:
-    """How surely each of `vectors` shows what the tagged photos (`keys`) show, 0..1: the tag's
-    probe against `library` (a sample of the library, the tagged photos left out) mixed with its
-    cache of tagged photos (engine/tag_scoring.py)."""
+def tag_odds(keys: np.ndarray, library: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()) -> np.ndarray:
+    """Log-odds that each of `vectors` shows what the tagged photos (`keys`) show: the tag's probe
+    against `library` (a sample of the library, the tagged photos left out) mixed with its cache of
+    tagged photos (engine/tag_scoring.py); 0 (no evidence) when the library holds no other photo."""
     negatives = _without_keys(keys, library)
     if not len(negatives):
-        return np.full(len(vectors), 0.5, np.float32)
-    return probe_scores(keys, negatives, vectors, config)
+        return np.zeros(len(vectors), np.float32)
+    return tag_log_odds(keys, negatives, vectors, config)
 
 
 def look_alikes(
@@ -385,7 +378,7 @@ class TagStage:
     """The search stage of personal tags (engine/search.py), usable the moment tags are given.
 
     A query that names a tag makes the photos carrying it matches; every other photo gains
-    `logit * (2p - 1)` from the tag's probe score p (tag_scores); and the query's own meaning counts
+    `logit * (2p - 1)` from the tag's probability p (the sigmoid of tag_odds); and the query's own meaning counts
     only as much as the text knows the tag (text_trust): the rest of the meaning stage's log-odds is
     taken back here, so a name the model never learnt does not rank by noise. A name the model was
     trained on separates its own tagged photos in-sample whether or not it learnt the look, so
@@ -418,12 +411,10 @@ class TagStage:
         tagged = np.isin(pool.rows, tagged_rows)
         sample = sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)
         library = table.matrix[sample]
-        negatives = _without_keys(keys, library)
-        odds = np.zeros(len(pool), np.float32)
-        if len(negatives):
-            odds = tag_log_odds(keys, negatives, pool.vectors, self.config.probe)
-            odds = self._with_windows(odds, texts, table, pool, tagged_rows, sample)
-        p = 0.5 + 0.5 * np.tanh(odds / 2)
+        odds = self._with_windows(
+            tag_odds(keys, library, pool.vectors, self.config.probe), texts, table, pool, tagged_rows, sample
+        )
+        p = 0.5 + 0.5 * np.tanh(odds / 2)  # the sigmoid, written with tanh: no overflow
         logit = self.config.logit * (2.0 * p - 1.0)
         if request.vector is not None:
             trust = text_trust(request.vector, keys, library)
@@ -457,7 +448,7 @@ class TagStage:
             return odds
         weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
         sizes = self.store.photos.sizes_by_hash(tagged_grids)
-        keys = np.stack([box_key(grid, input_box(boxes[h], sizes.get(h))) for h, grid in tagged_grids.items()])
+        keys = np.stack([box_key(grid, boxes[h], square_crop(sizes.get(h))) for h, grid in tagged_grids.items()])
         untagged = ~np.isin(pool.rows, tagged_rows)
         order = np.flatnonzero(untagged)[np.argsort(-odds[untagged], kind="stable")][: config.candidates]
         negative_rows = np.setdiff1d(sample, tagged_rows)
@@ -509,10 +500,9 @@ __all__ = [
     "remove_tags",
     "TEXT_TRUST_METRIC",
     "TagStage",
-    "library_sample",
     "sample_rows",
     "look_alikes",
-    "tag_scores",
+    "tag_odds",
     "tagged_hashes",
     "ranking_auc",
     "text_trust",

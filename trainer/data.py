@@ -22,6 +22,7 @@ from engine.encoder import Encoder
 from engine.errors import PhotoError, ViewfinderError
 from engine.photos import open_image
 from engine.storage import Store
+from engine.tag_windows import box_cover
 from engine.tags import Highlight, list_tags
 
 log = logging.getLogger(__name__)
@@ -121,14 +122,7 @@ def highlight_grid(
         region = mask.resize((cols, rows), Image.Resampling.BOX, box=(cx0 * mw, cy0 * mh, cx1 * mw, cy1 * mh))
         return (np.asarray(region, np.float32) / 255.0).reshape(-1)
     assert highlight.box is not None
-    x0, y0, x1, y1 = highlight.box
-    # Box into crop coordinates (0..1 across the model input), clipped to what the model sees.
-    u0, u1 = np.clip([(x0 - cx0) / (cx1 - cx0), (x1 - cx0) / (cx1 - cx0)], 0.0, 1.0)
-    v0, v1 = np.clip([(y0 - cy0) / (cy1 - cy0), (y1 - cy0) / (cy1 - cy0)], 0.0, 1.0)
-    edges_x, edges_y = np.linspace(0, 1, cols + 1), np.linspace(0, 1, rows + 1)
-    cover_x = np.clip(np.minimum(u1, edges_x[1:]) - np.maximum(u0, edges_x[:-1]), 0, None) * cols
-    cover_y = np.clip(np.minimum(v1, edges_y[1:]) - np.maximum(v0, edges_y[:-1]), 0, None) * rows
-    return np.outer(cover_y, cover_x).astype(np.float32).reshape(-1)
+    return box_cover(highlight.box, crop, rows, cols).reshape(-1)
 
 
 def phrase_positions(encoder: Encoder, ids: torch.Tensor, phrase: str) -> list[int]:

@@ -16,11 +16,12 @@ switched on) when the gain is not measurable, refuse it when clearly worse (unle
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -370,6 +371,19 @@ class _Gallery:
     vectors: np.ndarray  # base model's photo vectors, (G, D)
     pixels: Tensor | None  # when the image tower is tuned: to embed the gallery with the tuned model
 
+    @functools.cached_property
+    def position(self) -> dict[str, int]:
+        """content hash -> its row of the gallery."""
+        return {h: i for i, h in enumerate(self.hashes)}
+
+    def rows_of(self, photos: Iterable[TaggedPhoto], text: str) -> list[int]:
+        """The gallery rows of those `photos` that carry `text`."""
+        return [self.position[p.hash] for p in photos if text in p.texts and p.hash in self.position]
+
+    def untagged(self, tagged: set[str]) -> np.ndarray:
+        """The rows of the gallery's photos whose hash is not in `tagged`."""
+        return np.array([i for i, h in enumerate(self.hashes) if h not in tagged], np.int64)
+
 
 @dataclass
 class _Run:
@@ -414,8 +428,8 @@ def train(
     use_stored = text_side and versions.image_identity(library, library.model) == base.key
     gallery = _gallery(library, encoder, photos, config, use_stored)
     tagged = {p.hash for p in photos}
-    untagged = [i for i, h in enumerate(gallery.hashes) if h not in tagged]
-    if not untagged and len({t for p in photos for t in p.texts}) < 2:
+    untagged = gallery.untagged(tagged)
+    if not len(untagged) and len({t for p in photos for t in p.texts}) < 2:
         raise TrainingError(
             "Every photo carries the one tag: training needs untagged photos (or a second tag) to tell it apart."
         )
@@ -447,13 +461,14 @@ def train(
         if tuned is None:
             return _cancelled(run, current, encoder)
         tuned_vectors = gallery.vectors if text_side else _embed(tuned, gallery.pixels)  # type: ignore[arg-type]
-        b_ap, b_ranks = _held_out(current, encoder, gallery, gallery.vectors, held, tagged)
-        a_ap, a_ranks = _held_out(tuned, encoder, gallery, tuned_vectors, held, tagged)
+        texts_after = _held_out_texts(tuned, encoder, held)
+        b_ap, b_ranks = _held_out(_held_out_texts(current, encoder, held), gallery, gallery.vectors, held, untagged)
+        a_ap, a_ranks = _held_out(texts_after, gallery, tuned_vectors, held, untagged)
         before_scores += b_ap
         after_scores += a_ap
         before_ranks += b_ranks
         after_ranks += a_ranks
-        fold_aucs = _held_out_aucs(tuned, encoder, gallery, tuned_vectors, held, trained, tagged)
+        fold_aucs = _held_out_aucs(texts_after, gallery, tuned_vectors, held, trained, untagged)
         for text, measured in fold_aucs.items():
             trusts.setdefault(text, []).append(measured)
 
@@ -602,7 +617,7 @@ def _fit_data(
     gallery: _Gallery,
     config: TrainConfig,
 ) -> tuple[FitData, list[TaggedPhoto]]:
-    position = {h: i for i, h in enumerate(gallery.hashes)}
+    position = gallery.position
     text_side = config.tune in TEXT_SIDE_MODES
     need_pixels = not text_side or config.token_loss
     pixels: Tensor | None = None
@@ -677,22 +692,25 @@ def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
     return float((precision * relevant[order]).sum() / max(1, int(relevant.sum())))
 
 
+def _held_out_texts(model: nn.Module, encoder: Encoder, held: Sequence[TaggedPhoto]) -> dict[str, np.ndarray]:
+    """The tag texts of the held-out photos and `model`'s vector of each."""
+    texts = sorted({t for p in held for t in p.texts})
+    return dict(zip(texts, _text_vectors(model, encoder, texts), strict=True))
+
+
 def _held_out(
-    model: nn.Module,
-    encoder: Encoder,
+    texts: dict[str, np.ndarray],
     gallery: _Gallery,
     vectors: np.ndarray,
     held: Sequence[TaggedPhoto],
-    tagged: set[str],
+    untagged: np.ndarray,
 ) -> tuple[list[float], list[int]]:
-    """Per tag of the held-out photos: the AP of those photos among the untagged library for the
-    tag's text; and every held-out photo's rank (1 + untagged photos above it)."""
-    position = {h: i for i, h in enumerate(gallery.hashes)}
-    untagged = np.array([i for i, h in enumerate(gallery.hashes) if h not in tagged])
-    texts = sorted({t for p in held for t in p.texts})
+    """Per tag of the held-out photos (its text vector in `texts`): the AP of those photos among the
+    untagged library (gallery rows `untagged`) for the tag's text; and every held-out photo's rank
+    (1 + untagged photos above it)."""
     aps, ranks = [], []
-    for text, tv in zip(texts, _text_vectors(model, encoder, texts), strict=True):
-        rows = [position[p.hash] for p in held if text in p.texts and p.hash in position]
+    for text, tv in texts.items():
+        rows = gallery.rows_of(held, text)
         if not rows:
             continue
         scores = vectors[np.concatenate([rows, untagged]).astype(int)] @ tv
@@ -705,28 +723,24 @@ def _held_out(
 
 
 def _held_out_aucs(
-    model: nn.Module,
-    encoder: Encoder,
+    texts: dict[str, np.ndarray],
     gallery: _Gallery,
     vectors: np.ndarray,
     held: Sequence[TaggedPhoto],
     trained: Sequence[TaggedPhoto],
-    tagged: set[str],
+    untagged: np.ndarray,
 ) -> dict[str, tuple[float, int, int]]:
-    """Per tag of the held-out photos: (AUC, held-out photos, look-alikes) of the tuned text at
-    telling those photos from the untagged photos that the tag's own scorer, fitted on the fold's
-    training photos, ranks highest (look_alikes). Search trusts a trained name's text no more than
-    this shows: in-sample, a name separates its own tagged photos whether or not it learnt anything
-    the tag's scorer lacks."""
-    position = {h: i for i, h in enumerate(gallery.hashes)}
-    untagged = vectors[[i for i, h in enumerate(gallery.hashes) if h not in tagged]]
-    texts = sorted({t for p in held for t in p.texts})
+    """Per tag of the held-out photos: (AUC, held-out photos, look-alikes) of the tuned text (in
+    `texts`) at telling those photos from the untagged photos that the tag's own scorer, fitted on
+    the fold's training photos, ranks highest (look_alikes). Search trusts a trained name's text no
+    more than this shows: in-sample, a name separates its own tagged photos whether or not it learnt
+    anything the tag's scorer lacks."""
+    library = vectors[untagged]
     out = {}
-    for text, tv in zip(texts, _text_vectors(model, encoder, texts), strict=True):
-        rows = [position[p.hash] for p in held if text in p.texts and p.hash in position]
-        keys = [position[p.hash] for p in trained if text in p.texts and p.hash in position]
-        if rows and keys and len(untagged):
-            hard = look_alikes(vectors[keys], untagged)
+    for text, tv in texts.items():
+        rows, keys = gallery.rows_of(held, text), gallery.rows_of(trained, text)
+        if rows and keys and len(library):
+            hard = look_alikes(vectors[keys], library)
             out[text] = (ranking_auc(tv, vectors[rows], hard), len(rows), len(hard))
     return out
 
@@ -758,11 +772,10 @@ def _agreement(
     encoder: Encoder,
     gallery: _Gallery,
     vectors: np.ndarray,
-    untagged: Sequence[int],
+    rows: np.ndarray,
 ) -> float:
     """Mean top-k overlap, over generic prompts, of the tuned and base rankings of the untagged
-    library (1.0: everyday queries find exactly what they found before)."""
-    rows = np.asarray(untagged)
+    library (its gallery `rows`; 1.0: everyday queries find exactly what they found before)."""
     if len(rows) < 2:
         return 1.0
     top = min(10, max(1, len(rows) // 4))

@@ -124,7 +124,7 @@ class Towers:
         self.precision = precision
         self.meta = meta
         core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+        config = _precision_config(precision)
         suffix = "-int8" if precision == "int8" else ""
         self._image: Any = None
         self._image_streams = 1
@@ -156,8 +156,7 @@ class Towers:
         """Switch to the int8-weight text graph where its recorded check passed (after an export)."""
         import openvino as ov
 
-        config = {"INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32"}
-        self._text = self._compile_text(ov.Core(), config, True)
+        self._text = self._compile_text(ov.Core(), _precision_config(self.precision), True)
 
     @property
     def has_text(self) -> bool:
@@ -193,6 +192,11 @@ class Towers:
             return _infer(self._text, [ids.astype(np.int64)])
         assert positions is not None
         return _infer(self._text, [ids.astype(np.int64), positions.astype(np.int64)])
+
+
+def _precision_config(precision: str) -> dict[str, Any]:
+    """OpenVINO's precision setting for graphs exported at `precision` (int8 graphs: float32 activations)."""
+    return {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
 
 
 def _infer(compiled: Any, inputs: list[np.ndarray]) -> np.ndarray:

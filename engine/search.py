@@ -349,11 +349,11 @@ def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> 
     # screen held): only those inside are weighed and ordered.
     k = max(0, query.k)
     if pool.screened is None:
-        relevance = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+        relevance = _sigmoid(logit)
         order = _order(relevance, pool.score, pool.times, relevance >= 0.5, query.sort, k)
     else:
         inside = np.flatnonzero(pool.screened)
-        near = 1.0 / (1.0 + np.exp(-np.clip(logit[inside], -50, 50)))
+        near = _sigmoid(logit[inside])
         times = pool.table.times[pool.rows[inside]]
         order = inside[_order(near, pool.score[inside], times, near >= 0.5, query.sort, k)]
         relevance = np.zeros(len(pool))
@@ -362,6 +362,10 @@ def run(request: Request, pool: Pool, stages: Sequence[Stage], store: Store) -> 
     hits = _hits(request, pool, order, relevance, is_match, matched, store)
     matches, weaker = _counts(pool, is_match, query.folder)
     return Results(hits, matches, weaker, request.words, bounded=not pool.complete)
+
+
+def _sigmoid(logit: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
 
 
 def _counts(pool: Pool, is_match: np.ndarray, folder: str | None) -> tuple[int, int]:

@@ -100,8 +100,14 @@ def cache_affinity(
     logits = sharpness * (vectors @ keys.T).astype(np.float64) - sharpness
     if own and len(keys) > 1:
         np.fill_diagonal(logits, -np.inf)
-    top = logits.max(axis=1, keepdims=True)
-    return (top[:, 0] + np.log(np.exp(logits - top).mean(axis=1))).astype(np.float32)
+    return soft_max(logits)
+
+
+def soft_max(logits: np.ndarray) -> np.ndarray:
+    """log mean exp over the last axis (the cache's affinity from its keys' logits), without
+    overflow; a key left out has the logit -inf."""
+    top = logits.max(axis=-1, keepdims=True)
+    return (top[..., 0] + np.log(np.exp(logits - top).mean(axis=-1))).astype(np.float32)
 
 
 def tag_log_odds(
@@ -128,5 +134,6 @@ __all__ = [
     "cache_affinity",
     "fit_probe",
     "prototype_scores",
+    "soft_max",
     "tag_log_odds",
 ]

@@ -1,50 +1,34 @@
-"""The window cache: a tag's tagged objects matched against every part of a photo, not its whole.
+"""The window cache: a tag's tagged objects matched, cell by cell, against every part of a photo.
 
 A photo's global vector mixes everything in it, and on the personal worlds it hardly tells Rex
-from a decoy with Rex's colour and shape in another pattern. The patch grid kept per photo
-(engine/storage/grids.py) describes its parts. Each tagged photo gives one key: the mean of its grid
-cells under the highlight box (weighted by how much of each cell the box covers; the whole grid
-without a box). A photo's windows are the means of every square of cells of a quarter, three
-eighths and half the grid's side (2, 3 and 4 cells of an 8 x 8 grid). Its window affinity is
-Tip-Adapter's cache (engine/tag_scoring.py cache_affinity) of the keys at its best window, calibrated
-like the other scorers (each tagged photo's best window against the other keys -> +2, a sample of
-the library -> -2). docs/personal-tags.md has the measurements.
+from a decoy with Rex's colour, pattern and accent on another shape. The patch grid kept per photo
+(engine/storage/grids.py) describes its parts, and where each part is: a shape is which cells of a
+square its colour covers. Each tagged photo gives one key, a template: the region under its
+highlight box resampled to 3 x 3 cells (each cell the area-weighted mean of the grid cells under it,
+unit length). A photo's views are squares of a quarter to half the grid's side (five sizes) at every
+quarter of a cell, each resampled to 3 x 3 cells the same way; a view's similarity to a key is the
+mean of its nine cells' cosines to the key's, so a diamond and a circle of the same colour and
+pattern, which give the same mean, differ. A photo's affinity is Tip-Adapter's cache
+(engine/tag_scoring.py) of the keys at its best view, calibrated like the other scorers (each tagged
+photo's best view against the other keys -> +2, a sample of the library -> -2).
+docs/personal-tags.md has the measurements.
+
+Resampling is separable (rows, then columns), so views are never formed: each grid cell is
+compared once with each key cell, and those cosines and the grid's own Gram matrix are summed over
+the views' cover weights (`view_similarities`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .tag_scoring import _calibration, cache_affinity
+from .tag_scoring import _calibration, soft_max
 
-# Window sides as shares of the grid's side.
-WINDOW_SHARES = (0.25, 0.375, 0.5)
+# A key's side in cells; the views' sides as shares of the grid's side; their step in cells.
+TEMPLATE_CELLS = 3
+VIEW_SHARES = (0.25, 0.3125, 0.375, 0.4375, 0.5)
+VIEW_STEP = 0.25
 Box = tuple[float, float, float, float]
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def window_sides(rows: int, cols: int) -> list[int]:
-    side = min(rows, cols)
-    return sorted({max(1, min(side, round(share * side))) for share in WINDOW_SHARES})
-
-
-def windows(grids: np.ndarray) -> np.ndarray:
-    """(N, rows, cols, D) grids -> (N, W, D) unit means of every square window of `window_sides`
-    cells (a single (rows, cols, D) grid -> (W, D))."""
-    if grids.ndim == 3:
-        return windows(grids[None])[0]
-    n, rows, cols, dim = grids.shape
-    # Summed-area table: each window's sum from four corners.
-    table = np.zeros((n, rows + 1, cols + 1, dim), np.float32)
-    table[:, 1:, 1:] = grids.cumsum(1).cumsum(2)
-    out = []
-    for s in window_sides(rows, cols):
-        sums = table[:, s:, s:] - table[:, :-s, s:] - table[:, s:, :-s] + table[:, :-s, :-s]
-        out.append(sums.reshape(n, -1, dim))
-    return _unit(np.concatenate(out, axis=1)).astype(np.float32, copy=False)
 
 
 def box_cover(box: Box, crop: Box, rows: int, cols: int) -> np.ndarray:
@@ -62,16 +46,31 @@ def box_cover(box: Box, crop: Box, rows: int, cols: int) -> np.ndarray:
     return np.outer(cover_y, cover_x).astype(np.float32)
 
 
-def box_key(grid: np.ndarray, box: Box | None, crop: Box = (0.0, 0.0, 1.0, 1.0)) -> np.ndarray:
-    """The unit mean of the grid's cells weighted by how much of each the box covers (box_cover);
-    the whole grid without a box, or for a box outside what the model sees."""
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def box_template(
+    grid: np.ndarray, box: Box | None, crop: Box = (0.0, 0.0, 1.0, 1.0), cells: int = TEMPLATE_CELLS
+) -> np.ndarray:
+    """(cells, cells, D): the grid under `box` (its part inside the `crop`, see box_cover)
+    resampled to cells x cells unit vectors, each the mean of the grid cells under its share of the
+    box weighted by how much of each it covers; the whole grid without a box, or for a box outside
+    what the model sees."""
     rows, cols, _ = grid.shape
-    weights = np.ones((rows, cols), np.float32)
+    x0, y0, x1, y1 = crop
     if box is not None:
-        cover = box_cover(box, crop, rows, cols)
-        if cover.sum() > 0:
-            weights = cover
-    return _unit((grid * weights[..., None]).sum((0, 1))).astype(np.float32)
+        x0, y0 = max(x0, box[0]), max(y0, box[1])
+        x1, y1 = min(x1, box[2]), min(y1, box[3])
+        if x0 >= x1 or y0 >= y1:
+            x0, y0, x1, y1 = crop
+    width, height = (x1 - x0) / cells, (y1 - y0) / cells
+    out = np.empty((cells, cells, grid.shape[-1]), np.float32)
+    for a in range(cells):
+        for b in range(cells):
+            part = (x0 + b * width, y0 + a * height, x0 + (b + 1) * width, y0 + (a + 1) * height)
+            out[a, b] = (grid * box_cover(part, crop, rows, cols)[..., None]).sum((0, 1))
+    return _unit(out)
 
 
 def square_crop(size: tuple[int, int] | None) -> Box:
@@ -84,19 +83,83 @@ def square_crop(size: tuple[int, int] | None) -> Box:
     return ((w - side) / 2 / w, (h - side) / 2 / h, (w + side) / 2 / w, (h + side) / 2 / h)
 
 
-# Photos whose windows are formed at once: bounds the memory of a tag query (ViT-B-32: 64 photos x
-# 77 windows x 512 floats, 10 MB) whatever the number of candidates.
-CHUNK = 64
+def spans(length: float, cells: int, parts: int, step: float = VIEW_STEP) -> np.ndarray:
+    """(P, parts, cells): for a span of `length` grid cells starting every `step` cells (as long as
+    it fits), how much of each grid cell each of its `parts` equal parts covers."""
+    starts = np.arange(0.0, cells - length + 1e-6, step)
+    low = starts[:, None] + np.arange(parts)[None, :] * (length / parts)
+    edges = np.arange(cells + 1)
+    cover = np.minimum(low[..., None] + length / parts, edges[1:]) - np.maximum(low[..., None], edges[:-1])
+    return np.clip(cover, 0.0, None).astype(np.float32)
 
 
-def best_window_affinity(keys: np.ndarray, grids: np.ndarray, sharpness: float) -> np.ndarray:
-    """(N, rows, cols, D) grids -> (N,) cache affinity of the keys at each photo's best window."""
+def view_lengths(rows: int, cols: int) -> list[float]:
+    """The views' sides in cells: VIEW_SHARES of the grid's side."""
+    return [share * min(rows, cols) for share in VIEW_SHARES]
+
+
+def view_similarities(grids: np.ndarray, keys: np.ndarray, step: float = VIEW_STEP) -> np.ndarray:
+    """(N, rows, cols, D) grids and (K, s, s, D) templates (box_template) -> (N, V, K): for each
+    view of each grid (every square of `view_lengths` at every `step` cells, resampled to s x s
+    cells like a template), the mean over the s x s cells of the cosine between its cell and the
+    key's.
+
+    A view's cell (a, b) is sum_rc y[r] x[c] grid[r, c] for the cover weights y (rows) and x
+    (columns) of its share of the view; its dot with a key cell is the same sum over the grid
+    cells' dots with that key cell, and its squared norm sum_rc,te y[r] x[c] y[t] x[e] gram[rc, te]."""
+    n, rows, cols, dim = grids.shape
+    k, s = keys.shape[:2]
+    # dots[a, b, n, r, c, k]: each grid cell (r, c) against each key's cell (a, b).
+    dots = grids.reshape(-1, dim) @ keys.transpose(3, 1, 2, 0).reshape(dim, -1)
+    dots = np.ascontiguousarray(dots.reshape(n, rows, cols, s, s, k).transpose(3, 4, 0, 1, 2, 5))
+    # gram[n, r * t, c * e]: the dot of cells (r, c) and (t, e).
+    flat = grids.reshape(n, rows * cols, dim)
+    gram = np.matmul(flat, flat.transpose(0, 2, 1)).reshape(n, rows, cols, rows, cols)
+    gram = gram.transpose(0, 1, 3, 2, 4).reshape(n, rows * rows, cols * cols)
+    out = []
+    for length in view_lengths(rows, cols):
+        across = spans(length, cols, s, step)  # (X, s, cols)
+        down = spans(length, rows, s, step)  # (Y, s, rows)
+        wide, high = len(across), len(down)
+        total = np.zeros((n, high, wide * k), np.float32)
+        for b in range(s):
+            x = across[:, b]
+            # The squared norms' column sums: (n, rows * rows, X).
+            gram_x = gram @ (x[:, :, None] * x[:, None, :]).reshape(wide, cols * cols).T
+            for a in range(s):
+                y = down[:, a]
+                dot = y @ np.matmul(x, dots[a, b]).reshape(n, rows, wide * k)  # (n, Y, X * k)
+                squared = (y[:, :, None] * y[:, None, :]).reshape(high, rows * rows) @ gram_x  # (n, Y, X)
+                dot.reshape(n, high, wide, k)[...] /= np.sqrt(np.maximum(squared, 1e-12))[..., None]
+                total += dot
+        out.append(total.reshape(n, -1, k) / (s * s))
+    return np.concatenate(out, axis=1)
+
+
+# The tag query's memory is bounded by forming the similarities of at most this many (photo, view,
+# key) triples at once (ViT-B-32, 30 keys: 1689 views a photo, 78 photos at a time, about 40 MB
+# at the peak), whatever the number of candidates.
+CHUNK_VALUES = 4_000_000
+
+
+def best_view_affinity(
+    keys: np.ndarray, grids: np.ndarray, sharpness: float, step: float = VIEW_STEP, *, own: bool = False
+) -> np.ndarray:
+    """(N, rows, cols, D) grids -> (N,) cache affinity of the (K, s, s, D) keys at each grid's best
+    view. own: the grids are the keys' own photos, in order, and each leaves its own key out."""
+    rows, cols = grids.shape[1:3]
+    views = sum(
+        len(spans(length, cols, 1, step)) * len(spans(length, rows, 1, step))
+        for length in view_lengths(rows, cols)
+    )
+    chunk = max(1, CHUNK_VALUES // max(1, views * len(keys)))
     out = np.zeros(len(grids), np.float32)
-    for start in range(0, len(grids), CHUNK):
-        chunk = windows(grids[start : start + CHUNK])
-        n, w, d = chunk.shape
-        affinity = cache_affinity(keys, chunk.reshape(n * w, d), sharpness)
-        out[start : start + n] = affinity.reshape(n, w).max(axis=1)
+    for start in range(0, len(grids), chunk):
+        logits = sharpness * (view_similarities(grids[start : start + chunk], keys, step) - 1.0)
+        if own and len(keys) > 1:
+            index = np.arange(len(logits))
+            logits[index, :, start + index] = -np.inf
+        out[start : start + len(logits)] = soft_max(logits).max(axis=1)
     return out
 
 
@@ -105,22 +168,24 @@ def window_log_odds(
     tagged_grids: np.ndarray,
     negatives: np.ndarray,
     candidates: np.ndarray,
-    sharpness: float = 30.0,
+    sharpness: float = 200.0,
+    step: float = VIEW_STEP,
 ) -> np.ndarray:
-    """Calibrated log-odds that each candidate grid holds what the keys (one per tagged photo, from
-    `tagged_grids`) show: each tagged photo's best window against the other keys maps to +2, the
-    negatives' (a library sample's grids) to -2."""
-    if len(keys) > 1:
-        own = np.array(
-            [
-                best_window_affinity(np.delete(keys, i, 0), tagged_grids[i : i + 1], sharpness)[0]
-                for i in range(len(keys))
-            ]
-        )
-    else:
-        own = best_window_affinity(keys, tagged_grids, sharpness)
-    middle, slope = _calibration(own, best_window_affinity(keys, negatives, sharpness))
-    return (slope * (best_window_affinity(keys, candidates, sharpness) - middle)).astype(np.float32)
+    """Calibrated log-odds that each candidate grid holds what the keys (box_template, one per
+    tagged photo, from `tagged_grids` in the same order) show: each tagged photo's best view
+    against the other keys maps to +2, the negatives' (a library sample's grids) to -2."""
+    own = best_view_affinity(keys, tagged_grids, sharpness, step, own=True)
+    middle, slope = _calibration(own, best_view_affinity(keys, negatives, sharpness, step))
+    return (slope * (best_view_affinity(keys, candidates, sharpness, step) - middle)).astype(np.float32)
 
 
-__all__ = ["best_window_affinity", "box_cover", "box_key", "square_crop", "window_log_odds", "window_sides", "windows"]
+__all__ = [
+    "best_view_affinity",
+    "box_cover",
+    "box_template",
+    "spans",
+    "square_crop",
+    "view_lengths",
+    "view_similarities",
+    "window_log_odds",
+]

@@ -31,7 +31,7 @@ from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
 from .tag_scoring import ProbeConfig, tag_log_odds
-from .tag_windows import box_key, square_crop, window_log_odds
+from .tag_windows import box_template, square_crop, window_log_odds
 
 # Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
 TRUST_MARGIN = 2.0
@@ -122,15 +122,18 @@ class WindowConfig:
     """The window cache (engine/tag_windows.py): weight, its share of the tag's log-odds (mixed
     with the probe and cache of the global vectors), reached from full_weight tagged photos with a
     highlight box and a patch grid on (proportionally less below; none under `least`);
-    candidates: how many of the photos the global scorers rank highest are matched window by
-    window; negatives: library photos that calibrate it."""
+    candidates: how many of the photos the global scorers rank highest are matched view by view;
+    negatives: library photos that calibrate it; sharpness: its cache's (a view's similarity is a
+    mean of nine cell cosines, whose spread is narrower than a vector's: 200, not 30, makes it the
+    soft maximum it should be); step: the views' step in grid cells."""
 
-    weight: float = 0.5
+    weight: float = 0.7
     full_weight: int = 10
     least: int = 3
     candidates: int = 500
     negatives: int = 200
-    sharpness: float = 30.0
+    sharpness: float = 200.0
+    step: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -311,7 +314,9 @@ def _without_keys(keys: np.ndarray, library: np.ndarray) -> np.ndarray:
     return np.stack([v for v in library if v.tobytes() not in tagged]) if len(library) else library
 
 
-def tag_odds(keys: np.ndarray, library: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()) -> np.ndarray:
+def tag_odds(
+    keys: np.ndarray, library: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
+) -> np.ndarray:
     """Log-odds that each of `vectors` shows what the tagged photos (`keys`) show: the tag's probe
     against `library` (a sample of the library, the tagged photos left out) mixed with its cache of
     tagged photos (engine/tag_scoring.py); 0 (no evidence) when the library holds no other photo."""
@@ -421,7 +426,9 @@ class TagStage:
             measured = [self.held_out[t] for t in texts if t in self.held_out]
             if measured:
                 trust = min(trust, *measured)
-            meaning = self.calibrator.logits(table, pool.rows, request.vector, request.kind, text=request.text or None)
+            meaning = self.calibrator.logits(
+                table, pool.rows, request.vector, request.kind, text=request.text or None
+            )
             logit = logit - (1.0 - trust) * meaning
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
 
@@ -448,7 +455,9 @@ class TagStage:
             return odds
         weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
         sizes = self.store.photos.sizes_by_hash(tagged_grids)
-        keys = np.stack([box_key(grid, boxes[h], square_crop(sizes.get(h))) for h, grid in tagged_grids.items()])
+        keys = np.stack(
+            [box_template(grid, boxes[h], square_crop(sizes.get(h))) for h, grid in tagged_grids.items()]
+        )
         untagged = ~np.isin(pool.rows, tagged_rows)
         order = np.flatnonzero(untagged)[np.argsort(-odds[untagged], kind="stable")][: config.candidates]
         negative_rows = np.setdiff1d(sample, tagged_rows)
@@ -468,6 +477,7 @@ class TagStage:
             np.stack(negatives),
             np.stack([grids[table.hashes[pool.rows[i]]] for i in found]),
             config.sharpness,
+            config.step,
         )
         mixed = odds.copy()
         mixed[found] = (1.0 - weight) * odds[found] + weight * window

@@ -11,28 +11,98 @@ import pytest
 import torch
 from personal_world import make_concepts, personal_world, write_world
 
-from engine import forward
+from engine import forward, tag_windows
 from engine.library import DB_NAME, Library
 from engine.search import Query
 from engine.storage import grids as stored
-from engine.tag_windows import box_key, window_sides, windows
+from engine.tag_windows import (
+    best_view_affinity,
+    box_template,
+    spans,
+    view_lengths,
+    view_similarities,
+    window_log_odds,
+)
 from engine.tags import Highlight, add_tag
 
 
-def test_windows_are_the_means_of_every_square_of_cells():
-    rng = np.random.default_rng(0)
-    grid = rng.normal(size=(8, 8, 5)).astype(np.float32)
-    assert window_sides(8, 8) == [2, 3, 4] and window_sides(7, 7) == [2, 3, 4]
-    got = windows(grid)
-    want = [grid[i : i + s, j : j + s].mean((0, 1)) for s in (2, 3, 4) for i in range(9 - s) for j in range(9 - s)]
-    want = np.stack(want) / np.linalg.norm(want, axis=1, keepdims=True)
-    assert got.shape == (49 + 36 + 25, 5)
-    assert np.allclose(got, want, atol=1e-5)
-    # A box over the top-left quarter is the mean of those 16 cells; no box, all 64.
-    quarter = grid[:4, :4].mean((0, 1))
-    assert np.allclose(box_key(grid, (0.0, 0.0, 0.5, 0.5)), quarter / np.linalg.norm(quarter), atol=1e-5)
-    whole = grid.mean((0, 1))
-    assert np.allclose(box_key(grid, None), whole / np.linalg.norm(whole), atol=1e-5)
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_a_template_resamples_the_box_cell_by_cell():
+    grid = np.random.default_rng(0).normal(size=(8, 8, 5)).astype(np.float32)
+    # A box of exactly 3 x 3 cells keeps them; a 6 x 6 one averages each 2 x 2 block; no box, the
+    # whole grid (8/3 cells a part, weighted by the share of each cell covered).
+    assert np.allclose(box_template(grid, (0.125, 0.25, 0.5, 0.625)), _unit(grid[2:5, 1:4]), atol=1e-5)
+    blocks = grid[:6, :6].reshape(3, 2, 3, 2, 5).mean((1, 3))
+    assert np.allclose(box_template(grid, (0.0, 0.0, 0.75, 0.75)), _unit(blocks), atol=1e-5)
+    cover = np.array([1, 1, 2 / 3, 0, 0, 0, 0, 0], np.float32)
+    first = (grid * np.outer(cover, cover)[..., None]).sum((0, 1))
+    assert np.allclose(box_template(grid, None)[0, 0], _unit(first), atol=1e-5)
+
+
+def test_views_are_every_square_resampled_like_a_template():
+    """view_similarities' separable sums equal forming each view (box_template of its square) and
+    averaging its cells' cosines to the key's."""
+    rng = np.random.default_rng(1)
+    grids = rng.normal(size=(2, 7, 7, 6)).astype(np.float32)
+    keys = _unit(rng.normal(size=(4, 3, 3, 6)).astype(np.float32))
+    got = view_similarities(grids, keys, step=0.5)
+    want = []
+    for grid in grids:
+        views = []
+        for length in view_lengths(7, 7):
+            starts = np.arange(len(spans(length, 7, 1, 0.5))) * 0.5
+            for y in starts:
+                for x in starts:
+                    view = box_template(grid, (x / 7, y / 7, (x + length) / 7, (y + length) / 7))
+                    views.append(np.einsum("abd,kabd->k", view, keys) / 9)
+        want.append(views)
+    assert got.shape == np.array(want).shape and np.allclose(got, want, atol=1e-5)
+
+
+def _shape(cells: list[tuple[int, int]], at: tuple[int, int]) -> np.ndarray:
+    """An 8 x 8 grid of background cells with an object's cells in a 3 x 3 square at `at`."""
+    grid = np.zeros((8, 8, 4), np.float32)
+    grid[..., 0] = 1.0
+    for r, c in cells:
+        grid[at[0] + r, at[1] + c] = (0.0, 1.0, 0.0, 0.0)
+    return grid
+
+
+def test_views_tell_shapes_apart_that_share_every_cell():
+    """A plus and a T of the same five object cells: every mean over a square is the same, the
+    cell-by-cell views are not."""
+    plus = [(0, 1), (1, 0), (1, 1), (1, 2), (2, 1)]
+    tee = [(0, 0), (0, 1), (0, 2), (1, 1), (2, 1)]
+    places = [(0, 0), (4, 3), (2, 5), (5, 0)]
+    tagged = np.stack([_shape(plus, at) for at in places])
+    keys = np.stack(
+        [
+            box_template(g, (c / 8, r / 8, (c + 3) / 8, (r + 3) / 8))
+            for g, (r, c) in zip(tagged, places, strict=True)
+        ]
+    )
+    candidates = np.stack([_shape(plus, (3, 2)), _shape(tee, (3, 2))])
+    assert np.allclose(candidates[0, 3:6, 2:5].mean((0, 1)), candidates[1, 3:6, 2:5].mean((0, 1)))
+    found, decoy = best_view_affinity(keys, candidates, 200.0)
+    assert found > decoy + 1.0
+    negatives = np.stack([_shape(tee, at) for at in [(0, 0), (4, 4), (1, 5)]])
+    odds = window_log_odds(keys, tagged, negatives, candidates)
+    assert odds[0] > 0 > odds[1]
+
+
+def test_views_are_scored_a_chunk_at_a_time(monkeypatch):
+    """Chunking bounds the memory, not the result, and each tagged photo still leaves its own key
+    out when its chunk starts later."""
+    rng = np.random.default_rng(2)
+    grids = rng.normal(size=(5, 6, 6, 8)).astype(np.float32)
+    keys = np.stack([box_template(g, (0.1, 0.2, 0.6, 0.7)) for g in grids])
+    whole = best_view_affinity(keys, grids, 200.0, own=True)
+    monkeypatch.setattr(tag_windows, "CHUNK_VALUES", 1)
+    assert np.allclose(best_view_affinity(keys, grids, 200.0, own=True), whole, atol=1e-5)
+    assert not np.allclose(best_view_affinity(keys, grids, 200.0), whole, atol=1e-3)
 
 
 def test_int8_grids_keep_their_cells():

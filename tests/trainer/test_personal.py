@@ -51,10 +51,11 @@ def test_one_name_found_at_once_then_trained_with_highlights(tmp_path, make_pret
     # of it, better than the plainest baseline (the tagged photos' mean vector).
     assert instant["search"] > instant["text only"] + 0.4, instant
     assert instant["search"] > instant["prototype"], instant
-    # The window cache (the highlighted objects against every part of each photo's patch grid)
-    # finds untagged photos that the global vectors miss: 0.871 -> 0.953 AP on this world.
+    # The window cache (the highlighted objects, cell by cell, against every part of each photo's
+    # patch grid) finds untagged photos that the global vectors miss: 0.871 -> 0.983 AP on this
+    # world (0.953 with the mean windows before).
     global_only = search_ap_without_windows(wl)
-    assert instant["search"] > global_only + 0.04, (global_only, instant)
+    assert instant["search"] > global_only + 0.08, (global_only, instant)
 
     result = train(wl.library, TrainConfig())
     assert result.verdict is not None and result.verdict.decision == "activated", result.verdict
@@ -97,13 +98,16 @@ def test_several_names_trained_together(tmp_path, make_pretrained_library):
     generic_before = generic_map(wl)
     assert instant["search"] > instant["text only"] + 0.3, instant
     assert instant["search"] > instant["prototype"], instant
-    global_only = search_ap_without_windows(wl)  # 0.709 -> 0.767 AP with the window cache here
-    assert instant["search"] > global_only + 0.03, (global_only, instant)
+    # The window cache's templates tell the concepts from decoys of another shape: 0.709 -> 0.861
+    # AP here (0.767 with the mean windows before).
+    global_only = search_ap_without_windows(wl)
+    assert instant["search"] > global_only + 0.1, (global_only, instant)
     result = train(wl.library, TrainConfig())
     assert result.activated, result.verdict
     trained = instant_measures(wl)
     assert trained["text only"] > instant["text only"] + 0.3, (instant, trained)
     # The held-out trust lets a little of the trained names' text in (measured against the global
-    # scorers' look-alikes), which here costs the window-cache ranking about 0.01 AP (0.767 -> 0.755).
-    assert trained["search"] >= instant["search"] - 0.02, (instant, trained)
+    # scorers' look-alikes, not the window cache's), which here costs the window cache's ranking
+    # about 0.02 AP (0.861 -> 0.839).
+    assert trained["search"] >= instant["search"] - 0.03, (instant, trained)
     assert generic_map(wl) >= generic_before - 0.05

@@ -15,6 +15,7 @@ from engine import forward, tag_windows
 from engine.library import DB_NAME, Library
 from engine.search import Query
 from engine.storage import grids as stored
+from engine.tag_scoring import soft_max
 from engine.tag_windows import (
     best_view_affinity,
     box_template,
@@ -103,6 +104,17 @@ def test_views_are_scored_a_chunk_at_a_time(monkeypatch):
     monkeypatch.setattr(tag_windows, "CHUNK_VALUES", 1)
     assert np.allclose(best_view_affinity(keys, grids, 200.0, own=True), whole, atol=1e-5)
     assert not np.allclose(best_view_affinity(keys, grids, 200.0), whole, atol=1e-3)
+
+
+def test_only_views_that_can_win_are_soft_maxed():
+    """best_soft_max skips views whose largest logit is too far below another's; the answer is the
+    soft maximum of every view, whatever the spread (and with keys left out)."""
+    rng = np.random.default_rng(3)
+    for scale in (0.1, 10.0, 200.0):
+        logits = (scale * rng.normal(size=(6, 40, 7))).astype(np.float32)
+        logits[2, :, 3] = -np.inf
+        want = soft_max(logits).max(axis=1)
+        assert np.array_equal(tag_windows.best_soft_max(logits), want)
 
 
 def test_int8_grids_keep_their_cells():

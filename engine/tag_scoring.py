@@ -110,27 +110,52 @@ def soft_max(logits: np.ndarray) -> np.ndarray:
     return (top[..., 0] + np.log(np.exp(logits - top).mean(axis=-1))).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class TagScorer:
+    """A tag's probe and cache, fitted on its tagged photos' vectors (positives) against a sample of
+    the library (negatives), each calibrated to log-odds (negatives' mean -> -2, positives' -> +2)
+    and mixed cache_weight : 1 - cache_weight."""
+
+    probe: Probe
+    keys: np.ndarray
+    cache_weight: float
+    sharpness: float
+    middle: float
+    slope: float
+
+    @classmethod
+    def fit(cls, positives: np.ndarray, negatives: np.ndarray, config: ProbeConfig = ProbeConfig()) -> TagScorer:
+        probe = fit_probe(positives, negatives, config.shrinkage)
+        # The cache is only as good as its looks are covered: full weight from `full_cache` photos on.
+        cache_weight = config.cache_weight * min(1.0, len(positives) / config.full_cache)
+        middle, slope = 0.0, 0.0
+        if cache_weight > 0:
+            middle, slope = _calibration(
+                cache_affinity(positives, positives, config.sharpness, own=True),
+                cache_affinity(positives, negatives, config.sharpness),
+            )
+        return cls(probe, positives, cache_weight, config.sharpness, middle, slope)
+
+    def log_odds(self, vectors: np.ndarray) -> np.ndarray:
+        """Calibrated log-odds that each of `vectors` shows what the positives show."""
+        out = (1.0 - self.cache_weight) * self.probe.slope * self.probe.logits(vectors)
+        if self.cache_weight > 0:
+            affinity = cache_affinity(self.keys, vectors, self.sharpness)
+            out = out + self.cache_weight * self.slope * (affinity - self.middle)
+        return out.astype(np.float32)
+
+
 def tag_log_odds(
     positives: np.ndarray, negatives: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
 ) -> np.ndarray:
-    """Calibrated log-odds that each of `vectors` shows what `positives` show: the probe's and the
-    cache's, each mapped so the negatives' mean is -2 and the positives' +2, mixed by cache_weight."""
-    probe = fit_probe(positives, negatives, config.shrinkage)
-    # The cache is only as good as its looks are covered: full weight from `full_cache` photos on.
-    cache_weight = config.cache_weight * min(1.0, len(positives) / config.full_cache)
-    out = (1.0 - cache_weight) * probe.slope * probe.logits(vectors)
-    if cache_weight > 0:
-        middle, slope = _calibration(
-            cache_affinity(positives, positives, config.sharpness, own=True),
-            cache_affinity(positives, negatives, config.sharpness),
-        )
-        out = out + cache_weight * slope * (cache_affinity(positives, vectors, config.sharpness) - middle)
-    return out.astype(np.float32)
+    """TagScorer's log-odds of `vectors`, fitted and applied in one call."""
+    return TagScorer.fit(positives, negatives, config).log_odds(vectors)
 
 
 __all__ = [
     "Probe",
     "ProbeConfig",
+    "TagScorer",
     "cache_affinity",
     "fit_probe",
     "prototype_scores",

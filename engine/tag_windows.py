@@ -5,7 +5,8 @@ from a decoy with Rex's colour, pattern and accent on another shape. The patch g
 (engine/storage/grids.py) describes its parts, and where each part is: a shape is which cells of a
 square its colour covers. Each tagged photo gives one key, a template: the region under its
 highlight box resampled to 3 x 3 cells (each cell the area-weighted mean of the grid cells under it,
-unit length). A photo's views are squares of a quarter to half the grid's side (five sizes) at every
+unit length). A photo's views are rectangles of the highlighted objects' sizes (as the grid sees
+them: five scales from the smallest box to the largest, at the boxes' median aspect) at every
 quarter of a cell, each resampled to 3 x 3 cells the same way; a view's similarity to a key is the
 mean of its nine cells' cosines to the key's, so a diamond and a circle of the same colour and
 pattern, which give the same mean, differ. A photo's affinity is Tip-Adapter's cache
@@ -20,15 +21,18 @@ the views' cover weights (`view_similarities`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .tag_scoring import _calibration, soft_max
 
-# A key's side in cells; the views' sides as shares of the grid's side; their step in cells.
+# A key's side in cells; how many view sizes span the boxes' sizes; the views' step in cells.
 TEMPLATE_CELLS = 3
-VIEW_SHARES = (0.25, 0.3125, 0.375, 0.4375, 0.5)
+VIEW_SCALES = 5
 VIEW_STEP = 0.25
 Box = tuple[float, float, float, float]
+Size = tuple[float, float]  # a view's (height, width) in grid cells
 
 
 def box_cover(box: Box, crop: Box, rows: int, cols: int) -> np.ndarray:
@@ -36,14 +40,20 @@ def box_cover(box: Box, crop: Box, rows: int, cols: int) -> np.ndarray:
     box and the `crop` (the part of the photo the model sees) are fractions of the upright photo;
     what lies outside the crop is not seen. Training's highlight targets and the window cache's
     keys both read boxes this way."""
-    x0, y0, x1, y1 = box
-    cx0, cy0, cx1, cy1 = crop
-    u0, u1 = np.clip([(x0 - cx0) / (cx1 - cx0), (x1 - cx0) / (cx1 - cx0)], 0.0, 1.0)
-    v0, v1 = np.clip([(y0 - cy0) / (cy1 - cy0), (y1 - cy0) / (cy1 - cy0)], 0.0, 1.0)
+    u0, v0, u1, v1 = in_crop(box, crop)
     edges_x, edges_y = np.linspace(0, 1, cols + 1), np.linspace(0, 1, rows + 1)
     cover_x = np.clip(np.minimum(u1, edges_x[1:]) - np.maximum(u0, edges_x[:-1]), 0, None) * cols
     cover_y = np.clip(np.minimum(v1, edges_y[1:]) - np.maximum(v0, edges_y[:-1]), 0, None) * rows
     return np.outer(cover_y, cover_x).astype(np.float32)
+
+
+def in_crop(box: Box, crop: Box) -> Box:
+    """`box` (fractions of the upright photo) as fractions of the `crop`, clipped to it."""
+    x0, y0, x1, y1 = box
+    cx0, cy0, cx1, cy1 = crop
+    u0, u1 = np.clip([(x0 - cx0) / (cx1 - cx0), (x1 - cx0) / (cx1 - cx0)], 0.0, 1.0)
+    v0, v1 = np.clip([(y0 - cy0) / (cy1 - cy0), (y1 - cy0) / (cy1 - cy0)], 0.0, 1.0)
+    return float(u0), float(v0), float(u1), float(v1)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -93,14 +103,35 @@ def spans(length: float, cells: int, parts: int, step: float = VIEW_STEP) -> np.
     return np.clip(cover, 0.0, None).astype(np.float32)
 
 
-def view_lengths(rows: int, cols: int) -> list[float]:
-    """The views' sides in cells: VIEW_SHARES of the grid's side."""
-    return [share * min(rows, cols) for share in VIEW_SHARES]
+def view_sizes(boxes: list[tuple[Box, Box]], rows: int, cols: int, scales: int = VIEW_SCALES) -> list[Size]:
+    """The views' (height, width) in cells of a rows x cols grid, from the tagged photos' (box, crop)
+    pairs: `scales` sizes from the smallest box's area to the largest's (geometric steps), each at
+    the boxes' median aspect, so that the views look for the object at the sizes and shape the
+    user highlighted it (on the personal worlds, views of fixed squares lost most of their gain on
+    wide objects). The whole grid when no box is inside its crop."""
+    sides = []
+    for box, crop in boxes:
+        u0, v0, u1, v1 = in_crop(box, crop)
+        if u1 > u0 and v1 > v0:
+            sides.append(((v1 - v0) * rows, (u1 - u0) * cols))
+    if not sides:
+        return [(float(rows), float(cols))]
+    heights, widths = np.array(sides).T
+    aspect = float(np.sqrt(np.median(heights / widths)))
+    areas = np.sqrt(heights * widths)
+    out: list[Size] = []
+    for scale in np.geomspace(areas.min(), areas.max(), scales):
+        size = (float(np.clip(scale * aspect, 1.0, rows)), float(np.clip(scale / aspect, 1.0, cols)))
+        if size not in out:
+            out.append(size)
+    return out
 
 
-def view_similarities(grids: np.ndarray, keys: np.ndarray, step: float = VIEW_STEP) -> np.ndarray:
+def view_similarities(
+    grids: np.ndarray, keys: np.ndarray, sizes: list[Size], step: float = VIEW_STEP
+) -> np.ndarray:
     """(N, rows, cols, D) grids and (K, s, s, D) templates (box_template) -> (N, V, K): for each
-    view of each grid (every square of `view_lengths` at every `step` cells, resampled to s x s
+    view of each grid (every rectangle of `sizes` at every `step` cells, resampled to s x s
     cells like a template), the mean over the s x s cells of the cosine between its cell and the
     key's.
 
@@ -117,9 +148,9 @@ def view_similarities(grids: np.ndarray, keys: np.ndarray, step: float = VIEW_ST
     gram = np.matmul(flat, flat.transpose(0, 2, 1)).reshape(n, rows, cols, rows, cols)
     gram = gram.transpose(0, 1, 3, 2, 4).reshape(n, rows * rows, cols * cols)
     out = []
-    for length in view_lengths(rows, cols):
-        across = spans(length, cols, s, step)  # (X, s, cols)
-        down = spans(length, rows, s, step)  # (Y, s, rows)
+    for height, width in sizes:
+        across = spans(width, cols, s, step)  # (X, s, cols)
+        down = spans(height, rows, s, step)  # (Y, s, rows)
         wide, high = len(across), len(down)
         total = np.zeros((n, high, wide * k), np.float32)
         for b in range(s):
@@ -143,19 +174,23 @@ CHUNK_VALUES = 4_000_000
 
 
 def best_view_affinity(
-    keys: np.ndarray, grids: np.ndarray, sharpness: float, step: float = VIEW_STEP, *, own: bool = False
+    keys: np.ndarray,
+    grids: np.ndarray,
+    sizes: list[Size],
+    sharpness: float,
+    step: float = VIEW_STEP,
+    *,
+    own: bool = False,
 ) -> np.ndarray:
     """(N, rows, cols, D) grids -> (N,) cache affinity of the (K, s, s, D) keys at each grid's best
-    view. own: the grids are the keys' own photos, in order, and each leaves its own key out."""
+    view (of `sizes`). own: the grids are the keys' own photos, in order, and each leaves its own
+    key out."""
     rows, cols = grids.shape[1:3]
-    views = sum(
-        len(spans(length, cols, 1, step)) * len(spans(length, rows, 1, step))
-        for length in view_lengths(rows, cols)
-    )
+    views = sum(len(spans(width, cols, 1, step)) * len(spans(height, rows, 1, step)) for height, width in sizes)
     chunk = max(1, CHUNK_VALUES // max(1, views * len(keys)))
     out = np.zeros(len(grids), np.float32)
     for start in range(0, len(grids), chunk):
-        logits = sharpness * (view_similarities(grids[start : start + chunk], keys, step) - 1.0)
+        logits = sharpness * (view_similarities(grids[start : start + chunk], keys, sizes, step) - 1.0)
         if own and len(keys) > 1:
             index = np.arange(len(logits))
             logits[index, :, start + index] = -np.inf
@@ -175,30 +210,64 @@ def best_soft_max(logits: np.ndarray) -> np.ndarray:
     return affinity.max(axis=1)
 
 
+@dataclass(frozen=True)
+class WindowScorer:
+    """One tag's window cache, fitted: its keys (box_template, one per tagged photo), the views'
+    sizes (view_sizes) and the calibration that maps a grid's best-view affinity to log-odds (each
+    tagged photo's best view against the other keys -> +2, a library sample's -> -2)."""
+
+    keys: np.ndarray
+    sizes: list[Size]
+    sharpness: float
+    step: float
+    middle: float
+    slope: float
+
+    @classmethod
+    def fit(
+        cls,
+        keys: np.ndarray,
+        tagged_grids: np.ndarray,
+        negatives: np.ndarray,
+        sizes: list[Size],
+        sharpness: float = 200.0,
+        step: float = VIEW_STEP,
+    ) -> WindowScorer:
+        """`tagged_grids`: the keys' photos' grids, in the keys' order; `negatives`: a sample of the
+        library's grids."""
+        own = best_view_affinity(keys, tagged_grids, sizes, sharpness, step, own=True)
+        middle, slope = _calibration(own, best_view_affinity(keys, negatives, sizes, sharpness, step))
+        return cls(keys, sizes, sharpness, step, middle, slope)
+
+    def log_odds(self, grids: np.ndarray) -> np.ndarray:
+        """Calibrated log-odds that each grid holds what the keys show in one of its views."""
+        affinity = best_view_affinity(self.keys, grids, self.sizes, self.sharpness, self.step)
+        return (self.slope * (affinity - self.middle)).astype(np.float32)
+
+
 def window_log_odds(
     keys: np.ndarray,
     tagged_grids: np.ndarray,
     negatives: np.ndarray,
     candidates: np.ndarray,
+    sizes: list[Size],
     sharpness: float = 200.0,
     step: float = VIEW_STEP,
 ) -> np.ndarray:
-    """Calibrated log-odds that each candidate grid holds what the keys (box_template, one per
-    tagged photo, from `tagged_grids` in the same order) show: each tagged photo's best view
-    against the other keys maps to +2, the negatives' (a library sample's grids) to -2."""
-    own = best_view_affinity(keys, tagged_grids, sharpness, step, own=True)
-    middle, slope = _calibration(own, best_view_affinity(keys, negatives, sharpness, step))
-    return (slope * (best_view_affinity(keys, candidates, sharpness, step) - middle)).astype(np.float32)
+    """WindowScorer's log-odds of the candidate grids, fitted and applied in one call."""
+    return WindowScorer.fit(keys, tagged_grids, negatives, sizes, sharpness, step).log_odds(candidates)
 
 
 __all__ = [
+    "WindowScorer",
     "best_soft_max",
     "best_view_affinity",
     "box_cover",
     "box_template",
+    "in_crop",
     "spans",
     "square_crop",
-    "view_lengths",
     "view_similarities",
+    "view_sizes",
     "window_log_odds",
 ]

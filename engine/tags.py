@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,8 +32,8 @@ from .errors import ViewfinderError
 from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
-from .tag_scoring import ProbeConfig, tag_log_odds
-from .tag_windows import box_template, square_crop, window_log_odds
+from .tag_scoring import ProbeConfig, TagScorer, tag_log_odds
+from .tag_windows import Box, WindowScorer, box_template, square_crop, view_sizes
 
 # Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
 TRUST_MARGIN = 2.0
@@ -149,6 +151,31 @@ class TagSearchConfig:
 
 # A photo carrying a tag the query names is a match, whatever its look.
 TAGGED_LOGIT = 50.0
+# How many tags' fitted scorers a search keeps: a query refined as it is typed, re-sorted or
+# filtered names the same tag again, and its scorers and the candidates' window log-odds are reused.
+KEPT_FITS = 4
+
+
+@dataclass
+class _Windows:
+    """A tag's fitted window cache over the patch grids stored for `model`, its share of the tag's
+    log-odds, how many candidates it scores, and the log-odds of the photos it has scored so far
+    (content hash -> log-odds)."""
+
+    scorer: WindowScorer
+    model: str
+    weight: float
+    candidates: int
+    odds: dict[str, float]
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """The scorers of the tags a query names: of the global vectors (None: no other photo to fit
+    it against) and the window cache (None: too few tagged photos with a box and a grid)."""
+
+    scorer: TagScorer | None
+    windows: _Windows | None
 
 
 def normalise_text(text: str) -> str:
@@ -314,16 +341,12 @@ def _without_keys(keys: np.ndarray, library: np.ndarray) -> np.ndarray:
     return np.stack([v for v in library if v.tobytes() not in tagged]) if len(library) else library
 
 
-def tag_odds(
-    keys: np.ndarray, library: np.ndarray, vectors: np.ndarray, config: ProbeConfig = ProbeConfig()
-) -> np.ndarray:
-    """Log-odds that each of `vectors` shows what the tagged photos (`keys`) show: the tag's probe
-    against `library` (a sample of the library, the tagged photos left out) mixed with its cache of
-    tagged photos (engine/tag_scoring.py); 0 (no evidence) when the library holds no other photo."""
+def tag_scorer(keys: np.ndarray, library: np.ndarray, config: ProbeConfig = ProbeConfig()) -> TagScorer | None:
+    """The tag's probe and cache of its tagged photos (`keys`), fitted against `library` (a sample
+    of the library, the tagged photos left out; engine/tag_scoring.py); None when the library
+    holds no other photo."""
     negatives = _without_keys(keys, library)
-    if not len(negatives):
-        return np.zeros(len(vectors), np.float32)
-    return tag_log_odds(keys, negatives, vectors, config)
+    return TagScorer.fit(keys, negatives, config) if len(negatives) else None
 
 
 def look_alikes(
@@ -383,7 +406,7 @@ class TagStage:
     """The search stage of personal tags (engine/search.py), usable the moment tags are given.
 
     A query that names a tag makes the photos carrying it matches; every other photo gains
-    `logit * (2p - 1)` from the tag's probability p (the sigmoid of tag_odds); and the query's own meaning counts
+    `logit * (2p - 1)` from the tag's probability p (the sigmoid of the tag's scorers' log-odds); and the query's own meaning counts
     only as much as the text knows the tag (text_trust): the rest of the meaning stage's log-odds is
     taken back here, so a name the model never learnt does not rank by noise. A name the model was
     trained on separates its own tagged photos in-sample whether or not it learnt the look, so
@@ -404,6 +427,8 @@ class TagStage:
         self.config = config
         self.held_out = dict(held_out or {})
         self.model = model  # the key the photos' patch grids are stored under (None: not read)
+        self._fits: OrderedDict[tuple, _Fitted] = OrderedDict()
+        self._lock = threading.Lock()
 
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
         texts = matching_tag_texts(self.store, request.text) if request.text else []
@@ -416,9 +441,10 @@ class TagStage:
         tagged = np.isin(pool.rows, tagged_rows)
         sample = sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)
         library = table.matrix[sample]
-        odds = self._with_windows(
-            tag_odds(keys, library, pool.vectors, self.config.probe), texts, table, pool, tagged_rows, sample
-        )
+        fitted = self._fitted(texts, table, tagged_rows, sample)
+        odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
+        if fitted.windows is not None:
+            odds = self._with_windows(odds, fitted.windows, table, pool, tagged_rows)
         p = 0.5 + 0.5 * np.tanh(odds / 2)  # the sigmoid, written with tanh: no overflow
         logit = self.config.logit * (2.0 * p - 1.0)
         if request.vector is not None:
@@ -432,60 +458,81 @@ class TagStage:
             logit = logit - (1.0 - trust) * meaning
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
 
+    def _fitted(self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray, sample: np.ndarray) -> _Fitted:
+        """The scorers of the photos carrying `texts`, fitted against the library `sample`: kept
+        from an earlier query that named the same tags over the same sample, else fitted now."""
+        boxes = self._boxes(texts, [table.hashes[r] for r in tagged_rows])
+        key = (
+            self.config,
+            tuple(table.hashes[r] for r in tagged_rows),
+            tuple(sorted(boxes.items())),
+            tuple(table.hashes[r] for r in sample),
+        )
+        with self._lock:
+            if key in self._fits:
+                self._fits.move_to_end(key)
+                return self._fits[key]
+        scorer = tag_scorer(table.matrix[tagged_rows], table.matrix[sample], self.config.probe)
+        config = self.config.windows
+        windows = None
+        if config is not None and self.model is not None:
+            negative_rows = np.setdiff1d(sample, tagged_rows)
+            if len(negative_rows) > config.negatives:
+                rng = np.random.default_rng(self.config.probe.seed)
+                negative_rows = np.sort(rng.choice(negative_rows, config.negatives, replace=False))
+            windows = self._fit_windows(self.model, config, boxes, [table.hashes[r] for r in negative_rows])
+        fitted = _Fitted(scorer, windows)
+        with self._lock:
+            self._fits[key] = fitted
+            while len(self._fits) > KEPT_FITS:
+                self._fits.popitem(last=False)
+        return fitted
+
     def _with_windows(
-        self,
-        odds: np.ndarray,
-        texts: list[str],
-        table: PhotoTable,
-        pool: Pool,
-        tagged_rows: np.ndarray,
-        sample: np.ndarray,
+        self, odds: np.ndarray, windows: _Windows, table: PhotoTable, pool: Pool, tagged_rows: np.ndarray
     ) -> np.ndarray:
         """The tag's log-odds of the pool with the window cache mixed in for the `candidates` the
-        global scorers rank highest; unchanged without enough tagged photos with a highlight box,
-        and where those or a candidate have no patch grid (a library indexed before grids were
-        kept)."""
-        config = self.config.windows
-        if config is None or self.model is None:
-            return odds
-        # The keys are the highlighted objects: a tagged photo without a box says where nothing is.
-        boxes = self._boxes(texts, [table.hashes[r] for r in tagged_rows])
-        tagged_grids = self.store.grids.of(self.model, boxes)
-        if len(tagged_grids) < config.least:
-            return odds
-        weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
-        sizes = self.store.photos.sizes_by_hash(tagged_grids)
-        keys = np.stack(
-            [box_template(grid, boxes[h], square_crop(sizes.get(h))) for h, grid in tagged_grids.items()]
-        )
+        global scorers rank highest, each scored once for all the queries that name the tag;
+        unchanged where a candidate has no patch grid (a library indexed before grids were kept)."""
         untagged = ~np.isin(pool.rows, tagged_rows)
-        order = np.flatnonzero(untagged)[np.argsort(-odds[untagged], kind="stable")][: config.candidates]
-        negative_rows = np.setdiff1d(sample, tagged_rows)
-        if len(negative_rows) > config.negatives:
-            rng = np.random.default_rng(self.config.probe.seed)
-            negative_rows = np.sort(rng.choice(negative_rows, config.negatives, replace=False))
-        grids = self.store.grids.of(
-            self.model, [table.hashes[r] for r in pool.rows[order]] + [table.hashes[r] for r in negative_rows]
-        )
-        negatives = [grids[table.hashes[r]] for r in negative_rows if table.hashes[r] in grids]
-        found = [i for i in order if table.hashes[pool.rows[i]] in grids]
-        if not negatives or not found:
+        order = np.flatnonzero(untagged)[np.argsort(-odds[untagged], kind="stable")][: windows.candidates]
+        wanted = [table.hashes[r] for r in pool.rows[order]]
+        grids = self.store.grids.of(windows.model, [h for h in wanted if h not in windows.odds])
+        if grids:
+            scored = windows.scorer.log_odds(np.stack(list(grids.values())))
+            windows.odds.update(zip(grids, scored.tolist(), strict=True))
+        found = [(i, windows.odds[h]) for i, h in zip(order, wanted, strict=True) if h in windows.odds]
+        if not found:
             return odds
-        window = window_log_odds(
-            keys,
-            np.stack(list(tagged_grids.values())),
-            np.stack(negatives),
-            np.stack([grids[table.hashes[pool.rows[i]]] for i in found]),
-            config.sharpness,
-            config.step,
-        )
+        rows, window = (np.array(column) for column in zip(*found, strict=True))
         mixed = odds.copy()
-        mixed[found] = (1.0 - weight) * odds[found] + weight * window
+        mixed[rows] = (1.0 - windows.weight) * odds[rows] + windows.weight * window
         return mixed
 
-    def _boxes(self, texts: list[str], hashes: list[str]) -> dict[str, tuple[float, float, float, float]]:
+    def _fit_windows(
+        self, model: str, config: WindowConfig, boxes: dict[str, Box], negative_hashes: list[str]
+    ) -> _Windows | None:
+        """The window cache of the tagged photos with these highlight `boxes`, calibrated on these
+        negatives' grids; None without enough tagged photos with a box and a grid (the keys are the
+        highlighted objects: a tagged photo without a box says where nothing is)."""
+        tagged_grids = self.store.grids.of(model, boxes)
+        negatives = list(self.store.grids.of(model, negative_hashes).values())
+        if len(tagged_grids) < config.least or not negatives:
+            return None
+        tagged = np.stack(list(tagged_grids.values()))
+        # Each tagged photo's (box, crop): the crop is the part of the photo the model saw.
+        photo_sizes = self.store.photos.sizes_by_hash(tagged_grids)
+        seen = [(boxes[h], square_crop(photo_sizes.get(h))) for h in tagged_grids]
+        keys = np.stack([box_template(grid, box, crop) for grid, (box, crop) in zip(tagged, seen, strict=True)])
+        scorer = WindowScorer.fit(
+            keys, tagged, np.stack(negatives), view_sizes(seen, *tagged.shape[1:3]), config.sharpness, config.step
+        )
+        weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
+        return _Windows(scorer, model, weight, config.candidates, {})
+
+    def _boxes(self, texts: list[str], hashes: list[str]) -> dict[str, Box]:
         """content hash -> the first highlight box of its tags among `texts`, where it has one."""
-        out: dict[str, tuple[float, float, float, float]] = {}
+        out: dict[str, Box] = {}
         wanted = set(texts)
         for record in self.store.tags.records(hashes):
             if record.text in wanted and record.hash not in out:
@@ -512,7 +559,7 @@ __all__ = [
     "TagStage",
     "sample_rows",
     "look_alikes",
-    "tag_odds",
+    "tag_scorer",
     "tagged_hashes",
     "ranking_auc",
     "text_trust",

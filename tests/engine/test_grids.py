@@ -20,8 +20,8 @@ from engine.tag_windows import (
     best_view_affinity,
     box_template,
     spans,
-    view_lengths,
     view_similarities,
+    view_sizes,
     window_log_odds,
 )
 from engine.tags import Highlight, add_tag
@@ -43,24 +43,41 @@ def test_a_template_resamples_the_box_cell_by_cell():
     assert np.allclose(box_template(grid, None)[0, 0], _unit(first), atol=1e-5)
 
 
-def test_views_are_every_square_resampled_like_a_template():
-    """view_similarities' separable sums equal forming each view (box_template of its square) and
-    averaging its cells' cosines to the key's."""
+def test_views_are_every_rectangle_resampled_like_a_template():
+    """view_similarities' separable sums equal forming each view (box_template of its rectangle)
+    and averaging its cells' cosines to the key's."""
     rng = np.random.default_rng(1)
     grids = rng.normal(size=(2, 7, 7, 6)).astype(np.float32)
     keys = _unit(rng.normal(size=(4, 3, 3, 6)).astype(np.float32))
-    got = view_similarities(grids, keys, step=0.5)
+    sizes = [(2.0, 2.0), (2.5, 4.0), (7.0, 3.5)]
+    got = view_similarities(grids, keys, sizes, step=0.5)
     want = []
     for grid in grids:
         views = []
-        for length in view_lengths(7, 7):
-            starts = np.arange(len(spans(length, 7, 1, 0.5))) * 0.5
-            for y in starts:
-                for x in starts:
-                    view = box_template(grid, (x / 7, y / 7, (x + length) / 7, (y + length) / 7))
+        for height, width in sizes:
+            for y in np.arange(len(spans(height, 7, 1, 0.5))) * 0.5:
+                for x in np.arange(len(spans(width, 7, 1, 0.5))) * 0.5:
+                    view = box_template(grid, (x / 7, y / 7, (x + width) / 7, (y + height) / 7))
                     views.append(np.einsum("abd,kabd->k", view, keys) / 9)
         want.append(views)
     assert got.shape == np.array(want).shape and np.allclose(got, want, atol=1e-5)
+
+
+def test_views_take_the_highlighted_objects_sizes_and_shape():
+    whole = (0.0, 0.0, 1.0, 1.0)
+    # Boxes of 2 x 4 and 3 x 6 cells of an 8 x 8 grid: five sizes from the one to the other, all
+    # twice as wide as high.
+    sizes = view_sizes([((0.1, 0.1, 0.6, 0.35), whole), ((0.2, 0.3, 0.95, 0.675), whole)], 8, 8)
+    assert len(sizes) == 5
+    assert np.allclose(sizes[0], (2.0, 4.0)) and np.allclose(sizes[-1], (3.0, 6.0))
+    assert all(np.isclose(w, 2 * h) for h, w in sizes)
+    # A box is measured inside the part of the photo the model saw (a landscape photo's centre
+    # square): the same box is wider there. A box outside it is left out; with none left, the grid.
+    landscape = (0.25, 0.0, 0.75, 1.0)
+    assert np.allclose(view_sizes([((0.25, 0.0, 0.5, 0.5), landscape)], 8, 8), [(4.0, 4.0)])
+    assert view_sizes([((0.0, 0.0, 0.2, 0.5), landscape)], 8, 6) == [(8.0, 6.0)]
+    # Never larger than the grid, never under a cell.
+    assert view_sizes([((0.0, 0.0, 1.0, 0.05), whole)], 8, 8) == [(1.0, 8.0)]
 
 
 def _shape(cells: list[tuple[int, int]], at: tuple[int, int]) -> np.ndarray:
@@ -87,10 +104,11 @@ def test_views_tell_shapes_apart_that_share_every_cell():
     )
     candidates = np.stack([_shape(plus, (3, 2)), _shape(tee, (3, 2))])
     assert np.allclose(candidates[0, 3:6, 2:5].mean((0, 1)), candidates[1, 3:6, 2:5].mean((0, 1)))
-    found, decoy = best_view_affinity(keys, candidates, 200.0)
+    sizes = [(3.0, 3.0)]
+    found, decoy = best_view_affinity(keys, candidates, sizes, 200.0)
     assert found > decoy + 1.0
     negatives = np.stack([_shape(tee, at) for at in [(0, 0), (4, 4), (1, 5)]])
-    odds = window_log_odds(keys, tagged, negatives, candidates)
+    odds = window_log_odds(keys, tagged, negatives, candidates, sizes)
     assert odds[0] > 0 > odds[1]
 
 
@@ -100,10 +118,11 @@ def test_views_are_scored_a_chunk_at_a_time(monkeypatch):
     rng = np.random.default_rng(2)
     grids = rng.normal(size=(5, 6, 6, 8)).astype(np.float32)
     keys = np.stack([box_template(g, (0.1, 0.2, 0.6, 0.7)) for g in grids])
-    whole = best_view_affinity(keys, grids, 200.0, own=True)
+    sizes = [(2.0, 3.0), (3.0, 3.0)]
+    whole = best_view_affinity(keys, grids, sizes, 200.0, own=True)
     monkeypatch.setattr(tag_windows, "CHUNK_VALUES", 1)
-    assert np.allclose(best_view_affinity(keys, grids, 200.0, own=True), whole, atol=1e-5)
-    assert not np.allclose(best_view_affinity(keys, grids, 200.0), whole, atol=1e-3)
+    assert np.allclose(best_view_affinity(keys, grids, sizes, 200.0, own=True), whole, atol=1e-5)
+    assert not np.allclose(best_view_affinity(keys, grids, sizes, 200.0), whole, atol=1e-3)
 
 
 def test_only_views_that_can_win_are_soft_maxed():
@@ -194,4 +213,33 @@ def test_grids_follow_a_text_side_switch(tmp_path, tiny_encoder, world_photos):
     after = library.store.grids.of("another text side", hashes)
     assert set(after) == set(before) and library.store.grids.of(old, hashes) == {}
     assert all(np.array_equal(after[h], before[h]) for h in hashes)
+    library.close()
+
+
+def test_a_tag_query_again_reuses_its_window_cache(tmp_path, tiny_encoder, world_photos, monkeypatch):
+    """Refining, re-sorting or filtering a query that names a tag scores no photo twice; a new
+    tag fits the cache again."""
+    world, tagged, paths = world_photos
+    library = Library(tmp_path / "lib", encoder=tiny_encoder)
+    library.add_folders([tmp_path / "photos"])
+    library.index()
+    for path, photo in zip(tagged[:5], world.tagged["rex"][:5], strict=True):
+        add_tag(library.store, path, "rex", [Highlight("rex", photo.box)])
+    scored: list[int] = []
+    log_odds = tag_windows.WindowScorer.log_odds
+
+    def counted(scorer, grids):
+        scored.append(len(grids))
+        return log_odds(scorer, grids)
+
+    monkeypatch.setattr(tag_windows.WindowScorer, "log_odds", counted)
+    first = [(h.path, h.score) for h in library.search(Query(text="rex", k=20))]
+    assert scored == [len(paths) + 1]  # every untagged photo: the library's, and the last tagged one
+    assert [(h.path, h.score) for h in library.search(Query(text="rex", k=20))] == first
+    refined = library.search(Query(text="rex asleep", k=20))
+    assert {h.path for h in refined[:5]} == {p for p, _ in first[:5]} == set(tagged[:5])
+    assert len(scored) == 1
+    add_tag(library.store, tagged[5], "rex", [Highlight("rex", world.tagged["rex"][5].box)])
+    again = library.search(Query(text="rex", k=20))
+    assert scored[1:] == [len(paths)] and {h.path for h in again[:6]} == set(tagged)
     library.close()

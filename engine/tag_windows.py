@@ -245,19 +245,6 @@ class WindowScorer:
         return (self.slope * (affinity - self.middle)).astype(np.float32)
 
 
-def window_log_odds(
-    keys: np.ndarray,
-    tagged_grids: np.ndarray,
-    negatives: np.ndarray,
-    candidates: np.ndarray,
-    sizes: list[Size],
-    sharpness: float = 200.0,
-    step: float = VIEW_STEP,
-) -> np.ndarray:
-    """WindowScorer's log-odds of the candidate grids, fitted and applied in one call."""
-    return WindowScorer.fit(keys, tagged_grids, negatives, sizes, sharpness, step).log_odds(candidates)
-
-
 __all__ = [
     "WindowScorer",
     "best_soft_max",
@@ -269,5 +256,4 @@ __all__ = [
     "square_crop",
     "view_similarities",
     "view_sizes",
-    "window_log_odds",
 ]

@@ -22,7 +22,6 @@ from engine.tag_windows import (
     spans,
     view_similarities,
     view_sizes,
-    window_log_odds,
 )
 from engine.tags import Highlight, add_tag
 
@@ -108,7 +107,7 @@ def test_views_tell_shapes_apart_that_share_every_cell():
     found, decoy = best_view_affinity(keys, candidates, sizes, 200.0)
     assert found > decoy + 1.0
     negatives = np.stack([_shape(tee, at) for at in [(0, 0), (4, 4), (1, 5)]])
-    odds = window_log_odds(keys, tagged, negatives, candidates, sizes)
+    odds = tag_windows.WindowScorer.fit(keys, tagged, negatives, sizes).log_odds(candidates)
     assert odds[0] > 0 > odds[1]
 
 

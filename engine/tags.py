@@ -356,13 +356,17 @@ def look_alikes(
     share: float = 0.1,
     least: int = 20,
 ) -> np.ndarray:
-    """The library vectors the tag's own scorer ranks highest (its top `share`, at least `least`):
+    """The library vectors the tag's own scorer of the global vectors ranks highest (top_share):
     the photos a text must tell the tag from to add anything to the tag's probe and cache."""
     if not len(library) or not len(keys):
         return library
-    scores = tag_log_odds(keys, library, library, config)
-    top = min(len(library), max(least, int(share * len(library))))
-    return library[np.argsort(-scores, kind="stable")[:top]]
+    return library[top_share(tag_log_odds(keys, library, library, config), share, least)]
+
+
+def top_share(scores: np.ndarray, share: float = 0.1, least: int = 20) -> np.ndarray:
+    """Indices of the highest `scores`, best first: their top `share`, at least `least`."""
+    top = min(len(scores), max(least, int(share * len(scores))))
+    return np.argsort(-scores, kind="stable")[:top]
 
 
 def version_text_trusts(store: Store, library_path: Path, model: ModelSpec) -> dict[str, float]:
@@ -406,12 +410,13 @@ class TagStage:
     """The search stage of personal tags (engine/search.py), usable the moment tags are given.
 
     A query that names a tag makes the photos carrying it matches; every other photo gains
-    `logit * (2p - 1)` from the tag's probability p (the sigmoid of the tag's scorers' log-odds); and the query's own meaning counts
-    only as much as the text knows the tag (text_trust): the rest of the meaning stage's log-odds is
-    taken back here, so a name the model never learnt does not rank by noise. A name the model was
-    trained on separates its own tagged photos in-sample whether or not it learnt the look, so
-    there the trust is at most what training measured on held-out photos (`held_out`, tag text ->
-    trust: the trained text at telling held-out tagged photos from the tag scorer's look-alikes).
+    `logit * (2p - 1)` from the tag's probability p (the sigmoid of `odds`); and the query's own
+    meaning counts only as much as the text knows the tag (text_trust): the rest of the meaning
+    stage's log-odds is taken back here, so a name the model never learnt does not rank by noise.
+    A name the model was trained on separates its own tagged photos in-sample whether or not it
+    learnt the look, so there the trust is at most what training measured on held-out photos
+    (`held_out`, tag text -> trust: the trained text at telling held-out tagged photos from the
+    photos this stage ranks highest for the tag, fitted on the other tagged photos).
     """
 
     def __init__(
@@ -439,15 +444,11 @@ class TagStage:
         tagged_rows = table.rows_of_hashes(hashes)
         keys = table.matrix[tagged_rows]
         tagged = np.isin(pool.rows, tagged_rows)
-        sample = sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)
-        library = table.matrix[sample]
-        fitted = self._fitted(texts, table, tagged_rows, sample)
-        odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
-        if fitted.windows is not None:
-            odds = self._with_windows(odds, fitted.windows, table, pool, tagged_rows)
+        odds = self.odds(texts, pool, tagged_rows)
         p = 0.5 + 0.5 * np.tanh(odds / 2)  # the sigmoid, written with tanh: no overflow
         logit = self.config.logit * (2.0 * p - 1.0)
         if request.vector is not None:
+            library = table.matrix[sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)]
             trust = text_trust(request.vector, keys, library)
             measured = [self.held_out[t] for t in texts if t in self.held_out]
             if measured:
@@ -457,6 +458,19 @@ class TagStage:
             )
             logit = logit - (1.0 - trust) * meaning
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
+
+    def odds(self, texts: list[str], pool: Pool, tagged_rows: np.ndarray) -> np.ndarray:
+        """The log-odds that each photo of the pool shows what the photos at `tagged_rows` of its
+        table show (those carrying `texts`, whose highlight boxes the window cache reads): the
+        scorers of the global vectors, with the window cache mixed in for the candidates they
+        rank highest."""
+        table = pool.table
+        sample = sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)
+        fitted = self._fitted(texts, table, tagged_rows, sample)
+        odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
+        if fitted.windows is not None:
+            odds = self._with_windows(odds, fitted.windows, table, pool, tagged_rows)
+        return odds
 
     def _fitted(self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray, sample: np.ndarray) -> _Fitted:
         """The scorers of the photos carrying `texts`, fitted against the library `sample`: kept
@@ -561,6 +575,7 @@ __all__ = [
     "look_alikes",
     "tag_scorer",
     "tagged_hashes",
+    "top_share",
     "ranking_auc",
     "text_trust",
     "trust_of_auc",

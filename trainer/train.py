@@ -33,7 +33,16 @@ from engine.encoder import Encoder
 from engine.errors import ViewfinderError
 from engine.forward import pool_positions
 from engine.library import Library
-from engine.tags import STOPWORDS, TEXT_TRUST_METRIC, look_alikes, ranking_auc, trust_of_auc
+from engine.search import Pool
+from engine.tags import (
+    STOPWORDS,
+    TEXT_TRUST_METRIC,
+    TagStage,
+    look_alikes,
+    ranking_auc,
+    top_share,
+    trust_of_auc,
+)
 
 from . import versions
 from .data import (
@@ -454,6 +463,7 @@ def train(
     before_ranks: list[int] = []
     after_ranks: list[int] = []
     trusts: dict[str, list[tuple[float, int, int]]] = {}
+    search_look_alikes = _search_look_alikes(library, gallery, untagged) if use_stored else None
     for held in folds:
         held_hashes = {p.hash for p in held}
         trained = [p for p in photos if p.hash not in held_hashes]
@@ -468,7 +478,8 @@ def train(
         after_scores += a_ap
         before_ranks += b_ranks
         after_ranks += a_ranks
-        fold_aucs = _held_out_aucs(texts_after, gallery, tuned_vectors, held, trained, untagged)
+        hard_of = search_look_alikes or _vector_look_alikes(tuned_vectors, untagged)
+        fold_aucs = _held_out_aucs(texts_after, gallery, tuned_vectors, held, trained, hard_of)
         for text, measured in fold_aucs.items():
             trusts.setdefault(text, []).append(measured)
 
@@ -722,27 +733,60 @@ def _held_out(
     return aps, ranks
 
 
+# The look-alikes of a tag: (tag text, gallery rows of the fold's photos carrying it) -> the
+# vectors of the untagged photos that the tag's scoring, fitted on those photos, ranks highest.
+LookAlikes = Callable[[str, list[int]], np.ndarray]
+
+
 def _held_out_aucs(
     texts: dict[str, np.ndarray],
     gallery: _Gallery,
     vectors: np.ndarray,
     held: Sequence[TaggedPhoto],
     trained: Sequence[TaggedPhoto],
-    untagged: np.ndarray,
+    hard_of: LookAlikes,
 ) -> dict[str, tuple[float, int, int]]:
     """Per tag of the held-out photos: (AUC, held-out photos, look-alikes) of the tuned text (in
-    `texts`) at telling those photos from the untagged photos that the tag's own scorer, fitted on
-    the fold's training photos, ranks highest (look_alikes). Search trusts a trained name's text no
+    `texts`) at telling those photos from the untagged photos that the tag's own scoring, fitted on
+    the fold's training photos, ranks highest (`hard_of`). Search trusts a trained name's text no
     more than this shows: in-sample, a name separates its own tagged photos whether or not it learnt
-    anything the tag's scorer lacks."""
-    library = vectors[untagged]
+    anything the tag's scoring lacks."""
     out = {}
     for text, tv in texts.items():
         rows, keys = gallery.rows_of(held, text), gallery.rows_of(trained, text)
-        if rows and keys and len(library):
-            hard = look_alikes(vectors[keys], library)
-            out[text] = (ranking_auc(tv, vectors[rows], hard), len(rows), len(hard))
+        if rows and keys:
+            hard = hard_of(text, keys)
+            if len(hard):
+                out[text] = (ranking_auc(tv, vectors[rows], hard), len(rows), len(hard))
     return out
+
+
+def _vector_look_alikes(vectors: np.ndarray, untagged: np.ndarray) -> LookAlikes:
+    """Look-alikes by the tag's scorer of the global `vectors` alone (look_alikes): for a gallery
+    embedded here, which has no patch grids."""
+    return lambda text, keys: look_alikes(vectors[keys], vectors[untagged])
+
+
+def _search_look_alikes(library: Library, gallery: _Gallery, untagged: np.ndarray) -> LookAlikes:
+    """Look-alikes by search's own tag scoring (TagStage.odds: the scorers of the global vectors
+    and the window cache over the highlighted photos' grids), for a gallery of the library's stored
+    vectors: a text that tells held-out photos only from what the global scorers confuse them with
+    would earn trust that search then spends against the window cache's harder look-alikes."""
+    tables, _, stages = library.search_parts()
+    stage = next(s for s in stages if isinstance(s, TagStage))
+    table = tables.current()
+    pool = Pool(table, np.arange(len(table)), np.zeros(len(table), np.float32))
+    row_of = {h: row for row, h in enumerate(table.hashes)}
+    if not all(gallery.hashes[g] in row_of for g in untagged):  # not the table's photos
+        return _vector_look_alikes(gallery.vectors, untagged)
+    rows = np.array([row_of[gallery.hashes[g]] for g in untagged], np.int64)
+
+    def hard_of(text: str, keys: list[int]) -> np.ndarray:
+        tagged = np.sort([row_of[gallery.hashes[k]] for k in keys if gallery.hashes[k] in row_of])
+        odds = stage.odds([text], pool, tagged.astype(np.int64))
+        return gallery.vectors[untagged[top_share(odds[rows])]]
+
+    return hard_of
 
 
 def _pooled_trust(folds: Sequence[tuple[float, int, int]]) -> float:

@@ -770,8 +770,8 @@ def _vector_look_alikes(vectors: np.ndarray, untagged: np.ndarray) -> LookAlikes
 def _search_look_alikes(library: Library, gallery: _Gallery, untagged: np.ndarray) -> LookAlikes:
     """Look-alikes by search's own tag scoring (TagStage.odds: the scorers of the global vectors
     and the window cache over the highlighted photos' grids), for a gallery of the library's stored
-    vectors: a text that tells held-out photos only from what the global scorers confuse them with
-    would earn trust that search then spends against the window cache's harder look-alikes."""
+    vectors: the text's trust is then measured against the photos search ranks it beside, not
+    against what the global scorers alone would confuse with the tag."""
     tables, _, stages = library.search_parts()
     stage = next(s for s in stages if isinstance(s, TagStage))
     table = tables.current()
@@ -782,8 +782,10 @@ def _search_look_alikes(library: Library, gallery: _Gallery, untagged: np.ndarra
     rows = np.array([row_of[gallery.hashes[g]] for g in untagged], np.int64)
 
     def hard_of(text: str, keys: list[int]) -> np.ndarray:
-        tagged = np.sort([row_of[gallery.hashes[k]] for k in keys if gallery.hashes[k] in row_of])
-        odds = stage.odds([text], pool, tagged.astype(np.int64))
+        tagged = np.array(sorted(row_of[gallery.hashes[k]] for k in keys if gallery.hashes[k] in row_of), np.int64)
+        if not len(tagged):
+            return gallery.vectors[:0]
+        odds = stage.odds([text], pool, tagged)
         return gallery.vectors[untagged[top_share(odds[rows])]]
 
     return hard_of

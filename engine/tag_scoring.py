@@ -85,7 +85,7 @@ def fit_probe(positives: np.ndarray, negatives: np.ndarray, shrinkage: float = 0
     return Probe(weights.astype(np.float32), bias - middle, slope)
 
 
-def _calibration(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
+def calibration(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
     """(middle, slope) that map the classes' mean scores to -2 and +2 log-odds."""
     pos, neg = float(np.mean(positives)), float(np.mean(negatives))
     return (pos + neg) / 2, 4.0 / max(pos - neg, 1e-9)
@@ -130,7 +130,7 @@ class TagScorer:
         cache_weight = config.cache_weight * min(1.0, len(positives) / config.full_cache)
         middle, slope = 0.0, 0.0
         if cache_weight > 0:
-            middle, slope = _calibration(
+            middle, slope = calibration(
                 cache_affinity(positives, positives, config.sharpness, own=True),
                 cache_affinity(positives, negatives, config.sharpness),
             )
@@ -157,6 +157,7 @@ __all__ = [
     "ProbeConfig",
     "TagScorer",
     "cache_affinity",
+    "calibration",
     "fit_probe",
     "prototype_scores",
     "soft_max",

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tag_scoring import _calibration, soft_max
+from .tag_scoring import calibration, soft_max
 
 # A key's side in cells; how many view sizes span the boxes' sizes; the views' step in cells.
 TEMPLATE_CELLS = 3
@@ -117,11 +117,11 @@ def view_sizes(boxes: list[tuple[Box, Box]], rows: int, cols: int, scales: int =
     if not sides:
         return [(float(rows), float(cols))]
     heights, widths = np.array(sides).T
-    aspect = float(np.sqrt(np.median(heights / widths)))
+    stretch = float(np.sqrt(np.median(heights / widths)))  # height = scale * stretch, width = scale / stretch
     areas = np.sqrt(heights * widths)
     out: list[Size] = []
     for scale in np.geomspace(areas.min(), areas.max(), scales):
-        size = (float(np.clip(scale * aspect, 1.0, rows)), float(np.clip(scale / aspect, 1.0, cols)))
+        size = (float(np.clip(scale * stretch, 1.0, rows)), float(np.clip(scale / stretch, 1.0, cols)))
         if size not in out:
             out.append(size)
     return out
@@ -236,7 +236,7 @@ class WindowScorer:
         """`tagged_grids`: the keys' photos' grids, in the keys' order; `negatives`: a sample of the
         library's grids."""
         own = best_view_affinity(keys, tagged_grids, sizes, sharpness, step, own=True)
-        middle, slope = _calibration(own, best_view_affinity(keys, negatives, sizes, sharpness, step))
+        middle, slope = calibration(own, best_view_affinity(keys, negatives, sizes, sharpness, step))
         return cls(keys, sizes, sharpness, step, middle, slope)
 
     def log_odds(self, grids: np.ndarray) -> np.ndarray:

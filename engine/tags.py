@@ -444,12 +444,12 @@ class TagStage:
         tagged_rows = table.rows_of_hashes(hashes)
         keys = table.matrix[tagged_rows]
         tagged = np.isin(pool.rows, tagged_rows)
-        odds = self.odds(texts, pool, tagged_rows)
+        sample = self.sample(table)
+        odds = self.odds(texts, pool, tagged_rows, sample)
         p = 0.5 + 0.5 * np.tanh(odds / 2)  # the sigmoid, written with tanh: no overflow
         logit = self.config.logit * (2.0 * p - 1.0)
         if request.vector is not None:
-            library = table.matrix[sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)]
-            trust = text_trust(request.vector, keys, library)
+            trust = text_trust(request.vector, keys, table.matrix[sample])
             measured = [self.held_out[t] for t in texts if t in self.held_out]
             if measured:
                 trust = min(trust, *measured)
@@ -459,13 +459,16 @@ class TagStage:
             logit = logit - (1.0 - trust) * meaning
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
 
-    def odds(self, texts: list[str], pool: Pool, tagged_rows: np.ndarray) -> np.ndarray:
+    def sample(self, table: PhotoTable) -> np.ndarray:
+        """The rows of `table` the tag's scorers are fitted and calibrated against (sample_rows)."""
+        return sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)
+
+    def odds(self, texts: list[str], pool: Pool, tagged_rows: np.ndarray, sample: np.ndarray) -> np.ndarray:
         """The log-odds that each photo of the pool shows what the photos at `tagged_rows` of its
-        table show (those carrying `texts`, whose highlight boxes the window cache reads): the
-        scorers of the global vectors, with the window cache mixed in for the candidates they
-        rank highest."""
+        table show (those carrying `texts`, whose highlight boxes the window cache reads), fitted
+        against the table's `sample` (self.sample): the scorers of the global vectors, with the
+        window cache mixed in for the candidates they rank highest."""
         table = pool.table
-        sample = sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)
         fitted = self._fitted(texts, table, tagged_rows, sample)
         odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
         if fitted.windows is not None:

@@ -775,18 +775,21 @@ def _search_look_alikes(library: Library, gallery: _Gallery, untagged: np.ndarra
     tables, _, stages = library.search_parts()
     stage = next(s for s in stages if isinstance(s, TagStage))
     table = tables.current()
-    pool = Pool(table, np.arange(len(table)), np.zeros(len(table), np.float32))
     row_of = {h: row for row, h in enumerate(table.hashes)}
     if not all(gallery.hashes[g] in row_of for g in untagged):  # not the table's photos
         return _vector_look_alikes(gallery.vectors, untagged)
+    # The pool is the untagged photos alone (ascending rows, as a pool's are): only they are ranked.
     rows = np.array([row_of[gallery.hashes[g]] for g in untagged], np.int64)
+    order = np.argsort(rows)
+    pool = Pool(table, rows[order], np.zeros(len(rows), np.float32))
+    sample = stage.sample(table)
 
     def hard_of(text: str, keys: list[int]) -> np.ndarray:
         tagged = np.array(sorted(row_of[gallery.hashes[k]] for k in keys if gallery.hashes[k] in row_of), np.int64)
         if not len(tagged):
             return gallery.vectors[:0]
-        odds = stage.odds([text], pool, tagged)
-        return gallery.vectors[untagged[top_share(odds[rows])]]
+        odds = stage.odds([text], pool, tagged, sample)
+        return gallery.vectors[untagged[order][top_share(odds)]]
 
     return hard_of
 

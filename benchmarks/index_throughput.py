@@ -14,6 +14,10 @@ Prints photos/s for:
             architecture (--model defaults to ViT-B-32-256, rclip's): its ONNX image graph is exported
             here from the same random-init model into its data folder, so it never downloads
 and the ratios to viewfinder. Model at random init (same cost as pretrained).
+
+With --device cuda it also indexes with every JPEG decoded on the GPU (nvJPEG) and with every JPEG
+decoded by the CPU workers, beside the default split between them, and prints the share of photos
+decoded on the GPU and the GPU's own utilisation (NVML) during each run.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -71,15 +76,20 @@ def make_photos(folder: Path, n: int) -> list[Path]:
 
 
 def ceiling(encoder: Encoder, paths: list[Path], batch_size: int) -> float:
+    """The model alone: one batch of already-preprocessed photos, already on the model's device,
+    embedded len(paths) / batch_size times (decoding every photo at full size would take minutes)."""
     tensors = []
-    for p in paths:
+    for p in paths[:batch_size]:
         with Image.open(p) as im:
             tensors.append(encoder.preprocess_image(ImageOps.exif_transpose(im.convert("RGB"))))
-    encoder.encode_images(torch.stack(tensors[:batch_size]))  # warm-up
+    batch = torch.stack(tensors)
+    batch = batch if encoder.towers is not None else batch.to(encoder.device)
+    encoder.encode_images(batch)  # warm-up
+    rounds = max(1, len(paths) // len(tensors))
     start = time.perf_counter()
-    for i in range(0, len(tensors), batch_size):
-        encoder.encode_images(torch.stack(tensors[i : i + batch_size]))
-    return len(tensors) / (time.perf_counter() - start)
+    for _ in range(rounds):
+        encoder.encode_images(batch)
+    return rounds * len(tensors) / (time.perf_counter() - start)
 
 
 def naive(encoder: Encoder, paths: list[Path], batch_size: int) -> float:
@@ -97,36 +107,65 @@ def naive(encoder: Encoder, paths: list[Path], batch_size: int) -> float:
 
 
 MODEL_BUSY: list[float] = []  # per viewfinder run: the share of its time the model side was working
+DEVICE_DECODE: list[float] = []  # per run: the share of its time spent decoding JPEGs on the device
+ON_DEVICE: list[float] = []  # per run: the share of its photos decoded on the device
+GPU_BUSY: list[float] = []  # per run on CUDA: the GPU's own utilisation, sampled by NVML
+
+
+def _sample_gpu(stop: threading.Event, samples: list[int]) -> None:
+    while not stop.wait(0.05):
+        samples.append(torch.cuda.utilization())
 
 
 def viewfinder(encoder: Encoder, folder: Path, library_dir: Path, batch_size: int) -> float:
     """Photos/s of Library.index(); records in MODEL_BUSY the share of the run spent in the model
     side (on a GPU: JPEG decoding there plus the model, synchronised), the pipeline's bottleneck
     when near 1."""
-    busy = [0.0]
-    original = indexer.embed_batch
+    cuda = str(encoder.device).startswith("cuda")
+    busy = {"embed": 0.0, "decode": 0.0}
+    on_device = [0]
+    originals = indexer.embed_batch, indexer.decode_on_device
 
-    def timed(enc: Encoder, batch: list) -> indexer.Embedded:
-        start = time.perf_counter()
-        out = original(enc, batch)
-        if str(enc.device).startswith("cuda"):
-            torch.cuda.synchronize()
-        busy[0] += time.perf_counter() - start
-        return out
+    def count(encoder: Encoder, batch: list) -> None:
+        on_device[0] += sum(item.jpeg is not None for item in batch)
+        originals[1](encoder, batch)
+
+    def timer(name: str, work):
+        def timed(*args):
+            start = time.perf_counter()
+            out = work(*args)
+            if cuda:
+                torch.cuda.synchronize()
+            busy[name] += time.perf_counter() - start
+            return out
+
+        return timed
 
     library = Library(library_dir, encoder=encoder, batch_size=batch_size)
     library.add_folders([folder])
     library.scan()
-    indexer.embed_batch = timed
+    indexer.embed_batch = timer("embed", originals[0])
+    indexer.decode_on_device = timer("decode", count)
+    stop, samples = threading.Event(), []
+    sampler = threading.Thread(target=_sample_gpu, args=(stop, samples)) if cuda else None
     try:
+        if sampler is not None:
+            sampler.start()
         start = time.perf_counter()
         result = library.index(scan=False)
         elapsed = time.perf_counter() - start
     finally:
-        indexer.embed_batch = original
+        stop.set()
+        if sampler is not None:
+            sampler.join()
+        indexer.embed_batch, indexer.decode_on_device = originals
     library.close()
     assert result.failed == 0 and result.done > 0
-    MODEL_BUSY.append(busy[0] / elapsed)
+    MODEL_BUSY.append(busy["embed"] / elapsed)
+    DEVICE_DECODE.append(busy["decode"] / elapsed)
+    ON_DEVICE.append(on_device[0] / result.done)
+    if samples:
+        GPU_BUSY.append(statistics.mean(samples) / 100)
     return result.done / elapsed
 
 
@@ -280,6 +319,19 @@ def main() -> None:
                     viewfinder(encoder, folder, work / f"library-latency-{r}", args.batch_size)
                 )
                 encoder.towers = streams
+            if str(encoder.device).startswith("cuda"):  # where the JPEGs are decoded, side by side
+                queue = indexer.DEVICE_QUEUE_BATCHES
+                indexer.DEVICE_QUEUE_BATCHES = 10**6
+                rates.setdefault("index, every JPEG decoded on the GPU", []).append(
+                    viewfinder(encoder, folder, work / f"library-gpu-{r}", args.batch_size)
+                )
+                indexer.DEVICE_QUEUE_BATCHES = queue
+                decodes = indexer.decodes_on_device
+                indexer.decodes_on_device = lambda encoder: False
+                rates.setdefault("index, every JPEG decoded by the workers", []).append(
+                    viewfinder(encoder, folder, work / f"library-cpu-{r}", args.batch_size)
+                )
+                indexer.decodes_on_device = decodes
             if not args.no_naive:
                 rates.setdefault("naive decode-then-embed", []).append(naive(encoder, paths, args.batch_size))
     for name, values in rates.items():
@@ -295,6 +347,11 @@ def main() -> None:
                 + ")"
             )
     print("model side busy during viewfinder index runs: " + " ".join(f"{100 * b:.0f}%" for b in MODEL_BUSY))
+    if any(ON_DEVICE):
+        print("  of which JPEG decoding on the device: " + " ".join(f"{100 * b:.0f}%" for b in DEVICE_DECODE))
+        print("photos decoded on the device: " + " ".join(f"{100 * b:.0f}%" for b in ON_DEVICE))
+    if GPU_BUSY:
+        print("GPU utilisation (NVML) during those runs: " + " ".join(f"{100 * b:.0f}%" for b in GPU_BUSY))
     print("per-photo core time by stage (ms of one core):")
     for stage, ms in costs.items():
         print(f"  {stage:22} {ms:7.1f}")

@@ -33,6 +33,28 @@ def is_jpeg(data: bytes) -> bool:
     return data[:3] == JPEG_MAGIC
 
 
+def is_complete(data: bytes) -> bool:
+    """Whether a JPEG's header is whole and its image data closed by the end marker: a file cut short
+    is not. nvJPEG decodes such a file without a word, as grey below the cut; the CPU path decodes
+    it and records the damage. The header's segments are walked to the image's first scan (a
+    thumbnail inside the header has its own end marker); entropy-coded data never holds an end
+    marker, so one after that scan closes the image."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+        elif marker == 0xDA:
+            return data.rfind(b"\xff\xd9") > pos
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+        else:
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return False
+
+
 def decode(datas: Sequence[bytes], device: str) -> list[torch.Tensor]:
     """JPEG files -> (3, H, W) uint8 RGB tensors as stored (not yet upright), on `device`.
     Raises RuntimeError when any of them cannot be decoded (the caller falls back per photo)."""
@@ -45,6 +67,22 @@ def decode(datas: Sequence[bytes], device: str) -> list[torch.Tensor]:
         warnings.simplefilter("ignore")  # torchvision's deprecation notice, once per call
         out = decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device)
     return list(out) if isinstance(out, list) else [out]
+
+
+def shrink(pixels: torch.Tensor, orientation: int, size: tuple[int, int]) -> torch.Tensor:
+    """A decoded (3, H, W) uint8 image, as stored -> float pixels (0-255) averaged over square blocks
+    as the CPU path shrinks it: libjpeg's reduced-scale decoding (1/2, 1/4 or 1/8, the most that
+    keeps the upright image at least `size` (h, w)), then `Image.reduce` by the whole factor still
+    left. Every later step then reads a small image: the resize filter and the hash's pooling over a
+    full 12 MP photo cost milliseconds each on a GPU."""
+    th, tw = size if orientation < 5 else size[::-1]
+    h, w = pixels.shape[-2:]
+    most = min(w // tw, h // th)
+    scale = next((s for s in (8, 4, 2) if most >= s), 1)
+    rest = min(-(-w // scale) // tw, -(-h // scale) // th)
+    factor = scale * rest if rest >= 2 else scale
+    image = pixels.float()
+    return F.avg_pool2d(image[None], factor)[0] if factor >= 2 else image
 
 
 def upright(pixels: torch.Tensor, orientation: int) -> torch.Tensor:
@@ -67,7 +105,7 @@ def upright(pixels: torch.Tensor, orientation: int) -> torch.Tensor:
 
 
 def model_input(encoder: Encoder, pixels: torch.Tensor) -> torch.Tensor:
-    """An upright (3, H, W) uint8 image -> the model's (3, h, w) normalised input, on its device:
+    """An upright (3, H, W) image (0-255) -> the model's (3, h, w) normalised input, on its device:
     the shorter side resized and the centre cropped (or the whole photo squashed), as
     `Encoder.preprocess_array` does, with an antialiased bicubic filter."""
     from .encoder import resize_crop
@@ -91,20 +129,31 @@ def model_input(encoder: Encoder, pixels: torch.Tensor) -> torch.Tensor:
 _DCT: dict[str, torch.Tensor] = {}
 
 
-def perceptual_hash(pixels: torch.Tensor) -> int:
-    """engine.phash's 64-bit pHash of an upright (3, H, W) uint8 image, computed where it lies:
-    grey levels, area-averaged to 32x32, the 8x8 lowest 2-D DCT coefficients against their median."""
+def perceptual_hashes(images: Sequence[torch.Tensor]) -> list[int]:
+    """engine.phash's 64-bit pHash of upright (3, H, W) images (0-255), computed where they lie, with
+    one transfer back for all of them: grey levels, area-averaged to 32x32, the 8x8 lowest 2-D DCT
+    coefficients against their median."""
     from .phash import _DCT as dct_matrix
     from .phash import _KEEP, _SIDE, _WEIGHTS
 
-    key = str(pixels.device)
+    device = images[0].device
+    key = str(device)
     if key not in _DCT:
-        _DCT[key] = torch.from_numpy(dct_matrix).to(pixels.device, torch.float64)
+        _DCT[key] = torch.from_numpy(dct_matrix).to(device, torch.float64)
     dct = _DCT[key]
-    weights = torch.tensor(_GREY, device=pixels.device, dtype=torch.float32).view(3, 1, 1)
-    grey = (pixels.float() * weights).sum(dim=0)
-    small = F.adaptive_avg_pool2d(grey[None, None], (_SIDE, _SIDE))[0, 0].double()
-    low = (dct @ small @ dct.T)[:_KEEP, :_KEEP].reshape(-1).cpu().numpy()
-    bits = (low > np.median(low)).astype(np.uint64)
-    assert bits.size == BITS
-    return int(np.int64(np.sum(bits * _WEIGHTS, dtype=np.uint64)))
+    weights = torch.tensor(_GREY, device=device, dtype=torch.float32).view(3, 1, 1)
+    small = torch.stack(
+        [
+            F.adaptive_avg_pool2d((image.float() * weights).sum(dim=0)[None, None], (_SIDE, _SIDE))[0, 0]
+            for image in images
+        ]
+    ).double()
+    low = (dct @ small @ dct.T)[:, :_KEEP, :_KEEP].reshape(len(images), -1).cpu().numpy()
+    bits = (low > np.median(low, axis=1, keepdims=True)).astype(np.uint64)
+    assert bits.shape[1] == BITS
+    return [int(np.int64(np.sum(row * _WEIGHTS, dtype=np.uint64))) for row in bits]
+
+
+def perceptual_hash(pixels: torch.Tensor) -> int:
+    """The pHash of one upright image (`perceptual_hashes`)."""
+    return perceptual_hashes([pixels])[0]

@@ -71,7 +71,8 @@ def make_library(tmp_path: Path, tiny_encoder):
     opened = []
 
     def make(name: str = "library", **kwargs):
-        library = Library(tmp_path / name, encoder=tiny_encoder, **kwargs)
+        kwargs.setdefault("encoder", tiny_encoder)
+        library = Library(tmp_path / name, **kwargs)
         opened.append(library)
         return library
 

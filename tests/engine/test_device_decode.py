@@ -38,9 +38,14 @@ def test_upright_turns_as_exif_says(sample_photos, orientation):
 
 
 def test_model_input_and_hash_match_the_cpu_path(sample_photos, tiny_encoder):
-    for name in PHOTOS:
-        upright, _ = _decoded(sample_photos / name)
-        image, _ = open_image(sample_photos / name)
+    for name in PHOTOS:  # DSCN0010 is large enough to be shrunk first
+        data = (sample_photos / name).read_bytes()
+        orientation = read_metadata(data).orientation
+        small = device_decode.shrink(
+            device_decode.decode([data], "cpu")[0], orientation, tiny_encoder.image_size
+        )
+        upright = device_decode.upright(small, orientation)
+        image, _ = open_image(data, min_size=tiny_encoder.image_size)
         got = device_decode.model_input(tiny_encoder, upright).numpy()
         want = tiny_encoder.preprocess_array(image)
         assert got.shape == want.shape and np.abs(got - want).mean() < 0.05
@@ -52,13 +57,34 @@ def test_model_input_and_hash_match_the_cpu_path(sample_photos, tiny_encoder):
         )
 
 
-def test_library_indexes_with_jpegs_decoded_on_the_device(make_library, sample_photos, tmp_path, monkeypatch):
-    folder = tmp_path / "photos"
+def _photo_folder(sample_photos: Path, folder: Path) -> Path:
+    """The JPEGs above, every EXIF orientation, a HEIC (decoded by the workers as usual) and a JPEG
+    cut short (left to the workers, which record the damage that nvJPEG would pass over)."""
     folder.mkdir()
-    for name in PHOTOS + ["heic/IMG_5195.HEIC"]:  # HEIC: decoded by the workers as usual
+    for name in PHOTOS + ["heic/IMG_5195.HEIC"]:
         shutil.copy(sample_photos / name, folder / Path(name).name)
+    for orientation in range(1, 9):
+        name = f"landscape_{orientation}.jpg"
+        shutil.copy(sample_photos / "jpg" / "orientation" / name, folder / name)
     data = (sample_photos / "jpg" / "exif-org" / "nikon-e950.jpg").read_bytes()
-    (folder / "tail.jpg").write_bytes(data[:-15])  # cut short: refused on the device, kept on the CPU
+    (folder / "tail.jpg").write_bytes(data[:-15])
+    return folder
+
+
+def _assert_same_library(library, reference, folder: Path) -> None:
+    status, want = library.status(), reference.status()
+    assert status.photos == want.photos == len(PHOTOS) + 10 and not status.failures
+    assert [f.path for f in status.damaged] == [str(folder / "tail.jpg")]
+    key = library.model.key
+    hashes, vectors = library.store.vectors.present(key)
+    ref_hashes, ref_vectors = reference.store.vectors.present(key)
+    assert sorted(hashes) == sorted(ref_hashes)
+    order = [ref_hashes.index(h) for h in hashes]
+    assert (vectors * ref_vectors[order]).sum(axis=1).min() > 0.99
+
+
+def test_library_indexes_with_jpegs_decoded_on_the_device(make_library, sample_photos, tmp_path, monkeypatch):
+    folder = _photo_folder(sample_photos, tmp_path / "photos")
     reference = make_library("cpu")
     reference.add_folders([folder])
     reference.index()
@@ -75,14 +101,58 @@ def test_library_indexes_with_jpegs_decoded_on_the_device(make_library, sample_p
     library.add_folders([folder])
     library.index()
     assert sorted(Path(p).name for p in decoded_on_device) == sorted(
-        [Path(n).name for n in PHOTOS] + ["tail.jpg"]
+        p.name for p in folder.iterdir() if p.suffix == ".jpg" and p.name != "tail.jpg"
     )
-    status, want = library.status(), reference.status()
-    assert status.photos == want.photos == len(PHOTOS) + 2 and not status.failures
-    assert [f.path for f in status.damaged] == [str(folder / "tail.jpg")]
-    key = library.model.key
-    hashes, vectors = library.store.vectors.present(key)
-    ref_hashes, ref_vectors = reference.store.vectors.present(key)
-    assert sorted(hashes) == sorted(ref_hashes)
-    order = [ref_hashes.index(h) for h in hashes]
-    assert (vectors * ref_vectors[order]).sum(axis=1).min() > 0.99
+    _assert_same_library(library, reference, folder)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_library_indexes_on_a_cuda_gpu(make_library, sample_photos, tiny_config, tmp_path):
+    """The real GPU path: nvJPEG decoding and the model in half precision on CUDA agree with the CPU."""
+    from engine.config import ModelSpec
+    from engine.encoder import Encoder
+
+    folder = _photo_folder(sample_photos, tmp_path / "photos")
+    reference = make_library("cpu")
+    reference.add_folders([folder])
+    reference.index()
+    gpu = Encoder.load(ModelSpec(str(tiny_config), None), "cuda")
+    assert indexer.decodes_on_device(gpu)
+    library = make_library("cuda", encoder=gpu)
+    library.add_folders([folder])
+    library.index()
+    _assert_same_library(library, reference, folder)
+
+
+def test_a_jpeg_cut_short_is_told_from_a_whole_one(sample_photos):
+    for name in PHOTOS:  # some carry a thumbnail, with its own end marker, in their header
+        data = (sample_photos / name).read_bytes()
+        assert device_decode.is_complete(data) and device_decode.is_complete(data + b"trailer")
+        assert not device_decode.is_complete(data[: len(data) // 2])
+
+
+def test_workers_decode_what_a_busy_device_cannot_take(make_library, sample_photos, tmp_path, monkeypatch):
+    """The device decodes at its own fixed rate: once two batches of JPEGs wait for it, the workers
+    decode the next ones themselves, and the library comes out the same."""
+    import time
+
+    folder = _photo_folder(sample_photos, tmp_path / "photos")
+    reference = make_library("cpu")
+    reference.add_folders([folder])
+    reference.index()
+    decoded_on_device = []
+    original = indexer.decode_on_device
+
+    def slow(encoder, batch):
+        decoded_on_device.extend(item.path for item in batch if item.jpeg is not None)
+        time.sleep(0.3)
+        original(encoder, batch)
+
+    monkeypatch.setattr(indexer, "decodes_on_device", lambda encoder: True)
+    monkeypatch.setattr(indexer, "decode_on_device", slow)
+    library = make_library("device", batch_size=2)
+    library.add_folders([folder])
+    library.index()
+    jpegs = [p for p in folder.iterdir() if p.suffix == ".jpg" and p.name != "tail.jpg"]
+    assert 0 < len(decoded_on_device) < len(jpegs)
+    _assert_same_library(library, reference, folder)

@@ -27,7 +27,19 @@ from .paths import is_inside, is_under
 from .photo_table import PhotoTables
 from .photos import is_photo_path
 from .scanner import ScanDiff, diff_folder, walk_photos
-from .search import SORTS, Hit, Query, Results, Stage, candidates, check_folder, make_request, run
+from .search import (
+    SORTS,
+    Hit,
+    Pool,
+    Query,
+    Request,
+    Results,
+    Stage,
+    candidates,
+    check_folder,
+    make_request,
+    run,
+)
 from .stages import DateStage, FeedbackStage, MeaningStage, NameStage
 from .storage import PhotoRow, Store
 from .storage.texts import PhotoText
@@ -502,21 +514,41 @@ class Library:
             raise QueryError(f"Unknown sort {query.sort!r}: choose one of {', '.join(SORTS)}.")
         if query.folder is not None:
             query = replace(query, folder=check_folder(query.folder, self.folders()))
-        tables, calibrator, stages = self.search_parts()
-        table = tables.current()
-        if len(table) == 0:
+        asked = self._request(query)
+        if asked is None:
             return Results([], 0, 0)
-        # Text queries through the cached runtime text graph when there is one (no torch import).
-        encoder = self.text_encoder if not query.image else self.encoder
-        request = make_request(query, encoder, self.model.key, table)
-        # Above exact.EXACT_LIMIT photos the candidates come from the HNSW graph (engine/search.py).
-        pool = candidates(request, table, self.store, graph=lambda: self.vector_index, screen=calibrator.screen)
+        request, pool, stages = asked
         results = run(request, pool, stages, self.store)
         if request.kind == "text" and request.text:
             self._remember(request.text)
         # A RAW+JPEG shot is one result: the JPEG, with the RAW listed (engine/companions.py).
         hits = merge_pairs(results.hits, lambda paths: self.store.photos.stats_for(paths).keys(), self.store.photos.by_path)
         return replace(results, hits=hits)
+
+    def _request(self, query: Query) -> tuple[Request, Pool, list[Stage]] | None:
+        """The query's request, its candidate photos and the pipeline's stages; None in an empty library."""
+        tables, calibrator, stages = self.search_parts()
+        table = tables.current()
+        if len(table) == 0:
+            return None
+        # Text queries through the cached runtime text graph when there is one (no torch import).
+        encoder = self.text_encoder if not query.image else self.encoder
+        request = make_request(query, encoder, self.model.key, table)
+        # Above exact.EXACT_LIMIT photos the candidates come from the HNSW graph (engine/search.py).
+        pool = candidates(request, table, self.store, graph=lambda: self.vector_index, screen=calibrator.screen)
+        return request, pool, stages
+
+    def prepare_tag(self, text: str) -> None:
+        """Fit ahead what a query naming the tag `text` needs (its scorers, and the window cache's
+        verdicts on the photos it ranks highest: about a second at ViT-B-32 sizes), so that the query
+        answers at once. The app runs it in the background when a tag changes; it is not a search
+        (nothing is remembered), and a tag no photo carries costs nothing."""
+        asked = self._request(Query(text=text))
+        if asked is not None:
+            request, pool, stages = asked
+            for stage in stages:
+                if isinstance(stage, TagStage):
+                    stage.evidence(request, pool)
 
     def _remember(self, text: str) -> None:
         """Keep a search text as a past search (calibration's rivals). The same text twice in a row

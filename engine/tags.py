@@ -433,6 +433,7 @@ class TagStage:
         self.held_out = dict(held_out or {})
         self.model = model  # the key the photos' patch grids are stored under (None: not read)
         self._fits: OrderedDict[tuple, _Fitted] = OrderedDict()
+        self._fitting: dict[tuple, threading.Event] = {}  # fits under way, by key
         self._lock = threading.Lock()
 
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
@@ -477,7 +478,8 @@ class TagStage:
 
     def _fitted(self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray, sample: np.ndarray) -> _Fitted:
         """The scorers of the photos carrying `texts`, fitted against the library `sample`: kept
-        from an earlier query that named the same tags over the same sample, else fitted now."""
+        from an earlier query that named the same tags over the same sample, else fitted now, once
+        (a query arriving while another thread fits the same waits for that fit)."""
         boxes = self._boxes(texts, [table.hashes[r] for r in tagged_rows])
         key = (
             self.config,
@@ -485,10 +487,31 @@ class TagStage:
             tuple(sorted(boxes.items())),
             tuple(table.hashes[r] for r in sample),
         )
-        with self._lock:
-            if key in self._fits:
-                self._fits.move_to_end(key)
-                return self._fits[key]
+        while True:
+            with self._lock:
+                if key in self._fits:
+                    self._fits.move_to_end(key)
+                    return self._fits[key]
+                fitting = self._fitting.get(key)
+                if fitting is None:
+                    fitting = self._fitting[key] = threading.Event()
+                    break
+            fitting.wait()  # the same fit under way in another thread (the app preparing the tag)
+        try:
+            fitted = self._fit(table, tagged_rows, sample, boxes)
+            with self._lock:
+                self._fits[key] = fitted
+                while len(self._fits) > KEPT_FITS:
+                    self._fits.popitem(last=False)
+            return fitted
+        finally:
+            with self._lock:
+                del self._fitting[key]
+            fitting.set()
+
+    def _fit(
+        self, table: PhotoTable, tagged_rows: np.ndarray, sample: np.ndarray, boxes: dict[str, Box]
+    ) -> _Fitted:
         scorer = tag_scorer(table.matrix[tagged_rows], table.matrix[sample], self.config.probe)
         config = self.config.windows
         windows = None
@@ -498,12 +521,7 @@ class TagStage:
                 rng = np.random.default_rng(self.config.probe.seed)
                 negative_rows = np.sort(rng.choice(negative_rows, config.negatives, replace=False))
             windows = self._fit_windows(self.model, config, boxes, [table.hashes[r] for r in negative_rows])
-        fitted = _Fitted(scorer, windows)
-        with self._lock:
-            self._fits[key] = fitted
-            while len(self._fits) > KEPT_FITS:
-                self._fits.popitem(last=False)
-        return fitted
+        return _Fitted(scorer, windows)
 
     def _with_windows(
         self, odds: np.ndarray, windows: _Windows, table: PhotoTable, pool: Pool, tagged_rows: np.ndarray

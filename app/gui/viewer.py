@@ -105,13 +105,13 @@ def metadata_rows(hit: Hit) -> list[tuple[str, str]]:
 
 
 class Viewer(QWidget):
-    """Emits `closed`, `step(+1/-1)`, `find_similar(path)` and `tags_changed()`; the window owns
+    """Emits `closed`, `step(+1/-1)`, `find_similar(path)` and `tags_changed(text)`; the window owns
     navigation. Set `library` (and `query_text`, the text a heatmap maps by default)."""
 
     closed = Signal()
     step = Signal(int)
     find_similar = Signal(str)
-    tags_changed = Signal()
+    tags_changed = Signal(str)  # the tag given, removed or highlighted
     heatmap_ready = Signal()  # an overlay for the current photo and text is shown
     tags_loaded = Signal()  # the tag panel shows the current photo's tags
     handoff_failed = Signal(str)  # no app could open the photo or its folder: what to tell the user
@@ -441,7 +441,7 @@ class Viewer(QWidget):
             self.tag_panel.added()
             self._tags_ready(generation, tags)
             self.tag_panel.choose(outcome.text)
-            self.tags_changed.emit()
+            self.tags_changed.emit(outcome.text)
 
         self.runner.submit(work, done, self._tag_failed)
 
@@ -452,7 +452,7 @@ class Viewer(QWidget):
 
         def done(tags: list[Tag]) -> None:
             self._tags_ready(generation, tags)
-            self.tags_changed.emit()
+            self.tags_changed.emit(text)
 
         self.runner.submit(lambda: tag_jobs.remove_tag(library, path, text), done, self._tag_failed)
 
@@ -486,7 +486,7 @@ class Viewer(QWidget):
         def done(tags: list[Tag]) -> None:
             self._tags_ready(generation, tags)
             self.tag_panel.highlight_status.setText(f"Saved where “{phrase}” is.")
-            self.tags_changed.emit()
+            self.tags_changed.emit(text)
 
         self.tag_panel.highlight_status.setText("Saving…")
         self.runner.submit(

@@ -35,8 +35,13 @@ def _point(canvas, fx: float, fy: float) -> QPoint:
     return QPoint(round(p.x()), round(p.y()))
 
 
-def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(qtbot, window, photo_dir: Path):
+def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
+    qtbot, window, photo_dir: Path, monkeypatch
+):
     _index(qtbot, window, photo_dir)
+    library, prepared = window.state.library, []
+    prepare = library.prepare_tag
+    monkeypatch.setattr(library, "prepare_tag", lambda text: (prepared.append(text), prepare(text))[1])
     chosen = window.views.results.paths()[1:3]
     selection = window.views.grid.selectionModel()
     for path in chosen:
@@ -52,6 +57,8 @@ def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(qtbot, wi
     assert window.lists.tag_action.shortcut().toString() == "Ctrl+T"
     for path in chosen:
         assert _texts(window, path) == ["beach day"]
+    # the new tag's scorers are fitted in the background, ready for the first query naming it
+    qtbot.waitUntil(lambda: prepared == ["beach day"] and not window.lists.preparing, timeout=30_000)
     others = set(window.views.results.paths()) - set(chosen)
     assert all(_texts(window, p) == [] for p in others)
 
@@ -74,8 +81,9 @@ def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window,
 
     # "Add tag…" then Enter: stored, shown as a chip, chosen for highlighting.
     qtbot.keyClicks(panel.field, "red car")
-    with qtbot.waitSignal(viewer.tags_changed, timeout=20_000):
+    with qtbot.waitSignal(viewer.tags_changed, timeout=20_000) as changed:
         qtbot.keyClick(panel.field, Qt.Key.Key_Return)
+    assert changed.args == ["red car"]
     assert _texts(window, path) == ["red car"]
     assert panel.tag_texts() == ["red car"] and panel.current_tag_text() == "red car"
     assert [panel.phrase.itemText(i) for i in range(panel.phrase.count())] == ["red", "car", "red car"]

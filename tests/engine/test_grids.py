@@ -242,3 +242,51 @@ def test_a_tag_query_again_reuses_its_window_cache(tmp_path, tiny_encoder, world
     again = library.search(Query(text="rex", k=20))
     assert scored[1:] == [len(paths)] and {h.path for h in again[:6]} == set(tagged)
     library.close()
+
+
+def test_a_prepared_tag_answers_its_first_query_from_the_cache(tmp_path, tiny_encoder, world_photos, monkeypatch):
+    """What the app does when a tag changes: the tag's scorers are fitted once, in the background,
+    even when two threads ask at once; the first query then fits and scores nothing, answers as an
+    unprepared library does, and preparing is not a search the history keeps."""
+    import threading
+    import time
+
+    world, tagged, _ = world_photos
+    library = Library(tmp_path / "lib", encoder=tiny_encoder)
+    library.add_folders([tmp_path / "photos"])
+    library.index()
+    for path, photo in zip(tagged[:5], world.tagged["rex"][:5], strict=True):
+        add_tag(library.store, path, "rex", [Highlight("rex", photo.box)])
+    unprepared = [(h.path, h.score) for h in library.search(Query(text="rex", k=20))]
+    library.close()
+    library = Library(tmp_path / "lib", encoder=tiny_encoder)
+    fits: list[int] = []
+    fit, log_odds = tag_windows.WindowScorer.fit.__func__, tag_windows.WindowScorer.log_odds
+
+    def slow_fit(cls, *args, **kwargs):
+        fits.append(1)
+        time.sleep(0.3)  # long enough for the second thread to arrive while this one fits
+        return fit(cls, *args, **kwargs)
+
+    scored: list[int] = []
+
+    def counted(scorer, grids):
+        scored.append(len(grids))
+        return log_odds(scorer, grids)
+
+    monkeypatch.setattr(tag_windows.WindowScorer, "fit", classmethod(slow_fit))
+    monkeypatch.setattr(tag_windows.WindowScorer, "log_odds", counted)
+    threads = [threading.Thread(target=library.prepare_tag, args=("rex",)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(fits) == 1 and scored
+    done = len(scored)
+    assert [(h.path, h.score) for h in library.search(Query(text="rex", k=20))] == unprepared
+    assert len(fits) == 1 and len(scored) == done
+    library.prepare_tag("nobody")  # no photo carries it: nothing to fit
+    library.prepare_tag("rex asleep")
+    assert "rex asleep" not in library.store.queries.recent() and "rex" in library.store.queries.recent()
+    assert len(fits) == 1
+    library.close()

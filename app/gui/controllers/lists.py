@@ -53,6 +53,7 @@ class ListsController(QObject):
         self._select_after_refresh: str | None = None
         self._counted: tuple[str, dict[str, int]] | None = None  # model key, the album counts it gave
         self._job = CoalescedJob[Lists](runner, self._done, self._failed)
+        self._prepare = CoalescedJob[None](runner, lambda _: None, priority=-1)
 
         self.tag_action = QAction("&Tag Selected Photos…", window)
         self.tag_action.setShortcut("Ctrl+T")
@@ -63,7 +64,7 @@ class ListsController(QObject):
         sidebar.new_category_requested.connect(self.new_category)
         sidebar.edit_category_requested.connect(self.edit_category)
         sidebar.remove_category_requested.connect(self.remove_category)
-        views.viewer.tags_changed.connect(self.refresh)
+        views.viewer.tags_changed.connect(self._tag_changed)
         for event in (Event.LIBRARY, Event.CONTENT, Event.MODEL):
             state.subscribe(event, lambda *_args: self.refresh())
         state.subscribe(Event.STATUS, self._status_changed)
@@ -199,6 +200,21 @@ class ListsController(QObject):
 
         self.runner.submit(lambda: tag_jobs.tag_photos(library, paths, text), done, failed)
 
+    def _tag_changed(self, text: str) -> None:
+        self.refresh()
+        self.prepare_tag(text)
+
+    def prepare_tag(self, text: str) -> None:
+        """Fit the changed tag's scorers in the background (about a second for a large library), so
+        that the next query naming it answers at once."""
+        library = self.state.library
+        if library is not None and self.state.model_ready and not self.state.closing:
+            self._prepare.run(lambda: library.prepare_tag(text))
+
+    @property
+    def preparing(self) -> bool:
+        return self._prepare.busy
+
     def _tagged(self, outcome: tag_jobs.TagOutcome) -> None:
         message = f"Tagged {len(outcome.tagged):,} photo(s) “{outcome.text}”."
         if outcome.failed:
@@ -208,6 +224,8 @@ class ListsController(QObject):
         viewer = self.views.viewer
         if viewer.hit is not None and viewer.hit.path in outcome.tagged:
             viewer.reload_tags()
+        if outcome.tagged:
+            self.prepare_tag(outcome.text)
         self.tagged.emit(outcome)
 
 

@@ -81,23 +81,35 @@ def _assert_same_library(library, reference, folder: Path) -> None:
     assert (vectors * ref_vectors[order]).sum(axis=1).min() > 0.99
 
 
-def test_library_indexes_with_jpegs_decoded_on_the_device(make_library, sample_photos, tmp_path, monkeypatch):
-    folder = _photo_folder(sample_photos, tmp_path / "photos")
-    reference = make_library("cpu")
-    reference.add_folders([folder])
-    reference.index()
+def _indexed(make_library, name: str, folder: Path, **kwargs):
+    library = make_library(name, **kwargs)
+    library.add_folders([folder])
+    library.index()
+    return library
+
+
+def _indexed_on_the_device(make_library, folder: Path, monkeypatch, delay: float = 0.0, **kwargs):
+    """A library indexed with JPEGs decoded "on the device" (the CPU here), each call taking `delay`
+    seconds longer; and the photos decoded there."""
+    import time
+
     decoded_on_device = []
     original = indexer.decode_on_device
 
     def spy(encoder, batch):
         decoded_on_device.extend(item.path for item in batch if item.jpeg is not None)
+        time.sleep(delay)
         original(encoder, batch)
 
     monkeypatch.setattr(indexer, "decodes_on_device", lambda encoder: True)
     monkeypatch.setattr(indexer, "decode_on_device", spy)
-    library = make_library("device")
-    library.add_folders([folder])
-    library.index()
+    return _indexed(make_library, "device", folder, **kwargs), decoded_on_device
+
+
+def test_library_indexes_with_jpegs_decoded_on_the_device(make_library, sample_photos, tmp_path, monkeypatch):
+    folder = _photo_folder(sample_photos, tmp_path / "photos")
+    reference = _indexed(make_library, "cpu", folder)
+    library, decoded_on_device = _indexed_on_the_device(make_library, folder, monkeypatch)
     assert sorted(Path(p).name for p in decoded_on_device) == sorted(
         p.name for p in folder.iterdir() if p.suffix == ".jpg" and p.name != "tail.jpg"
     )
@@ -111,15 +123,10 @@ def test_library_indexes_on_a_cuda_gpu(make_library, sample_photos, tiny_config,
     from engine.encoder import Encoder
 
     folder = _photo_folder(sample_photos, tmp_path / "photos")
-    reference = make_library("cpu")
-    reference.add_folders([folder])
-    reference.index()
+    reference = _indexed(make_library, "cpu", folder)
     gpu = Encoder.load(ModelSpec(str(tiny_config), None), "cuda")
     assert indexer.decodes_on_device(gpu)
-    library = make_library("cuda", encoder=gpu)
-    library.add_folders([folder])
-    library.index()
-    _assert_same_library(library, reference, folder)
+    _assert_same_library(_indexed(make_library, "cuda", folder, encoder=gpu), reference, folder)
 
 
 def test_a_jpeg_cut_short_is_told_from_a_whole_one(sample_photos):
@@ -132,25 +139,9 @@ def test_a_jpeg_cut_short_is_told_from_a_whole_one(sample_photos):
 def test_workers_decode_what_a_busy_device_cannot_take(make_library, sample_photos, tmp_path, monkeypatch):
     """The device decodes at its own fixed rate: once two batches of JPEGs wait for it, the workers
     decode the next ones themselves, and the library comes out the same."""
-    import time
-
     folder = _photo_folder(sample_photos, tmp_path / "photos")
-    reference = make_library("cpu")
-    reference.add_folders([folder])
-    reference.index()
-    decoded_on_device = []
-    original = indexer.decode_on_device
-
-    def slow(encoder, batch):
-        decoded_on_device.extend(item.path for item in batch if item.jpeg is not None)
-        time.sleep(0.3)
-        original(encoder, batch)
-
-    monkeypatch.setattr(indexer, "decodes_on_device", lambda encoder: True)
-    monkeypatch.setattr(indexer, "decode_on_device", slow)
-    library = make_library("device", batch_size=2)
-    library.add_folders([folder])
-    library.index()
+    reference = _indexed(make_library, "cpu", folder)
+    library, decoded_on_device = _indexed_on_the_device(make_library, folder, monkeypatch, 0.3, batch_size=2)
     jpegs = [p for p in folder.iterdir() if p.suffix == ".jpg" and p.name != "tail.jpg"]
     assert 0 < len(decoded_on_device) < len(jpegs)
     _assert_same_library(library, reference, folder)

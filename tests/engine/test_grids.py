@@ -215,15 +215,21 @@ def test_grids_follow_a_text_side_switch(tmp_path, tiny_encoder, world_photos):
     library.close()
 
 
-def test_a_tag_query_again_reuses_its_window_cache(tmp_path, tiny_encoder, world_photos, monkeypatch):
-    """Refining, re-sorting or filtering a query that names a tag scores no photo twice; a new
-    tag fits the cache again."""
-    world, tagged, paths = world_photos
-    library = Library(tmp_path / "lib", encoder=tiny_encoder)
+def _rex_library(tmp_path, encoder, world, tagged: list[str]) -> Library:
+    """The world's photos indexed, the first five of Rex's tagged "rex" with their boxes."""
+    library = Library(tmp_path / "lib", encoder=encoder)
     library.add_folders([tmp_path / "photos"])
     library.index()
     for path, photo in zip(tagged[:5], world.tagged["rex"][:5], strict=True):
         add_tag(library.store, path, "rex", [Highlight("rex", photo.box)])
+    return library
+
+
+def test_a_tag_query_again_reuses_its_window_cache(tmp_path, tiny_encoder, world_photos, monkeypatch):
+    """Refining, re-sorting or filtering a query that names a tag scores no photo twice; a new
+    tag fits the cache again."""
+    world, tagged, paths = world_photos
+    library = _rex_library(tmp_path, tiny_encoder, world, tagged)
     scored: list[int] = []
     log_odds = tag_windows.WindowScorer.log_odds
 
@@ -252,11 +258,7 @@ def test_a_prepared_tag_answers_its_first_query_from_the_cache(tmp_path, tiny_en
     import time
 
     world, tagged, _ = world_photos
-    library = Library(tmp_path / "lib", encoder=tiny_encoder)
-    library.add_folders([tmp_path / "photos"])
-    library.index()
-    for path, photo in zip(tagged[:5], world.tagged["rex"][:5], strict=True):
-        add_tag(library.store, path, "rex", [Highlight("rex", photo.box)])
+    library = _rex_library(tmp_path, tiny_encoder, world, tagged)
     unprepared = [(h.path, h.score) for h in library.search(Query(text="rex", k=20))]
     library.close()
     library = Library(tmp_path / "lib", encoder=tiny_encoder)

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "library.db"
 INDEX_NAME = "vectors.hnsw"
+TAG_FITS_NAME = "tag-fits"  # the tag stage's fits, kept between processes (engine/tag_fits.py)
 # Text queries lie off the distribution of the photo vectors the graph was built on, where a wider
 # search pays: at 100k vectors ef 256 costs 2.5 ms a query (benchmarks/search_latency.py), next to
 # 35 ms for encoding the text.
@@ -586,6 +587,7 @@ class Library:
                         calibrator,
                         held_out=version_text_trusts(self.store, self.path, self.model),
                         model=key,
+                        folder=None if self.store.read_only else self.path / TAG_FITS_NAME,
                     ),
                     NameStage("filename", self.folders),
                     NameStage("folder", self.folders),

@@ -26,12 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import tag_fits
 from .calibration import Calibrator
 from .config import ModelSpec
 from .errors import ViewfinderError
 from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
+from .tag_fits import Fitted, Windows
 from .tag_scoring import ProbeConfig, TagScorer, tag_log_odds
 from .tag_windows import Box, WindowScorer, box_template, square_crop, view_sizes
 
@@ -154,28 +156,6 @@ TAGGED_LOGIT = 50.0
 # How many tags' fitted scorers a search keeps: a query refined as it is typed, re-sorted or
 # filtered names the same tag again, and its scorers and the candidates' window log-odds are reused.
 KEPT_FITS = 4
-
-
-@dataclass
-class _Windows:
-    """A tag's fitted window cache over the patch grids stored for `model`, its share of the tag's
-    log-odds, how many candidates it scores, and the log-odds of the photos it has scored so far
-    (content hash -> log-odds)."""
-
-    scorer: WindowScorer
-    model: str
-    weight: float
-    candidates: int
-    odds: dict[str, float]
-
-
-@dataclass(frozen=True)
-class _Fitted:
-    """The scorers of the tags a query names: of the global vectors (None: no other photo to fit
-    it against) and the window cache (None: too few tagged photos with a box and a grid)."""
-
-    scorer: TagScorer | None
-    windows: _Windows | None
 
 
 def normalise_text(text: str) -> str:
@@ -426,13 +406,15 @@ class TagStage:
         config: TagSearchConfig = TagSearchConfig(),
         held_out: Mapping[str, float] | None = None,
         model: str | None = None,
+        folder: Path | None = None,
     ):
         self.store = store
         self.calibrator = calibrator
         self.config = config
         self.held_out = dict(held_out or {})
         self.model = model  # the key the photos' patch grids are stored under (None: not read)
-        self._fits: OrderedDict[tuple, _Fitted] = OrderedDict()
+        self.folder = folder  # where fits are kept between processes (engine/tag_fits.py; None: not kept)
+        self._fits: OrderedDict[tuple, Fitted] = OrderedDict()
         self._fitting: dict[tuple, threading.Event] = {}  # fits under way, by key
         self._lock = threading.Lock()
 
@@ -470,16 +452,6 @@ class TagStage:
         against the table's `sample` (self.sample): the scorers of the global vectors, with the
         window cache mixed in for the candidates they rank highest."""
         table = pool.table
-        fitted = self._fitted(texts, table, tagged_rows, sample)
-        odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
-        if fitted.windows is not None:
-            odds = self._with_windows(odds, fitted.windows, table, pool, tagged_rows)
-        return odds
-
-    def _fitted(self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray, sample: np.ndarray) -> _Fitted:
-        """The scorers of the photos carrying `texts`, fitted against the library `sample`: kept
-        from an earlier query that named the same tags over the same sample, else fitted now, once
-        (a query arriving while another thread fits the same waits for that fit)."""
         boxes = self._boxes(texts, [table.hashes[r] for r in tagged_rows])
         key = (
             self.config,
@@ -487,6 +459,29 @@ class TagStage:
             tuple(sorted(boxes.items())),
             tuple(table.hashes[r] for r in sample),
         )
+        name = tag_fits.file_name(str(self.model), key)
+        fitted = self._fitted(key, name, table, tagged_rows, sample, boxes)
+        odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
+        if fitted.windows is not None:
+            scored = len(fitted.windows.odds)
+            odds = self._with_windows(odds, fitted.windows, table, pool, tagged_rows)
+            if self.folder is not None and len(fitted.windows.odds) > scored:
+                tag_fits.save(self.folder, name, fitted)  # with the candidates' window log-odds
+        return odds
+
+    def _fitted(
+        self,
+        key: tuple,
+        name: str,
+        table: PhotoTable,
+        tagged_rows: np.ndarray,
+        sample: np.ndarray,
+        boxes: dict[str, Box],
+    ) -> Fitted:
+        """The scorers of the tagged photos at `tagged_rows` (the photos carrying the query's tags),
+        fitted against the library `sample`: kept from an earlier query that named the same tags over
+        the same sample (in memory, else in `folder` as `name`), else fitted now, once (a query
+        arriving while another thread fits the same waits for that fit)."""
         while True:
             with self._lock:
                 if key in self._fits:
@@ -498,7 +493,11 @@ class TagStage:
                     break
             fitting.wait()  # the same fit under way in another thread (the app preparing the tag)
         try:
-            fitted = self._fit(table, tagged_rows, sample, boxes)
+            fitted = tag_fits.load(self.folder, name) if self.folder is not None else None
+            if fitted is None:
+                fitted = self._fit(table, tagged_rows, sample, boxes)
+                if self.folder is not None:
+                    tag_fits.save(self.folder, name, fitted)
             with self._lock:
                 self._fits[key] = fitted
                 while len(self._fits) > KEPT_FITS:
@@ -511,7 +510,7 @@ class TagStage:
 
     def _fit(
         self, table: PhotoTable, tagged_rows: np.ndarray, sample: np.ndarray, boxes: dict[str, Box]
-    ) -> _Fitted:
+    ) -> Fitted:
         scorer = tag_scorer(table.matrix[tagged_rows], table.matrix[sample], self.config.probe)
         config = self.config.windows
         windows = None
@@ -521,10 +520,10 @@ class TagStage:
                 rng = np.random.default_rng(self.config.probe.seed)
                 negative_rows = np.sort(rng.choice(negative_rows, config.negatives, replace=False))
             windows = self._fit_windows(self.model, config, boxes, [table.hashes[r] for r in negative_rows])
-        return _Fitted(scorer, windows)
+        return Fitted(scorer, windows)
 
     def _with_windows(
-        self, odds: np.ndarray, windows: _Windows, table: PhotoTable, pool: Pool, tagged_rows: np.ndarray
+        self, odds: np.ndarray, windows: Windows, table: PhotoTable, pool: Pool, tagged_rows: np.ndarray
     ) -> np.ndarray:
         """The tag's log-odds of the pool with the window cache mixed in for the `candidates` the
         global scorers rank highest, each scored once for all the queries that name the tag;
@@ -546,7 +545,7 @@ class TagStage:
 
     def _fit_windows(
         self, model: str, config: WindowConfig, boxes: dict[str, Box], negative_hashes: list[str]
-    ) -> _Windows | None:
+    ) -> Windows | None:
         """The window cache of the tagged photos with these highlight `boxes`, calibrated on these
         negatives' grids; None without enough tagged photos with a box and a grid (the keys are the
         highlighted objects: a tagged photo without a box says where nothing is)."""
@@ -563,7 +562,7 @@ class TagStage:
             keys, tagged, np.stack(negatives), view_sizes(seen, *tagged.shape[1:3]), config.sharpness, config.step
         )
         weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
-        return _Windows(scorer, model, weight, config.candidates, {})
+        return Windows(scorer, model, weight, config.candidates, {})
 
     def _boxes(self, texts: list[str], hashes: list[str]) -> dict[str, Box]:
         """content hash -> the first highlight box of its tags among `texts`, where it has one."""

@@ -215,9 +215,9 @@ def test_grids_follow_a_text_side_switch(tmp_path, tiny_encoder, world_photos):
     library.close()
 
 
-def _rex_library(tmp_path, encoder, world, tagged: list[str]) -> Library:
+def _rex_library(tmp_path, encoder, world, tagged: list[str], name: str = "lib") -> Library:
     """The world's photos indexed, the first five of Rex's tagged "rex" with their boxes."""
-    library = Library(tmp_path / "lib", encoder=encoder)
+    library = Library(tmp_path / name, encoder=encoder)
     library.add_folders([tmp_path / "photos"])
     library.index()
     for path, photo in zip(tagged[:5], world.tagged["rex"][:5], strict=True):
@@ -250,6 +250,34 @@ def test_a_tag_query_again_reuses_its_window_cache(tmp_path, tiny_encoder, world
     library.close()
 
 
+def test_a_new_process_answers_from_the_fit_kept_in_the_library(tmp_path, tiny_encoder, world_photos, monkeypatch):
+    """A command-line search, or the app after a restart, reads the tag's fit (and the candidates'
+    window log-odds) kept by an earlier one and answers the same; a damaged file is fitted again."""
+    world, tagged, _ = world_photos
+    library = _rex_library(tmp_path, tiny_encoder, world, tagged)
+    first = [(h.path, h.score) for h in library.search(Query(text="rex", k=20))]
+    library.close()
+    fits, scored = [], []
+    fit, log_odds = tag_windows.WindowScorer.fit.__func__, tag_windows.WindowScorer.log_odds
+    monkeypatch.setattr(
+        tag_windows.WindowScorer, "fit", classmethod(lambda cls, *a, **k: fits.append(1) or fit(cls, *a, **k))
+    )
+    monkeypatch.setattr(
+        tag_windows.WindowScorer, "log_odds", lambda scorer, grids: scored.append(len(grids)) or log_odds(scorer, grids)
+    )
+    library = Library(tmp_path / "lib", encoder=tiny_encoder)
+    assert [(h.path, h.score) for h in library.search(Query(text="rex", k=20))] == first
+    assert fits == [] and scored == []
+    library.close()
+    kept = list((tmp_path / "lib" / "tag-fits").glob("*.npz"))
+    assert len(kept) == 1
+    kept[0].write_bytes(b"not a fit")
+    library = Library(tmp_path / "lib", encoder=tiny_encoder)
+    assert [(h.path, h.score) for h in library.search(Query(text="rex", k=20))] == first
+    assert fits == [1] and scored
+    library.close()
+
+
 def test_a_prepared_tag_answers_its_first_query_from_the_cache(tmp_path, tiny_encoder, world_photos, monkeypatch):
     """What the app does when a tag changes: the tag's scorers are fitted once, in the background,
     even when two threads ask at once; the first query then fits and scores nothing, answers as an
@@ -258,10 +286,10 @@ def test_a_prepared_tag_answers_its_first_query_from_the_cache(tmp_path, tiny_en
     import time
 
     world, tagged, _ = world_photos
-    library = _rex_library(tmp_path, tiny_encoder, world, tagged)
+    library = _rex_library(tmp_path, tiny_encoder, world, tagged, "unprepared")
     unprepared = [(h.path, h.score) for h in library.search(Query(text="rex", k=20))]
     library.close()
-    library = Library(tmp_path / "lib", encoder=tiny_encoder)
+    library = _rex_library(tmp_path, tiny_encoder, world, tagged)
     fits: list[int] = []
     fit, log_odds = tag_windows.WindowScorer.fit.__func__, tag_windows.WindowScorer.log_odds
 

@@ -164,3 +164,17 @@ def test_weights_replaced_in_place_are_exported_again(cache, pretrained_tiny, tm
     slow = Encoder.load(spec, "cpu", precision="torch")
     cos = (fast.encode_texts(TEXTS) * slow.encode_texts(TEXTS)).sum(axis=1)
     assert cos.min() >= runtime.MIN_COSINE
+
+
+_FORKS: list[int] = []
+
+
+def test_exporting_the_towers_reports_to_no_one(cache, tiny_config):
+    """OpenVINO's converter would report each conversion to Google Analytics from a process it forks
+    (a fork that once held the test suite at exit); Viewfinder keeps its telemetry from loading, so
+    an export forks nothing and sends nothing."""
+    if not _FORKS:
+        os.register_at_fork(before=lambda: _FORKS.append(1))  # cannot be removed: counts from here on
+        _FORKS.append(0)
+    Encoder.load(ModelSpec(str(tiny_config), None), "cpu", precision="fp32")
+    assert (cache / "graphs").exists() and sum(_FORKS) == 0

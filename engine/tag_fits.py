@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import npz
 from .tag_scoring import Probe, TagScorer
 from .tag_windows import WindowScorer
 
@@ -58,29 +57,22 @@ def file_name(model: str, key: tuple) -> str:
 
 def save(folder: Path, name: str, fitted: Fitted) -> None:
     """Keep `fitted` as `folder / name`, and only the newest KEPT_FILES fits."""
-    written: Path | None = None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
-            written = Path(f.name)
-            np.savez(f, allow_pickle=False, **_arrays(fitted))
-        os.replace(written, folder / name)
-        for old in sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEPT_FILES]:
-            old.unlink(missing_ok=True)
-    except OSError as e:  # a full disk, a folder not writable: the fit is only not kept
-        log.info("tag fit not kept in %s: %s", folder, e)
-        if written is not None:
-            written.unlink(missing_ok=True)
+    if npz.write(folder / name, _arrays(fitted)):
+        try:
+            for old in sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEPT_FILES]:
+                old.unlink(missing_ok=True)
+        except OSError as e:
+            log.info("old tag fits not removed from %s: %s", folder, e)
 
 
 def load(folder: Path, name: str) -> Fitted | None:
     """The fit kept as `folder / name`; None when there is none or it cannot be read."""
-    try:
-        with np.load(folder / name, allow_pickle=False) as data:
-            return _fitted({k: data[k] for k in data.files})
-    except FileNotFoundError:
+    data = npz.read(folder / name)
+    if data is None:
         return None
-    except Exception as e:  # a damaged or foreign file: fitted again
+    try:
+        return _fitted(data)
+    except (KeyError, ValueError) as e:  # written by another version of this module
         log.info("tag fit %s not read: %s", name, e)
         return None
 

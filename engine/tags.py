@@ -460,13 +460,14 @@ class TagStage:
             tuple(table.hashes[r] for r in sample),
         )
         name = tag_fits.file_name(str(self.model), key)
-        fitted = self._fitted(key, name, table, tagged_rows, sample, boxes)
+        fitted, new = self._fitted(key, name, table, tagged_rows, sample, boxes)
         odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
         if fitted.windows is not None:
             scored = len(fitted.windows.odds)
             odds = self._with_windows(odds, fitted.windows, table, pool, tagged_rows)
-            if self.folder is not None and len(fitted.windows.odds) > scored:
-                tag_fits.save(self.folder, name, fitted)  # with the candidates' window log-odds
+            new = new or len(fitted.windows.odds) > scored
+        if new and self.folder is not None:  # a new fit, or new candidates' window log-odds
+            tag_fits.save(self.folder, name, fitted)
         return odds
 
     def _fitted(
@@ -477,32 +478,29 @@ class TagStage:
         tagged_rows: np.ndarray,
         sample: np.ndarray,
         boxes: dict[str, Box],
-    ) -> Fitted:
+    ) -> tuple[Fitted, bool]:
         """The scorers of the tagged photos at `tagged_rows` (the photos carrying the query's tags),
         fitted against the library `sample`: kept from an earlier query that named the same tags over
         the same sample (in memory, else in `folder` as `name`), else fitted now, once (a query
-        arriving while another thread fits the same waits for that fit)."""
+        arriving while another thread fits the same waits for that fit); and whether fitted now."""
         while True:
             with self._lock:
                 if key in self._fits:
                     self._fits.move_to_end(key)
-                    return self._fits[key]
+                    return self._fits[key], False
                 fitting = self._fitting.get(key)
                 if fitting is None:
                     fitting = self._fitting[key] = threading.Event()
                     break
             fitting.wait()  # the same fit under way in another thread (the app preparing the tag)
         try:
-            fitted = tag_fits.load(self.folder, name) if self.folder is not None else None
-            if fitted is None:
-                fitted = self._fit(table, tagged_rows, sample, boxes)
-                if self.folder is not None:
-                    tag_fits.save(self.folder, name, fitted)
+            kept = tag_fits.load(self.folder, name) if self.folder is not None else None
+            fitted = kept or self._fit(table, tagged_rows, sample, boxes)
             with self._lock:
                 self._fits[key] = fitted
                 while len(self._fits) > KEPT_FITS:
                     self._fits.popitem(last=False)
-            return fitted
+            return fitted, kept is None
         finally:
             with self._lock:
                 del self._fitting[key]

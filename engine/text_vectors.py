@@ -9,13 +9,13 @@ only texts never seen before are encoded (then added to the file).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from . import npz
 
 log = logging.getLogger(__name__)
 
@@ -52,28 +52,16 @@ class KeptTexts:
         return np.stack([known[t] for t in texts])
 
     def _read(self) -> dict[str, np.ndarray]:
-        try:
-            with np.load(self.path, allow_pickle=False) as data:
-                texts, vectors = data["texts"], data["vectors"]
-                return dict(zip(texts.tolist(), vectors.astype(np.float32), strict=True))
-        except FileNotFoundError:
+        data = npz.read(self.path)
+        if data is None:
             return {}
-        except (OSError, ValueError, KeyError) as e:
+        try:
+            return dict(zip(data["texts"].tolist(), data["vectors"].astype(np.float32), strict=True))
+        except (KeyError, ValueError) as e:
             log.info("text vectors %s not usable, encoding again: %s", self.path, e)
             return {}
 
     def _write(self, vectors: dict[str, np.ndarray]) -> None:
         """Replace the file at once (another process may be reading it)."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz")
-        except OSError as e:
-            log.info("text vectors not kept in %s: %s", self.path, e)
-            return
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, texts=np.array(list(vectors), dtype=str), vectors=np.stack(list(vectors.values())))
-            os.replace(tmp, self.path)
-        except OSError as e:
-            log.info("text vectors not kept in %s: %s", self.path, e)
-            Path(tmp).unlink(missing_ok=True)
+        texts, stacked = np.array(list(vectors), dtype=str), np.stack(list(vectors.values()))
+        npz.write(self.path, {"texts": texts, "vectors": stacked})

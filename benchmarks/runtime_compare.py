@@ -1,6 +1,11 @@
 """Inference runtimes side by side on this CPU: eager torch, ONNX Runtime and OpenVINO (fp32, bf16,
 int8 weights when NNCF is installed), for the image tower (batch 32) and one text query.
 
+The text-only rows compare the bf16 text graph's choices: "OpenVINO bf16" runs it with int8
+weights and bf16 activations (the default); beside it, bf16 weights, and int8 weights with the
+activations quantised to int8 as it runs (OpenVINO's dynamic quantisation, which only the opt-in
+int8 precision allows: no published CLIP measurement covers it).
+
     python benchmarks/runtime_compare.py [--model ViT-B-32] [--rounds 3]
 
 Random init (same cost as pretrained). Rounds alternate between the runtimes so that a loaded
@@ -69,6 +74,15 @@ def main() -> None:
             lambda t=towers: t.encode_images(pixels),
             lambda t=towers: t.encode_ids(cut, positions),
         )
+    if "OpenVINO bf16" in runs and (folder / "text-q8.xml").exists():
+        import openvino as ov
+
+        bf16 = runtime._text_config(folder, runtime._precision_config("bf16"))
+        variants = (("text: bf16 weights", "text.xml", 0), ("text: int8 w+act", "text-q8.xml", 32))
+        for name, graph, group in variants:
+            config = {**bf16, "DYNAMIC_QUANTIZATION_GROUP_SIZE": group}
+            compiled = ov.Core().compile_model(str(folder / graph), "CPU", config)
+            runs[f"OpenVINO {name}"] = (None, lambda c=compiled: runtime._infer(c, [cut, positions]))
     if _has("onnxruntime") and _has("onnx"):
         import onnxruntime as ort
 
@@ -102,21 +116,21 @@ def main() -> None:
     text_s: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, (image_fn, text_fn) in runs.items():
-            image_s[name].append(statistics.median(repeat_times(image_fn, 1)))
+            image_s[name].append(statistics.median(repeat_times(image_fn, 1)) if image_fn else float("nan"))
             text_s[name].append(statistics.median(repeat_times(text_fn, 9)))
     base_image = statistics.median(image_s["torch eager fp32"])
     base_text = statistics.median(text_s["torch eager fp32"])
     print(f"{args.model}, {torch.get_num_threads()} threads, {args.rounds} interleaved rounds")
     print(
-        f"{'runtime':22} {'img/s':>7} {'x torch':>8} {'text ms':>8} {'x torch':>8} {'min cos img':>12} {'min cos text':>12}"
+        f"{'runtime':28} {'img/s':>7} {'x torch':>8} {'text ms':>8} {'x torch':>8} {'min cos img':>12} {'min cos text':>12}"
     )
     for name, (image_fn, text_fn) in runs.items():
         img = statistics.median(image_s[name])
         txt = statistics.median(text_s[name])
-        cos_i = _min_cos(np.asarray(image_fn()), reference_image)
+        cos_i = _min_cos(np.asarray(image_fn()), reference_image) if image_fn else float("nan")
         cos_t = _min_cos(np.asarray(text_fn()), reference_text)
         print(
-            f"{name:22} {32 / img:7.1f} {base_image / img:8.2f} {1000 * txt:8.1f} {base_text / txt:8.2f}"
+            f"{name:28} {32 / img:7.1f} {base_image / img:8.2f} {1000 * txt:8.1f} {base_text / txt:8.2f}"
             f" {cos_i:12.6f} {cos_t:12.6f}"
         )
 

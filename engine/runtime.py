@@ -7,7 +7,14 @@ compute exactly what the encoder computes), compared with torch on a fixed probe
 with the verdict in the model's cache folder: a later start loads them without torch.
 
 Precision: "fp32"; "bf16" (the precision these models are trained in; the default where the CPU
-has native bf16); "int8" (weights only, through NNCF; opt-in). "auto" picks bf16 or fp32.
+has native bf16; the text graph then also has int8 weights); "int8" (weights through NNCF, and the
+activations quantised to int8 as the graph runs; opt-in). "auto" picks bf16 or fp32.
+
+OpenVINO's CPU plugin quantises the activations of any layer with int8 weights at run time, in
+groups of 32 values, unless told not to (DYNAMIC_QUANTIZATION_GROUP_SIZE). Most of int8 weights'
+speed comes from that (a text query, ViT-B-32 at bf16: 4.9 ms against 7.6 ms without it), but it is
+not weight-only compression, the only int8 that published CLIP measurements show costs no
+retrieval. So it is off at fp32 and bf16, and only the opt-in "int8" precision uses it.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8", "torch")  # torch: no runtime, eag
 MIN_COSINE = 0.999
 # Weight matrices of at least this many numbers are stored as int8 in the text graph's q8 version.
 Q8_MIN_WEIGHTS = 4096
-_FORMAT = 5  # bump when what is exported changes: old folders are then exported again (5: patch grids)
+# Bump when what is exported or how it is checked changes: old folders are then exported again
+# (5: patch grids; 6: the int8-weight text graph checked without run-time activation quantisation).
+_FORMAT = 6
 _PROBE_TEXTS = (
     "a photo of a dog",
     "two children playing football on a beach at sunset",
@@ -57,7 +66,7 @@ class Verdict:
     precision: str
     image_cosine: float  # the lowest cosine on the probe batch
     text_cosine: float | None  # None: the text tower stays on torch
-    # The text graph with int8 weights (text-q8.xml), checked the same way; None: not made
+    # The text graph with int8 weights (text-q8.xml; bf16 only), checked the same way; None: not made
     text_q8_cosine: float | None = None
 
     @property
@@ -106,7 +115,8 @@ class Towers:
     runs the model beside the decode threads; independent single-threaded streams keep working
     when a decoder takes a core, where one request spread over all cores waits for its slowest
     thread at every layer. `image_hint="LATENCY"` compiles it the other way (for comparison).
-    The text graph has int8 weights where that version passed its check (text_q8=False: never)."""
+    At bf16 the text graph has int8 weights where that version passed its check (text_q8=False:
+    never)."""
 
     def __init__(
         self,
@@ -142,15 +152,12 @@ class Towers:
         if not self.meta.get("text"):
             return None
         text = self.folder / ("text-int8.xml" if self.precision == "int8" else "text.xml")
-        # The text graph's compiled form is kept too (OpenVINO's model cache): a cold text search
-        # then loads it in a third of the time it takes to compile (measured 0.8 -> 0.25 s).
-        latency = {**config, "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(self.folder / "compiled")}
         q8 = self.meta.get("verdicts", {}).get(self.precision, {}).get("text_q8_cosine")
-        if text_q8 and self.precision in ("fp32", "bf16") and q8 is not None and q8 >= MIN_COSINE:
-            # int8 weights, float32 activations: a text query reads each weight once, so their
-            # size sets its time (see _compress_text_q8)
-            text, latency = self.folder / "text-q8.xml", {**latency, "INFERENCE_PRECISION_HINT": "f32"}
-        return core.compile_model(str(text), "CPU", latency)
+        if text_q8 and self.precision == "bf16" and q8 is not None and q8 >= MIN_COSINE:
+            # int8 weights, bf16 activations: a text query reads each weight once, so their size
+            # sets its time and a cold search's memory (see _compress_text_q8)
+            text = self.folder / "text-q8.xml"
+        return core.compile_model(str(text), "CPU", _text_config(self.folder, config))
 
     def use_text_q8(self) -> None:
         """Switch to the int8-weight text graph where its recorded check passed (after an export)."""
@@ -195,8 +202,19 @@ class Towers:
 
 
 def _precision_config(precision: str) -> dict[str, Any]:
-    """OpenVINO's precision setting for graphs exported at `precision` (int8 graphs: float32 activations)."""
-    return {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+    """OpenVINO's settings for graphs exported at `precision`: the activations' float type, and
+    whether layers with int8 weights quantise their activations too (only at "int8"; see above)."""
+    return {
+        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+        "DYNAMIC_QUANTIZATION_GROUP_SIZE": 32 if precision == "int8" else 0,
+    }
+
+
+def _text_config(folder: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The text graph runs one query on all cores. Its compiled form is kept too (OpenVINO's model
+    cache): a cold text search then loads it in a third of the time it takes to compile (measured
+    0.8 -> 0.25 s)."""
+    return {**config, "PERFORMANCE_HINT": "LATENCY", "CACHE_DIR": str(folder / "compiled")}
 
 
 def _infer(compiled: Any, inputs: list[np.ndarray]) -> np.ndarray:
@@ -283,11 +301,11 @@ def export(
     if precision == "int8":
         _compress_int8(ov, folder)
     q8_cos = None
-    if precision in ("fp32", "bf16"):
+    if precision == "bf16":
         try:
             _compress_text_q8(ov, folder)
-            q8_cos = _text_cosine(folder / "text-q8.xml", ids, positions, want_texts)
-        except Exception as e:  # an optional speed-up: the plain text graph answers
+            q8_cos = _text_cosine(folder / "text-q8.xml", precision, ids, positions, want_texts)
+        except Exception as e:  # optional: the plain text graph answers
             log.info("no text graph with int8 weights (%s)", e)
     meta_path.write_text(json.dumps(meta))  # the graphs are complete: record them before compiling
     towers = Towers(folder, precision, meta, text_q8=False)
@@ -351,11 +369,12 @@ def _compress_int8(ov: Any, folder: Path) -> None:
 
 
 def _compress_text_q8(ov: Any, folder: Path) -> None:
-    """text-q8.xml: the text graph with int8 weights, one scale per output channel (symmetric), and
-    float32 activations. A one-query text encode streams every weight once, so a quarter of the
-    bytes makes it faster (ViT-B-32 here: 8.1 -> 6.3 ms against bf16, in one loaded run); the
-    activations stay float32 (quantising them is what costs CLIP retrieval quality). The same
-    compression as NNCF's int8 weight-only mode, in a few lines, so it needs no extra package."""
+    """text-q8.xml: the text graph with int8 weights, one scale per output channel (symmetric), run
+    with bf16 activations, never quantised (see the module's notes). The same compression as NNCF's
+    int8 weight-only mode, in a few lines, so it needs no extra package. A one-query text encode
+    streams every weight once: the graph is compiled from half of bf16's bytes, which keeps a cold
+    command-line search's memory low (about 320 MB), for a little speed (7.6 ms a query against
+    6.7 ms with bf16 weights, benchmarks/runtime_compare.py)."""
     target = folder / "text-q8.xml"
     if target.exists():
         return
@@ -375,11 +394,14 @@ def _compress_text_q8(ov: Any, folder: Path) -> None:
     ov.save_model(graph, str(target), compress_to_fp16=False)
 
 
-def _text_cosine(path: Path, ids: np.ndarray, positions: np.ndarray | None, want: np.ndarray) -> float:
-    """The lowest cosine of a text graph's vectors (float32 activations) with torch's `want`."""
+def _text_cosine(
+    path: Path, precision: str, ids: np.ndarray, positions: np.ndarray | None, want: np.ndarray
+) -> float:
+    """The lowest cosine of a text graph's vectors, compiled as Towers compiles it, with torch's `want`."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+    config = _text_config(path.parent, _precision_config(precision))
+    compiled = ov.Core().compile_model(str(path), "CPU", config)
     inputs = [ids.astype(np.int64)] if positions is None else [ids.astype(np.int64), positions.astype(np.int64)]
     return _min_cosine(_infer(compiled, inputs), want)
 

@@ -1,7 +1,8 @@
 """CLI commands for personal tags, fine-tuning and model versions:
 
 viewfinder tag PHOTO TEXT [--highlight "PHRASE=x0,y0,x1,y1"]...
-viewfinder tag TEXT --photos PHOTO... | --photos-from FILE (one path a line; - for stdin)
+viewfinder tag TEXT --photos PHOTO... | --photos-from FILE (a path a line, each optionally followed
+    by tab-separated highlights "PHRASE=x0,y0,x1,y1"; - for stdin)
 viewfinder untag PHOTO [TEXT]
 viewfinder tags [--json]
 viewfinder train [--loss sigmoid|softmax] [--token-loss] [--tune names|text|lora|full] [--epochs N] [--json]
@@ -55,7 +56,10 @@ def add_parsers(
     p.add_argument("words", nargs="+", metavar="PHOTO TEXT | TEXT")
     p.add_argument("--photos", nargs="+", default=[], metavar="PHOTO", help="tag all these photos with TEXT")
     p.add_argument(
-        "--photos-from", metavar="FILE", help="tag the photos listed in FILE (one path a line; - for stdin)"
+        "--photos-from",
+        metavar="FILE",
+        help="tag the photos listed in FILE: one path a line, optionally followed by its highlights, "
+        "each after a tab (PATH<TAB>PHRASE=x0,y0,x1,y1); - for stdin",
     )
     p.add_argument(
         "--highlight",
@@ -113,8 +117,9 @@ def add_parsers(
 # -- tags ---------------------------------------------------------------------------------------
 
 
-def _listed_photos(source: str) -> list[str]:
-    """Paths from a file (or stdin for "-"), one a line; blank lines skipped."""
+def _listed_photos(source: str) -> list[tuple[str, list[Highlight]]]:
+    """(path, highlights) from a file (or stdin for "-"), a photo a line: its path, then any
+    highlights of it, each after a tab. Blank lines are skipped."""
     try:
         if source == "-":
             lines = sys.stdin.read().splitlines()
@@ -123,7 +128,16 @@ def _listed_photos(source: str) -> list[str]:
                 lines = f.read().splitlines()
     except OSError as e:
         raise TagError(f"Cannot read the list of photos {source}: {e.strerror or e}.") from e
-    return [line.strip() for line in lines if line.strip()]
+    listed = []
+    for number, line in enumerate(lines, 1):
+        path, *marks = [field.strip() for field in line.split("\t")]
+        if not path:
+            continue
+        try:
+            listed.append((path, [_highlight(mark) for mark in marks if mark]))
+        except argparse.ArgumentTypeError as e:
+            raise TagError(f"{source}, line {number}: {e}.") from None
+    return listed
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
@@ -136,9 +150,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 "with --photos or --photos-from, give only the TEXT: viewfinder tag TEXT --photos PHOTO..."
             )
         if args.highlight:
-            raise UsageError("--highlight marks one photo: use viewfinder tag PHOTO TEXT --highlight ...")
+            raise UsageError(
+                "--highlight marks one photo: use viewfinder tag PHOTO TEXT --highlight ..., or give "
+                "each photo's highlights in the --photos-from list"
+            )
         text = args.words[0]
-        photos = list(args.photos) + (_listed_photos(args.photos_from) if args.photos_from else [])
+        photos: list[tuple[str, list[Highlight]]] = [(photo, []) for photo in args.photos]
+        photos += _listed_photos(args.photos_from) if args.photos_from else []
         if not photos:
             raise TagError(f"No photos listed in {args.photos_from}.")
     else:
@@ -146,24 +164,26 @@ def cmd_tag(args: argparse.Namespace) -> int:
             raise UsageError(
                 "give a photo and a text (viewfinder tag PHOTO TEXT), or viewfinder tag TEXT --photos PHOTO..."
             )
-        photos, text = [args.words[0]], args.words[1]
+        photos, text = [(args.words[0], args.highlight)], args.words[1]
     failed: list[tuple[str, str]] = []
-    tagged = 0
+    tagged = highlighted = 0
     with open_library(args) as library:
-        for photo in photos:
+        for photo, highlights in photos:
             try:
-                tag = add_tag(library.store, photo, text, args.highlight)
+                tag = add_tag(library.store, photo, text, highlights)
             except TagError as e:
                 if not many:
                     raise
                 failed.append((photo, str(e)))
                 continue
             tagged += 1
+            highlighted += bool(tag.highlights)
             if not many:
                 marks = f" ({len(tag.highlights)} highlight(s))" if tag.highlights else ""
                 print(f"Tagged {tag.paths[0]}: {tag.text}{marks}")
     if many:
-        print(f"Tagged {tagged} photo(s): {' '.join(text.split())}")
+        marks = f" ({highlighted} with highlights)" if highlighted else ""
+        print(f"Tagged {tagged} photo(s): {' '.join(text.split())}{marks}")
         for photo, reason in failed:
             print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
     return 1 if failed else 0

@@ -92,6 +92,27 @@ def test_one_text_on_many_photos_in_one_call(cli, tmp_path, monkeypatch):
     assert code == 1 and "--highlight marks one photo" in err
 
 
+def test_a_list_of_photos_carries_each_photos_highlights(cli, tmp_path):
+    run, photos = cli
+    listing = tmp_path / "list.txt"
+    listing.write_text(
+        f"{photos[0][0]}\tRex=0.1,0.2,0.5,0.6\n{photos[1][0]}\n{photos[2][0]}\tRex=0,0,1,1\tRex=0.5,0.5,1,1\n",
+        encoding="utf-8",
+    )
+    code, out, err = run("tag", "Rex", "--photos-from", str(listing))
+    assert code == 0 and "Tagged 3 photo(s): Rex (2 with highlights)" in out, err
+    code, out, _ = run("tags", "--json")
+    boxes = {t["path"]: [h["box"] for h in t["highlights"]] for t in json.loads(out)}
+    # a later highlight of the same phrase replaces the earlier one, as with --highlight
+    assert boxes == {photos[0][0]: [[0.1, 0.2, 0.5, 0.6]], photos[1][0]: [], photos[2][0]: [[0.5, 0.5, 1, 1]]}
+    # A malformed line is named and nothing of the list is tagged.
+    listing.write_text(f"{photos[3][0]}\n{photos[4][0]}\tRex=0,0,1\n", encoding="utf-8")
+    code, out, err = run("tag", "Rex", "--photos-from", str(listing))
+    assert code == 1 and f"{listing}, line 2" in err and "four numbers" in err and "Traceback" not in err
+    code, out, _ = run("tags", "--json")
+    assert len(json.loads(out)) == 3
+
+
 def test_bad_highlight_syntax_is_a_usage_error(cli, capsys):
     run, photos = cli
     with pytest.raises(SystemExit) as exc:

@@ -1,5 +1,5 @@
 """Symmetric int8 weights with one float32 scale per row or column, and the OpenVINO graph node
-that multiplies them back: the text graph's int8 weights (engine/runtime.py) and the int8 copy of
+that multiplies them back: the text graph's int8 token table (engine/runtime.py) and the int8 copy of
 the photo vectors (engine/quick_scan.py) are both made this way."""
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ compute exactly what the encoder computes), compared with torch on a fixed probe
 with the verdict in the model's cache folder: a later start loads them without torch.
 
 Precision: "fp32"; "bf16" (the precision these models are trained in; the default where the CPU
-has native bf16; the text graph's token table is then kept in int8); "int8" (weights through NNCF, and the
-activations quantised to int8 as the graph runs; opt-in). "auto" picks bf16 or fp32.
+has native bf16; the text graph's token table is then kept in int8); "int8" (weights through NNCF,
+and the activations quantised to int8 as the graph runs; opt-in). "auto" picks bf16 or fp32.
 
 OpenVINO's CPU plugin quantises the activations of any layer with int8 weights at run time, in
 groups of 32 values, unless told not to (DYNAMIC_QUANTIZATION_GROUP_SIZE). Most of int8 weights'
-speed comes from that (a text query, ViT-B-32 at bf16: 4.9 ms against 7.6 ms without it), but it is
+speed comes from that (a text query, ViT-B-32 at bf16: 6.1 ms against 8.8 ms without it), but it is
 not weight-only compression, the only int8 that published CLIP measurements show costs no
 retrieval. So it is off at fp32 and bf16, and only the opt-in "int8" precision uses it.
 """
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "int8", "torch")  # torch: no runtime, eager PyTorch fp32
 # Lowest cosine between a runtime vector and torch's on the probe batch for the graphs to be used.
 MIN_COSINE = 0.999
+# The lengths token ids are cut to for a causal text tower (cut_ids); longer ones are not cut.
+CUT_LENGTHS = (8, 16, 32)
 # Lookup tables (Gather on a constant) of at least this many numbers are kept in int8 at bf16: the
 # text tower's token table.
 TABLE8_MIN = 1_000_000
@@ -375,8 +377,8 @@ def _compress_token_table(ov: Any, folder: Path) -> None:
     costs no time, and weight-only int8 of embeddings is what NNCF does by default. A process that
     loads ViT-B-32's compiled text graph from the cache and answers one query then peaks at 329 MB
     instead of 423 MB. The layers' weights stay as they are: int8 weights would take another 144 MB
-    off, but a query would take about 1 ms longer (6.6-7.3 against 5.6-5.8 ms), as the CPU widens
-    them while it reads them."""
+    off, but a query would take longer (8.8 against 7.4 ms, benchmarks/runtime_compare.py), as the
+    CPU widens them while it reads them."""
     target = folder / "text-table8.xml"
     if target.exists():
         return
@@ -416,8 +418,13 @@ def _probe_pixels(image_size: tuple[int, int]) -> np.ndarray:
 
 
 def cut_ids(ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Token ids cut after the longest text's end: the causal tower never looks further."""
-    return np.ascontiguousarray(ids[:, : int(positions.max()) + 1])
+    """Token ids cut after the longest text's end, which the causal tower never looks past, at
+    one of a few lengths (the padding after the end changes nothing). OpenVINO prepares a graph
+    of dynamic shape again for each new input shape: with queries of any length that cost about
+    1 ms a query (ViT-B-32 at bf16, 11 queries of 3-11 tokens in turn: 7.4 -> 6.5 ms)."""
+    length = int(positions.max()) + 1
+    length = next((n for n in CUT_LENGTHS if n >= length), ids.shape[1])
+    return np.ascontiguousarray(ids[:, : min(length, ids.shape[1])])
 
 
 def _grid_cosine(got: np.ndarray | None, want: np.ndarray) -> float:

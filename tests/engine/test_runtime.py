@@ -69,6 +69,40 @@ def test_runtime_vectors_match_torch(cache, tiny_config, precision):
     assert [list(op.get_output_shape(0)) for op in int8] == [list(fast.model.token_embedding.weight.shape)]
 
 
+def test_ids_are_cut_to_a_few_lengths_and_the_padding_changes_nothing(cache, tiny_config):
+    """Causal towers get ids cut at one of a few lengths (OpenVINO prepares its graph again for
+    every new input shape); what lies after the end-of-text token cannot change the vector."""
+    ids = np.zeros((2, 77), np.int64)
+    assert [runtime.cut_ids(ids, np.array([p, 0])).shape[1] for p in (0, 7, 8, 20, 31, 32, 60)] == [8, 8, 16, 32, 32, 77, 77]
+    encoder = Encoder.load(ModelSpec(str(tiny_config), None), "cpu", precision="fp32")
+    assert encoder.towers is not None and encoder.towers.causal
+    full = encoder.tokenize(TEXTS[:3]).numpy()
+    positions = full.argmax(axis=1)
+    exact = np.ascontiguousarray(full[:, : positions.max() + 1])  # 17 tokens: cut_ids pads to 32
+    assert runtime.cut_ids(full, positions).shape[1] > exact.shape[1]
+    np.testing.assert_allclose(
+        encoder.towers.encode_ids(runtime.cut_ids(full, positions), positions),
+        encoder.towers.encode_ids(exact, positions),
+        atol=1e-6,
+    )
+
+
+def test_openblas_threads_sleep_at_once_in_the_command_line():
+    """numpy's OpenBLAS reads its thread timeout when numpy first loads: the engine sets it before
+    then, on the command line's import path (benchmarks/blas_spin.py measures why)."""
+    probe = (
+        "import os, sys\n"
+        "os.environ.pop('OPENBLAS_THREAD_TIMEOUT', None)\n"
+        "import app.cli, engine.library\n"
+        "order = list(sys.modules)\n"
+        "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), order.index('engine') < order.index('numpy'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["4", "True"]
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_activations_are_quantised_only_at_int8(precision):
     """OpenVINO quantises the activations of int8-weight layers as they run unless told not to.

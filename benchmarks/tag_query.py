@@ -24,11 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+# isort: off
+import engine  # noqa: E402, F401  (before numpy: it sets numpy's threads up as the app has them)
+import numpy as np  # noqa: E402
+# isort: on
 
 from synthetic_library import add_vectors  # noqa: E402
 

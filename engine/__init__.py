@@ -11,7 +11,7 @@ sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 # numpy's OpenBLAS keeps its threads spinning for about 0.1 s after each large product. OpenVINO's
 # threads, which run the text query and the quick scan on the same cores, then wait for them: on
-# 2 cores a text query 20 ms after a product took 17.6 ms instead of 6.4 ms
+# 2 cores a text query 20 ms after a product took 16.8 ms instead of 8.3 ms
 # (benchmarks/blas_spin.py). Its threads go to sleep at once instead. OpenBLAS reads this when numpy
 # is first imported, which the engine's modules do after this.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

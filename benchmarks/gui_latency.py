@@ -16,7 +16,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from benchmarks.scratch import scratch_folder  # noqa: E402
 
 QUERIES = ["a dog on the beach", "red car at night", "birthday cake -candles", "mountains in snow", "kids"]
 
@@ -92,7 +93,7 @@ def query_latency(photos: int) -> dict[str, list[float]]:
     from engine.thumbnails import ThumbnailCache
 
     app = create_app()
-    tmp = Path(tempfile.mkdtemp(prefix="vf-gui-bench-"))
+    tmp = scratch_folder("vf-gui-bench-")
     library = make_synthetic_library(tmp / "lib", photos)
     window = MainWindow(
         library,
@@ -160,7 +161,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}")
     if not args.skip_startup:
-        lib = tempfile.mkdtemp(prefix="vf-gui-start-")
+        folder = scratch_folder("vf-gui-start-") / "library"  # its settings go beside it, in the same folder
+        folder.mkdir()
+        lib = str(folder)
         py = sys.executable
         for label, cmd in (
             ("python -m app.gui.main", [py, "-m", "app.gui.main", lib]),

@@ -16,7 +16,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.scratch import private_cache  # noqa: E402
 from benchmarks.timing import repeat_times  # noqa: E402
 from engine.config import ModelSpec  # noqa: E402
 from engine.encoder import Encoder  # noqa: E402
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    os.environ.setdefault("VIEWFINDER_CACHE", tempfile.mkdtemp(prefix="viewfinder-model-speed-"))
+    private_cache("viewfinder-model-speed-")
     print(f"load at the start: {os.getloadavg()[0]:.1f}")
     encoders = {name: load(name) for name in args.models}
     batches = {

@@ -26,7 +26,6 @@ without --token-loss, and whether rollback restored the results exactly.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -116,7 +115,9 @@ def main() -> None:
     args = parser.parse_args()
     # A private cache of exported graphs: one keyed by the weights' path and size would serve a
     # re-made fixture of the same size from an earlier export.
-    os.environ.setdefault("VIEWFINDER_CACHE", tempfile.mkdtemp(prefix="viewfinder-cache-"))
+    from benchmarks.scratch import private_cache
+
+    private_cache()
     import torch
 
     torch.set_num_threads(args.threads)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.scratch import scratch_folder  # noqa: E402
 from benchmarks.timing import repeat_times  # noqa: E402
 from engine import forward, runtime  # noqa: E402
 from engine.config import ModelSpec  # noqa: E402
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
-    cache = Path(tempfile.mkdtemp(prefix="vf-runtime-bench-"))
+    cache = scratch_folder("vf-runtime-bench-")
     import os
 
     os.environ["VIEWFINDER_CACHE"] = str(cache)

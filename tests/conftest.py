@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -14,7 +15,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Eager torch unless a test asks for the runtime (tests/engine/test_runtime.py): some tests train
 # the tiny model in place, which exported graphs would not follow. Exports go to a private cache.
 os.environ.setdefault("VIEWFINDER_PRECISION", "torch")
-os.environ.setdefault("VIEWFINDER_CACHE", tempfile.mkdtemp(prefix="viewfinder-cache-"))
+if "VIEWFINDER_CACHE" not in os.environ:  # removed at exit: exported graphs would fill the disk
+    os.environ["VIEWFINDER_CACHE"] = tempfile.mkdtemp(prefix="viewfinder-cache-")
+    atexit.register(shutil.rmtree, os.environ["VIEWFINDER_CACHE"], ignore_errors=True)
 # Two threads for torch's, OpenMP's and numpy's (OpenBLAS) kernels, here and in the CLI processes
 # tests start: float sums then run in the same order on a machine with more cores, so figures
 # measured on a 2-core machine (a trained tiny model's retrieval, say) come out the same there.

@@ -44,7 +44,7 @@ class Windows:
 @dataclass(frozen=True)
 class Fitted:
     """The scorers of the tags a query names: of the global vectors (None: no other photo to fit
-    it against) and the window cache (None: too few tagged photos with a box and a grid)."""
+    it against) and the window cache (None: too few tagged photos with a grid)."""
 
     scorer: TagScorer | None
     windows: Windows | None

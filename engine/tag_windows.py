@@ -17,6 +17,10 @@ docs/personal-tags.md has the measurements.
 Resampling is separable (rows, then columns), so views are never formed: each grid cell is
 compared once with each key cell, and those cosines and the grid's own Gram matrix are summed over
 the views' cover weights (`view_similarities`).
+
+A tagged photo without a box is located (`locate`): its cells that find a match in most of the
+other tagged photos, and not in the library, mark the object's core, and the view of it that best
+matches the other tagged photos' keys becomes its box (twice, each time from the boxes before).
 """
 
 from __future__ import annotations
@@ -93,10 +97,15 @@ def square_crop(size: tuple[int, int] | None) -> Box:
     return ((w - side) / 2 / w, (h - side) / 2 / h, (w + side) / 2 / w, (h + side) / 2 / h)
 
 
+def _starts(length: float, cells: int, step: float) -> np.ndarray:
+    """Where spans of `length` grid cells start: every `step` cells, as long as they fit."""
+    return np.arange(0.0, cells - length + 1e-6, step)
+
+
 def spans(length: float, cells: int, parts: int, step: float = VIEW_STEP) -> np.ndarray:
     """(P, parts, cells): for a span of `length` grid cells starting every `step` cells (as long as
     it fits), how much of each grid cell each of its `parts` equal parts covers."""
-    starts = np.arange(0.0, cells - length + 1e-6, step)
+    starts = _starts(length, cells, step)
     low = starts[:, None] + np.arange(parts)[None, :] * (length / parts)
     edges = np.arange(cells + 1)
     cover = np.minimum(low[..., None] + length / parts, edges[1:]) - np.maximum(low[..., None], edges[:-1])
@@ -165,6 +174,98 @@ def view_similarities(
                 total += dot
         out.append(total.reshape(n, -1, k) / (s * s))
     return np.concatenate(out, axis=1)
+
+
+def view_boxes(sizes: list[Size], rows: int, cols: int, step: float = VIEW_STEP) -> np.ndarray:
+    """(V, 4): each view of view_similarities, in its order, as a box in fractions of the grid."""
+    out = []
+    for height, width in sizes:
+        top, left = np.meshgrid(_starts(height, rows, step), _starts(width, cols, step), indexing="ij")
+        top, left = top.ravel(), left.ravel()
+        out.append(np.stack([left / cols, top / rows, (left + width) / cols, (top + height) / rows], axis=1))
+    return np.concatenate(out)
+
+
+# Locating a tagged object the user drew no box around: a cell's match is its best cosine with any
+# cell of a photo, taken at this percentile over the other tagged photos (the object is in all of
+# them, a generic object beside it in few) less the same over library photos; the core is the
+# connected cells around the best one that reach half way from the median to the best, grown by
+# half a cell on every side (cells are mixtures: the core misses the object's edges); then
+# LOCATE_ROUNDS times, each photo's box becomes its best view against the other photos' keys.
+# Chosen on the personal worlds, seeds 101-103 (docs/personal-tags.md).
+LOCATE_PERCENTILE = 25.0
+LOCATE_CORE = 0.5
+LOCATE_GROW = 0.5
+LOCATE_ROUNDS = 2
+
+
+def cell_contrast(tagged: np.ndarray, negatives: np.ndarray, percentile: float = LOCATE_PERCENTILE) -> np.ndarray:
+    """(n, rows, cols, D) grids of the tagged photos and (m, rows, cols, D) of library photos ->
+    (n, rows, cols): how much better each tagged cell finds a match in the other tagged photos than
+    in the library photos (see LOCATE_PERCENTILE)."""
+    n, rows, cols, dim = tagged.shape
+    cells = _unit(tagged.reshape(n, rows * cols, dim))
+    others = _unit(negatives.reshape(len(negatives), -1, dim))
+    out = np.empty((n, rows * cols), np.float32)
+    for i in range(n):
+        tagged_match = np.delete(np.matmul(cells, cells[i].T).max(axis=1), i, axis=0)
+        library_match = np.matmul(others, cells[i].T).max(axis=1)
+        out[i] = np.percentile(tagged_match, percentile, axis=0) - np.percentile(library_match, percentile, axis=0)
+    return out.reshape(n, rows, cols)
+
+
+def core_box(contrast: np.ndarray, core: float = LOCATE_CORE, grow: float = LOCATE_GROW) -> Box:
+    """The box, in fractions of the grid, around the connected cells of a (rows, cols) contrast map
+    (cell_contrast) that reach `core` of the way from its median to its best cell, grown by `grow`
+    cells on every side."""
+    rows, cols = contrast.shape
+    low, high = float(np.median(contrast)), float(contrast.max())
+    strong = contrast >= low + core * (high - low)
+    found = np.zeros_like(strong)
+    todo = [np.unravel_index(int(np.argmax(contrast)), contrast.shape)]
+    while todo:
+        r, c = todo.pop()
+        if 0 <= r < rows and 0 <= c < cols and strong[r, c] and not found[r, c]:
+            found[r, c] = True
+            todo += [(r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)]
+    ys, xs = np.nonzero(found)
+    return (
+        max(0.0, xs.min() - grow) / cols,
+        max(0.0, ys.min() - grow) / rows,
+        min(float(cols), xs.max() + 1 + grow) / cols,
+        min(float(rows), ys.max() + 1 + grow) / rows,
+    )
+
+
+def locate(
+    tagged: np.ndarray,
+    boxes: list[Box | None],
+    negatives: np.ndarray,
+    sharpness: float = 200.0,
+    step: float = VIEW_STEP,
+    rounds: int = LOCATE_ROUNDS,
+) -> list[Box]:
+    """Boxes, in fractions of the grid, for the (n, rows, cols, D) tagged grids: `boxes` where given
+    (the user's, which stay as they are), located where None (see LOCATE_PERCENTILE); `negatives`
+    are library photos' grids."""
+    missing = [i for i, box in enumerate(boxes) if box is None]
+    out: list[Box] = [box if box is not None else (0.0, 0.0, 1.0, 1.0) for box in boxes]
+    if not missing or len(boxes) < 2:
+        return out
+    rows, cols = tagged.shape[1:3]
+    contrast = cell_contrast(tagged, negatives)
+    for i in missing:
+        out[i] = core_box(contrast[i])
+    whole = (0.0, 0.0, 1.0, 1.0)
+    for _ in range(rounds):
+        keys = np.stack([box_template(grid, box) for grid, box in zip(tagged, out, strict=True)])
+        sizes = view_sizes([(box, whole) for box in out], rows, cols)
+        logits = sharpness * (view_similarities(tagged[missing], keys, sizes, step) - 1.0)
+        logits[np.arange(len(missing)), :, missing] = -np.inf  # each photo leaves its own key out
+        views = view_boxes(sizes, rows, cols, step)
+        for i, best in zip(missing, soft_max(logits).argmax(axis=1), strict=True):
+            out[i] = tuple(float(v) for v in views[best])  # type: ignore[assignment]
+    return out
 
 
 # The tag query's memory is bounded by forming the similarities of at most this many (photo, view,
@@ -251,9 +352,13 @@ __all__ = [
     "best_view_affinity",
     "box_cover",
     "box_template",
+    "cell_contrast",
+    "core_box",
     "in_crop",
+    "locate",
     "spans",
     "square_crop",
+    "view_boxes",
     "view_similarities",
     "view_sizes",
 ]

@@ -35,7 +35,7 @@ from .search import Evidence, Pool, Request
 from .storage import Store
 from .tag_fits import Fitted, Windows
 from .tag_scoring import ProbeConfig, TagScorer, tag_log_odds
-from .tag_windows import Box, WindowScorer, box_template, square_crop, view_sizes
+from .tag_windows import Box, WindowScorer, box_template, in_crop, locate, square_crop, view_sizes
 
 # Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
 TRUST_MARGIN = 2.0
@@ -129,7 +129,8 @@ class WindowConfig:
     candidates: how many of the photos the global scorers rank highest are matched view by view;
     negatives: library photos that calibrate it; sharpness: its cache's (a view's similarity is a
     mean of nine cell cosines, whose spread is narrower than a vector's: 200, not 30, makes it the
-    soft maximum it should be); step: the views' step in grid cells."""
+    soft maximum it should be); step: the views' step in grid cells; locate: tagged photos without
+    a highlight box are located (tag_windows.locate) rather than left out."""
 
     weight: float = 0.7
     full_weight: int = 10
@@ -138,6 +139,7 @@ class WindowConfig:
     negatives: int = 200
     sharpness: float = 200.0
     step: float = 0.25
+    locate: bool = True
 
 
 @dataclass(frozen=True)
@@ -517,7 +519,9 @@ class TagStage:
             if len(negative_rows) > config.negatives:
                 rng = np.random.default_rng(self.config.probe.seed)
                 negative_rows = np.sort(rng.choice(negative_rows, config.negatives, replace=False))
-            windows = self._fit_windows(self.model, config, boxes, [table.hashes[r] for r in negative_rows])
+            windows = self._fit_windows(
+                self.model, config, [table.hashes[r] for r in tagged_rows], boxes, [table.hashes[r] for r in negative_rows]
+            )
         return Fitted(scorer, windows)
 
     def _with_windows(
@@ -542,23 +546,26 @@ class TagStage:
         return mixed
 
     def _fit_windows(
-        self, model: str, config: WindowConfig, boxes: dict[str, Box], negative_hashes: list[str]
+        self, model: str, config: WindowConfig, tagged: list[str], boxes: dict[str, Box], negative_hashes: list[str]
     ) -> Windows | None:
-        """The window cache of the tagged photos with these highlight `boxes`, calibrated on these
-        negatives' grids; None without enough tagged photos with a box and a grid (the keys are the
-        highlighted objects: a tagged photo without a box says where nothing is)."""
-        tagged_grids = self.store.grids.of(model, boxes)
+        """The window cache of the `tagged` photos (content hashes) with their highlight `boxes`
+        (the others located, unless config.locate is off: then they are left out), calibrated on
+        these negatives' grids; None without enough tagged photos with a grid."""
+        wanted = tagged if config.locate else [h for h in tagged if h in boxes]
+        tagged_grids = self.store.grids.of(model, wanted)
         negatives = list(self.store.grids.of(model, negative_hashes).values())
         if len(tagged_grids) < config.least or not negatives:
             return None
-        tagged = np.stack(list(tagged_grids.values()))
-        # Each tagged photo's (box, crop): the crop is the part of the photo the model saw.
+        grids = np.stack(list(tagged_grids.values()))
+        negative_grids = np.stack(negatives)
+        # Boxes as fractions of the grid, which covers the part of the photo the model saw.
         photo_sizes = self.store.photos.sizes_by_hash(tagged_grids)
-        seen = [(boxes[h], square_crop(photo_sizes.get(h))) for h in tagged_grids]
-        keys = np.stack([box_template(grid, box, crop) for grid, (box, crop) in zip(tagged, seen, strict=True)])
-        scorer = WindowScorer.fit(
-            keys, tagged, np.stack(negatives), view_sizes(seen, *tagged.shape[1:3]), config.sharpness, config.step
-        )
+        given = [in_crop(boxes[h], square_crop(photo_sizes.get(h))) if h in boxes else None for h in tagged_grids]
+        seen = locate(grids, given, negative_grids, config.sharpness, config.step)
+        keys = np.stack([box_template(grid, box) for grid, box in zip(grids, seen, strict=True)])
+        whole = (0.0, 0.0, 1.0, 1.0)
+        sizes = view_sizes([(box, whole) for box in seen], *grids.shape[1:3])
+        scorer = WindowScorer.fit(keys, grids, negative_grids, sizes, config.sharpness, config.step)
         weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
         return Windows(scorer, model, weight, config.candidates, {})
 

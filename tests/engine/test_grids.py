@@ -111,6 +111,49 @@ def test_views_tell_shapes_apart_that_share_every_cell():
     assert odds[0] > 0 > odds[1]
 
 
+def _scene(rng: np.random.Generator, objects: list[tuple[np.ndarray, tuple[int, int]]]) -> np.ndarray:
+    """An 8 x 8 grid of noisy background cells with each (3 x 3 cells, at) object pasted in."""
+    grid = rng.normal(0.0, 0.3, (8, 8, 16)).astype(np.float32)
+    grid[..., 0] += 1.0
+    for cells, (r, c) in objects:
+        grid[r : r + 3, c : c + 3] = cells + rng.normal(0.0, 0.1, cells.shape)
+    return grid
+
+
+def test_a_tagged_object_without_a_box_is_located():
+    """Tagged photos without boxes: the object they all show is found in each, not what nearly all
+    of them show beside it that the library shows as often (a sofa), nor the rarer generic objects;
+    a box the user drew stays as drawn."""
+    rng = np.random.default_rng(0)
+    rex, sofa = rng.normal(0.0, 1.0, (2, 3, 3, 16)).astype(np.float32)
+    generic = list(rng.normal(0.0, 1.0, (4, 3, 3, 16)).astype(np.float32))
+
+    def scene(main: np.ndarray | None, at: tuple[int, int]) -> np.ndarray:
+        objects = [(main, at)] if main is not None else []
+        corner = (0 if at[0] >= 3 else 5, 0 if at[1] >= 3 else 5)  # apart from the main object
+        objects.append((sofa if rng.random() < 0.9 else generic[rng.integers(4)], corner))
+        return _scene(rng, objects)
+
+    places = [(int(r), int(c)) for r, c in rng.integers(0, 6, (12, 2))]
+    tagged = np.stack([scene(rex, at) for at in places])
+    library = np.stack([scene(generic[rng.integers(4)], (int(r), int(c))) for r, c in rng.integers(0, 6, (40, 2))])
+    truth = [(c / 8, r / 8, (c + 3) / 8, (r + 3) / 8) for r, c in places]
+    drawn = (truth[0][0] + 0.01, truth[0][1], truth[0][2], truth[0][3] - 0.01)  # the user's, on Rex
+    boxes = tag_windows.locate(tagged, [drawn] + [None] * (len(places) - 1), library)
+    assert boxes[0] == drawn
+    overlaps = [_iou(box, true) for box, true in zip(boxes[1:], truth[1:], strict=True)]
+    assert min(overlaps) > 0.5, overlaps
+    # Each photo's most telling cell lies on Rex.
+    for contrast, (r, c) in zip(tag_windows.cell_contrast(tagged, library), places, strict=True):
+        best = np.unravel_index(int(np.argmax(contrast)), contrast.shape)
+        assert r <= best[0] < r + 3 and c <= best[1] < c + 3
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def test_views_are_scored_a_chunk_at_a_time(monkeypatch):
     """Chunking bounds the memory, not the result, and each tagged photo still leaves its own key
     out when its chunk starts later."""

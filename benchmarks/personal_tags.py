@@ -15,6 +15,9 @@ mean AP of the names over the untagged photos:
   instant          Viewfinder's search right after tagging (probe + cache + window cache + text)
   instant, global vectors only  the same without the window cache over the photos' patch grids
                    (the scorer before grids were kept)
+  instant, tags without boxes  the same photos tagged without highlight boxes (the window cache
+                   locates the tagged object itself), and beside it the global vectors only (what
+                   a tag without boxes got before)
   plain fine-tune  `train --tune text` with the earlier defaults (last text blocks, lr 1e-4)
   trained          Viewfinder's search after `viewfinder train` with its defaults
   trained, in-sample text trust  the same with the trained name's text trusted as much as it
@@ -101,6 +104,9 @@ def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, f
         out["pointing, token loss"] = sum(pointing_game(wl, n) for n in names) / len(names)
         versions.rollback(wl.library)
         out["rollback exact"] = float([(h.path, h.score) for h in wl.library.search(query)] == base_hits)
+        bare = build_library(world, Path(tmp) / "without-boxes", make, highlights=False)
+        out["instant, tags without boxes"] = instant_measures(bare)["search"]
+        out["instant, tags without boxes, global vectors only"] = search_ap_without_windows(bare)
         for library in libraries:
             library.close()
     return out

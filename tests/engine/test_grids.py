@@ -5,6 +5,7 @@ text-side model switch, absent (and harmless) in a library indexed before they e
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from engine.tag_windows import (
     view_similarities,
     view_sizes,
 )
-from engine.tags import Highlight, add_tag
+from engine.tags import Highlight, TagStage, add_tag
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -290,6 +291,34 @@ def test_a_tag_query_again_reuses_its_window_cache(tmp_path, tiny_encoder, world
     add_tag(library.store, tagged[5], "rex", [Highlight("rex", world.tagged["rex"][5].box)])
     again = library.search(Query(text="rex", k=20))
     assert scored[1:] == [len(paths)] and {h.path for h in again[:6]} == set(tagged)
+    library.close()
+
+
+def test_the_window_cache_takes_untagged_boxes_and_at_most_its_keys(tmp_path, tiny_encoder, world_photos, monkeypatch):
+    """A tagged photo without a box is one of the window cache's keys (located); a tag on more
+    photos than WindowConfig.keys fits on that many, those with a box first."""
+    world, tagged, _ = world_photos
+    library = _rex_library(tmp_path, tiny_encoder, world, tagged)
+    add_tag(library.store, tagged[5], "rex")  # no box
+    fitted: list[np.ndarray] = []
+    fit = tag_windows.WindowScorer.fit.__func__  # type: ignore[attr-defined]
+
+    def recorded(cls, keys, *args, **kwargs):
+        fitted.append(keys)
+        return fit(cls, keys, *args, **kwargs)
+
+    monkeypatch.setattr(tag_windows.WindowScorer, "fit", classmethod(recorded))
+    library.search(Query(text="rex", k=5))
+    assert len(fitted[-1]) == 6
+    stage = next(s for s in library.search_parts()[2] if isinstance(s, TagStage))
+    assert stage.config.windows is not None
+    stage.config = replace(stage.config, windows=replace(stage.config.windows, keys=4))
+    library.search(Query(text="rex", k=5))
+    boxed = [library.store.photos.by_path(p).hash for p in tagged[:5]]
+    grids = library.store.grids.of(library.model.key, boxed)
+    templates = [box_template(grids[h], photo.box) for h, photo in zip(boxed, world.tagged["rex"], strict=False)]
+    assert len(fitted[-1]) == 4
+    assert all(any(np.allclose(key, t, atol=1e-5) for t in templates) for key in fitted[-1])
     library.close()
 
 

@@ -17,7 +17,8 @@ mean AP of the names over the untagged photos:
                    (the scorer before grids were kept)
   instant, tags without boxes  the same photos tagged without highlight boxes (the window cache
                    locates the tagged object itself), and beside it the global vectors only (what
-                   a tag without boxes got before)
+                   a tag without boxes got before), and the pointing game after --token-loss, whose
+                   targets are then the located boxes
   plain fine-tune  `train --tune text` with the earlier defaults (last text blocks, lr 1e-4)
   trained          Viewfinder's search after `viewfinder train` with its defaults
   trained, in-sample text trust  the same with the trained name's text trusted as much as it
@@ -107,6 +108,8 @@ def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, f
         bare = build_library(world, Path(tmp) / "without-boxes", make, highlights=False)
         out["instant, tags without boxes"] = instant_measures(bare)["search"]
         out["instant, tags without boxes, global vectors only"] = search_ap_without_windows(bare)
+        train(bare.library, TrainConfig(token_loss=True))
+        out["pointing, token loss, tags without boxes"] = sum(pointing_game(bare, n) for n in names) / len(names)
         for library in libraries:
             library.close()
     return out

@@ -60,6 +60,12 @@ def in_crop(box: Box, crop: Box) -> Box:
     return float(u0), float(v0), float(u1), float(v1)
 
 
+def out_of_crop(box: Box, crop: Box) -> Box:
+    """`box` in fractions of the `crop` as fractions of the whole photo (in_crop's inverse)."""
+    x0, y0, x1, y1 = crop
+    return (x0 + box[0] * (x1 - x0), y0 + box[1] * (y1 - y0), x0 + box[2] * (x1 - x0), y0 + box[3] * (y1 - y0))
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
@@ -356,6 +362,7 @@ __all__ = [
     "core_box",
     "in_crop",
     "locate",
+    "out_of_crop",
     "spans",
     "square_crop",
     "view_boxes",

@@ -35,7 +35,16 @@ from .search import Evidence, Pool, Request
 from .storage import Store
 from .tag_fits import Fitted, Windows
 from .tag_scoring import ProbeConfig, TagScorer, tag_log_odds
-from .tag_windows import Box, WindowScorer, box_template, in_crop, locate, square_crop, view_sizes
+from .tag_windows import (
+    Box,
+    WindowScorer,
+    box_template,
+    in_crop,
+    locate,
+    out_of_crop,
+    square_crop,
+    view_sizes,
+)
 
 # Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
 TRUST_MARGIN = 2.0
@@ -392,6 +401,19 @@ def text_trust(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> flo
     return trust_of_auc(ranking_auc(vector, keys, library), len(keys), len(library))
 
 
+@dataclass(frozen=True)
+class WindowKeys:
+    """What a tag's window cache is fitted from: the tagged photos it keys on (content hashes) and
+    their (K, rows, cols, D) grids under `model`, their boxes in fractions of the grid (given or
+    located), and the grids of the library photos that calibrate it."""
+
+    model: str
+    hashes: list[str]
+    grids: np.ndarray
+    boxes: list[Box]
+    negatives: np.ndarray
+
+
 class TagStage:
     """The search stage of personal tags (engine/search.py), usable the moment tags are given.
 
@@ -517,16 +539,57 @@ class TagStage:
     ) -> Fitted:
         scorer = tag_scorer(table.matrix[tagged_rows], table.matrix[sample], self.config.probe)
         config = self.config.windows
-        windows = None
-        if config is not None and self.model is not None:
-            negative_rows = np.setdiff1d(sample, tagged_rows)
-            if len(negative_rows) > config.negatives:
-                rng = np.random.default_rng(self.config.probe.seed)
-                negative_rows = np.sort(rng.choice(negative_rows, config.negatives, replace=False))
-            windows = self._fit_windows(
-                self.model, config, [table.hashes[r] for r in tagged_rows], boxes, [table.hashes[r] for r in negative_rows]
-            )
-        return Fitted(scorer, windows)
+        keys = self._window_keys(table, tagged_rows, sample, boxes)
+        if config is None or keys is None:
+            return Fitted(scorer, None)
+        templates = np.stack([box_template(grid, box) for grid, box in zip(keys.grids, keys.boxes, strict=True)])
+        sizes = view_sizes([(box, (0.0, 0.0, 1.0, 1.0)) for box in keys.boxes], *keys.grids.shape[1:3])
+        window_scorer = WindowScorer.fit(templates, keys.grids, keys.negatives, sizes, config.sharpness, config.step)
+        weight = config.weight * min(1.0, len(keys.grids) / config.full_weight)
+        return Fitted(scorer, Windows(window_scorer, keys.model, weight, config.candidates, {}))
+
+    def located_boxes(self, text: str, table: PhotoTable) -> dict[str, Box]:
+        """content hash -> where the window cache finds the tag `text`'s object (fractions of the
+        upright photo) in each of its tagged photos that has no highlight box (locate); {} when
+        the window cache has too few of them. Training's --token-loss takes these as targets."""
+        tagged_rows = table.rows_of_hashes(self.store.tags.hashes_with([text]))
+        boxes = self._boxes([text], [table.hashes[r] for r in tagged_rows])
+        keys = self._window_keys(table, tagged_rows, self.sample(table), boxes)
+        if keys is None:
+            return {}
+        sizes = self.store.photos.sizes_by_hash(keys.hashes)
+        return {
+            h: out_of_crop(box, square_crop(sizes.get(h)))
+            for h, box in zip(keys.hashes, keys.boxes, strict=True)
+            if h not in boxes
+        }
+
+    def _window_keys(
+        self, table: PhotoTable, tagged_rows: np.ndarray, sample: np.ndarray, boxes: dict[str, Box]
+    ) -> WindowKeys | None:
+        """The tagged photos the window cache keys on, with their grids and boxes (the user's, the
+        others located unless config.locate is off, then left out) and the grids of the library
+        photos that calibrate it; None without a window cache or enough tagged photos with a grid."""
+        config = self.config.windows
+        if config is None or self.model is None:
+            return None
+        negative_rows = np.setdiff1d(sample, tagged_rows)
+        if len(negative_rows) > config.negatives:
+            rng = np.random.default_rng(self.config.probe.seed)
+            negative_rows = np.sort(rng.choice(negative_rows, config.negatives, replace=False))
+        tagged = [table.hashes[r] for r in tagged_rows]
+        boxed = _spread([h for h in tagged if h in boxes], config.keys)
+        unboxed = [h for h in tagged if h not in boxes] if config.locate else []
+        tagged_grids = self.store.grids.of(self.model, boxed + _spread(unboxed, config.keys - len(boxed)))
+        negatives = list(self.store.grids.of(self.model, [table.hashes[r] for r in negative_rows]).values())
+        if len(tagged_grids) < config.least or not negatives:
+            return None
+        grids, negative_grids = np.stack(list(tagged_grids.values())), np.stack(negatives)
+        # Boxes as fractions of the grid, which covers the part of the photo the model saw.
+        photo_sizes = self.store.photos.sizes_by_hash(tagged_grids)
+        given = [in_crop(boxes[h], square_crop(photo_sizes.get(h))) if h in boxes else None for h in tagged_grids]
+        seen = locate(grids, given, negative_grids, config.sharpness, config.step)
+        return WindowKeys(self.model, list(tagged_grids), grids, seen, negative_grids)
 
     def _with_windows(
         self, odds: np.ndarray, windows: Windows, table: PhotoTable, pool: Pool, tagged_rows: np.ndarray
@@ -548,31 +611,6 @@ class TagStage:
         mixed = odds.copy()
         mixed[rows] = (1.0 - windows.weight) * odds[rows] + windows.weight * window
         return mixed
-
-    def _fit_windows(
-        self, model: str, config: WindowConfig, tagged: list[str], boxes: dict[str, Box], negative_hashes: list[str]
-    ) -> Windows | None:
-        """The window cache of the `tagged` photos (content hashes) with their highlight `boxes`
-        (the others located, unless config.locate is off: then they are left out), calibrated on
-        these negatives' grids; None without enough tagged photos with a grid."""
-        boxed = _spread([h for h in tagged if h in boxes], config.keys)
-        located = [h for h in tagged if h not in boxes] if config.locate else []
-        tagged_grids = self.store.grids.of(model, boxed + _spread(located, config.keys - len(boxed)))
-        negatives = list(self.store.grids.of(model, negative_hashes).values())
-        if len(tagged_grids) < config.least or not negatives:
-            return None
-        grids = np.stack(list(tagged_grids.values()))
-        negative_grids = np.stack(negatives)
-        # Boxes as fractions of the grid, which covers the part of the photo the model saw.
-        photo_sizes = self.store.photos.sizes_by_hash(tagged_grids)
-        given = [in_crop(boxes[h], square_crop(photo_sizes.get(h))) if h in boxes else None for h in tagged_grids]
-        seen = locate(grids, given, negative_grids, config.sharpness, config.step)
-        keys = np.stack([box_template(grid, box) for grid, box in zip(grids, seen, strict=True)])
-        whole = (0.0, 0.0, 1.0, 1.0)
-        sizes = view_sizes([(box, whole) for box in seen], *grids.shape[1:3])
-        scorer = WindowScorer.fit(keys, grids, negative_grids, sizes, config.sharpness, config.step)
-        weight = config.weight * min(1.0, len(tagged_grids) / config.full_weight)
-        return Windows(scorer, model, weight, config.candidates, {})
 
     def _boxes(self, texts: list[str], hashes: list[str]) -> dict[str, Box]:
         """content hash -> the first highlight box of its tags among `texts`, where it has one."""

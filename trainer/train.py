@@ -37,6 +37,7 @@ from engine.search import Pool
 from engine.tags import (
     STOPWORDS,
     TEXT_TRUST_METRIC,
+    Highlight,
     TagStage,
     look_alikes,
     ranking_auc,
@@ -431,6 +432,8 @@ def train(
     report(TrainProgress("preparing"))
     photos = load_tagged_photos(library.store)
     check_enough(photos, config.min_photos)
+    if config.token_loss:
+        photos = with_located_highlights(library, photos)
     base = versions.training_base(library)
     encoder = library.encoder(base)
     text_side = config.tune in TEXT_SIDE_MODES
@@ -765,6 +768,28 @@ def _vector_look_alikes(vectors: np.ndarray, untagged: np.ndarray) -> LookAlikes
     """Look-alikes by the tag's scorer of the global `vectors` alone (look_alikes): for a gallery
     embedded here, which has no patch grids."""
     return lambda text, keys: look_alikes(vectors[keys], vectors[untagged])
+
+
+def with_located_highlights(library: Library, photos: list[TaggedPhoto]) -> list[TaggedPhoto]:
+    """`photos` with, for each one-word tag (a name) a photo carries without a highlight of it, the
+    box where search's window cache locates the name's object in it (TagStage.located_boxes):
+    --token-loss then pulls the name towards its object in photos the user drew no box on. A
+    longer tag does not say which of its words the shared object is, and gets none."""
+    tables, _, stages = library.search_parts()
+    stage = next(s for s in stages if isinstance(s, TagStage))
+    table = tables.current()
+    names = sorted({t for p in photos for t in p.texts if len(t.split()) == 1})
+    located = {name: stage.located_boxes(name, table) for name in names}
+    out = []
+    for p in photos:
+        marked = {text for text, _ in p.highlights}
+        extra = tuple(
+            (t, Highlight(t, located[t][p.hash]))
+            for t in p.texts
+            if t in located and t not in marked and p.hash in located[t]
+        )
+        out.append(replace(p, highlights=p.highlights + extra) if extra else p)
+    return out
 
 
 def _search_look_alikes(library: Library, gallery: _Gallery, untagged: np.ndarray) -> LookAlikes:

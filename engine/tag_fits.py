@@ -88,7 +88,7 @@ def _arrays(fitted: Fitted) -> dict[str, np.ndarray]:
     if fitted.windows is not None:
         w, ws = fitted.windows, fitted.windows.scorer
         out["window_keys"], out["window_sizes"] = ws.keys, np.array(ws.sizes, np.float64).reshape(-1, 2)
-        out["window"] = np.array([ws.sharpness, ws.step, ws.middle, ws.slope, w.weight, w.candidates])
+        out["window"] = np.array([ws.sharpness, ws.step, ws.middle, ws.slope, ws.auc, w.weight, w.candidates])
         out["window_model"] = np.array(w.model)
         odds = list(w.odds.items())  # one copy: another query may be adding to it
         out["odds_hashes"] = np.array([h for h, _ in odds], dtype=str)
@@ -104,9 +104,9 @@ def _fitted(data: dict[str, np.ndarray]) -> Fitted:
         scorer = TagScorer(probe, data["cache_keys"], cache_weight, sharpness, middle, cache_slope)
     windows = None
     if "window" in data:
-        sharpness, step, middle, slope, weight, candidates = data["window"].tolist()
+        sharpness, step, middle, slope, auc, weight, candidates = data["window"].tolist()
         sizes = [(float(h), float(w)) for h, w in data["window_sizes"].tolist()]
         odds = dict(zip(data["odds_hashes"].tolist(), data["odds"].tolist(), strict=True))
-        windows_scorer = WindowScorer(data["window_keys"], sizes, sharpness, step, middle, slope)
+        windows_scorer = WindowScorer(data["window_keys"], sizes, sharpness, step, middle, slope, auc)
         windows = Windows(windows_scorer, str(data["window_model"]), weight, int(candidates), odds)
     return Fitted(scorer, windows)

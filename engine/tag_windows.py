@@ -321,7 +321,8 @@ def best_soft_max(logits: np.ndarray) -> np.ndarray:
 class WindowScorer:
     """One tag's window cache, fitted: its keys (box_template, one per tagged photo), the views'
     sizes (view_sizes) and the calibration that maps a grid's best-view affinity to log-odds (each
-    tagged photo's best view against the other keys -> +2, a library sample's -> -2)."""
+    tagged photo's best view against the other keys -> +2, a library sample's -> -2); auc: how
+    well those affinities tell the tagged photos from the library sample (0.5: not at all)."""
 
     keys: np.ndarray
     sizes: list[Size]
@@ -329,6 +330,7 @@ class WindowScorer:
     step: float
     middle: float
     slope: float
+    auc: float
 
     @classmethod
     def fit(
@@ -343,8 +345,10 @@ class WindowScorer:
         """`tagged_grids`: the keys' photos' grids, in the keys' order; `negatives`: a sample of the
         library's grids."""
         own = best_view_affinity(keys, tagged_grids, sizes, sharpness, step, own=True)
-        middle, slope = calibration(own, best_view_affinity(keys, negatives, sizes, sharpness, step))
-        return cls(keys, sizes, sharpness, step, middle, slope)
+        library = np.sort(best_view_affinity(keys, negatives, sizes, sharpness, step))
+        middle, slope = calibration(own, library)
+        below = (np.searchsorted(library, own, "left") + np.searchsorted(library, own, "right")) / 2
+        return cls(keys, sizes, sharpness, step, middle, slope, float(np.mean(below) / len(library)))
 
     def log_odds(self, grids: np.ndarray) -> np.ndarray:
         """Calibrated log-odds that each grid holds what the keys show in one of its views."""

@@ -142,7 +142,12 @@ class WindowConfig:
     a highlight box are located (tag_windows.locate) rather than left out; keys: at most this many
     tagged photos are its keys (those with a box first, spread over the tag's photos): its cost
     grows with the keys, and with the square of them to fit (about 0.5 s for 30 at ViT-B-32 sizes,
-    4 s for 100)."""
+    4 s for 100); full_trust, least_trust: it counts in full once it tells the tagged photos (each
+    against the other photos' keys) from the library negatives with this trust (trust_of_auc), not
+    at all at least_trust or below, and proportionally between. Keys that miss the tagged object
+    (a box around the whole photo or the wrong thing) do little better than chance, and their
+    calibrated log-odds are wide noise: even at a twentieth of the weight they cost 0.05 AP
+    (docs/personal-tags.md)."""
 
     weight: float = 0.7
     full_weight: int = 10
@@ -153,6 +158,8 @@ class WindowConfig:
     step: float = 0.25
     locate: bool = True
     keys: int = 48
+    full_trust: float = 0.5
+    least_trust: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -545,7 +552,9 @@ class TagStage:
         templates = np.stack([box_template(grid, box) for grid, box in zip(keys.grids, keys.boxes, strict=True)])
         sizes = view_sizes([(box, (0.0, 0.0, 1.0, 1.0)) for box in keys.boxes], *keys.grids.shape[1:3])
         window_scorer = WindowScorer.fit(templates, keys.grids, keys.negatives, sizes, config.sharpness, config.step)
-        weight = config.weight * min(1.0, len(keys.grids) / config.full_weight)
+        trust = trust_of_auc(window_scorer.auc, len(keys.grids), len(keys.negatives))
+        trusted = (trust - config.least_trust) / (config.full_trust - config.least_trust)
+        weight = config.weight * float(np.clip(min(len(keys.grids) / config.full_weight, trusted), 0.0, 1.0))
         return Fitted(scorer, Windows(window_scorer, keys.model, weight, config.candidates, {}))
 
     def located_boxes(self, text: str, table: PhotoTable) -> dict[str, Box]:

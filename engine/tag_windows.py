@@ -270,7 +270,8 @@ def locate(
         logits[np.arange(len(missing)), :, missing] = -np.inf  # each photo leaves its own key out
         views = view_boxes(sizes, rows, cols, step)
         for i, best in zip(missing, soft_max(logits).argmax(axis=1), strict=True):
-            out[i] = tuple(float(v) for v in views[best])  # type: ignore[assignment]
+            x0, y0, x1, y1 = (float(v) for v in views[best])
+            out[i] = (x0, y0, x1, y1)
     return out
 
 

@@ -85,6 +85,13 @@ def fit_probe(positives: np.ndarray, negatives: np.ndarray, shrinkage: float = 0
     return Probe(weights.astype(np.float32), bias - middle, slope)
 
 
+def auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """The AUC of scores at ranking `positives` above `negatives`: the mean share of negatives
+    scored below each positive."""
+    ranked = np.sort(negatives)
+    return float((np.searchsorted(ranked, positives) / len(ranked)).mean())
+
+
 def calibration(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
     """(middle, slope) that map the classes' mean scores to -2 and +2 log-odds."""
     pos, neg = float(np.mean(positives)), float(np.mean(negatives))
@@ -156,6 +163,7 @@ __all__ = [
     "Probe",
     "ProbeConfig",
     "TagScorer",
+    "auc",
     "cache_affinity",
     "calibration",
     "fit_probe",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tag_scoring import calibration, soft_max
+from .tag_scoring import auc, calibration, soft_max
 
 # A key's side in cells; how many view sizes span the boxes' sizes; the views' step in cells.
 TEMPLATE_CELLS = 3
@@ -205,19 +205,26 @@ LOCATE_GROW = 0.5
 LOCATE_ROUNDS = 2
 
 
-def cell_contrast(tagged: np.ndarray, negatives: np.ndarray, percentile: float = LOCATE_PERCENTILE) -> np.ndarray:
+def cell_contrast(
+    tagged: np.ndarray,
+    negatives: np.ndarray,
+    which: list[int] | None = None,
+    percentile: float = LOCATE_PERCENTILE,
+) -> np.ndarray:
     """(n, rows, cols, D) grids of the tagged photos and (m, rows, cols, D) of library photos ->
-    (n, rows, cols): how much better each tagged cell finds a match in the other tagged photos than
-    in the library photos (see LOCATE_PERCENTILE)."""
+    (len(which), rows, cols) for the tagged photos at `which` (default: all): how much better each
+    cell finds a match in the other tagged photos than in the library photos (see
+    LOCATE_PERCENTILE)."""
     n, rows, cols, dim = tagged.shape
+    which = list(range(n)) if which is None else which
     cells = _unit(tagged.reshape(n, rows * cols, dim))
     others = _unit(negatives.reshape(len(negatives), -1, dim))
-    out = np.empty((n, rows * cols), np.float32)
-    for i in range(n):
+    out = np.empty((len(which), rows * cols), np.float32)
+    for j, i in enumerate(which):
         tagged_match = np.delete(np.matmul(cells, cells[i].T).max(axis=1), i, axis=0)
         library_match = np.matmul(others, cells[i].T).max(axis=1)
-        out[i] = np.percentile(tagged_match, percentile, axis=0) - np.percentile(library_match, percentile, axis=0)
-    return out.reshape(n, rows, cols)
+        out[j] = np.percentile(tagged_match, percentile, axis=0) - np.percentile(library_match, percentile, axis=0)
+    return out.reshape(len(which), rows, cols)
 
 
 def core_box(contrast: np.ndarray, core: float = LOCATE_CORE, grow: float = LOCATE_GROW) -> Box:
@@ -259,9 +266,8 @@ def locate(
     if not missing or len(boxes) < 2:
         return out
     rows, cols = tagged.shape[1:3]
-    contrast = cell_contrast(tagged, negatives)
-    for i in missing:
-        out[i] = core_box(contrast[i])
+    for i, contrast in zip(missing, cell_contrast(tagged, negatives, missing), strict=True):
+        out[i] = core_box(contrast)
     whole = (0.0, 0.0, 1.0, 1.0)
     for _ in range(rounds):
         keys = np.stack([box_template(grid, box) for grid, box in zip(tagged, out, strict=True)])
@@ -346,10 +352,9 @@ class WindowScorer:
         """`tagged_grids`: the keys' photos' grids, in the keys' order; `negatives`: a sample of the
         library's grids."""
         own = best_view_affinity(keys, tagged_grids, sizes, sharpness, step, own=True)
-        library = np.sort(best_view_affinity(keys, negatives, sizes, sharpness, step))
+        library = best_view_affinity(keys, negatives, sizes, sharpness, step)
         middle, slope = calibration(own, library)
-        below = (np.searchsorted(library, own, "left") + np.searchsorted(library, own, "right")) / 2
-        return cls(keys, sizes, sharpness, step, middle, slope, float(np.mean(below) / len(library)))
+        return cls(keys, sizes, sharpness, step, middle, slope, auc(own, library))
 
     def log_odds(self, grids: np.ndarray) -> np.ndarray:
         """Calibrated log-odds that each grid holds what the keys show in one of its views."""

@@ -34,7 +34,7 @@ from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
 from .tag_fits import Fitted, Windows
-from .tag_scoring import ProbeConfig, TagScorer, tag_log_odds
+from .tag_scoring import ProbeConfig, TagScorer, auc, tag_log_odds
 from .tag_windows import (
     Box,
     WindowScorer,
@@ -387,8 +387,7 @@ def version_text_trusts(store: Store, library_path: Path, model: ModelSpec) -> d
 
 def ranking_auc(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> float:
     """The AUC of the cosine to `vector` at ranking `keys` above `library`."""
-    negatives = np.sort(library @ vector)
-    return float((np.searchsorted(negatives, keys @ vector) / len(negatives)).mean())
+    return auc(keys @ vector, library @ vector)
 
 
 def trust_of_auc(auc: float, positives: int, negatives: int) -> float:

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 
-def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, float]:
+def run(seed: int, names: list[str], weights: Path | None = None, config: Path | None = None) -> dict[str, float]:
     from fixtures.pretrain_tiny import PAIRS, pretrained_weights
     from personal_bench import (
         build_library,
@@ -59,7 +59,7 @@ def run(seed: int, names: list[str], weights: Path | None = None) -> dict[str, f
     from trainer.train import TrainConfig, train
 
     encoder = Encoder.load(
-        ModelSpec(str(ROOT / "tests/assets/tiny-clip.json"), str(weights or pretrained_weights(PAIRS))), "cpu"
+        ModelSpec(str(config or ROOT / "tests/assets/tiny-clip.json"), str(weights or pretrained_weights(PAIRS))), "cpu"
     )
     world = personal_world(make_concepts(names, seed), seed=seed)
     out: dict[str, float] = {}
@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--weights", type=Path, help="other pretrained tiny weights (default: the fixture's)")
+    parser.add_argument("--config", type=Path, help="the model config of --weights (default: tests/assets/tiny-clip.json)")
     parser.add_argument("--names", type=int, nargs="+", default=[1, 3], help="scenarios: how many names")
     args = parser.parse_args()
     # A private cache of exported graphs: one keyed by the weights' path and size would serve a
@@ -134,7 +135,7 @@ def main() -> None:
     for count in args.names:
         names = ["rex", "zorp", "mibble"][:count]
         for seed in args.seeds:
-            result = run(seed, names, args.weights)
+            result = run(seed, names, args.weights, args.config)
             label = f"{len(names)} name(s), seed {seed}"
             print(label + ": " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()), flush=True)
             for k, v in result.items():

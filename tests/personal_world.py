@@ -121,9 +121,17 @@ def concept_photo(
     return Photo(name, image, tuple(things), concept.name, _fraction(boxes[0]), "concept")
 
 
-def decoy_thing(rng: np.random.Generator, concept: Concept, box: Box) -> Thing:
+def decoy_thing(rng: np.random.Generator, concept: Concept, box: Box, concepts: Sequence[Concept]) -> Thing:
     """Something sharing part of the concept's look: its colour and shape in another pattern and
-    without its accent (half of the decoys), or its pattern and accent on another colour or shape."""
+    without its accent (half of the decoys), or its pattern and accent on another colour or shape;
+    never exactly another of the `concepts` (that would be a photo of it, counted as not)."""
+    while True:
+        thing = _decoy_thing(rng, concept, box)
+        if all(thing != c.thing(box) for c in concepts):
+            return thing
+
+
+def _decoy_thing(rng: np.random.Generator, concept: Concept, box: Box) -> Thing:
     roll = rng.random()
     if roll < 0.5:
         pattern = str(rng.choice([p for p in PATTERNS if p != concept.pattern]))
@@ -137,7 +145,7 @@ def decoy_thing(rng: np.random.Generator, concept: Concept, box: Box) -> Thing:
 
 def decoy_photo(rng: np.random.Generator, concept: Concept, concepts: Sequence[Concept], name: str) -> Photo:
     boxes = random_boxes(rng, 1 if rng.random() < 0.4 else 2)
-    things = [decoy_thing(rng, concept, boxes[0])] + [_unlike(rng, b, concepts) for b in boxes[1:]]
+    things = [decoy_thing(rng, concept, boxes[0], concepts)] + [_unlike(rng, b, concepts) for b in boxes[1:]]
     return Photo(name, draw(rng, things), tuple(things), None, None, "decoy")
 
 

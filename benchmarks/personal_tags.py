@@ -1,9 +1,10 @@
 """Personal tags on held-out personal worlds: instant and trained, against baselines, side by side.
 
-    PYTHONPATH=. python benchmarks/personal_tags.py [--seeds 101 102 103] [--threads 1]
+    PYTHONPATH=. python benchmarks/personal_tags.py [--seeds 101 102 103] [--threads 1] [--coarse]
 
 For each seed and scenario (one name; three names) it builds a world (tests/personal_world.py), a
-library with the tiny model pretrained on scene pairs (tests/fixtures/pretrain_tiny.py, PAIRS), tags it, and prints the
+library with the tiny model pretrained on scene pairs (tests/fixtures/pretrain_tiny.py, PAIRS; with
+--coarse, PAIRS_COARSE: 16-pixel patches, a 4 x 4 grid), tags it, and prints the
 mean AP of the names over the untagged photos:
   text only        the base model's text query, no adaptation
   prototype        cosine to the mean of the tagged photos' vectors
@@ -38,9 +39,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
+from fixtures.pretrain_tiny import PAIRS, PAIRS_COARSE, Recipe  # noqa: E402
 
-def run(seed: int, names: list[str], weights: Path | None = None, config: Path | None = None) -> dict[str, float]:
-    from fixtures.pretrain_tiny import PAIRS, pretrained_weights
+
+def run(seed: int, names: list[str], recipe: Recipe = PAIRS) -> dict[str, float]:
+    from fixtures.pretrain_tiny import pretrained_weights
     from personal_bench import (
         build_library,
         generic_map,
@@ -58,9 +61,7 @@ def run(seed: int, names: list[str], weights: Path | None = None, config: Path |
     from trainer import versions
     from trainer.train import TrainConfig, train
 
-    encoder = Encoder.load(
-        ModelSpec(str(config or ROOT / "tests/assets/tiny-clip.json"), str(weights or pretrained_weights(PAIRS))), "cpu"
-    )
+    encoder = Encoder.load(ModelSpec(str(recipe.config_path), str(pretrained_weights(recipe))), "cpu")
     world = personal_world(make_concepts(names, seed), seed=seed)
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,8 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102, 103])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--weights", type=Path, help="other pretrained tiny weights (default: the fixture's)")
-    parser.add_argument("--config", type=Path, help="the model config of --weights (default: tests/assets/tiny-clip.json)")
+    parser.add_argument("--coarse", action="store_true", help="the tiny model with 16-pixel patches (a 4 x 4 grid)")
     parser.add_argument("--names", type=int, nargs="+", default=[1, 3], help="scenarios: how many names")
     args = parser.parse_args()
     # A private cache of exported graphs: one keyed by the weights' path and size would serve a
@@ -135,7 +135,7 @@ def main() -> None:
     for count in args.names:
         names = ["rex", "zorp", "mibble"][:count]
         for seed in args.seeds:
-            result = run(seed, names, args.weights, args.config)
+            result = run(seed, names, PAIRS_COARSE if args.coarse else PAIRS)
             label = f"{len(names)} name(s), seed {seed}"
             print(label + ": " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()), flush=True)
             for k, v in result.items():

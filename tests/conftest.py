@@ -117,3 +117,16 @@ def personal_encoder(tiny_config: Path):
     from engine.encoder import Encoder
 
     return Encoder.load(ModelSpec(str(tiny_config), str(pretrained_weights(PAIRS))), "cpu")
+
+
+@pytest.fixture(scope="session")
+def coarse_encoder():
+    """personal_encoder's recipe with 16-pixel patches: a 4 x 4 patch grid where the other has
+    8 x 8 (tests/fixtures/pretrain_tiny.py, PAIRS_COARSE). Loaded once per session (read-only)."""
+    from fixtures.pretrain_tiny import PAIRS_COARSE, pretrained_weights
+
+    from engine.config import ModelSpec
+    from engine.encoder import Encoder
+
+    spec = ModelSpec(str(PAIRS_COARSE.config_path), str(pretrained_weights(PAIRS_COARSE)))
+    return Encoder.load(spec, "cpu")

@@ -90,6 +90,9 @@ def _arrays(fitted: Fitted) -> dict[str, np.ndarray]:
         out["window_keys"], out["window_sizes"] = ws.keys, np.array(ws.sizes, np.float64).reshape(-1, 2)
         out["window"] = np.array([ws.sharpness, ws.step, ws.middle, ws.slope, ws.auc, w.weight, w.candidates])
         out["window_model"] = np.array(w.model)
+        if ws.shape is not None:
+            out["shape_weights"] = ws.shape.weights
+            out["shape"] = np.array([ws.shape.bias, ws.shape.slope, ws.shape_share])
         odds = list(w.odds.items())  # one copy: another query may be adding to it
         out["odds_hashes"] = np.array([h for h, _ in odds], dtype=str)
         out["odds"] = np.array([v for _, v in odds], np.float64)
@@ -107,6 +110,12 @@ def _fitted(data: dict[str, np.ndarray]) -> Fitted:
         sharpness, step, middle, slope, auc, weight, candidates = data["window"].tolist()
         sizes = [(float(h), float(w)) for h, w in data["window_sizes"].tolist()]
         odds = dict(zip(data["odds_hashes"].tolist(), data["odds"].tolist(), strict=True))
-        windows_scorer = WindowScorer(data["window_keys"], sizes, sharpness, step, middle, slope, auc)
+        shape, shape_share = None, 0.0
+        if "shape" in data:
+            shape_bias, shape_slope, shape_share = data["shape"].tolist()
+            shape = Probe(data["shape_weights"], shape_bias, shape_slope)
+        windows_scorer = WindowScorer(
+            data["window_keys"], sizes, sharpness, step, middle, slope, auc, shape, shape_share
+        )
         windows = Windows(windows_scorer, str(data["window_model"]), weight, int(candidates), odds)
     return Fitted(scorer, windows)

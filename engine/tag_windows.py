@@ -11,8 +11,10 @@ quarter of a cell, each resampled to 3 x 3 cells the same way; a view's similari
 mean of its nine cells' cosines to the key's, so a diamond and a circle of the same colour and
 pattern, which give the same mean, differ. A photo's affinity is Tip-Adapter's cache
 (engine/tag_scoring.py) of the keys at its best view, calibrated like the other scorers (each tagged
-photo's best view against the other keys -> +2, a sample of the library -> -2).
-docs/personal-tags.md has the measurements.
+photo's best view against the other keys -> +2, a sample of the library -> -2). Beside it, a
+shape probe: a ridge over whole templates, the keys against the library sample's best views, which
+weighs the cells and features that tell the tagged object from what merely resembles it; a third of
+the window cache's log-odds. docs/personal-tags.md has the measurements.
 
 Resampling is separable (rows, then columns), so views are never formed: each grid cell is
 compared once with each key cell, and those cosines and the grid's own Gram matrix are summed over
@@ -29,12 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tag_scoring import auc, calibration, soft_max
+from .tag_scoring import Probe, auc, calibration, cross_fitted_probe, soft_max
 
 # A key's side in cells; how many view sizes span the boxes' sizes; the views' step in cells.
 TEMPLATE_CELLS = 3
 VIEW_SCALES = 5
 VIEW_STEP = 0.25
+# The shape probe's share of the window cache's log-odds, and its ridge (fit_probe's shrinkage).
+SHAPE_SHARE = 1 / 3
+SHAPE_SHRINKAGE = 1.0
 Box = tuple[float, float, float, float]
 Size = tuple[float, float]  # a view's (height, width) in grid cells
 
@@ -287,6 +292,31 @@ def locate(
 CHUNK_VALUES = 4_000_000
 
 
+def best_views(
+    keys: np.ndarray,
+    grids: np.ndarray,
+    sizes: list[Size],
+    sharpness: float,
+    step: float = VIEW_STEP,
+    *,
+    own: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, rows, cols, D) grids -> (N,) cache affinity of the (K, s, s, D) keys at each grid's best
+    view (of `sizes`), and (N,) which view that is (a row of view_boxes). own: the grids are the
+    keys' own photos, in order, and each leaves its own key out."""
+    rows, cols = grids.shape[1:3]
+    views = sum(len(spans(width, cols, 1, step)) * len(spans(height, rows, 1, step)) for height, width in sizes)
+    chunk = max(1, CHUNK_VALUES // max(1, views * len(keys)))
+    affinity, best = np.zeros(len(grids), np.float32), np.zeros(len(grids), np.int64)
+    for start in range(0, len(grids), chunk):
+        logits = sharpness * (view_similarities(grids[start : start + chunk], keys, sizes, step) - 1.0)
+        if own and len(keys) > 1:
+            index = np.arange(len(logits))
+            logits[index, :, start + index] = -np.inf
+        affinity[start : start + len(logits)], best[start : start + len(logits)] = best_soft_max(logits)
+    return affinity, best
+
+
 def best_view_affinity(
     keys: np.ndarray,
     grids: np.ndarray,
@@ -296,32 +326,37 @@ def best_view_affinity(
     *,
     own: bool = False,
 ) -> np.ndarray:
-    """(N, rows, cols, D) grids -> (N,) cache affinity of the (K, s, s, D) keys at each grid's best
-    view (of `sizes`). own: the grids are the keys' own photos, in order, and each leaves its own
-    key out."""
-    rows, cols = grids.shape[1:3]
-    views = sum(len(spans(width, cols, 1, step)) * len(spans(height, rows, 1, step)) for height, width in sizes)
-    chunk = max(1, CHUNK_VALUES // max(1, views * len(keys)))
-    out = np.zeros(len(grids), np.float32)
-    for start in range(0, len(grids), chunk):
-        logits = sharpness * (view_similarities(grids[start : start + chunk], keys, sizes, step) - 1.0)
-        if own and len(keys) > 1:
-            index = np.arange(len(logits))
-            logits[index, :, start + index] = -np.inf
-        out[start : start + len(logits)] = best_soft_max(logits)
-    return out
+    """best_views' affinities alone."""
+    return best_views(keys, grids, sizes, sharpness, step, own=own)[0]
 
 
-def best_soft_max(logits: np.ndarray) -> np.ndarray:
-    """(N, V, K) logits -> (N,) the largest over V of the soft maximum over K (soft_max), computed
-    only for the views that can be it: a view's soft maximum lies within log K below its largest
-    logit, so a view whose largest logit is more than log K below another view's cannot win (at
-    sharpness 200 that leaves out most views)."""
+def best_soft_max(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, V, K) logits -> (N,) the largest over V of the soft maximum over K (soft_max), and the
+    view it is at, computed only for the views that can be it: a view's soft maximum lies within
+    log K below its largest logit, so a view whose largest logit is more than log K below another
+    view's cannot win (at sharpness 200 that leaves out most views)."""
     top = logits.max(axis=2)
     contenders = top >= top.max(axis=1, keepdims=True) - np.log(logits.shape[2])
     affinity = np.full(top.shape, -np.inf, np.float32)
     affinity[contenders] = soft_max(logits[contenders])
-    return affinity.max(axis=1)
+    return affinity.max(axis=1), affinity.argmax(axis=1)
+
+
+def view_templates(grids: np.ndarray, views: np.ndarray, sizes: list[Size], step: float = VIEW_STEP) -> np.ndarray:
+    """(N, rows, cols, D) grids and (N,) views (rows of view_boxes) -> (N, s * s * D): each grid's
+    view resampled to s x s unit cells as box_template resamples a box, flattened."""
+    n, rows, cols, _ = grids.shape
+    s = TEMPLATE_CELLS
+    down, across = np.zeros((n, s, rows), np.float32), np.zeros((n, s, cols), np.float32)
+    first = 0
+    for height, width in sizes:  # view_boxes' order: each size's views, row by row
+        size_down, size_across = spans(height, rows, s, step), spans(width, cols, s, step)
+        inside = (views >= first) & (views < first + len(size_down) * len(size_across))
+        top, left = np.divmod(views[inside] - first, len(size_across))
+        down[inside], across[inside] = size_down[top], size_across[left]
+        first += len(size_down) * len(size_across)
+    cells = np.einsum("nar,nbc,nrcd->nabd", down, across, grids, optimize=True)
+    return _unit(cells).reshape(n, -1)
 
 
 @dataclass(frozen=True)
@@ -329,7 +364,12 @@ class WindowScorer:
     """One tag's window cache, fitted: its keys (box_template, one per tagged photo), the views'
     sizes (view_sizes) and the calibration that maps a grid's best-view affinity to log-odds (each
     tagged photo's best view against the other keys -> +2, a library sample's -> -2); auc: how
-    well those affinities tell the tagged photos from the library sample (0.5: not at all)."""
+    well those affinities tell the tagged photos from the library sample (0.5: not at all).
+
+    shape: a probe over templates (cross_fitted_probe: the keys against the library sample's
+    best views), which learns which cells and features tell the tagged object from what is
+    merely like it (a decoy of its colour and pattern on another shape matches most of its nine
+    cells); its log-odds are shape_share of the cache's (None: the affinity alone)."""
 
     keys: np.ndarray
     sizes: list[Size]
@@ -338,6 +378,8 @@ class WindowScorer:
     middle: float
     slope: float
     auc: float
+    shape: Probe | None = None
+    shape_share: float = 0.0
 
     @classmethod
     def fit(
@@ -348,24 +390,35 @@ class WindowScorer:
         sizes: list[Size],
         sharpness: float = 200.0,
         step: float = VIEW_STEP,
+        shape_share: float = SHAPE_SHARE,
+        shrinkage: float = SHAPE_SHRINKAGE,
     ) -> WindowScorer:
         """`tagged_grids`: the keys' photos' grids, in the keys' order; `negatives`: a sample of the
         library's grids."""
         own = best_view_affinity(keys, tagged_grids, sizes, sharpness, step, own=True)
-        library = best_view_affinity(keys, negatives, sizes, sharpness, step)
+        library, views = best_views(keys, negatives, sizes, sharpness, step)
         middle, slope = calibration(own, library)
-        return cls(keys, sizes, sharpness, step, middle, slope, auc(own, library))
+        shape = None
+        if shape_share > 0 and len(keys) >= 2 and len(negatives) >= 2:
+            templates = view_templates(negatives, views, sizes, step)
+            shape = cross_fitted_probe(keys.reshape(len(keys), -1), templates, shrinkage)
+        return cls(keys, sizes, sharpness, step, middle, slope, auc(own, library), shape, shape_share)
 
     def log_odds(self, grids: np.ndarray) -> np.ndarray:
         """Calibrated log-odds that each grid holds what the keys show in one of its views."""
-        affinity = best_view_affinity(self.keys, grids, self.sizes, self.sharpness, self.step)
-        return (self.slope * (affinity - self.middle)).astype(np.float32)
+        affinity, views = best_views(self.keys, grids, self.sizes, self.sharpness, self.step)
+        odds = self.slope * (affinity - self.middle)
+        if self.shape is not None:
+            shape = self.shape.slope * self.shape.logits(view_templates(grids, views, self.sizes, self.step))
+            odds = (1.0 - self.shape_share) * odds + self.shape_share * shape
+        return odds.astype(np.float32)
 
 
 __all__ = [
     "WindowScorer",
     "best_soft_max",
     "best_view_affinity",
+    "best_views",
     "box_cover",
     "box_template",
     "cell_contrast",
@@ -377,5 +430,6 @@ __all__ = [
     "square_crop",
     "view_boxes",
     "view_similarities",
+    "view_templates",
     "view_sizes",
 ]

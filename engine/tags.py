@@ -34,8 +34,10 @@ from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
 from .tag_fits import Fitted, Windows
-from .tag_scoring import ProbeConfig, TagScorer, auc, tag_log_odds
+from .tag_scoring import ProbeConfig, TagScorer, auc, held_out_auc, tag_log_odds
 from .tag_windows import (
+    SHAPE_SHARE,
+    SHAPE_SHRINKAGE,
     Box,
     WindowScorer,
     box_template,
@@ -147,7 +149,11 @@ class WindowConfig:
     at all at least_trust or below, and proportionally between. Keys that miss the tagged object
     (a box around the whole photo or the wrong thing) do little better than chance, and their
     calibrated log-odds are wide noise: even at a twentieth of the weight they cost 0.05 AP
-    (docs/personal-tags.md)."""
+    (docs/personal-tags.md). rival_slack: it also counts in full only where that AUC is at least
+    the global scorers' on the same photos (held_out_auc), not at all where it is rival_slack
+    below, and proportionally between: on a coarse patch grid its views carry less than the
+    global vectors, and mixed in at full weight they ranked below them. shape_share, shrinkage:
+    the share of its shape probe (WindowScorer) and the probe's ridge."""
 
     weight: float = 0.7
     full_weight: int = 10
@@ -160,6 +166,9 @@ class WindowConfig:
     keys: int = 48
     full_trust: float = 0.5
     least_trust: float = 0.25
+    rival_slack: float = 0.05
+    shape_share: float = SHAPE_SHARE
+    shrinkage: float = SHAPE_SHRINKAGE
 
 
 @dataclass(frozen=True)
@@ -411,13 +420,14 @@ def text_trust(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> flo
 class WindowKeys:
     """What a tag's window cache is fitted from: the tagged photos it keys on (content hashes) and
     their (K, rows, cols, D) grids under `model`, their boxes in fractions of the grid (given or
-    located), and the grids of the library photos that calibrate it."""
+    located), and the grids of the library photos that calibrate it, with their table rows."""
 
     model: str
     hashes: list[str]
     grids: np.ndarray
     boxes: list[Box]
     negatives: np.ndarray
+    negative_rows: np.ndarray
 
 
 class TagStage:
@@ -550,10 +560,15 @@ class TagStage:
             return Fitted(scorer, None)
         templates = np.stack([box_template(grid, box) for grid, box in zip(keys.grids, keys.boxes, strict=True)])
         sizes = view_sizes([(box, (0.0, 0.0, 1.0, 1.0)) for box in keys.boxes], *keys.grids.shape[1:3])
-        window_scorer = WindowScorer.fit(templates, keys.grids, keys.negatives, sizes, config.sharpness, config.step)
+        window_scorer = WindowScorer.fit(
+            templates, keys.grids, keys.negatives, sizes, config.sharpness, config.step, config.shape_share, config.shrinkage
+        )
         trust = trust_of_auc(window_scorer.auc, len(keys.grids), len(keys.negatives))
         trusted = (trust - config.least_trust) / (config.full_trust - config.least_trust)
-        weight = config.weight * float(np.clip(min(len(keys.grids) / config.full_weight, trusted), 0.0, 1.0))
+        rival = held_out_auc(table.matrix[tagged_rows], table.matrix[keys.negative_rows], self.config.probe)
+        rivalled = (window_scorer.auc - rival + config.rival_slack) / config.rival_slack
+        share = min(len(keys.grids) / config.full_weight, trusted, rivalled)
+        weight = config.weight * float(np.clip(share, 0.0, 1.0))
         return Fitted(scorer, Windows(window_scorer, keys.model, weight, config.candidates, {}))
 
     def located_boxes(self, text: str, table: PhotoTable) -> dict[str, Box]:
@@ -589,15 +604,17 @@ class TagStage:
         boxed = _spread([h for h in tagged if h in boxes], config.keys)
         unboxed = [h for h in tagged if h not in boxes] if config.locate else []
         tagged_grids = self.store.grids.of(self.model, boxed + _spread(unboxed, config.keys - len(boxed)))
-        negatives = list(self.store.grids.of(self.model, [table.hashes[r] for r in negative_rows]).values())
+        row_of = {table.hashes[r]: r for r in negative_rows}
+        negatives = self.store.grids.of(self.model, list(row_of))
         if len(tagged_grids) < config.least or not negatives:
             return None
-        grids, negative_grids = np.stack(list(tagged_grids.values())), np.stack(negatives)
+        grids, negative_grids = np.stack(list(tagged_grids.values())), np.stack(list(negatives.values()))
         # Boxes as fractions of the grid, which covers the part of the photo the model saw.
         photo_sizes = self.store.photos.sizes_by_hash(tagged_grids)
         given = [in_crop(boxes[h], square_crop(photo_sizes.get(h))) if h in boxes else None for h in tagged_grids]
         seen = locate(grids, given, negative_grids, config.sharpness, config.step)
-        return WindowKeys(self.model, list(tagged_grids), grids, seen, negative_grids)
+        rows = np.array([row_of[h] for h in negatives], np.int64)
+        return WindowKeys(self.model, list(tagged_grids), grids, seen, negative_grids, rows)
 
     def _with_windows(
         self, odds: np.ndarray, windows: Windows, table: PhotoTable, pool: Pool, tagged_rows: np.ndarray

@@ -132,6 +132,20 @@ def search_ap_without_windows(wl: WorldLibrary) -> float:
         stage.config = kept
 
 
+def search_ap_without_shape(wl: WorldLibrary) -> float:
+    """instant_measures' search AP with the window cache's affinity alone, without its shape probe
+    (engine/tag_windows.py WindowScorer): a baseline."""
+    stage = next(s for s in wl.library.search_parts()[2] if isinstance(s, TagStage))  # type: ignore[attr-defined]
+    kept = stage.config
+    if kept.windows is None:
+        return instant_measures(wl)["search"]
+    stage.config = replace(kept, windows=replace(kept.windows, shape_share=0.0))
+    try:
+        return instant_measures(wl)["search"]
+    finally:
+        stage.config = kept
+
+
 def generic_map(wl: WorldLibrary) -> float:
     """Mean AP of the world's generic queries over the untagged photos, with the current model."""
     return float(

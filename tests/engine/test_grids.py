@@ -21,8 +21,10 @@ from engine.tag_windows import (
     best_view_affinity,
     box_template,
     spans,
+    view_boxes,
     view_similarities,
     view_sizes,
+    view_templates,
 )
 from engine.tags import Highlight, TagStage, add_tag
 
@@ -168,6 +170,18 @@ def test_views_are_scored_a_chunk_at_a_time(monkeypatch):
     assert not np.allclose(best_view_affinity(keys, grids, sizes, 200.0), whole, atol=1e-3)
 
 
+def test_a_view_is_resampled_as_a_box_is():
+    """view_templates (every candidate's best view at once) gives box_template's cells at the view's box."""
+    rng = np.random.default_rng(4)
+    for rows in (4, 7, 8):
+        grids = rng.normal(size=(12, rows, rows, 16)).astype(np.float32)
+        sizes = [(2.4, 2.4), (3.0, 3.5), (1.2, 1.5)]
+        boxes = view_boxes(sizes, rows, rows)
+        views = rng.integers(0, len(boxes), len(grids))
+        want = [box_template(g, tuple(float(v) for v in boxes[view])) for g, view in zip(grids, views, strict=True)]
+        assert np.allclose(view_templates(grids, views, sizes), np.stack(want).reshape(len(grids), -1), atol=1e-5)
+
+
 def test_only_views_that_can_win_are_soft_maxed():
     """best_soft_max skips views whose largest logit is too far below another's; the answer is the
     soft maximum of every view, whatever the spread (and with keys left out)."""
@@ -175,8 +189,10 @@ def test_only_views_that_can_win_are_soft_maxed():
     for scale in (0.1, 10.0, 200.0):
         logits = (scale * rng.normal(size=(6, 40, 7))).astype(np.float32)
         logits[2, :, 3] = -np.inf
-        want = soft_max(logits).max(axis=1)
-        assert np.array_equal(tag_windows.best_soft_max(logits), want)
+        every = soft_max(logits)
+        affinity, view = tag_windows.best_soft_max(logits)
+        assert np.array_equal(affinity, every.max(axis=1))
+        assert np.array_equal(view, every.argmax(axis=1))
 
 
 def test_int8_grids_keep_their_cells():

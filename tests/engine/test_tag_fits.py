@@ -28,6 +28,7 @@ def test_a_kept_fit_scores_as_the_one_written(tmp_path):
     tag_fits.save(tmp_path, name, fitted)
     kept = tag_fits.load(tmp_path, name)
     assert kept is not None and kept.scorer is not None and kept.windows is not None
+    assert kept.windows.scorer.shape is not None
     vectors, grids = rng.standard_normal((5, 16)).astype(np.float32), rng.standard_normal((3, 4, 4, 16))
     assert np.array_equal(kept.scorer.log_odds(vectors), fitted.scorer.log_odds(vectors))
     assert np.array_equal(kept.windows.scorer.log_odds(grids), fitted.windows.scorer.log_odds(grids))

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from personal_world import average_precision
 
-from engine.tag_scoring import ProbeConfig, cache_affinity, prototype_scores, tag_log_odds
+from engine.tag_scoring import (
+    ProbeConfig,
+    cache_affinity,
+    cross_fitted_probe,
+    fit_probe,
+    prototype_scores,
+    tag_log_odds,
+)
 from engine.tags import look_alikes, text_trust
 
 
@@ -81,3 +88,43 @@ def test_a_text_that_only_knows_the_coarse_look_earns_no_trust_against_the_look_
     assert text_trust(coarse, tagged, hard) < 0.05
     # A text that does tell one look's tagged photos (the first 15) from the decoys keeps its trust.
     assert text_trust(_unit(tagged[:15].mean(axis=0)), tagged[:15], hard) > 0.55
+
+
+@pytest.mark.parametrize("dim", [20, 300])
+def test_the_probe_is_the_same_ridge_with_more_features_than_vectors(dim):
+    """A window's template has more features than a tag has photos (9 cells x 512 at ViT-B-32
+    sizes): the probe then solves the system of the vectors, not of the features, to the same
+    weights."""
+    rng = np.random.default_rng(dim)
+    positives, negatives = rng.normal(1.0, 1.0, (12, dim)), rng.normal(0.0, 1.0, (40, dim))
+    x = np.concatenate([positives, negatives])
+    y = np.concatenate([np.ones(12), -np.ones(40)])
+    w = np.concatenate([np.full(12, 0.5 / 12), np.full(40, 0.5 / 40)])
+    centred = x - w @ x
+    gram = (centred * w[:, None]).T @ centred
+    ridge = 0.3 * np.trace(gram) / dim
+    want = np.linalg.solve(gram + ridge * np.eye(dim), centred.T @ (w * y))
+    assert np.allclose(fit_probe(positives, negatives).weights, want, rtol=1e-4, atol=1e-6)
+
+
+def test_a_cross_fitted_probe_is_calibrated_on_vectors_it_never_saw():
+    """With more features than vectors a probe separates its own vectors better than new ones:
+    scaled by its own, new positives' log-odds fall short of +2 (1.2 to 1.3 here). Scaled by
+    cross-fitting, both classes' new vectors sit near +-2, as every other scorer's do."""
+    rng = np.random.default_rng(5)
+    dim = 400
+    centre = rng.normal(0.0, 1.0, dim) / np.sqrt(dim)
+
+    def draw(n: int, shift: float) -> np.ndarray:
+        return shift * centre + rng.normal(0.0, 1.0, (n, dim)) / np.sqrt(dim)
+
+    positives, negatives = draw(20, 0.5), draw(80, 0.0)
+    new_positives, new_negatives = draw(200, 0.5), draw(200, 0.0)
+
+    def means(probe) -> tuple[float, float]:
+        return tuple(float((probe.slope * probe.logits(v)).mean()) for v in (new_positives, new_negatives))
+
+    pos, neg = means(cross_fitted_probe(positives, negatives, 1.0))
+    assert abs(pos - 2.0) < 0.3 and abs(neg + 2.0) < 0.3, (pos, neg)
+    in_sample, _ = means(fit_probe(positives, negatives, 1.0))
+    assert in_sample < 1.5, in_sample

@@ -132,5 +132,6 @@ def test_a_new_table_scores_only_its_new_photos_against_the_bank(monkeypatch):
     found = calibrator.background(table(kept))
     assert scored == [200, 60]
     expected = full(vectors[kept], np.stack(list(bank_vectors.values())))
-    np.testing.assert_allclose(found.centre, expected.centre, rtol=1e-6)
-    np.testing.assert_allclose(found.spread, expected.spread, rtol=1e-6)
+    # Equal up to float32 sums taken in another order (on a CPU without AVX-512: 1.3e-6 apart).
+    np.testing.assert_allclose(found.centre, expected.centre, rtol=1e-5)
+    np.testing.assert_allclose(found.spread, expected.spread, rtol=1e-5)

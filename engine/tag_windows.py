@@ -317,19 +317,6 @@ def best_views(
     return affinity, best
 
 
-def best_view_affinity(
-    keys: np.ndarray,
-    grids: np.ndarray,
-    sizes: list[Size],
-    sharpness: float,
-    step: float = VIEW_STEP,
-    *,
-    own: bool = False,
-) -> np.ndarray:
-    """best_views' affinities alone."""
-    return best_views(keys, grids, sizes, sharpness, step, own=own)[0]
-
-
 def best_soft_max(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, V, K) logits -> (N,) the largest over V of the soft maximum over K (soft_max), and the
     view it is at, computed only for the views that can be it: a view's soft maximum lies within
@@ -395,7 +382,7 @@ class WindowScorer:
     ) -> WindowScorer:
         """`tagged_grids`: the keys' photos' grids, in the keys' order; `negatives`: a sample of the
         library's grids."""
-        own = best_view_affinity(keys, tagged_grids, sizes, sharpness, step, own=True)
+        own, _ = best_views(keys, tagged_grids, sizes, sharpness, step, own=True)
         library, views = best_views(keys, negatives, sizes, sharpness, step)
         middle, slope = calibration(own, library)
         shape = None
@@ -417,7 +404,6 @@ class WindowScorer:
 __all__ = [
     "WindowScorer",
     "best_soft_max",
-    "best_view_affinity",
     "best_views",
     "box_cover",
     "box_template",

@@ -18,7 +18,7 @@ from engine.search import Query
 from engine.storage import grids as stored
 from engine.tag_scoring import soft_max
 from engine.tag_windows import (
-    best_view_affinity,
+    best_views,
     box_template,
     spans,
     view_boxes,
@@ -107,7 +107,7 @@ def test_views_tell_shapes_apart_that_share_every_cell():
     candidates = np.stack([_shape(plus, (3, 2)), _shape(tee, (3, 2))])
     assert np.allclose(candidates[0, 3:6, 2:5].mean((0, 1)), candidates[1, 3:6, 2:5].mean((0, 1)))
     sizes = [(3.0, 3.0)]
-    found, decoy = best_view_affinity(keys, candidates, sizes, 200.0)
+    (found, decoy), _ = best_views(keys, candidates, sizes, 200.0)
     assert found > decoy + 1.0
     negatives = np.stack([_shape(tee, at) for at in [(0, 0), (4, 4), (1, 5)]])
     odds = tag_windows.WindowScorer.fit(keys, tagged, negatives, sizes).log_odds(candidates)
@@ -164,10 +164,11 @@ def test_views_are_scored_a_chunk_at_a_time(monkeypatch):
     grids = rng.normal(size=(5, 6, 6, 8)).astype(np.float32)
     keys = np.stack([box_template(g, (0.1, 0.2, 0.6, 0.7)) for g in grids])
     sizes = [(2.0, 3.0), (3.0, 3.0)]
-    whole = best_view_affinity(keys, grids, sizes, 200.0, own=True)
+    whole, views = best_views(keys, grids, sizes, 200.0, own=True)
     monkeypatch.setattr(tag_windows, "CHUNK_VALUES", 1)
-    assert np.allclose(best_view_affinity(keys, grids, sizes, 200.0, own=True), whole, atol=1e-5)
-    assert not np.allclose(best_view_affinity(keys, grids, sizes, 200.0), whole, atol=1e-3)
+    chunked, chunked_views = best_views(keys, grids, sizes, 200.0, own=True)
+    assert np.allclose(chunked, whole, atol=1e-5) and np.array_equal(chunked_views, views)
+    assert not np.allclose(best_views(keys, grids, sizes, 200.0)[0], whole, atol=1e-3)
 
 
 def test_a_view_is_resampled_as_a_box_is():

@@ -25,7 +25,8 @@ from trainer import versions
 from trainer.train import TrainConfig, train
 
 
-def _library_maker(folder, encoder):
+def _libraries(folder, encoder):
+    """A maker of libraries in `folder` with `encoder`, as a fixture's body: closes them after."""
     from engine.library import Library
 
     opened = []
@@ -35,23 +36,19 @@ def _library_maker(folder, encoder):
         opened.append(library)
         return library
 
-    return make, opened
+    yield make
+    for library in opened:
+        library.close()
 
 
 @pytest.fixture
 def make_pretrained_library(tmp_path, personal_encoder):
-    make, opened = _library_maker(tmp_path, personal_encoder)
-    yield make
-    for library in opened:
-        library.close()
+    yield from _libraries(tmp_path, personal_encoder)
 
 
 @pytest.fixture
 def make_coarse_library(tmp_path, coarse_encoder):
-    make, opened = _library_maker(tmp_path, coarse_encoder)
-    yield make
-    for library in opened:
-        library.close()
+    yield from _libraries(tmp_path, coarse_encoder)
 
 
 def test_one_name_found_at_once_then_trained_with_highlights(tmp_path, make_pretrained_library):

@@ -39,11 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-from fixtures.pretrain_tiny import PAIRS, PAIRS_COARSE, Recipe  # noqa: E402
+from fixtures.pretrain_tiny import PAIRS, PAIRS_COARSE, Recipe, pretrained_weights  # noqa: E402
 
 
 def run(seed: int, names: list[str], recipe: Recipe = PAIRS) -> dict[str, float]:
-    from fixtures.pretrain_tiny import pretrained_weights
     from personal_bench import (
         build_library,
         generic_map,

@@ -6,6 +6,7 @@ product and for simple baselines, all on the same data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from personal_world import PersonalWorld, average_precision, pointing_hit, write
 from engine.heatmaps import compute_heatmap
 from engine.search import Query
 from engine.tag_scoring import fit_probe, prototype_scores
-from engine.tags import Highlight, TagStage, add_tag
+from engine.tags import Highlight, TagSearchConfig, TagStage, add_tag
 
 
 @dataclass
@@ -123,23 +124,22 @@ def search_ap_with_in_sample_trust(wl: WorldLibrary) -> float:
 def search_ap_without_windows(wl: WorldLibrary) -> float:
     """instant_measures' search AP with the tag stage scoring the global vectors only, without the
     window cache over the photos' patch grids (the scorer before grids were kept): a baseline."""
-    stage = next(s for s in wl.library.search_parts()[2] if isinstance(s, TagStage))  # type: ignore[attr-defined]
-    kept = stage.config
-    stage.config = replace(kept, windows=None)
-    try:
-        return instant_measures(wl)["search"]
-    finally:
-        stage.config = kept
+    return _search_ap_with(wl, lambda config: replace(config, windows=None))
 
 
 def search_ap_without_shape(wl: WorldLibrary) -> float:
     """instant_measures' search AP with the window cache's affinity alone, without its shape probe
     (engine/tag_windows.py WindowScorer): a baseline."""
+    return _search_ap_with(
+        wl, lambda config: replace(config, windows=config.windows and replace(config.windows, shape_share=0.0))
+    )
+
+
+def _search_ap_with(wl: WorldLibrary, change: Callable[[TagSearchConfig], TagSearchConfig]) -> float:
+    """instant_measures' search AP with the tag stage's settings changed by `change`, then restored."""
     stage = next(s for s in wl.library.search_parts()[2] if isinstance(s, TagStage))  # type: ignore[attr-defined]
     kept = stage.config
-    if kept.windows is None:
-        return instant_measures(wl)["search"]
-    stage.config = replace(kept, windows=replace(kept.windows, shape_share=0.0))
+    stage.config = change(kept)
     try:
         return instant_measures(wl)["search"]
     finally:

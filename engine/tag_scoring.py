@@ -25,15 +25,13 @@ import numpy as np
 @dataclass(frozen=True)
 class ProbeConfig:
     """shrinkage: the probe's ridge strength as a share of the features' mean variance; sharpness:
-    the cache's; cache_weight: the cache's share of the mixed log-odds (0: the probe alone), reached
-    from full_cache tagged photos on (fewer photos, proportionally less: a cache of 4 photos covers
-    few of a tag's looks);
-    max_negatives: library sample size; seed: that sample."""
+    the cache's; cache_weight: the cache's share of the mixed log-odds (0: the probe alone), however
+    few the tagged photos (a probe fitted on a few photos ranks worse than their cache:
+    docs/personal-tags.md); max_negatives: library sample size; seed: that sample."""
 
     shrinkage: float = 0.3
     sharpness: float = 30.0
     cache_weight: float = 0.7
-    full_cache: int = 30
     max_negatives: int = 2000
     seed: int = 0
 
@@ -156,8 +154,7 @@ class TagScorer:
     @classmethod
     def fit(cls, positives: np.ndarray, negatives: np.ndarray, config: ProbeConfig = ProbeConfig()) -> TagScorer:
         probe = fit_probe(positives, negatives, config.shrinkage)
-        # The cache is only as good as its looks are covered: full weight from `full_cache` photos on.
-        cache_weight = config.cache_weight * min(1.0, len(positives) / config.full_cache)
+        cache_weight = config.cache_weight
         middle, slope = 0.0, 0.0
         if cache_weight > 0:
             middle, slope = calibration(

@@ -6,9 +6,10 @@ at bf16, which ONNX Runtime lacks on the CPU, with the same faithfulness. The gr
 compute exactly what the encoder computes), compared with torch on a fixed probe batch, and saved
 with the verdict in the model's cache folder: a later start loads them without torch.
 
-Precision: "fp32"; "bf16" (the precision these models are trained in; the default where the CPU
-has native bf16; the text graph's token table is then kept in int8); "int8" (weights through NNCF,
-and the activations quantised to int8 as the graph runs; opt-in). "auto" picks bf16 or fp32.
+Precision: "fp32" (the text graph's weights then in int8, weight-only: see _compress_text);
+"bf16" (the precision these models are trained in; the default where the CPU has native bf16; the
+text graph's token table is then kept in int8); "int8" (weights through NNCF, and the activations
+quantised to int8 as the graph runs; opt-in). "auto" picks bf16 or fp32.
 
 OpenVINO's CPU plugin quantises the activations of any layer with int8 weights at run time, in
 groups of 32 values, unless told not to (DYNAMIC_QUANTIZATION_GROUP_SIZE). Most of int8 weights'
@@ -44,12 +45,15 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8", "torch")  # torch: no runtime, eag
 MIN_COSINE = 0.999
 # The lengths token ids are cut to for a causal text tower (cut_ids); longer ones are not cut.
 CUT_LENGTHS = (8, 16, 32)
-# Lookup tables (Gather on a constant) of at least this many numbers are kept in int8 at bf16: the
-# text tower's token table.
+# Lookup tables (Gather on a constant) of at least this many numbers are kept in int8 in the small
+# text graphs: the text tower's token table.
 TABLE8_MIN = 1_000_000
+# The smaller text graph of a precision (_compress_text), used where it passed the same check.
+SMALL_TEXT = {"bf16": "text-table8.xml", "fp32": "text-w8.xml"}
 # Bump when what is exported or how it is checked changes: old folders are then exported again
-# (5: patch grids; 6: the text graph at bf16 has an int8 token table instead of int8 weights).
-_FORMAT = 6
+# (5: patch grids; 6: the text graph at bf16 has an int8 token table instead of int8 weights;
+# 7: at fp32, a text graph with int8 weights).
+_FORMAT = 7
 _PROBE_TEXTS = (
     "a photo of a dog",
     "two children playing football on a beach at sunset",
@@ -69,9 +73,8 @@ class Verdict:
     precision: str
     image_cosine: float  # the lowest cosine on the probe batch
     text_cosine: float | None  # None: the text tower stays on torch
-    # The text graph with an int8 token table (text-table8.xml; bf16 only), checked the same way;
-    # None: not made
-    text_table8_cosine: float | None = None
+    # The precision's smaller text graph (SMALL_TEXT), checked the same way; None: not made
+    small_text_cosine: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -119,8 +122,8 @@ class Towers:
     runs the model beside the decode threads; independent single-threaded streams keep working
     when a decoder takes a core, where one request spread over all cores waits for its slowest
     thread at every layer. `image_hint="LATENCY"` compiles it the other way (for comparison).
-    At bf16 the text graph's token table is int8 where that version passed its check
-    (small_table=False: never)."""
+    The text graph is the precision's smaller one (SMALL_TEXT) where that passed its check
+    (small_text=False: never)."""
 
     def __init__(
         self,
@@ -130,7 +133,7 @@ class Towers:
         *,
         image: bool = True,
         image_hint: str = "THROUGHPUT",
-        small_table: bool = True,
+        small_text: bool = True,
     ):
         import openvino as ov
 
@@ -148,22 +151,22 @@ class Towers:
                 image_config["NUM_STREAMS"] = max(1, os.cpu_count() or 1)
             self._image = core.compile_model(str(folder / f"image{suffix}.xml"), "CPU", image_config)
             self._image_streams = int(self._image.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        self._text = self._compile_text(core, config, small_table)
+        self._text = self._compile_text(core, config, small_text)
         # "causal": ids cut after the longest text, plus end-of-text positions; "full": whole ids
         self.causal = meta.get("text") == "causal"
 
-    def _compile_text(self, core: Any, config: dict[str, Any], small_table: bool) -> Any:
+    def _compile_text(self, core: Any, config: dict[str, Any], small_text: bool) -> Any:
         if not self.meta.get("text"):
             return None
         text = self.folder / ("text-int8.xml" if self.precision == "int8" else "text.xml")
-        table8 = self.meta.get("verdicts", {}).get(self.precision, {}).get("text_table8_cosine")
-        if small_table and self.precision == "bf16" and table8 is not None and table8 >= MIN_COSINE:
-            text = self.folder / "text-table8.xml"  # see _compress_token_table
+        small = self.meta.get("verdicts", {}).get(self.precision, {}).get("small_text_cosine")
+        if small_text and small is not None and small >= MIN_COSINE:
+            text = self.folder / SMALL_TEXT[self.precision]  # see _compress_text
         return core.compile_model(str(text), "CPU", _text_config(self.folder, config))
 
-    def use_small_table(self) -> None:
-        """Switch to the text graph with the int8 token table where its recorded check passed
-        (after an export)."""
+    def use_small_text(self) -> None:
+        """Switch to the precision's smaller text graph where its recorded check passed (after an
+        export)."""
         import openvino as ov
 
         self._text = self._compile_text(ov.Core(), _precision_config(self.precision), True)
@@ -303,21 +306,21 @@ def export(
         _save(ov, torch, graph, example, folder / "text.xml")
     if precision == "int8":
         _compress_int8(ov, folder)
-    table8_cos = None
-    if precision == "bf16":
+    small_cos = None
+    if precision in SMALL_TEXT:
         try:
-            _compress_token_table(ov, folder)
-            table8_cos = _text_cosine(folder / "text-table8.xml", precision, ids, positions, want_texts)
+            small = _compress_text(ov, folder, precision)
+            small_cos = _text_cosine(small, precision, ids, positions, want_texts)
         except Exception as e:  # optional: the plain text graph answers
-            log.info("no text graph with an int8 token table (%s)", e)
+            log.info("no smaller text graph (%s)", e)
     meta_path.write_text(json.dumps(meta))  # the graphs are complete: record them before compiling
-    towers = Towers(folder, precision, meta, small_table=False)
+    towers = Towers(folder, precision, meta, small_text=False)
     got_images, got_grids = towers.encode_images_and_grids(probe)
     image_cos = _min_cosine(got_images, want_images)
     if want_grids is not None:  # the patch grid is held to the same check as the vectors
         image_cos = min(image_cos, _grid_cosine(got_grids, want_grids))
     text_cos = _min_cosine(towers.encode_ids(ids, positions), want_texts)
-    verdict = Verdict(precision, image_cos, text_cos, table8_cos)
+    verdict = Verdict(precision, image_cos, text_cos, small_cos)
     meta["verdicts"][precision] = asdict(verdict)
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta))
@@ -331,13 +334,13 @@ def export(
         )
         return None
     log.info(
-        "runtime graphs at %s match torch (lowest cosine image %.6f, text %s, with the int8 token table %s)",
+        "runtime graphs at %s match torch (lowest cosine image %.6f, text %s, smaller text graph %s)",
         precision,
         image_cos,
         text_cos,
-        table8_cos,
+        small_cos,
     )
-    towers.use_small_table()
+    towers.use_small_text()
     return towers
 
 
@@ -371,28 +374,38 @@ def _compress_int8(ov: Any, folder: Path) -> None:
             ov.save_model(compressed, str(target), compress_to_fp16=False)
 
 
-def _compress_token_table(ov: Any, folder: Path) -> None:
-    """text-table8.xml: the text graph with its token table (ViT-B-32: 49408 x 512, 101 MB in
-    float32) in int8, one scale per token (symmetric). A query looks up a few rows of it, so this
-    costs no time, and weight-only int8 of embeddings is what NNCF does by default. A process that
-    loads ViT-B-32's compiled text graph from the cache and answers one query then peaks at 329 MB
-    instead of 423 MB. The layers' weights stay as they are: int8 weights would take another 144 MB
-    off, but a query would take longer (8.8 against 7.4 ms, benchmarks/runtime_compare.py), as the
-    CPU widens them while it reads them."""
-    target = folder / "text-table8.xml"
+def _compress_text(ov: Any, folder: Path, precision: str) -> Path:
+    """The precision's smaller text graph (SMALL_TEXT[precision]): text.xml with int8 weights, one
+    scale per row (symmetric), and at fp32 its layers' weight matrices too (one scale per output);
+    made once. Returns its path.
+
+    The token table (ViT-B-32: 49408 x 512, 101 MB in float32) costs no time in int8: a query looks
+    up a few rows of it. Weight-only int8 of the layers is the compression published CLIP
+    measurements show costs no retrieval. At fp32 it also takes 114 MB off a query's process and
+    some time off short queries on a CPU with AVX2 alone (one word, 4 tokens: 9.7 -> 7.3 ms; 8
+    tokens 11.7 -> 10.9 ms; 16 the same). At bf16 the layers keep their weights: in int8 they made
+    a query slower (8.8 against 7.4 ms, benchmarks/runtime_compare.py), as the CPU widens them
+    while it reads them. A process that loads ViT-B-32's compiled bf16 text graph from the cache
+    and answers one query peaks at 329 MB with the int8 table, 423 MB without."""
+    target = folder / SMALL_TEXT[precision]
     if target.exists():
-        return
+        return target
     graph = ov.Core().read_model(str(folder / "text.xml"))
     for op in graph.get_ordered_ops():
-        if op.get_type_name() != "Gather":
+        kind = op.get_type_name()
+        if kind not in ("Gather", "MatMul") or (kind == "MatMul" and precision != "fp32"):
             continue
-        source = op.input(0).get_source_output().get_node()
+        port = 0 if kind == "Gather" else 1
+        source = op.input(port).get_source_output().get_node()
         if source.get_type_name() != "Constant" or source.get_element_type() != ov.Type.f32:
             continue
-        table = source.get_data().astype(np.float32)
-        if table.ndim == 2 and table.size >= TABLE8_MIN:
-            op.input(0).replace_source_output(dequantised(*quantise(table, axis=1)).output(0))
+        weights = source.get_data().astype(np.float32)
+        if weights.ndim != 2 or (kind == "Gather" and weights.size < TABLE8_MIN):
+            continue
+        axis = 0 if kind == "MatMul" and not op.get_attributes().get("transpose_b", False) else 1
+        op.input(port).replace_source_output(dequantised(*quantise(weights, axis=axis)).output(0))
     ov.save_model(graph, str(target), compress_to_fp16=False)
+    return target
 
 
 def _text_cosine(

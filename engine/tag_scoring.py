@@ -25,13 +25,15 @@ import numpy as np
 @dataclass(frozen=True)
 class ProbeConfig:
     """shrinkage: the probe's ridge strength as a share of the features' mean variance; sharpness:
-    the cache's; cache_weight: the cache's share of the mixed log-odds (0: the probe alone), however
-    few the tagged photos (a probe fitted on a few photos ranks worse than their cache:
-    docs/personal-tags.md); max_negatives: library sample size; seed: that sample."""
+    the cache's; cache_weight: the cache's share of the mixed log-odds (0: the probe alone), reached
+    from full_cache tagged photos on (fewer photos, proportionally less: a cache of 4 photos covers
+    few of a tag's looks);
+    max_negatives: library sample size; seed: that sample."""
 
     shrinkage: float = 0.3
     sharpness: float = 30.0
     cache_weight: float = 0.7
+    full_cache: int = 30
     max_negatives: int = 2000
     seed: int = 0
 
@@ -114,9 +116,14 @@ def auc(positives: np.ndarray, negatives: np.ndarray) -> float:
 
 
 def calibration(positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
-    """(middle, slope) that map the classes' mean scores to -2 and +2 log-odds."""
+    """(middle, slope) that map the classes' mean scores to -2 and +2 log-odds; slope 0 (the scorer
+    says nothing) where the positives' mean is not above the negatives' by more than float32
+    rounding. Without that, a scorer that does not separate them at all, such as the cache of a few
+    tagged photos on a model at random init, got a slope of 4e9 and buried every other scorer."""
     pos, neg = float(np.mean(positives)), float(np.mean(negatives))
-    return (pos + neg) / 2, 4.0 / max(pos - neg, 1e-9)
+    if pos - neg <= 1e-6 * max(1.0, abs(pos), abs(neg)):
+        return (pos + neg) / 2, 0.0
+    return (pos + neg) / 2, 4.0 / (pos - neg)
 
 
 def cache_affinity(
@@ -154,7 +161,8 @@ class TagScorer:
     @classmethod
     def fit(cls, positives: np.ndarray, negatives: np.ndarray, config: ProbeConfig = ProbeConfig()) -> TagScorer:
         probe = fit_probe(positives, negatives, config.shrinkage)
-        cache_weight = config.cache_weight
+        # The cache is only as good as its looks are covered: full weight from `full_cache` photos on.
+        cache_weight = config.cache_weight * min(1.0, len(positives) / config.full_cache)
         middle, slope = 0.0, 0.0
         if cache_weight > 0:
             middle, slope = calibration(

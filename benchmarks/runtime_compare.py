@@ -86,7 +86,8 @@ def main() -> None:
         ("bf16, int8 w+act", "bf16", int8_weights, 32),
     )
     for name, precision, graph, group in variants:
-        config = {**runtime._text_config(folder, runtime._precision_config(precision)), "DYNAMIC_QUANTIZATION_GROUP_SIZE": group}
+        config = runtime._text_config(folder, runtime._precision_config(precision))
+        config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = group
         compiled = ov.Core().compile_model(str(folder / graph), "CPU", config)
         runs[f"OpenVINO text: {name}"] = (None, lambda c=compiled: runtime._infer(c, [cut, positions]))
     if _has("onnxruntime") and _has("onnx"):

@@ -381,9 +381,10 @@ def _compress_text(ov: Any, folder: Path, precision: str) -> Path:
 
     The token table (ViT-B-32: 49408 x 512, 101 MB in float32) costs no time in int8: a query looks
     up a few rows of it. Weight-only int8 of the layers is the compression published CLIP
-    measurements show costs no retrieval. At fp32 it also takes 114 MB off a query's process and
-    some time off short queries on a CPU with AVX2 alone (one word, 4 tokens: 9.7 -> 7.3 ms; 8
-    tokens 11.7 -> 10.9 ms; 16 the same). At bf16 the layers keep their weights: in int8 they made
+    measurements show costs no retrieval. At fp32 a cold command-line search (ViT-B-32-256,
+    benchmarks/cold_cli.py) then peaks at 231 MB instead of 542 MB, and short queries take a little
+    less time on a CPU with AVX2 alone (one word, 4 tokens: 9.7 -> 7.3 ms; 8 tokens 11.7 -> 10.9 ms;
+    16 the same). At bf16 the layers keep their weights: in int8 they made
     a query slower (8.8 against 7.4 ms, benchmarks/runtime_compare.py), as the CPU widens them
     while it reads them. A process that loads ViT-B-32's compiled bf16 text graph from the cache
     and answers one query peaks at 329 MB with the int8 table, 423 MB without."""

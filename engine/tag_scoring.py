@@ -81,10 +81,7 @@ def fit_probe(positives: np.ndarray, negatives: np.ndarray, shrinkage: float = 0
         gram = (centred * w[:, None]).T @ centred
         weights = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), centred.T @ (w * y))
     bias = -float(mean @ weights)
-    pos_mean = float((positives @ weights).mean()) + bias
-    neg_mean = float((negatives @ weights).mean()) + bias
-    middle = (pos_mean + neg_mean) / 2
-    slope = 4.0 / max(pos_mean - neg_mean, 1e-9)
+    middle, slope = calibration(positives @ weights + bias, negatives @ weights + bias)
     return Probe(weights.astype(np.float32), bias - middle, slope)
 
 

@@ -8,6 +8,8 @@ prints every figure beside the baselines, and an upper bound (a probe fitted on 
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from personal_bench import (
     build_library,
@@ -25,30 +27,14 @@ from trainer import versions
 from trainer.train import TrainConfig, train
 
 
-def _libraries(folder, encoder):
-    """A maker of libraries in `folder` with `encoder`, as a fixture's body: closes them after."""
-    from engine.library import Library
-
-    opened = []
-
-    def make(name: str = "library"):
-        library = Library(folder / name, encoder=encoder)
-        opened.append(library)
-        return library
-
-    yield make
-    for library in opened:
-        library.close()
+@pytest.fixture
+def make_pretrained_library(make_library, personal_encoder):
+    return functools.partial(make_library, encoder=personal_encoder)
 
 
 @pytest.fixture
-def make_pretrained_library(tmp_path, personal_encoder):
-    yield from _libraries(tmp_path, personal_encoder)
-
-
-@pytest.fixture
-def make_coarse_library(tmp_path, coarse_encoder):
-    yield from _libraries(tmp_path, coarse_encoder)
+def make_coarse_library(make_library, coarse_encoder):
+    return functools.partial(make_library, encoder=coarse_encoder)
 
 
 def test_one_name_found_at_once_then_trained_with_highlights(tmp_path, make_pretrained_library):

@@ -179,11 +179,12 @@ def cmd_tag(args: argparse.Namespace) -> int:
             tagged += 1
             highlighted += bool(tag.highlights)
             if not many:
-                marks = f" ({len(tag.highlights)} highlight(s))" if tag.highlights else ""
+                count = len(tag.highlights)
+                marks = f" ({count} highlight{'s' if count > 1 else ''})" if count else ""
                 print(f"Tagged {tag.paths[0]}: {tag.text}{marks}")
     if many:
         marks = f" ({highlighted} with highlights)" if highlighted else ""
-        print(f"Tagged {tagged} photo(s): {' '.join(text.split())}{marks}")
+        print(f"Tagged {tagged} photo{'' if tagged == 1 else 's'}: {' '.join(text.split())}{marks}")
         for photo, reason in failed:
             print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
     return 1 if failed else 0

@@ -54,6 +54,7 @@ def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
     with qtbot.waitSignal(window.lists.tagged, timeout=30_000):
         dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     qtbot.waitUntil(lambda: window.lists.tag_dialog is None, timeout=10_000)  # closed once tagged
+    assert window.views.status_bar.currentMessage() == "Tagged 2 photos “beach day”."
     assert window.lists.tag_action.shortcut().toString() == "Ctrl+T"
     for path in chosen:
         assert _texts(window, path) == ["beach day"]

@@ -77,12 +77,12 @@ def test_user_errors_are_one_line(cli, args, message):
 def test_one_text_on_many_photos_in_one_call(cli, tmp_path, monkeypatch):
     run, photos = cli
     code, out, err = run("tag", "Rex", "--photos", photos[0][0], photos[1][0])
-    assert code == 0 and "Tagged 2 photo(s): Rex" in out, err
+    assert code == 0 and "Tagged 2 photos: Rex" in out, err
     listing = tmp_path / "list.txt"
     listing.write_text(f"{photos[2][0]}\n\n{photos[3][0]}\n/no/such.png\n", encoding="utf-8")
     code, out, err = run("tag", "Rex", "--photos-from", str(listing))
     # The readable photos are tagged; the unknown one is named, and the exit status says so.
-    assert code == 1 and "Tagged 2 photo(s)" in out and "/no/such.png" in err and "Traceback" not in err
+    assert code == 1 and "Tagged 2 photos" in out and "/no/such.png" in err and "Traceback" not in err
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(photos[4][0] + "\n"))
     code, out, err = run("tag", "Rex", "--photos-from", "-")
     assert code == 0, err
@@ -100,7 +100,7 @@ def test_a_list_of_photos_carries_each_photos_highlights(cli, tmp_path):
         encoding="utf-8",
     )
     code, out, err = run("tag", "Rex", "--photos-from", str(listing))
-    assert code == 0 and "Tagged 3 photo(s): Rex (2 with highlights)" in out, err
+    assert code == 0 and "Tagged 3 photos: Rex (2 with highlights)" in out, err
     code, out, _ = run("tags", "--json")
     boxes = {t["path"]: [h["box"] for h in t["highlights"]] for t in json.loads(out)}
     # a later highlight of the same phrase replaces the earlier one, as with --highlight

@@ -216,7 +216,8 @@ class ListsController(QObject):
         return self._prepare.busy
 
     def _tagged(self, outcome: tag_jobs.TagOutcome) -> None:
-        message = f"Tagged {len(outcome.tagged):,} photo(s) “{outcome.text}”."
+        count = len(outcome.tagged)
+        message = f"Tagged {'one photo' if count == 1 else f'{count:,} photos'} “{outcome.text}”."
         if outcome.failed:
             message += f" {len(outcome.failed):,} could not be tagged: {outcome.failed[0][1]}"
         self.views.status_bar.showMessage(message, 8000)

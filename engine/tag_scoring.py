@@ -24,13 +24,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """shrinkage: the probe's ridge strength as a share of the features' mean variance; sharpness:
-    the cache's; cache_weight: the cache's share of the mixed log-odds (0: the probe alone), reached
-    from full_cache tagged photos on (fewer photos, proportionally less: a cache of 4 photos covers
-    few of a tag's looks);
+    """shrinkage: the probe's ridge strength as a share of the features' mean variance; full_probe:
+    the probe is all of the linear scorer from this many tagged photos on; with fewer, the rest is
+    the prototype's (a probe fitted on 3 photos ranks their look-alikes well below their mean
+    does); sharpness: the cache's; cache_weight: the cache's share of the mixed log-odds (0: the
+    linear scorer alone), reached from full_cache tagged photos on (fewer photos, proportionally
+    less: a cache of 4 photos covers few of a tag's looks);
     max_negatives: library sample size; seed: that sample."""
 
     shrinkage: float = 0.3
+    full_probe: int = 30
     sharpness: float = 30.0
     cache_weight: float = 0.7
     full_cache: int = 30
@@ -55,8 +58,27 @@ class Probe:
 
 def prototype_scores(positives: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Cosine of each vector to the mean of the positives (the plainest baseline)."""
-    centre = positives.mean(axis=0)
-    return vectors @ (centre / (np.linalg.norm(centre) or 1.0))
+    return vectors @ _unit_mean(positives)
+
+
+def _unit_mean(vectors: np.ndarray) -> np.ndarray:
+    centre = vectors.mean(axis=0)
+    return centre / (np.linalg.norm(centre) or 1.0)
+
+
+def prototype_probe(positives: np.ndarray, negatives: np.ndarray) -> Probe:
+    """prototype_scores as a calibrated linear scorer."""
+    weights = _unit_mean(positives)
+    middle, slope = calibration(positives @ weights, negatives @ weights)
+    return Probe(weights.astype(np.float32), -middle, slope)
+
+
+def mixed_probe(a: Probe, b: Probe, share: float, positives: np.ndarray, negatives: np.ndarray) -> Probe:
+    """share x a's log-odds + (1 - share) x b's, one linear scorer, calibrated again."""
+    weights = share * a.slope * a.weights + (1 - share) * b.slope * b.weights
+    bias = share * a.slope * a.bias + (1 - share) * b.slope * b.bias
+    middle, slope = calibration(positives @ weights + bias, negatives @ weights + bias)
+    return Probe(weights.astype(np.float32), bias - middle, slope)
 
 
 def fit_probe(positives: np.ndarray, negatives: np.ndarray, shrinkage: float = 0.3) -> Probe:
@@ -158,6 +180,9 @@ class TagScorer:
     @classmethod
     def fit(cls, positives: np.ndarray, negatives: np.ndarray, config: ProbeConfig = ProbeConfig()) -> TagScorer:
         probe = fit_probe(positives, negatives, config.shrinkage)
+        share = min(1.0, len(positives) / config.full_probe)
+        if share < 1:
+            probe = mixed_probe(probe, prototype_probe(positives, negatives), share, positives, negatives)
         # The cache is only as good as its looks are covered: full weight from `full_cache` photos on.
         cache_weight = config.cache_weight * min(1.0, len(positives) / config.full_cache)
         middle, slope = 0.0, 0.0
@@ -208,6 +233,8 @@ __all__ = [
     "cross_fitted_probe",
     "fit_probe",
     "held_out_auc",
+    "mixed_probe",
+    "prototype_probe",
     "prototype_scores",
     "soft_max",
     "tag_log_odds",

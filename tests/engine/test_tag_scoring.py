@@ -139,3 +139,32 @@ def test_a_cross_fitted_probe_is_calibrated_on_vectors_it_never_saw():
     assert abs(pos - 2.0) < 0.3 and abs(neg + 2.0) < 0.3, (pos, neg)
     in_sample, _ = means(fit_probe(positives, negatives, 1.0))
     assert in_sample < 1.5, in_sample
+
+
+def _world_vectors(encoder, seed: int, photos: int) -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """A personal world of one concept (tests/personal_world.py) with `photos` tagged: the tagged
+    photos' vectors, the library's, and which library photos show the concept."""
+    from personal_world import make_concepts, personal_world
+
+    world = personal_world(make_concepts(["rex"], seed), seed=seed, tagged=photos)
+
+    def vectors(shown) -> np.ndarray:
+        return encoder.encode_images(np.stack([encoder.preprocess_array(p.image) for p in shown]))
+
+    return vectors(world.tagged["rex"]), vectors(world.library), world.relevant("rex")
+
+
+@pytest.mark.parametrize("photos", [3, 5])
+def test_a_few_tagged_photos_find_their_look_alikes_as_their_mean_does(personal_encoder, photos):
+    """A probe fitted on a few photos ranks their untagged look-alikes below the photos' mean (the
+    prototype) does; below full_probe photos the prototype takes the rest of the linear scorer."""
+    ours, probe_led, prototype = [], [], []
+    for seed in (201, 202, 203, 204):
+        tagged, library, relevant = _world_vectors(personal_encoder, seed, photos)
+        ours.append(average_precision(tag_log_odds(tagged, library, library), relevant))
+        led = tag_log_odds(tagged, library, library, ProbeConfig(full_probe=1))
+        probe_led.append(average_precision(led, relevant))
+        prototype.append(average_precision(prototype_scores(tagged, library), relevant))
+    ours_mean, led_mean, prototype_mean = np.mean(ours), np.mean(probe_led), np.mean(prototype)
+    assert ours_mean > led_mean + 0.03, (ours, probe_led)
+    assert ours_mean > prototype_mean - 0.02, (ours, prototype)

@@ -22,14 +22,24 @@ from engine.tags import (
 )
 
 
-@pytest.fixture
-def scenes(make_library, tmp_path):
-    folder = tmp_path / "photos"
+def _scenes(make_library, folder: Path, **kwargs):
     out = write_scenes(folder, 40, colours=4)
-    library = make_library()
+    library = make_library(**kwargs)
     library.add_folders([folder])
     library.index()
     return library, out
+
+
+@pytest.fixture
+def scenes(make_library, tmp_path):
+    return _scenes(make_library, tmp_path / "photos")
+
+
+@pytest.fixture
+def known_scenes(make_library, tmp_path, pretrained_encoder):
+    """scenes indexed by the tiny model pretrained on scenes like them, which knows their colours as
+    a pretrained CLIP knows what a photo shows (at random init the vectors hardly tell them apart)."""
+    return _scenes(make_library, tmp_path / "photos", encoder=pretrained_encoder)
 
 
 def test_tag_list_untag(scenes):
@@ -112,8 +122,8 @@ def test_query_matching_tags():
     assert _contains(_words("Rex on the beach"), _words("rex"))
 
 
-def test_search_puts_tagged_photos_first_and_boosts_look_alikes(scenes):
-    library, photos = scenes
+def test_search_puts_tagged_photos_first_and_boosts_look_alikes(known_scenes):
+    library, photos = known_scenes
     reds = [p for p, c in photos if c == "red"]
     plain = library.search(Query(text="Rex", k=40))
     for path in reds[:4]:
@@ -129,7 +139,7 @@ def test_search_puts_tagged_photos_first_and_boosts_look_alikes(scenes):
         order = [h.path for h in hits if h.path not in reds[:4]]
         return np.mean([order.index(p) + 1 for p in reds[4:]])
 
-    # Untagged red scenes look like the tagged ones: the probe lifts them.
+    # Untagged red scenes look like the tagged ones: the tag's scorers lift them.
     assert mean_rank(tagged) < mean_rank(plain) - 5, (mean_rank(plain), mean_rank(tagged))
     # No tag named: no tag signal.
     assert not any("tag" in h.matched for h in library.search(Query(text="a blue square", k=40)))

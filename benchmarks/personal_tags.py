@@ -101,16 +101,19 @@ def run(seed: int, names: list[str], recipe: Recipe = PAIRS, tagged: int = 30) -
         out["generic mAP after"] = generic_map(wl)
         out["switched on"] = float(result.activated)
         out["gate AP before"], out["gate AP after"] = result.before.ap, result.after.ap
-        out["pointing, no token loss"] = sum(pointing_game(wl, n) for n in names) / len(names)
-        versions.rollback(wl.library)
-        train(wl.library, TrainConfig(token_loss=True))
-        out["pointing, token loss"] = sum(pointing_game(wl, n) for n in names) / len(names)
-        versions.rollback(wl.library)
+        if result.activated:
+            versions.rollback(wl.library)
+        # The heatmaps of trained names, with and without token loss, switched on whatever the gate
+        # says (with few tagged photos it may keep a version off: `model use` switches it on).
+        for label, token_loss in (("no token loss", False), ("token loss", True)):
+            train(wl.library, TrainConfig(token_loss=token_loss, force=True))
+            out[f"pointing, {label}"] = sum(pointing_game(wl, n) for n in names) / len(names)
+            versions.rollback(wl.library)
         out["rollback exact"] = float([(h.path, h.score) for h in wl.library.search(query)] == base_hits)
         bare = build_library(world, Path(tmp) / "without-boxes", make, highlights=False)
         out["instant, tags without boxes"] = instant_measures(bare)["search"]
         out["instant, tags without boxes, global vectors only"] = search_ap_without_windows(bare)
-        train(bare.library, TrainConfig(token_loss=True))
+        train(bare.library, TrainConfig(token_loss=True, force=True))
         out["pointing, token loss, tags without boxes"] = sum(pointing_game(bare, n) for n in names) / len(names)
         for library in libraries:
             library.close()

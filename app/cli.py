@@ -33,10 +33,13 @@ class UsageError(ViewfinderError):
 # -- argument parsing ---------------------------------------------------------------------------
 
 
-def _add_library_arg(p: argparse.ArgumentParser) -> None:
+def _add_library_arg(p: argparse.ArgumentParser, default: str | None = argparse.SUPPRESS) -> None:
+    """--library, before the command or after it: a command's own default is SUPPRESS, so that
+    `viewfinder --library DIR search ...` is not overwritten by the command's parser."""
     p.add_argument(
         "--library",
         metavar="DIR",
+        default=default,
         help="library folder (default: $VIEWFINDER_LIBRARY or the user data folder)",
     )
 
@@ -46,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="viewfinder", description="Search your own photo folders by meaning."
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    _add_library_arg(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", help="add folders to the library and bring it up to date")
@@ -505,8 +509,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for module in _command_modules():
         commands.update(module.COMMANDS)
     command = commands.get(args.command or "gui", cmd_gui)
-    if args.command is None:
-        args.library = None
     try:
         return command(args)
     except ViewfinderError as e:

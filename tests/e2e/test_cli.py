@@ -39,12 +39,15 @@ def run(tmp_path, capsys, tiny_config):
     return run_
 
 
-def test_index_search_status_json(run, photos_copy):
+def test_index_search_status_json(run, photos_copy, capsys):
     code, out, err = run("index", str(photos_copy))
     assert code == 0, err
     assert "indexed" in out
     code, out, _ = run("status", "--json")
     status = json.loads(out)
+    # --library goes before the command as well as after it
+    assert main(["--library", str(photos_copy.parent / "library"), "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["photos"] == status["photos"]
     assert status["photos"] > 40 and status["pending"] == 0
     assert status["folders"] == [str(photos_copy)]
     assert status["photos"] + status["failed"] == status["total"]

@@ -510,7 +510,7 @@ def train(
     if activated:
         reembedding = versions.use_version(library, version.version, config.mix).reembedding
     else:
-        log.warning("version %d not switched on: %s", version.version, verdict.reason)
+        log.info("version %d not switched on: %s", version.version, verdict.reason)  # callers say why
     seconds = time.monotonic() - began
     report(TrainProgress("done", len(losses), len(losses), losses[-1] if losses else None, seconds, 0.0))
     return TrainResult(

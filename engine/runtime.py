@@ -392,9 +392,10 @@ def _compress_text(ov: Any, folder: Path, precision: str) -> Path:
     if target.exists():
         return target
     graph = ov.Core().read_model(str(folder / "text.xml"))
+    kinds = ("Gather", "MatMul") if precision == "fp32" else ("Gather",)
     for op in graph.get_ordered_ops():
         kind = op.get_type_name()
-        if kind not in ("Gather", "MatMul") or (kind == "MatMul" and precision != "fp32"):
+        if kind not in kinds:
             continue
         port = 0 if kind == "Gather" else 1
         source = op.input(port).get_source_output().get_node()

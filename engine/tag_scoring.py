@@ -5,7 +5,8 @@ sample of the library's vectors (negatives: almost all of a library is not Rex):
 
 - a per-tag linear probe: a class-balanced ridge classifier (shrinkage LDA). It learns what sets
   the tagged photos apart from the rest of the library, which the plain prototype (the mean of the
-  tagged vectors) cannot: it weighs the dot that tells Rex from every other red circle;
+  tagged vectors) cannot: it weighs the dot that tells Rex from every other red circle. Fitted on
+  fewer than full_probe photos it learns mostly noise, so it is then mixed with the prototype;
 - Tip-Adapter's cache: a photo's affinity to the tagged photos, mean exp(-sharpness (1 - cos)),
   dominated by its nearest tagged photos. Photos of Rex look different from one another (alone,
   beside a ball, small, large) and a single direction averages that away; the nearest look does not.

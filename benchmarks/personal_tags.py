@@ -1,12 +1,13 @@
 """Personal tags on held-out personal worlds: instant and trained, against baselines, side by side.
 
     PYTHONPATH=. python benchmarks/personal_tags.py [--seeds 101 102 103] [--threads 1] [--coarse]
-        [--tagged 30]
+        [--tagged 30] [--generic 100]
 
 For each seed and scenario (one name; three names) it builds a world (tests/personal_world.py), a
 library with the tiny model pretrained on scene pairs (tests/fixtures/pretrain_tiny.py, PAIRS; with
 --coarse, PAIRS_COARSE: 16-pixel patches, a 4 x 4 grid), tags --tagged photos a name (30: the
-issue's case; 3 to 10 is how many a user tags first), and prints the
+issue's case; 3 to 10 is how many a user tags first) among --generic generic scenes (100; a
+user's library holds thousands), and prints the
 mean AP of the names over the untagged photos:
   text only        the base model's text query, no adaptation
   prototype        cosine to the mean of the tagged photos' vectors
@@ -44,7 +45,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 from fixtures.pretrain_tiny import PAIRS, PAIRS_COARSE, Recipe, pretrained_weights  # noqa: E402
 
 
-def run(seed: int, names: list[str], recipe: Recipe = PAIRS, tagged: int = 30) -> dict[str, float]:
+def run(
+    seed: int, names: list[str], recipe: Recipe = PAIRS, tagged: int = 30, generic: int = 100
+) -> dict[str, float]:
     from personal_bench import (
         build_library,
         generic_map,
@@ -63,7 +66,7 @@ def run(seed: int, names: list[str], recipe: Recipe = PAIRS, tagged: int = 30) -
     from trainer.train import TrainConfig, train
 
     encoder = Encoder.load(ModelSpec(str(recipe.config_path), str(pretrained_weights(recipe))), "cpu")
-    world = personal_world(make_concepts(names, seed), seed=seed, tagged=tagged)
+    world = personal_world(make_concepts(names, seed), seed=seed, tagged=tagged, generic=generic)
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         libraries: list[Library] = []
@@ -127,6 +130,7 @@ def main() -> None:
     parser.add_argument("--coarse", action="store_true", help="the tiny model with 16-pixel patches (a 4 x 4 grid)")
     parser.add_argument("--names", type=int, nargs="+", default=[1, 3], help="scenarios: how many names")
     parser.add_argument("--tagged", type=int, default=30, help="photos tagged with each name")
+    parser.add_argument("--generic", type=int, default=100, help="generic scenes in the library")
     args = parser.parse_args()
     # A private cache of exported graphs: one keyed by the weights' path and size would serve a
     # re-made fixture of the same size from an earlier export.
@@ -140,7 +144,7 @@ def main() -> None:
     for count in args.names:
         names = ["rex", "zorp", "mibble"][:count]
         for seed in args.seeds:
-            result = run(seed, names, PAIRS_COARSE if args.coarse else PAIRS, args.tagged)
+            result = run(seed, names, PAIRS_COARSE if args.coarse else PAIRS, args.tagged, args.generic)
             label = f"{len(names)} name(s), seed {seed}"
             print(label + ": " + ", ".join(f"{k} {v:.3f}" for k, v in result.items()), flush=True)
             for k, v in result.items():

@@ -366,17 +366,22 @@ def look_alikes(
     config: ProbeConfig = ProbeConfig(),
     share: float = 0.1,
     least: int = 20,
+    most: int = 40,
 ) -> np.ndarray:
     """The library vectors the tag's own scorer of the global vectors ranks highest (top_share):
     the photos a text must tell the tag from to add anything to the tag's probe and cache."""
     if not len(library) or not len(keys):
         return library
-    return library[top_share(tag_log_odds(keys, library, library, config), share, least)]
+    return library[top_share(tag_log_odds(keys, library, library, config), share, least, most)]
 
 
-def top_share(scores: np.ndarray, share: float = 0.1, least: int = 20) -> np.ndarray:
-    """Indices of the highest `scores`, best first: their top `share`, at least `least`."""
-    top = min(len(scores), max(least, int(share * len(scores))))
+def top_share(scores: np.ndarray, share: float = 0.1, least: int = 20, most: int = 40) -> np.ndarray:
+    """Indices of the highest `scores`, best first: their top `share`, at least `least` and at
+    most `most`. The cap keeps the look-alikes the photos ranked beside a tag's, whatever the
+    library's size: a tenth of a library of 1600 photos let in many no search would rank beside
+    the tag, against which a trained name looked better than it was, and trusted, it lowered
+    search's AP (docs/personal-tags.md)."""
+    top = min(len(scores), most, max(least, int(share * len(scores))))
     return np.argsort(-scores, kind="stable")[:top]
 
 

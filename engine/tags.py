@@ -360,19 +360,12 @@ def tag_scorer(keys: np.ndarray, library: np.ndarray, config: ProbeConfig = Prob
     return TagScorer.fit(keys, negatives, config) if len(negatives) else None
 
 
-def look_alikes(
-    keys: np.ndarray,
-    library: np.ndarray,
-    config: ProbeConfig = ProbeConfig(),
-    share: float = 0.1,
-    least: int = 20,
-    most: int = 40,
-) -> np.ndarray:
+def look_alikes(keys: np.ndarray, library: np.ndarray, config: ProbeConfig = ProbeConfig()) -> np.ndarray:
     """The library vectors the tag's own scorer of the global vectors ranks highest (top_share):
     the photos a text must tell the tag from to add anything to the tag's probe and cache."""
     if not len(library) or not len(keys):
         return library
-    return library[top_share(tag_log_odds(keys, library, library, config), share, least, most)]
+    return library[top_share(tag_log_odds(keys, library, library, config))]
 
 
 def top_share(scores: np.ndarray, share: float = 0.1, least: int = 20, most: int = 40) -> np.ndarray:

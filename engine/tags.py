@@ -470,9 +470,7 @@ class TagStage:
         keys = table.matrix[tagged_rows]
         tagged = np.isin(pool.rows, tagged_rows)
         sample = self.sample(table)
-        odds = self.odds(texts, pool, tagged_rows, sample)
-        p = 0.5 + 0.5 * np.tanh(odds / 2)  # the sigmoid, written with tanh: no overflow
-        logit = self.config.logit * (2.0 * p - 1.0)
+        logit = self.belief(self.odds(texts, pool, tagged_rows, sample))
         if request.vector is not None:
             trust = text_trust(request.vector, keys, table.matrix[sample])
             measured = [self.held_out[t] for t in texts if t in self.held_out]
@@ -483,6 +481,11 @@ class TagStage:
             )
             logit = logit - (1.0 - trust) * meaning
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
+
+    def belief(self, odds: np.ndarray) -> np.ndarray:
+        """The log-odds the tag gives photos of tag log-odds `odds`: logit * (2p - 1), p their
+        sigmoid (2p - 1 = tanh(odds / 2), which cannot overflow)."""
+        return self.config.logit * np.tanh(odds / 2)
 
     def sample(self, table: PhotoTable) -> np.ndarray:
         """The rows of `table` the tag's scorers are fitted and calibrated against (sample_rows)."""

@@ -29,10 +29,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from engine.calibration import Calibrator
 from engine.encoder import Encoder
 from engine.errors import ViewfinderError
 from engine.forward import pool_positions
 from engine.library import Library
+from engine.photo_table import PhotoTable
 from engine.search import Pool
 from engine.tags import (
     STOPWORDS,
@@ -403,7 +405,6 @@ class _Run:
     encoder: Encoder
     config: TrainConfig
     gallery: _Gallery
-    negatives: Tensor | None  # untagged photos' vectors for training (a fixed sample)
     base_model: nn.Module
     base_state: dict[str, Tensor]
     steps: list[int]  # steps done across all fits, for progress
@@ -445,12 +446,10 @@ def train(
         raise TrainingError(
             "Every photo carries the one tag: training needs untagged photos (or a second tag) to tell it apart."
         )
-    pick = np.random.default_rng(config.seed).permutation(untagged)[: config.negatives]
-    negatives = torch.from_numpy(gallery.vectors[np.sort(pick)].copy()) if len(pick) else None
     folds = fold_photos(photos, config.folds, config.seed)
     base_model = _cpu_float(encoder.model)
     run = _Run(
-        library, encoder, config, gallery, negatives, base_model,
+        library, encoder, config, gallery, base_model,
         {k: v.detach().clone() for k, v in base_model.state_dict().items()}, [0],
         sum(total_steps(config, len(photos) - len(f)) for f in folds) + total_steps(config, len(photos)),
         report, began, [],
@@ -466,11 +465,15 @@ def train(
     before_ranks: list[int] = []
     after_ranks: list[int] = []
     trusts: dict[str, list[tuple[float, int, int]]] = {}
-    search_look_alikes = _search_look_alikes(library, gallery, untagged) if use_stored else None
+    mixes: dict[str, list[np.ndarray]] = {}
+    ranking = _SearchRanking.of(library, gallery, untagged) if use_stored else None
     for held in folds:
         held_hashes = {p.hash for p in held}
         trained = [p for p in photos if p.hash not in held_hashes]
-        tuned = _fit_model(run, trained, cancel, fit)
+        # The held-out photos join the negatives, as the untagged photos of a tag do in the final
+        # fit: measured otherwise, a tuned text looked better on them than on those.
+        held_rows = np.array([gallery.position[p.hash] for p in held if p.hash in gallery.position], np.int64)
+        tuned = _fit_model(run, trained, np.union1d(untagged, held_rows), cancel, fit)
         if tuned is None:
             return _cancelled(run, current, encoder)
         tuned_vectors = gallery.vectors if text_side else _embed(tuned, gallery.pixels)  # type: ignore[arg-type]
@@ -481,12 +484,15 @@ def train(
         after_scores += a_ap
         before_ranks += b_ranks
         after_ranks += a_ranks
-        hard_of = search_look_alikes or _vector_look_alikes(tuned_vectors, untagged)
+        hard_of = ranking.look_alikes if ranking else _vector_look_alikes(tuned_vectors, untagged)
         fold_aucs = _held_out_aucs(texts_after, gallery, tuned_vectors, held, trained, hard_of)
         for text, measured in fold_aucs.items():
             trusts.setdefault(text, []).append(measured)
+        if ranking is not None:
+            for text, aps in _held_out_mixes(texts_after, gallery, held, trained, ranking.mix_aps).items():
+                mixes.setdefault(text, []).append(aps)
 
-    model = _fit_model(run, photos, cancel, fit)
+    model = _fit_model(run, photos, untagged, cancel, fit)
     if model is None:
         return _cancelled(run, current, encoder)
     report(TrainProgress("evaluating", elapsed=time.monotonic() - began))
@@ -502,7 +508,7 @@ def train(
     metrics = {"before": before.to_json(), "after": after.to_json(), "verdict": verdict.to_json(),
                "improved": verdict.decision == "activated", "train_photos": len(photos),
                "final_loss": losses[-1] if losses else None,
-               TEXT_TRUST_METRIC: {t: round(_pooled_trust(v), 6) for t, v in sorted(trusts.items())}}  # fmt: skip
+               TEXT_TRUST_METRIC: _text_trusts(trusts, mixes)}  # fmt: skip
     record = {**asdict(config), "base_model": {"name": base.name, "pretrained": base.pretrained}}
     version = versions.create_version(library, base, deltas, record, metrics, config.mix)
     activated = verdict.decision == "activated" or config.force
@@ -528,15 +534,19 @@ def train(
 
 
 def _fit_model(
-    run: _Run, photos: Sequence[TaggedPhoto], cancel: threading.Event | None, fit: Fit
+    run: _Run, photos: Sequence[TaggedPhoto], negatives: np.ndarray, cancel: threading.Event | None, fit: Fit
 ) -> nn.Module | None:
-    """A tuned copy of the base, trained on `photos`, WiSE-mixed at config.mix; None if cancelled."""
+    """A tuned copy of the base, trained on `photos` with (a fixed sample of config.negatives of)
+    the gallery rows `negatives` as photos no text matches, WiSE-mixed at config.mix; None if
+    cancelled."""
     config = run.config
     texts = sorted({t for p in photos for t in _training_texts(p.texts)})
     data, used = _fit_data(run.library, run.encoder, list(photos), texts, run.gallery, config)
     if len(used) < 1:
         raise TrainingError("Too few tagged photos could be read to train on.")
-    data.negatives = run.negatives if config.tune in TEXT_SIDE_MODES else None
+    pick = np.sort(np.random.default_rng(config.seed).permutation(negatives)[: config.negatives])
+    if config.tune in TEXT_SIDE_MODES and len(pick):
+        data.negatives = torch.from_numpy(run.gallery.vectors[pick].copy())
     model = _copy(run.base_model, config)
     fit_began = time.monotonic()
     first = run.steps[0]
@@ -792,31 +802,98 @@ def with_located_highlights(library: Library, photos: list[TaggedPhoto]) -> list
     return out
 
 
-def _search_look_alikes(library: Library, gallery: _Gallery, untagged: np.ndarray) -> LookAlikes:
-    """Look-alikes by search's own tag scoring (TagStage.odds: the scorers of the global vectors
-    and the window cache over the highlighted photos' grids), for a gallery of the library's stored
-    vectors: the text's trust is then measured against the photos search ranks it beside, not
-    against what the global scorers alone would confuse with the tag."""
-    tables, _, stages = library.search_parts()
-    stage = next(s for s in stages if isinstance(s, TagStage))
-    table = tables.current()
-    row_of = {h: row for row, h in enumerate(table.hashes)}
-    if not all(gallery.hashes[g] in row_of for g in untagged):  # not the table's photos
-        return _vector_look_alikes(gallery.vectors, untagged)
-    # The pool is the untagged photos alone (ascending rows, as a pool's are): only they are ranked.
-    rows = np.array([row_of[gallery.hashes[g]] for g in untagged], np.int64)
-    order = np.argsort(rows)
-    pool = Pool(table, rows[order], np.zeros(len(rows), np.float32))
-    sample = stage.sample(table)
+# The trusts a trained name's text is tried at, mixed into search's ranking of its tag.
+MIX_TRUSTS = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
 
-    def hard_of(text: str, keys: list[int]) -> np.ndarray:
-        tagged = np.array(sorted(row_of[gallery.hashes[k]] for k in keys if gallery.hashes[k] in row_of), np.int64)
-        if not len(tagged):
-            return gallery.vectors[:0]
-        odds = stage.odds([text], pool, tagged, sample)
-        return gallery.vectors[untagged[order][top_share(odds)]]
 
-    return hard_of
+@dataclass
+class _SearchRanking:
+    """Search's own ranking of a tag (the tag stage: TagStage.odds, the scorers of the global
+    vectors and the window cache over the highlighted photos' grids) over the library's untagged
+    photos, for a gallery of the library's stored vectors; fitted on a fold's training photos."""
+
+    gallery: _Gallery
+    untagged: np.ndarray  # gallery rows, in the order of their table rows
+    table: PhotoTable
+    calibrator: Calibrator
+    stage: TagStage
+    row_of: dict[str, int]  # content hash -> table row
+
+    @classmethod
+    def of(cls, library: Library, gallery: _Gallery, untagged: np.ndarray) -> _SearchRanking | None:
+        """None when the gallery's untagged photos are not all the table's."""
+        tables, calibrator, stages = library.search_parts()
+        stage = next(s for s in stages if isinstance(s, TagStage))
+        table = tables.current()
+        row_of = {h: row for row, h in enumerate(table.hashes)}
+        if not all(gallery.hashes[g] in row_of for g in untagged):
+            return None
+        by_row = untagged[np.argsort([row_of[gallery.hashes[g]] for g in untagged])]
+        return cls(gallery, by_row, table, calibrator, stage, row_of)
+
+    def look_alikes(self, text: str, keys: list[int]) -> np.ndarray:
+        """LookAlikes: the vectors of the untagged photos that the tag's ranking, fitted on the
+        gallery rows `keys`, puts first (top_share): the text's trust is then measured against the
+        photos search ranks it beside, not against what the global scorers alone would confuse
+        with the tag."""
+        odds, _ = self._odds(text, keys, [])
+        return self.gallery.vectors[self.untagged[top_share(odds)]]
+
+    def mix_aps(self, text: str, keys: list[int], held: list[int], vector: np.ndarray) -> np.ndarray:
+        """The AP of the held-out photos (gallery rows `held`) among the untagged ones at each of
+        MIX_TRUSTS, ranked as search ranks a query of the tag's text (TagStage.evidence and the
+        meaning stage): the tag's belief, fitted on `keys`, plus the trust times the calibrated
+        meaning of the tuned text's `vector`."""
+        odds, rows = self._odds(text, keys, held)
+        belief = self.stage.belief(odds)
+        meaning = self.calibrator.logits(self.table, rows, vector, "text", text=text)
+        relevant = np.isin(rows, self._rows(held))
+        return np.array([average_precision(belief + trust * meaning, relevant) for trust in MIX_TRUSTS])
+
+    def _odds(self, text: str, keys: list[int], held: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The tag's log-odds, fitted on the gallery rows `keys`, of the untagged photos and those
+        at gallery rows `held`, at the table rows returned beside them (ascending, as a pool's are)."""
+        rows = np.union1d(self._rows(list(self.untagged)), self._rows(held))
+        pool = Pool(self.table, rows, np.zeros(len(rows), np.float32))
+        return self.stage.odds([text], pool, self._rows(keys), self.stage.sample(self.table)), rows
+
+    def _rows(self, gallery_rows: list[int]) -> np.ndarray:
+        """The table rows of the photos at `gallery_rows` (ascending; those not in the table left out)."""
+        hashes = [self.gallery.hashes[g] for g in gallery_rows]
+        return np.array(sorted(self.row_of[h] for h in hashes if h in self.row_of), np.int64)
+
+
+def _held_out_mixes(
+    texts: dict[str, np.ndarray],
+    gallery: _Gallery,
+    held: Sequence[TaggedPhoto],
+    trained: Sequence[TaggedPhoto],
+    mix_aps: Callable[[str, list[int], list[int], np.ndarray], np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Per tag of the held-out photos: their AP at each of MIX_TRUSTS (`mix_aps`), the tuned text
+    (in `texts`) mixed into search's ranking fitted on the fold's training photos."""
+    out = {}
+    for text, tv in texts.items():
+        rows, keys = gallery.rows_of(held, text), gallery.rows_of(trained, text)
+        if rows and keys:
+            out[text] = mix_aps(text, keys, rows, tv)
+    return out
+
+
+def _text_trusts(
+    aucs: dict[str, list[tuple[float, int, int]]], mixes: dict[str, list[np.ndarray]]
+) -> dict[str, float]:
+    """Each tag's held-out text trust: its pooled AUC against the look-alikes (`aucs`,
+    _pooled_trust), and where search's own ranking was measured (`mixes`), no more than the trust
+    of MIX_TRUSTS whose mix ranked the held-out photos best on average over the folds (the least
+    of equals)."""
+    trusts = {}
+    for text, folds in sorted(aucs.items()):
+        trust = _pooled_trust(folds)
+        if text in mixes:
+            trust = min(trust, MIX_TRUSTS[int(np.argmax(np.mean(mixes[text], axis=0)))])
+        trusts[text] = round(trust, 6)
+    return trusts
 
 
 def _pooled_trust(folds: Sequence[tuple[float, int, int]]) -> float:

@@ -396,6 +396,11 @@ class Calibrator:
             self._rival_z[text] = (key, z)
         return z
 
+    def text_vector(self, text: str) -> np.ndarray:
+        """The model's vector of `text`, encoded once and kept (as the bank's texts are)."""
+        with self._lock:
+            return self._bank_vectors((text,))[0]
+
     def z(self, table: PhotoTable, rows: np.ndarray, vector: np.ndarray, kind: str = "text") -> np.ndarray:
         """How many of the bank's standard deviations the query scores above the bank, per photo.
 

@@ -331,6 +331,14 @@ def matching_tag_texts(store: Store, query_text: str) -> list[str]:
     return out
 
 
+def words_besides(query_text: str, texts: Sequence[str]) -> str:
+    """The query's words other than those of the tag `texts` it names ("on the beach" of "Rex on
+    the beach" naming "rex"); "" when only stopwords are left."""
+    named = {w for text in texts for w in _words(text)}
+    rest = [w for w in _words(query_text) if w not in named]
+    return " ".join(rest) if any(w not in STOPWORDS for w in rest) else ""
+
+
 def tagged_hashes(store: Store, query_text: str) -> set[str]:
     """The content hashes of the photos whose tags the query names (empty when none does)."""
     texts = matching_tag_texts(store, query_text)
@@ -480,6 +488,12 @@ class TagStage:
                 table, pool.rows, request.vector, request.kind, text=request.text or None
             )
             logit = logit - (1.0 - trust) * meaning
+            rest = words_besides(request.text, texts) if request.kind == "text" else ""
+            if rest:
+                # "Rex on the beach": the tag stands in for the name, the rest of the words keep
+                # their meaning (log-odds add: Rex, and on a beach).
+                vector = self.calibrator.text_vector(rest)
+                logit = logit + (1.0 - trust) * self.calibrator.logits(table, pool.rows, vector, "text", text=rest)
         return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
 
     def belief(self, odds: np.ndarray) -> np.ndarray:
@@ -670,6 +684,7 @@ __all__ = [
     "check_box",
     "list_tags",
     "matching_tag_texts",
+    "words_besides",
     "phrase_in_text",
     "remove_tags",
     "TEXT_TRUST_METRIC",

@@ -19,6 +19,7 @@ from engine.tags import (
     remove_tags,
     tag_texts,
     tags_of,
+    words_besides,
 )
 
 
@@ -120,6 +121,11 @@ def test_query_matching_tags():
     assert phrase_in_text("on the sofa", "Rex asleep on the Sofa")
     assert not phrase_in_text("so", "Rex asleep on the sofa")
     assert _contains(_words("Rex on the beach"), _words("rex"))
+    # What a query says besides the tags it names keeps its own meaning in search.
+    assert words_besides("Rex on the beach", ["Rex"]) == "on the beach"
+    assert words_besides("rex and zorp at dusk", ["rex", "zorp"]) == "and at dusk"
+    assert words_besides("a photo of rex", ["rex"]) == ""  # stopwords alone say nothing
+    assert words_besides("sofa", ["Rex asleep on the sofa"]) == ""
 
 
 def test_search_puts_tagged_photos_first_and_boosts_look_alikes(known_scenes):

@@ -442,11 +442,13 @@ class TagStage:
     A query that names a tag makes the photos carrying it matches; every other photo gains
     `logit * (2p - 1)` from the tag's probability p (the sigmoid of `odds`); and the query's own
     meaning counts only as much as the text knows the tag (text_trust): the rest of the meaning
-    stage's log-odds is taken back here, so a name the model never learnt does not rank by noise.
+    stage's log-odds is taken back here, so a name the model never learnt does not rank by noise,
+    while the query's other words ("on the beach" of "Rex on the beach": words_besides) keep theirs.
     A name the model was trained on separates its own tagged photos in-sample whether or not it
     learnt the look, so there the trust is at most what training measured on held-out photos
     (`held_out`, tag text -> trust: the trained text at telling held-out tagged photos from the
-    photos this stage ranks highest for the tag, fitted on the other tagged photos).
+    photos this stage ranks highest for the tag, fitted on the other tagged photos, and no more
+    than its share in this stage's ranking that ranked those photos best).
     """
 
     def __init__(

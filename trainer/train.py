@@ -821,12 +821,12 @@ class _SearchRanking:
 
     @classmethod
     def of(cls, library: Library, gallery: _Gallery, untagged: np.ndarray) -> _SearchRanking | None:
-        """None when the gallery's untagged photos are not all the table's."""
+        """None when the gallery's photos are not all the table's."""
         tables, calibrator, stages = library.search_parts()
         stage = next(s for s in stages if isinstance(s, TagStage))
         table = tables.current()
         row_of = {h: row for row, h in enumerate(table.hashes)}
-        if not all(gallery.hashes[g] in row_of for g in untagged):
+        if not all(h in row_of for h in gallery.hashes):
             return None
         by_row = untagged[np.argsort([row_of[gallery.hashes[g]] for g in untagged])]
         return cls(gallery, by_row, table, calibrator, stage, row_of)
@@ -858,9 +858,8 @@ class _SearchRanking:
         return self.stage.odds([text], pool, self._rows(keys), self.stage.sample(self.table)), rows
 
     def _rows(self, gallery_rows: list[int]) -> np.ndarray:
-        """The table rows of the photos at `gallery_rows` (ascending; those not in the table left out)."""
-        hashes = [self.gallery.hashes[g] for g in gallery_rows]
-        return np.array(sorted(self.row_of[h] for h in hashes if h in self.row_of), np.int64)
+        """The table rows of the photos at `gallery_rows`, ascending."""
+        return np.array(sorted(self.row_of[self.gallery.hashes[g]] for g in gallery_rows), np.int64)
 
 
 def _held_out_mixes(

@@ -95,6 +95,20 @@ def test_a_new_model_updates_the_album_counts_and_says_so(
     assert count != 3 and f"Dogs 3 → {count}" in message, message  # this seed's model moves the line
 
 
+def test_a_new_model_says_what_it_did_to_the_albums_once_it_has_every_photo(qtbot, window, photo_dir: Path):
+    """A model that takes over before the library is re-embedded with it (the old one could not be
+    loaded) first counts the albums from the few photos it has: saying "Dogs 3 → 0" then would be
+    wrong. The counts are said once every photo has the new model's vector."""
+    _index(qtbot, window, photo_dir)
+    lists, bar = window.lists, window.views.status_bar
+    lists._done(([("Dogs", 3)], {}, "old-model", True))
+    lists._done(([("Dogs", 0)], {}, "new-model", False))  # re-embedding
+    assert not bar.currentMessage().startswith("Albums updated")
+    assert window.views.sidebar.category_item("Dogs").text(0).endswith("·  0")  # the sidebar shows what is
+    lists._done(([("Dogs", 4)], {}, "new-model", True))
+    assert bar.currentMessage() == "Albums updated for the new model: Dogs 3 → 4."
+
+
 def test_a_folder_gone_for_now_leaves_the_album_counts_until_it_comes_back(
     qtbot, window, photo_dir: Path, sample_photos: Path, tmp_path
 ):

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# (category, member count or None), tag counts, the key of the model the counts were made with
-Lists = tuple[list[tuple[str, "int | None"]], dict[str, int], "str | None"]
+# (category, member count or None), tag counts, the key of the model the counts were made with,
+# and whether every photo had that model's vector (not while a new model re-embeds the library)
+Lists = tuple[list[tuple[str, "int | None"]], dict[str, int], "str | None", bool]
 
 
 class ListsController(QObject):
@@ -82,9 +83,10 @@ class ListsController(QObject):
         def work() -> Lists:
             if counted:
                 categories, model = category_counts(book, hidden), book.get().model
+                settled = not library.store.photos.counts(model)["pending"]
             else:  # no model yet: names now, counts once it has loaded
-                categories, model = [(c.name, None) for c in book.get().list()], None
-            return categories, tag_jobs.tag_counts(library), model
+                categories, model, settled = [(c.name, None) for c in book.get().list()], None, False
+            return categories, tag_jobs.tag_counts(library), model, settled
 
         self._job.run(work)
 
@@ -96,8 +98,11 @@ class ListsController(QObject):
             self.refresh()
 
     def _done(self, result: Lists) -> None:
-        categories, tags, model = result
-        if model is not None:
+        categories, tags, model, settled = result
+        # A new model's effect on the albums is said once every photo has its vector: counted
+        # while it re-embeds the library (or takes over an empty one), an album would seem to lose
+        # its photos.
+        if model is not None and settled:
             counts = {name: count for name, count in categories if count is not None}
             if self._counted is not None and self._counted[0] != model and categories:
                 self.views.status_bar.showMessage(albums_changed_text(self._counted[1], counts), 20_000)

@@ -239,7 +239,9 @@ class Categories:
     def for_library(cls, library, **kwargs) -> Categories:
         """Categories over a `Library`'s search model (engine.library.Library), calibrated as its search."""
         tables, calibrator, _ = library.search_parts()
-        return cls(library.store, library.model.key, library.text_encoder, tables=tables, calibrator=calibrator, **kwargs)
+        # The tables' model, not library.model read again: a switch in between would pair the new
+        # model's name with the old model's (emptied) table.
+        return cls(library.store, tables.model, library.text_encoder, tables=tables, calibrator=calibrator, **kwargs)
 
     # -- definitions -------------------------------------------------------------------------
 

@@ -386,8 +386,7 @@ class Calibrator:
             if found is not None and found[0] == key:
                 self._rival_z[text] = found  # the most recently used last
                 return found[1]
-        with self._lock:
-            vector = self._bank_vectors((text,))[0]
+        vector = self.text_vector(text)
         # Its own product, so that the query's, which the table keeps, stays there.
         z = self._z(table, np.arange(len(table)), vector, "text", table.matrix @ vector).astype(np.float32)
         with self._lock:

@@ -490,7 +490,7 @@ class TagStage:
                 table, pool.rows, request.vector, request.kind, text=request.text or None
             )
             logit = logit - (1.0 - trust) * meaning
-            rest = words_besides(request.text, texts) if request.kind == "text" else ""
+            rest = words_besides(request.text, texts) if request.kind == "text" and trust < 1.0 else ""
             if rest:
                 # "Rex on the beach": the tag stands in for the name, the rest of the words keep
                 # their meaning (log-odds add: Rex, and on a beach).

@@ -814,7 +814,9 @@ class _SearchRanking:
 
     gallery: _Gallery
     untagged: np.ndarray  # gallery rows, in the order of their table rows
+    untagged_rows: np.ndarray  # their table rows, ascending
     table: PhotoTable
+    sample: np.ndarray  # the table rows the stage's scorers are fitted against (TagStage.sample)
     calibrator: Calibrator
     stage: TagStage
     row_of: dict[str, int]  # content hash -> table row
@@ -828,8 +830,9 @@ class _SearchRanking:
         row_of = {h: row for row, h in enumerate(table.hashes)}
         if not all(h in row_of for h in gallery.hashes):
             return None
-        by_row = untagged[np.argsort([row_of[gallery.hashes[g]] for g in untagged])]
-        return cls(gallery, by_row, table, calibrator, stage, row_of)
+        rows = np.array([row_of[gallery.hashes[g]] for g in untagged], np.int64)
+        order = np.argsort(rows)
+        return cls(gallery, untagged[order], rows[order], table, stage.sample(table), calibrator, stage, row_of)
 
     def look_alikes(self, text: str, keys: list[int]) -> np.ndarray:
         """LookAlikes: the vectors of the untagged photos that the tag's ranking, fitted on the
@@ -853,9 +856,9 @@ class _SearchRanking:
     def _odds(self, text: str, keys: list[int], held: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """The tag's log-odds, fitted on the gallery rows `keys`, of the untagged photos and those
         at gallery rows `held`, at the table rows returned beside them (ascending, as a pool's are)."""
-        rows = np.union1d(self._rows(list(self.untagged)), self._rows(held))
+        rows = np.union1d(self.untagged_rows, self._rows(held))
         pool = Pool(self.table, rows, np.zeros(len(rows), np.float32))
-        return self.stage.odds([text], pool, self._rows(keys), self.stage.sample(self.table)), rows
+        return self.stage.odds([text], pool, self._rows(keys), self.sample), rows
 
     def _rows(self, gallery_rows: list[int]) -> np.ndarray:
         """The table rows of the photos at `gallery_rows`, ascending."""

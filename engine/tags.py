@@ -136,7 +136,11 @@ class Tag:
 class WindowConfig:
     """The window cache (engine/tag_windows.py): weight, its share of the tag's log-odds (mixed
     with the probe and cache of the global vectors), reached from full_weight tagged photos with a
-    highlight box and a patch grid on (proportionally less below; none under `least`);
+    highlight box and a patch grid on (proportionally less below; none under `least`), and where
+    the views' median side spans full_cells grid cells or more (proportionally less, down to none
+    at flat_cells: a 3 x 3 template resampled from one cell holds no shape, from three it holds
+    three cells a side; on the benchmark's worlds the best weight was 0.9 where objects span 2.4
+    to 4 cells and 0.3 on a coarse grid, where they span 1.2 to 2: docs/personal-tags.md);
     candidates: how many of the photos the global scorers rank highest are matched view by view;
     negatives: library photos that calibrate it; sharpness: its cache's (a view's similarity is a
     mean of nine cell cosines, whose spread is narrower than a vector's: 200, not 30, makes it the
@@ -155,8 +159,10 @@ class WindowConfig:
     global vectors, and mixed in at full weight they ranked below them. shape_share, shrinkage:
     the share of its shape probe (WindowScorer) and the probe's ridge."""
 
-    weight: float = 0.7
+    weight: float = 0.9
     full_weight: int = 10
+    flat_cells: float = 1.0
+    full_cells: float = 3.0
     least: int = 3
     candidates: int = 500
     negatives: int = 200
@@ -584,7 +590,9 @@ class TagStage:
         trusted = (trust - config.least_trust) / (config.full_trust - config.least_trust)
         rival = held_out_auc(table.matrix[tagged_rows], table.matrix[keys.negative_rows], self.config.probe)
         rivalled = (window_scorer.auc - rival + config.rival_slack) / config.rival_slack
-        share = min(len(keys.grids) / config.full_weight, trusted, rivalled)
+        side = float(np.sqrt(np.prod(sizes[len(sizes) // 2])))
+        resolved = (side - config.flat_cells) / (config.full_cells - config.flat_cells)
+        share = min(len(keys.grids) / config.full_weight, trusted, rivalled, resolved)
         weight = config.weight * float(np.clip(share, 0.0, 1.0))
         return Fitted(scorer, Windows(window_scorer, keys.model, weight, config.candidates, {}))
 

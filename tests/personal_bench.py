@@ -135,6 +135,17 @@ def search_ap_without_shape(wl: WorldLibrary) -> float:
     )
 
 
+def search_ap_with_flat_window_weight(wl: WorldLibrary, weight: float) -> float:
+    """instant_measures' search AP with the window cache at one `weight` whatever how many grid
+    cells the tagged objects span (before the weight followed them, 0.7): a baseline."""
+    return _search_ap_with(
+        wl,
+        lambda config: replace(
+            config, windows=config.windows and replace(config.windows, weight=weight, flat_cells=0.0, full_cells=1e-6)
+        ),
+    )
+
+
 def _search_ap_with(wl: WorldLibrary, change: Callable[[TagSearchConfig], TagSearchConfig]) -> float:
     """instant_measures' search AP with the tag stage's settings changed by `change`, then restored."""
     stage = next(s for s in wl.library.search_parts()[2] if isinstance(s, TagStage))  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from personal_bench import (
     generic_map,
     instant_measures,
     pointing_game,
+    search_ap_with_flat_window_weight,
     search_ap_without_shape,
     search_ap_without_windows,
 )
@@ -163,6 +164,17 @@ def test_boxes_that_miss_the_object_do_not_bury_the_ranking(tmp_path, make_pretr
         add_tag(wl.library.store, path, "rex", [Highlight("rex", (0.0, 0.0, 1.0, 1.0))])
     searched = instant_measures(wl)["search"]
     assert searched >= search_ap_without_windows(wl) - 0.02
+
+
+def test_the_window_cache_counts_in_full_where_the_grid_resolves_the_object(tmp_path, make_pretrained_library):
+    """Objects 2.4 to 4 cells wide on the standard grid: the window cache's templates tell Rex
+    from its look-alikes far better than the global vectors, and now weigh 0.9 of the tag's
+    log-odds, not 0.7 (on a coarse grid, where they span 1.2 to 2 cells, about a quarter:
+    engine/tags.py WindowConfig.full_cells). Here 0.891 AP -> 0.915."""
+    world = personal_world(make_concepts(["rex", "zorp"], 12), seed=12, tagged=20, held_out=12, decoys=24, generic=60)
+    wl = build_library(world, tmp_path, make_pretrained_library)
+    searched = instant_measures(wl)["search"]
+    assert searched > search_ap_with_flat_window_weight(wl, 0.7) + 0.01
 
 
 def test_the_window_cache_steps_aside_where_it_ranks_worse(tmp_path, make_coarse_library):

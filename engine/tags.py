@@ -138,9 +138,9 @@ class WindowConfig:
     with the probe and cache of the global vectors), reached from full_weight tagged photos with a
     highlight box and a patch grid on (proportionally less below; none under `least`), and where
     the views' median side spans full_cells grid cells or more (proportionally less, down to none
-    at flat_cells: a 3 x 3 template resampled from one cell holds no shape, from three it holds
-    three cells a side; on the benchmark's worlds the best weight was 0.9 where objects span 2.4
-    to 4 cells and 0.3 on a coarse grid, where they span 1.2 to 2: docs/personal-tags.md);
+    at flat_cells: a 3 x 3 template resampled from one cell holds no shape; on the benchmark's
+    worlds the best fixed weight was 0.9 where objects span 2.4 to 4 cells and 1.4 to 2.4, and 0.5
+    on a coarse grid, where they span 1.2 to 2: docs/personal-tags.md);
     candidates: how many of the photos the global scorers rank highest are matched view by view;
     negatives: library photos that calibrate it; sharpness: its cache's (a view's similarity is a
     mean of nine cell cosines, whose spread is narrower than a vector's: 200, not 30, makes it the
@@ -162,7 +162,7 @@ class WindowConfig:
     weight: float = 0.9
     full_weight: int = 10
     flat_cells: float = 1.0
-    full_cells: float = 3.0
+    full_cells: float = 2.0
     least: int = 3
     candidates: int = 500
     negatives: int = 200

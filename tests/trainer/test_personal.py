@@ -169,7 +169,7 @@ def test_boxes_that_miss_the_object_do_not_bury_the_ranking(tmp_path, make_pretr
 def test_the_window_cache_counts_in_full_where_the_grid_resolves_the_object(tmp_path, make_pretrained_library):
     """Objects 2.4 to 4 cells wide on the standard grid: the window cache's templates tell Rex
     from its look-alikes far better than the global vectors, and now weigh 0.9 of the tag's
-    log-odds, not 0.7 (on a coarse grid, where they span 1.2 to 2 cells, about a quarter:
+    log-odds, not 0.7 (on a coarse grid, where they span 1.2 to 2 cells, about half:
     engine/tags.py WindowConfig.full_cells). Here 0.891 AP -> 0.915."""
     world = personal_world(make_concepts(["rex", "zorp"], 12), seed=12, tagged=20, held_out=12, decoys=24, generic=60)
     wl = build_library(world, tmp_path, make_pretrained_library)

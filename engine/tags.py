@@ -139,8 +139,8 @@ class WindowConfig:
     highlight box and a patch grid on (proportionally less below; none under `least`), and where
     the views' median side spans full_cells grid cells or more (proportionally less, down to none
     at flat_cells: a 3 x 3 template resampled from one cell holds no shape; on the benchmark's
-    worlds the best fixed weight was 0.9 where objects span 2.4 to 4 cells and 1.4 to 2.4, and 0.5
-    on a coarse grid, where they span 1.2 to 2: docs/personal-tags.md);
+    worlds the best fixed weight was 0.9 for objects 2.4 to 4 cells wide and for objects 1.4 to
+    2.4 cells wide, 0.5 for objects 1.2 to 2 cells wide on a coarse grid: docs/personal-tags.md);
     candidates: how many of the photos the global scorers rank highest are matched view by view;
     negatives: library photos that calibrate it; sharpness: its cache's (a view's similarity is a
     mean of nine cell cosines, whose spread is narrower than a vector's: 200, not 30, makes it the

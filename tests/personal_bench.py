@@ -136,8 +136,8 @@ def search_ap_without_shape(wl: WorldLibrary) -> float:
 
 
 def search_ap_with_flat_window_weight(wl: WorldLibrary, weight: float) -> float:
-    """instant_measures' search AP with the window cache at one `weight` whatever how many grid
-    cells the tagged objects span (before the weight followed them, 0.7): a baseline."""
+    """instant_measures' search AP with the window cache at one `weight`, however many grid cells
+    the tagged objects span (before the weight followed them, 0.7): a baseline."""
     return _search_ap_with(
         wl,
         lambda config: replace(

@@ -184,11 +184,16 @@ def _first_pretrained_tag(name: str) -> str | None:
     return tags[0] if tags else None
 
 
-def open_library(args: argparse.Namespace, model: ModelSpec | None = None) -> Library:
-    """The library named by --library, $VIEWFINDER_LIBRARY or the default location."""
-    from engine.library import Library
+def open_library(args: argparse.Namespace, model: ModelSpec | None = None, *, create: bool = False) -> Library:
+    """The library named by --library, $VIEWFINDER_LIBRARY or the default location. Only `create`
+    (indexing) makes one that does not exist yet: any other command on a mistyped path says so
+    rather than leave an empty library there."""
+    from engine.library import DB_NAME, Library
 
     path = args.library or default_library_dir()
+    if not create and not os.path.exists(os.path.join(path, DB_NAME)):
+        named = f" --library {path}" if args.library else ""
+        raise UsageError(f"no library at {path} yet: add photos with `viewfinder index FOLDER{named}`")
     return Library(
         path,
         model=model,
@@ -288,7 +293,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     cluster = cluster_config(args)
     from engine.ocr import OcrConfig
 
-    with open_library(args, model_spec(args.model, args.pretrained)) as library:
+    with open_library(args, model_spec(args.model, args.pretrained), create=True) as library:
         library.add_folders(args.paths)
         bar = ProgressBar()
         result = _interruptible(lambda cancel: library.index(bar, cancel, cluster=cluster))

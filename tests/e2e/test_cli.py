@@ -99,7 +99,16 @@ def test_user_errors_are_one_line_messages(run, photos_copy, args, message):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_empty_library_and_bad_date(run, capsys):
+def test_a_library_that_is_not_there_is_not_made_and_bad_date(run, tmp_path, capsys):
+    """A mistyped --library: every command but `index` says there is no library there, and
+    leaves nothing behind. An indexed library without photos says so."""
+    for command in (("search", "anything"), ("status", "--json")):
+        code, out, err = run(*command)
+        assert code == 1 and "no library at" in err and "viewfinder index FOLDER --library" in err
+    assert not (tmp_path / "library").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run("index", str(empty))[0] == 0
     code, out, _ = run("search", "anything")
     assert code == 0 and "no photos yet" in out
     code, out, _ = run("status", "--json")

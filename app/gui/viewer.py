@@ -129,6 +129,8 @@ class Viewer(QWidget):
         self.heatmaps = HeatmapCache()
         self.hover_value: float | None = None
         self._generation = 0
+        self._tag_tickets = 0  # tag loads and changes submitted, counted
+        self._tags_shown = 0  # the ticket of the tags on show
 
         self.photo = PhotoCanvas()
         self.photo.setObjectName("viewerPhoto")
@@ -406,15 +408,24 @@ class Viewer(QWidget):
     def reload_tags(self) -> None:
         if self.library is None or self.hit is None:
             return
-        library, path, generation = self.library, self.hit.path, self._generation
+        library, path, request = self.library, self.hit.path, self._tag_request()
         self.runner.submit(
             lambda: (tag_jobs.tags_of(library, path), list(tag_jobs.tag_counts(library))),
-            lambda result: self._tags_ready(generation, *result),
+            lambda result: self._tags_ready(request, *result),
         )
 
-    def _tags_ready(self, generation: int, tags: list[Tag], known: list[str] | None = None) -> None:
-        if generation != self._generation:
+    def _tag_request(self) -> tuple[int, int]:
+        """(photo generation, ticket) for a job that answers with this photo's tags. Jobs answer
+        out of order: the load that opening the photo started could answer after a load or a
+        change submitted later, and showed the tags as they were before it."""
+        self._tag_tickets += 1
+        return self._generation, self._tag_tickets
+
+    def _tags_ready(self, request: tuple[int, int], tags: list[Tag], known: list[str] | None = None) -> None:
+        generation, ticket = request
+        if generation != self._generation or ticket < self._tags_shown:
             return
+        self._tags_shown = ticket
         if known is not None:
             self.tag_panel.set_known_texts(known)
         self.tag_panel.set_tags(tags)
@@ -427,7 +438,7 @@ class Viewer(QWidget):
     def add_tag(self, text: str) -> None:
         if self.library is None or self.hit is None:
             return
-        library, path, generation = self.library, self.hit.path, self._generation
+        library, path, request = self.library, self.hit.path, self._tag_request()
 
         def work():
             outcome = tag_jobs.tag_photos(library, [path], text)
@@ -439,7 +450,7 @@ class Viewer(QWidget):
                 self.tag_panel.show_error(outcome.failed[0][1] if outcome.failed else "Not tagged.")
                 return
             self.tag_panel.added()
-            self._tags_ready(generation, tags)
+            self._tags_ready(request, tags)
             self.tag_panel.choose(outcome.text)
             self.tags_changed.emit(outcome.text)
 
@@ -448,10 +459,10 @@ class Viewer(QWidget):
     def remove_tag(self, text: str) -> None:
         if self.library is None or self.hit is None:
             return
-        library, path, generation = self.library, self.hit.path, self._generation
+        library, path, request = self.library, self.hit.path, self._tag_request()
 
         def done(tags: list[Tag]) -> None:
-            self._tags_ready(generation, tags)
+            self._tags_ready(request, tags)
             self.tags_changed.emit(text)
 
         self.runner.submit(lambda: tag_jobs.remove_tag(library, path, text), done, self._tag_failed)
@@ -481,10 +492,10 @@ class Viewer(QWidget):
         text, phrase = self.tag_panel.current_tag_text(), self.tag_panel.current_phrase()
         if self.library is None or self.hit is None or text is None or phrase is None:
             return
-        library, path, generation = self.library, self.hit.path, self._generation
+        library, path, request = self.library, self.hit.path, self._tag_request()
 
         def done(tags: list[Tag]) -> None:
-            self._tags_ready(generation, tags)
+            self._tags_ready(request, tags)
             self.tag_panel.highlight_status.setText(f"Saved where “{phrase}” is.")
             self.tags_changed.emit(text)
 

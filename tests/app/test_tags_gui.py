@@ -132,6 +132,24 @@ def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window,
     assert panel.tag_texts() == []
 
 
+def test_a_tag_load_that_answers_late_does_not_undo_a_newer_one(qtbot, window, photo_dir: Path):
+    """Opening a photo loads its tags in a worker. Tagged meanwhile (from the grid, or another
+    process), the viewer loads them again, and the first load may answer last: it used to put back
+    the tags as they were before (seen once in CI, as a test waiting 20 s for tags that never came)."""
+    from engine.tags import add_tag
+
+    _index(qtbot, window, photo_dir)
+    window.viewer_control.open(0)
+    viewer, panel = window.views.viewer, window.views.viewer.tag_panel
+    qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)
+    opening = viewer._tag_request()  # a load submitted before the tag was added...
+    add_tag(window.state.library.store, viewer.hit.path, "Rex")
+    viewer.reload_tags()
+    qtbot.waitUntil(lambda: panel.tag_texts() == ["Rex"], timeout=20_000)
+    viewer._tags_ready(opening, [])  # ...that answers last, with no tags
+    assert panel.tag_texts() == ["Rex"]
+
+
 def test_viewer_shows_every_tags_highlight_labelled_until_one_tag_is_picked(qtbot, window, photo_dir: Path):
     from engine.tags import Highlight, add_tag
 

@@ -581,8 +581,12 @@ class TagStage:
         keys = self._window_keys(table, tagged_rows, sample, boxes)
         if config is None or keys is None:
             return Fitted(scorer, None)
-        templates = np.stack([box_template(grid, box) for grid, box in zip(keys.grids, keys.boxes, strict=True)])
         sizes = view_sizes([(box, (0.0, 0.0, 1.0, 1.0)) for box in keys.boxes], *keys.grids.shape[1:3])
+        side = float(np.sqrt(np.prod(sizes[len(sizes) // 2])))
+        resolved = (side - config.flat_cells) / (config.full_cells - config.flat_cells)
+        if resolved <= 0:  # objects a cell wide or less: it would weigh nothing, so it is not fitted
+            return Fitted(scorer, None)
+        templates = np.stack([box_template(grid, box) for grid, box in zip(keys.grids, keys.boxes, strict=True)])
         window_scorer = WindowScorer.fit(
             templates, keys.grids, keys.negatives, sizes, config.sharpness, config.step, config.shape_share, config.shrinkage
         )
@@ -590,8 +594,6 @@ class TagStage:
         trusted = (trust - config.least_trust) / (config.full_trust - config.least_trust)
         rival = held_out_auc(table.matrix[tagged_rows], table.matrix[keys.negative_rows], self.config.probe)
         rivalled = (window_scorer.auc - rival + config.rival_slack) / config.rival_slack
-        side = float(np.sqrt(np.prod(sizes[len(sizes) // 2])))
-        resolved = (side - config.flat_cells) / (config.full_cells - config.flat_cells)
         share = min(len(keys.grids) / config.full_weight, trusted, rivalled, resolved)
         weight = config.weight * float(np.clip(share, 0.0, 1.0))
         return Fitted(scorer, Windows(window_scorer, keys.model, weight, config.candidates, {}))

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -497,8 +498,15 @@ class Encoder:
 
     @property
     def supports_patch_tokens(self) -> bool:
-        """True when `image_tokens` works: a ViT pooled from tokens, SigLIP's or MobileCLIP's tower."""
+        """True when `image_tokens` works: a ViT pooled from tokens, an OpenAI ResNet, SigLIP's or
+        MobileCLIP's tower."""
         return forward.has_patch_tokens(self.model)
+
+    @cached_property
+    def patch_grid(self) -> tuple[int, int]:
+        """The (rows, cols) grid of `image_tokens`, from one pass over a blank input (towers keep
+        it in different places, or only know it once they see an image)."""
+        return self.image_tokens(torch.zeros((1, 3, *self.image_size)))[2]
 
     def image_tokens(
         self, batch: torch.Tensor, *, clearclip: bool = False

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from open_clip.model import CLIP
+from open_clip.modified_resnet import AttentionPool2d, ModifiedResNet
 from open_clip.timm_model import TimmModel
 from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 from torch import Tensor, nn
@@ -64,10 +65,13 @@ def _timm_patch_kind(visual: Any) -> str | None:
 
 def has_patch_tokens(model: nn.Module) -> bool:
     """True for image towers whose patches can be projected into the joint space like the pooled
-    vector: open_clip ViTs pooled from tokens, and timm towers (SigLIP/SigLIP2, MobileCLIP/2)."""
+    vector: open_clip ViTs pooled from tokens, OpenAI's ResNets (RN50 and kin) and timm towers
+    (SigLIP/SigLIP2, MobileCLIP/2)."""
     visual = getattr(model, "visual", None)
     if isinstance(visual, VisionTransformer):
         return visual.attn_pool is None and visual.pool_type != "none"
+    if isinstance(visual, ModifiedResNet):
+        return True
     return isinstance(visual, TimmModel) and _timm_patch_kind(visual) is not None
 
 
@@ -92,6 +96,10 @@ def image_patches(
     visual: Any = model.visual  # type: ignore[union-attr]
     if isinstance(visual, TimmModel):
         pooled, patches, grid = _timm_patches(visual, pixels, clearclip)
+    elif isinstance(visual, ModifiedResNet):
+        features = visual.forward_intermediates(pixels, indices=1, intermediates_only=True)["image_intermediates"][-1]
+        pooled, patches = visual.attnpool(features), attend_alone(visual.attnpool, features)
+        grid = (int(features.shape[2]), int(features.shape[3]))
     else:
         out = visual.forward_intermediates(
             pixels, indices=2 if clearclip else 1, output_fmt="NLC", output_extra_tokens=clearclip
@@ -160,6 +168,16 @@ def _pool_each(pool: Any, patches: Tensor) -> Tensor:
     width = patches.shape[-1]
     x = pool.proj(pool.kv(patches)[..., width:])  # kv holds keys then values
     return x + pool.mlp(pool.norm(x)) if pool.mlp is not None else x
+
+
+def attend_alone(pool: AttentionPool2d, features: Tensor) -> Tensor:
+    """(N, C, rows, cols) -> (N, rows * cols, D): each location of a ResNet's last feature map
+    through its attention pool's value and output projections, what the pool returns when every
+    head attends to that location alone (MaskCLIP, Zhou et al. 2022; like MaskCLIP, without the
+    pool's positional embedding, which would add a fixed offset per location to every heatmap).
+    A convolutional tower has no ClearCLIP block: its patches are the same either way."""
+    tokens = features.flatten(2).transpose(1, 2)
+    return pool.c_proj(pool.v_proj(tokens))
 
 
 def clearclip_block(block: nn.Module, x: Tensor) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -82,6 +83,26 @@ def make_library(tmp_path: Path, tiny_encoder):
     yield make
     for library in opened:
         library.close()
+
+
+# OpenAI's ResNet image tower (RN50's kind) shrunk: one block per stage, a 128-pixel input (a 4 x 4
+# patch grid), beside a two-layer text tower; at random init.
+TINY_RESNET = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 128, "layers": [1, 1, 1, 1], "width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_resnet(tmp_path_factory):
+    """An Encoder of TINY_RESNET on the OpenVINO runtime (exported once per session)."""
+    from engine.config import ModelSpec
+    from engine.encoder import Encoder
+
+    config = tmp_path_factory.mktemp("resnet") / "tiny-resnet.json"
+    config.write_text(json.dumps(TINY_RESNET))
+    return Encoder.load(ModelSpec(str(config), None), "cpu", precision="auto")
 
 
 @pytest.fixture(scope="session")

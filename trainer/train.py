@@ -667,8 +667,7 @@ def _fit_data(
     ids = encoder.tokenize(texts)
     eot = pool_positions(encoder.model, ids)
     index = {t: i for i, t in enumerate(texts)}
-    model_any: Any = encoder.model
-    grid = tuple(int(g) for g in model_any.visual.grid_size) if config.token_loss else (0, 0)
+    grid = encoder.patch_grid if config.token_loss else (0, 0)
     photo_texts = [sorted({index[t] for t in _training_texts(p.texts)}) for p in photos]
     highlights: list[list[tuple[int, list[int], Tensor]]] = []
     for p, own in zip(photos, photo_texts, strict=True):

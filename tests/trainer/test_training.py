@@ -42,9 +42,9 @@ def _scenes(folder: Path, n: int, seed: int = 0) -> list[tuple[str, str, str, tu
 def scenes_library(make_library, tmp_path):
     """A library of 80 scenes; the first 40 (10 per colour) are tagged, the rest are held out."""
 
-    def build(caption: bool = False, highlight: bool = False):
+    def build(caption: bool = False, highlight: bool = False, **kwargs):
         scenes = _scenes(tmp_path / "photos", 80)
-        library = make_library()
+        library = make_library(**kwargs)
         library.add_folders([tmp_path / "photos"])
         library.index()
         for path, colour, shape, box in scenes[:40]:
@@ -109,8 +109,10 @@ def _pointing(library, scenes) -> float:
     return hits / len(scenes)
 
 
-def test_token_loss_with_highlights_sharpens_word_heatmaps(scenes_library):
-    library, _, untagged = scenes_library(caption=True, highlight=True)
+@pytest.mark.parametrize("encoder", ["tiny_encoder", "tiny_resnet"])
+def test_token_loss_with_highlights_sharpens_word_heatmaps(scenes_library, encoder, request):
+    """On the tiny ViT and on OpenAI's kind of ResNet (its patches from the attention pool)."""
+    library, _, untagged = scenes_library(caption=True, highlight=True, encoder=request.getfixturevalue(encoder))
     before = _pointing(library, untagged)
     result = train(library, TrainConfig(token_loss=True, highlight_weight=2.0, force=True, **FAST))
     assert result.activated

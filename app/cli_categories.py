@@ -139,11 +139,16 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
         raise UsageError("--out must name a .png file")
     with open_library(args) as library:
         encoder = library.encoder()
-    # The overlay needs the full photo; the maps alone only need the model's input size.
-    image, meta = open_image(args.photo, min_size=None if args.out else encoder.image_size)
-    heatmap = compute_heatmap(
-        encoder, image, args.text, clearclip=not args.raw_tokens, include_stop_words=args.stop_words
-    )
+        # The overlay needs the full photo; the maps alone only need the model's input size.
+        image, meta = open_image(args.photo, min_size=None if args.out else encoder.image_size)
+        heatmap = compute_heatmap(
+            encoder,
+            image,
+            args.text,
+            clearclip=not args.raw_tokens,
+            include_stop_words=args.stop_words,
+            tags=library.tag_windows(args.text),
+        )
     heatmap = replace(heatmap, image_size=(meta.width, meta.height))
     if args.out:
         try:
@@ -154,10 +159,10 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
         print(json.dumps(heatmap.to_json()))
     elif not args.out:
         rows, cols = heatmap.grid
-        for word in [*heatmap.words, None]:
-            grid = heatmap.text_map if word is None else heatmap.maps[word]
+        lines = [(w, heatmap.maps[w]) for w in heatmap.words]
+        lines += [(f"{w} · your tag", m) for w, m in heatmap.tag_maps.items()]
+        for label, grid in [*lines, (f'"{args.text}"', heatmap.text_map)]:
             r, c = divmod(int(grid.argmax()), cols)
-            label = f'"{args.text}"' if word is None else word
             print(
                 f"{label}: strongest at row {r + 1}/{rows}, column {c + 1}/{cols} ({float(grid.max()):.3f})"
             )

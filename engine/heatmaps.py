@@ -15,6 +15,7 @@ cost a forward pass per tile.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from PIL import Image
 
 if TYPE_CHECKING:  # the encoder pulls in torch; only what encodes needs it
     from .encoder import Encoder
+    from .tag_windows import WindowScorer
 
 # Small English stop-word list: function words whose maps carry no "where" (a, of, the, ...).
 # fmt: off
@@ -49,6 +51,8 @@ class Heatmap:
     maps: word -> (rows, cols) float32 cosines between each patch and the word's vector.
     text_map: (rows, cols) cosines between each patch and the whole text's vector.
     image_size: (width, height) of the upright photo the maps cover; cell (0, 0) is its top-left.
+    tag_maps: word -> (rows, cols) probabilities that the object of the tag the word names is
+    there, as the tag's window cache finds it (compute_heatmap's `tags`).
     """
 
     words: list[str]
@@ -56,6 +60,7 @@ class Heatmap:
     maps: dict[str, np.ndarray] = field(repr=False)
     text_map: np.ndarray = field(repr=False)
     image_size: tuple[int, int]
+    tag_maps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def to_json(self, digits: int = 4) -> dict:
         """The shape `viewfinder heatmap --json` prints."""
@@ -69,6 +74,7 @@ class Heatmap:
             "maps": {w: grid_list(self.maps[w]) for w in self.words},
             "text_map": grid_list(self.text_map),
             "image_size": list(self.image_size),
+            "tag_maps": {w: grid_list(m) for w, m in self.tag_maps.items()},
         }
 
 
@@ -155,11 +161,16 @@ def compute_heatmap(
     *,
     clearclip: bool = True,
     include_stop_words: bool = False,
+    tags: Mapping[str, WindowScorer] | None = None,
 ) -> Heatmap:
     """Maps of `text`'s words and of the whole text over `image` (an upright RGB photo).
 
     One image forward pass and one short text pass. `clearclip` picks the patch vectors: True for
     pretrained models (training-free ClearCLIP), False for a model tuned with token alignment.
+    `tags`: word (as the text spells it) -> the window cache of the tag it names; such a word also
+    gets a tag map, where that cache finds the tag's object (tag_windows.view_map; one more pass
+    for the photo's patch grid): a name the model never learnt is found from the first tagged
+    photos, while the word's own map stays the model's.
     Raises ViewfinderError when the model has no patch tokens or no per-word vectors.
     """
     batch = encoder.preprocess_image(squash_input(encoder, image))[None]
@@ -168,7 +179,15 @@ def compute_heatmap(
     words = word_vectors(encoder, text, include_stop_words=include_stop_words)
     maps = {word: (tokens @ vector).reshape(grid) for word, vector in words}
     text_map = (tokens @ encoder.encode_texts([text])[0]).reshape(grid)
-    return Heatmap([w for w, _ in words], grid, maps, text_map.astype(np.float32), image.size)
+    named = {word: scorer for word, scorer in (tags or {}).items() if word in maps}
+    tag_maps = {}
+    if named:
+        from .tag_windows import view_map
+
+        photo_grid = encoder.encode_images_and_grids(batch)[1]
+        if photo_grid is not None:
+            tag_maps = {word: view_map(scorer, photo_grid[0], grid) for word, scorer in named.items()}
+    return Heatmap([w for w, _ in words], grid, maps, text_map.astype(np.float32), image.size, tag_maps)
 
 
 # Turbo (Google, 2019), sampled at 16 points; interpolated to 256 entries below. Perceptually

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import string
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -43,7 +44,8 @@ from .search import (
 from .stages import DateStage, FeedbackStage, MeaningStage, NameStage
 from .storage import PhotoRow, Store
 from .storage.texts import PhotoText
-from .tags import TagStage, version_text_trusts
+from .tag_windows import WindowScorer
+from .tags import TagStage, matching_tag_texts, version_text_trusts
 from .text_match import TextStage
 from .text_vectors import KeptTexts
 from .vector_index import VectorIndex
@@ -570,6 +572,21 @@ class Library:
         encoder = self.text_encoder()
         kept = self._kept_texts.get(self.model.key)
         return kept(texts) if kept is not None else encoder.encode_texts(texts)
+
+    def tag_windows(self, text: str) -> dict[str, WindowScorer]:
+        """Word of `text` -> the window cache of the one-word tag it names (TagStage.window_scorer),
+        for the words that name a tag search gives a window cache: their heatmaps show where it
+        finds the tagged object."""
+        tables, _, stages = self.search_parts()
+        stage = next(s for s in stages if isinstance(s, TagStage))
+        names = {t.casefold(): t for t in matching_tag_texts(self.store, text) if len(t.split()) == 1}
+        out = {}
+        for word in dict.fromkeys(w.strip(string.punctuation) for w in text.split()):
+            name = names.get(word.casefold())
+            scorer = stage.window_scorer(name, tables.current()) if name else None
+            if scorer is not None:
+                out[word] = scorer
+        return out
 
     def search_parts(self) -> tuple[PhotoTables, Calibrator, list[Stage]]:
         """The search model's photo table, calibrator and the pipeline's stages, made once per model.

@@ -401,6 +401,22 @@ class WindowScorer:
         return odds.astype(np.float32)
 
 
+def view_map(scorer: WindowScorer, grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(rows, cols) `shape` map over the photo of the (r, c, D) patch `grid`: at each cell, the
+    probability (the calibrated cache affinity's sigmoid) of the best of the views that cover its
+    centre; where the tag's object is, for the heatmap of its name."""
+    rows, cols = grid.shape[:2]
+    logits = scorer.sharpness * (view_similarities(grid[None], scorer.keys, scorer.sizes, scorer.step)[0] - 1.0)
+    odds = scorer.slope * (soft_max(logits) - scorer.middle)  # (V,)
+    boxes = view_boxes(scorer.sizes, rows, cols, scorer.step)
+    ys, xs = (np.arange(shape[0]) + 0.5) / shape[0], (np.arange(shape[1]) + 0.5) / shape[1]
+    down = (boxes[:, 1, None] <= ys) & (ys <= boxes[:, 3, None])  # (V, shape rows)
+    across = (boxes[:, 0, None] <= xs) & (xs <= boxes[:, 2, None])
+    covered = np.where(down[:, :, None] & across[:, None, :], odds[:, None, None], -np.inf).max(axis=0)
+    covered = np.where(np.isfinite(covered), covered, odds.min())
+    return (1.0 / (1.0 + np.exp(-covered))).astype(np.float32)
+
+
 __all__ = [
     "WindowScorer",
     "best_soft_max",
@@ -415,6 +431,7 @@ __all__ = [
     "spans",
     "square_crop",
     "view_boxes",
+    "view_map",
     "view_similarities",
     "view_templates",
     "view_sizes",

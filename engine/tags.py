@@ -519,6 +519,33 @@ class TagStage:
         against the table's `sample` (self.sample): the scorers of the global vectors, with the
         window cache mixed in for the candidates they rank highest."""
         table = pool.table
+        fitted, new, name = self._fit_of(texts, table, tagged_rows, sample)
+        odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
+        if fitted.windows is not None:
+            scored = len(fitted.windows.odds)
+            odds = self._with_windows(odds, fitted.windows, table, pool, tagged_rows)
+            new = new or len(fitted.windows.odds) > scored
+        if new and self.folder is not None:  # a new fit, or new candidates' window log-odds
+            tag_fits.save(self.folder, name, fitted)
+        return odds
+
+    def window_scorer(self, text: str, table: PhotoTable) -> WindowScorer | None:
+        """The window cache search fits for a query naming the tag `text` (kept fits are reused), or
+        None where search gives it no weight (too few photos with a grid, objects a cell wide,
+        keys it does not trust)."""
+        tagged_rows = table.rows_of_hashes(self.store.tags.hashes_with([text]))
+        if not len(tagged_rows):
+            return None
+        fitted, new, name = self._fit_of([text], table, tagged_rows, self.sample(table))
+        if new and self.folder is not None:
+            tag_fits.save(self.folder, name, fitted)
+        return fitted.windows.scorer if fitted.windows is not None and fitted.windows.weight > 0 else None
+
+    def _fit_of(
+        self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray, sample: np.ndarray
+    ) -> tuple[Fitted, bool, str]:
+        """_fitted for the photos at `tagged_rows`, carrying `texts`, and their boxes; and the name
+        its fit is kept under."""
         boxes = self._boxes(texts, [table.hashes[r] for r in tagged_rows])
         key = (
             self.config,
@@ -528,14 +555,7 @@ class TagStage:
         )
         name = tag_fits.file_name(str(self.model), key)
         fitted, new = self._fitted(key, name, table, tagged_rows, sample, boxes)
-        odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
-        if fitted.windows is not None:
-            scored = len(fitted.windows.odds)
-            odds = self._with_windows(odds, fitted.windows, table, pool, tagged_rows)
-            new = new or len(fitted.windows.odds) > scored
-        if new and self.folder is not None:  # a new fit, or new candidates' window log-odds
-            tag_fits.save(self.folder, name, fitted)
-        return odds
+        return fitted, new, name
 
     def _fitted(
         self,

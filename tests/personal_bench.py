@@ -164,14 +164,18 @@ def generic_map(wl: WorldLibrary) -> float:
     )
 
 
-def pointing_game(wl: WorldLibrary, name: str, *, clearclip: bool = False) -> float:
+def pointing_game(wl: WorldLibrary, name: str, *, clearclip: bool = False, tags: bool = False) -> float:
     """Share of the untagged photos of concept `name` whose heatmap for the word `name` peaks
-    inside the concept's box (the whole photo is the map's extent)."""
+    inside the concept's box (the whole photo is the map's extent). tags: the tag map of the name
+    (where the tag's window cache finds the object: Library.tag_windows) instead of the model's
+    own map of the word."""
     encoder = wl.library.encoder()  # type: ignore[attr-defined]
+    windows = wl.library.tag_windows(name) if tags else {}  # type: ignore[attr-defined]
     hits = []
     for i in sorted(wl.world.relevant(name)):
         photo = wl.world.library[i]
-        heat = compute_heatmap(encoder, photo.image, name, clearclip=clearclip)
+        heat = compute_heatmap(encoder, photo.image, name, clearclip=clearclip, tags=windows)
         assert photo.box is not None
-        hits.append(pointing_hit(heat.maps[heat.words[0]], photo.box))
+        maps = heat.tag_maps if tags else heat.maps
+        hits.append(pointing_hit(maps[heat.words[0]], photo.box))
     return float(np.mean(hits))

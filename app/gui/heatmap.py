@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WHOLE_TEXT = ""  # the chip key of the whole text's map
+TAG_MAP = " · your tag"  # a tag map's chip key: the word, then this
 OVERLAY_SIZE = 1024  # longest side of the coloured maps: smooth at any window size, cheap to blend
 CACHE_SIZE = 16
 DEFAULT_OPACITY = 70  # percent: how dark the spotlight's shadow is
@@ -56,7 +57,7 @@ class HeatmapResult:
     images: dict[str, QImage] = field(repr=False)
 
     def map_of(self, key: str):
-        return self.heatmap.text_map if key == WHOLE_TEXT else self.heatmap.maps[key]
+        return all_maps(self.heatmap)[key]
 
     def value_at(self, key: str, fx: float, fy: float) -> float:
         """The map's value in the patch-grid cell under (fx, fy), fractions of the upright photo."""
@@ -89,15 +90,24 @@ def compute_overlays(library: Library, path: str, text: str) -> HeatmapResult:
 
     encoder = library.encoder()
     image, meta = open_image(path, min_size=encoder.image_size)
-    heatmap = compute_heatmap(encoder, image, text, clearclip=not uses_token_model(library))
+    tags = library.tag_windows(text)  # the names of tags: where the tag search finds the object
+    heatmap = compute_heatmap(encoder, image, text, clearclip=not uses_token_model(library), tags=tags)
     width, height = meta.width or image.width, meta.height or image.height  # upright, full size
     scale = min(1.0, OVERLAY_SIZE / max(width, height, 1))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     images = {}
-    for key in [WHOLE_TEXT, *heatmap.words]:
-        grid = heatmap.text_map if key == WHOLE_TEXT else heatmap.maps[key]
+    for key, grid in all_maps(heatmap).items():
         images[key] = QImage(ImageQt(spotlight(grid, size))).copy()
     return HeatmapResult(path, text, heatmap, images)
+
+
+def all_maps(heatmap: Heatmap) -> dict[str, np.ndarray]:
+    """Chip key -> map, in the chips' order: the whole text, each word, then each word's tag map."""
+    return {
+        WHOLE_TEXT: heatmap.text_map,
+        **heatmap.maps,
+        **{word + TAG_MAP: grid for word, grid in heatmap.tag_maps.items()},
+    }
 
 
 def spotlight(grid: np.ndarray, size: tuple[int, int]) -> Image.Image:
@@ -214,6 +224,7 @@ class HeatmapBar(QWidget):
         return self.toggle.isChecked()
 
     def set_chips(self, words: list[str], current: str = WHOLE_TEXT) -> None:
+        """Chips for the whole text and each of `words` (map keys: a word, or a word + TAG_MAP)."""
         for button in self.chips.buttons():
             self.chips.removeButton(button)
             self.chips_layout.removeWidget(button)
@@ -222,7 +233,7 @@ class HeatmapBar(QWidget):
             chip = QToolButton()
             chip.setObjectName("chip")
             chip.setText("All words" if key == WHOLE_TEXT else key)
-            chip.setToolTip("Where the whole text is seen" if key == WHOLE_TEXT else f"Where “{key}” is seen")
+            chip.setToolTip(_chip_tip(key))
             chip.setCheckable(True)
             chip.setProperty("mapKey", key)
             chip.setChecked(key == current)
@@ -242,3 +253,11 @@ class HeatmapBar(QWidget):
     def current_key(self) -> str:
         button = self.chips.checkedButton()
         return button.property("mapKey") if button is not None else WHOLE_TEXT
+
+
+def _chip_tip(key: str) -> str:
+    if key == WHOLE_TEXT:
+        return "Where the whole text is seen"
+    if key.endswith(TAG_MAP):
+        return f"Where the photos you tagged “{key.removesuffix(TAG_MAP)}” find it"
+    return f"Where “{key}” is seen"

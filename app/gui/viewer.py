@@ -357,7 +357,7 @@ class Viewer(QWidget):
         previous = self.heatmap_bar.current_key()
         key = previous if previous in result.images else WHOLE_TEXT
         self.heat = result
-        self.heatmap_bar.set_chips(result.heatmap.words, key)
+        self.heatmap_bar.set_chips([k for k in result.images if k != WHOLE_TEXT], key)
         self.heatmap_bar.status.setText("")
         self.photo.set_overlay(result.images[key])
         self.heatmap_ready.emit()

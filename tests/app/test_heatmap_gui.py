@@ -1,15 +1,19 @@
 """Heatmaps in the viewer: the toggle overlays the query's map, one chip per word plus the whole
-text, and the value under the pointer is the engine's map value in that patch-grid cell."""
+text (and one per tag the text names), and the value under the pointer is the engine's map value in
+that patch-grid cell."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
+from personal_bench import build_library
+from personal_world import make_concepts, personal_world, pointing_hit
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QLabel
 
-from app.gui.heatmap import WHOLE_TEXT
+from app.gui.heatmap import TAG_MAP, WHOLE_TEXT, HeatmapBar, compute_overlays
 from engine.heatmaps import compute_heatmap
 from engine.photos import open_image
 from tests.app.journeys import index_folders
@@ -87,3 +91,18 @@ def test_heatmap_toggle_overlays_the_query_with_chips_and_hover_values(qtbot, wi
     assert viewer.heatmaps.get(viewer.hit.path, "a red car on the street") is not None  # cached
     viewer.set_heatmap(False)
     assert not viewer.photo.has_overlay() and viewer.heat is None
+
+
+def test_a_tag_name_gets_a_chip_of_where_its_tagged_photos_find_it(qtbot, tmp_path, make_library, personal_encoder):
+    world = personal_world(make_concepts(["rex"], 11), seed=11, tagged=20, held_out=12, decoys=24, generic=60)
+    wl = build_library(world, tmp_path, functools.partial(make_library, encoder=personal_encoder))
+    rex = sorted(world.relevant("rex"))
+    results = [compute_overlays(wl.library, wl.paths[i], "rex on a sofa") for i in rex]
+    assert list(results[0].images) == [WHOLE_TEXT, "rex", "sofa", "rex" + TAG_MAP]
+    bar = HeatmapBar()
+    qtbot.addWidget(bar)
+    bar.set_chips([key for key in results[0].images if key != WHOLE_TEXT])
+    assert bar.chip("rex" + TAG_MAP).toolTip() == "Where the photos you tagged “rex” find it"
+    # The tag's map points at Rex in photos nobody tagged.
+    hits = [pointing_hit(r.map_of("rex" + TAG_MAP), world.library[i].box) for r, i in zip(results, rex, strict=True)]
+    assert sum(hits) >= 0.9 * len(hits)

@@ -27,8 +27,10 @@ mean AP of the names over the untagged photos:
   trained          Viewfinder's search after `viewfinder train` with its defaults
   trained, in-sample text trust  the same with the trained name's text trusted as much as it
                    separates its own tagged photos (the behaviour before held-out trust)
-and the generic-query mAP before and after, the pointing game of the name after training with and
-without --token-loss, and whether rollback restored the results exactly.
+and the generic-query mAP before and after, the pointing game of the name (the base model's own map
+of the word; the tag map the app shows beside it, from the window cache, before any training; the
+model's map after training with and without --token-loss), and whether rollback restored the
+results exactly.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ def run(
         out["instant"] = instant["search"]
         out["instant, global vectors only"] = search_ap_without_windows(wl)
         out["generic mAP before"] = generic_map(wl)
+        out["pointing, base model"] = sum(pointing_game(wl, n) for n in names) / len(names)
+        out["pointing, tag map"] = sum(pointing_game(wl, n, tags=True) for n in names) / len(names)
 
         began = time.monotonic()
         plain = train(wl.library, TrainConfig(tune="text", steps=0, learning_rate=1e-4, force=True))

@@ -403,8 +403,10 @@ class WindowScorer:
 
 def view_map(scorer: WindowScorer, grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """(rows, cols) `shape` map over the photo of the (r, c, D) patch `grid`: at each cell, the
-    probability (the calibrated cache affinity's sigmoid) of the best of the views that cover its
-    centre; where the tag's object is, for the heatmap of its name."""
+    probability that the tag's object is in the photo and covers the cell's centre. Which view
+    holds the object is a softmax of the views' calibrated log-odds, and it is there with the best
+    view's probability (the sigmoid of its log-odds). Where the object is, for the heatmap of its
+    name; the cells most views of it share, its middle, come out highest."""
     rows, cols = grid.shape[:2]
     logits = scorer.sharpness * (view_similarities(grid[None], scorer.keys, scorer.sizes, scorer.step)[0] - 1.0)
     odds = scorer.slope * (soft_max(logits) - scorer.middle)  # (V,)
@@ -412,9 +414,9 @@ def view_map(scorer: WindowScorer, grid: np.ndarray, shape: tuple[int, int]) -> 
     ys, xs = (np.arange(shape[0]) + 0.5) / shape[0], (np.arange(shape[1]) + 0.5) / shape[1]
     down = (boxes[:, 1, None] <= ys) & (ys <= boxes[:, 3, None])  # (V, shape rows)
     across = (boxes[:, 0, None] <= xs) & (xs <= boxes[:, 2, None])
-    covered = np.where(down[:, :, None] & across[:, None, :], odds[:, None, None], -np.inf).max(axis=0)
-    covered = np.where(np.isfinite(covered), covered, odds.min())
-    return (1.0 / (1.0 + np.exp(-covered))).astype(np.float32)
+    where = np.exp(odds - odds.max())
+    covered = np.einsum("v,vr,vc->rc", where / where.sum(), down, across)
+    return (covered / (1.0 + np.exp(-odds.max()))).astype(np.float32)
 
 
 __all__ = [

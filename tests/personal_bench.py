@@ -168,7 +168,7 @@ def pointing_game(wl: WorldLibrary, name: str, *, clearclip: bool = False, tags:
     """Share of the untagged photos of concept `name` whose heatmap for the word `name` peaks
     inside the concept's box (the whole photo is the map's extent). tags: the tag map of the name
     (where the tag's window cache finds the object: Library.tag_windows) instead of the model's
-    own map of the word."""
+    own map of the word, where the tag has one."""
     encoder = wl.library.encoder()  # type: ignore[attr-defined]
     windows = wl.library.tag_windows(name) if tags else {}  # type: ignore[attr-defined]
     hits = []
@@ -176,6 +176,6 @@ def pointing_game(wl: WorldLibrary, name: str, *, clearclip: bool = False, tags:
         photo = wl.world.library[i]
         heat = compute_heatmap(encoder, photo.image, name, clearclip=clearclip, tags=windows)
         assert photo.box is not None
-        maps = heat.tag_maps if tags else heat.maps
-        hits.append(pointing_hit(maps[heat.words[0]], photo.box))
+        word = heat.words[0]
+        hits.append(pointing_hit(heat.tag_maps.get(word, heat.maps[word]) if tags else heat.maps[word], photo.box))
     return float(np.mean(hits))

@@ -69,7 +69,7 @@ def test_heatmap_shape_words_and_stop_words(trained):
     assert compute_heatmap(trained, scene.image, "the of").words == ["the", "of"]
     # JSON shape: rows x cols lists.
     data = heatmap.to_json()
-    assert set(data) == {"words", "grid", "maps", "text_map", "image_size"}
+    assert set(data) == {"words", "grid", "maps", "text_map", "image_size", "tag_maps"} and data["tag_maps"] == {}
     assert len(data["text_map"]) == 8 and len(data["text_map"][0]) == 8
 
 

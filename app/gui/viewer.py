@@ -126,7 +126,7 @@ class Viewer(QWidget):
         self.hit: Hit | None = None
         self.image: QImage | None = None
         self.heat: HeatmapResult | None = None
-        self.heatmaps = HeatmapCache()
+        self.heatmaps = HeatmapCache()  # cleared when tags change (the window's tag controller)
         self.hover_value: float | None = None
         self._generation = 0
         self._tag_tickets = 0  # tag loads and changes submitted, counted

@@ -13,6 +13,7 @@ from PySide6.QtCore import QItemSelectionModel, QPoint, Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from app.gui.canvas import MODE_BOX, MODE_BRUSH, MODE_VIEW
+from app.gui.heatmap import HeatmapResult
 from app.gui.main_window import PAGE_VIEWER
 from app.gui.sidebar import SCOPE_TAG, Scope
 from engine.tags import tags_of
@@ -43,6 +44,7 @@ def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
     prepare = library.prepare_tag
     monkeypatch.setattr(library, "prepare_tag", lambda text: (prepared.append(text), prepare(text))[1])
     chosen = window.views.results.paths()[1:3]
+    window.views.viewer.heatmaps.put(HeatmapResult(chosen[0], "beach day", None, {}))  # type: ignore[arg-type]
     selection = window.views.grid.selectionModel()
     for path in chosen:
         index = window.views.results.index(window.views.results.row_of(path))
@@ -55,6 +57,7 @@ def test_ctrl_t_tags_all_selected_photos_and_the_sidebar_lists_the_tag(
         dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
     qtbot.waitUntil(lambda: window.lists.tag_dialog is None, timeout=10_000)  # closed once tagged
     assert window.views.status_bar.currentMessage() == "Tagged 2 photos “beach day”."
+    assert window.views.viewer.heatmaps.get(chosen[0], "beach day") is None  # made before the tag
     assert window.lists.tag_action.shortcut().toString() == "Ctrl+T"
     for path in chosen:
         assert _texts(window, path) == ["beach day"]
@@ -80,11 +83,14 @@ def test_viewer_chips_add_remove_and_highlight_with_box_and_brush(qtbot, window,
     qtbot.waitUntil(lambda: viewer.image is not None, timeout=20_000)
     assert window.views.pages.currentIndex() == PAGE_VIEWER
 
-    # "Add tag…" then Enter: stored, shown as a chip, chosen for highlighting.
+    # "Add tag…" then Enter: stored, shown as a chip, chosen for highlighting. A heatmap made before
+    # is dropped (a tag's name gets a map of where its photos find it).
+    viewer.heatmaps.put(HeatmapResult(path, "red car", None, {}))  # type: ignore[arg-type]
     qtbot.keyClicks(panel.field, "red car")
     with qtbot.waitSignal(viewer.tags_changed, timeout=20_000) as changed:
         qtbot.keyClick(panel.field, Qt.Key.Key_Return)
     assert changed.args == ["red car"]
+    assert viewer.heatmaps.get(path, "red car") is None
     assert _texts(window, path) == ["red car"]
     assert panel.tag_texts() == ["red car"] and panel.current_tag_text() == "red car"
     assert [panel.phrase.itemText(i) for i in range(panel.phrase.count())] == ["red", "car", "red car"]

@@ -206,6 +206,7 @@ class ListsController(QObject):
         self.runner.submit(lambda: tag_jobs.tag_photos(library, paths, text), done, failed)
 
     def _tag_changed(self, text: str) -> None:
+        self.views.viewer.heatmaps.clear()  # the tag maps of `text` move with its photos and boxes
         self.refresh()
         self.prepare_tag(text)
 
@@ -231,6 +232,7 @@ class ListsController(QObject):
         if viewer.hit is not None and viewer.hit.path in outcome.tagged:
             viewer.reload_tags()
         if outcome.tagged:
+            viewer.heatmaps.clear()
             self.prepare_tag(outcome.text)
         self.tagged.emit(outcome)
 

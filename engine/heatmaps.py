@@ -167,8 +167,8 @@ def compute_heatmap(
 
     One image forward pass and one short text pass. `clearclip` picks the patch vectors: True for
     pretrained models (training-free ClearCLIP), False for a model tuned with token alignment.
-    `tags`: word (as the text spells it) -> the window cache of the tag it names; such a word also
-    gets a tag map, where that cache finds the tag's object (tag_windows.view_map; one more pass
+    `tags`: tag text -> its window cache (Library.tag_windows); a word that is such a tag (case
+    aside) also gets a tag map, where that cache finds the tag's object (tag_windows.view_map; one more pass
     for the photo's patch grid): a name the model never learnt is found from the first tagged
     photos, while the word's own map stays the model's.
     Raises ViewfinderError when the model has no patch tokens or no per-word vectors.
@@ -179,7 +179,8 @@ def compute_heatmap(
     words = word_vectors(encoder, text, include_stop_words=include_stop_words)
     maps = {word: (tokens @ vector).reshape(grid) for word, vector in words}
     text_map = (tokens @ encoder.encode_texts([text])[0]).reshape(grid)
-    named = {word: scorer for word, scorer in (tags or {}).items() if word in maps}
+    by_fold = {name.casefold(): scorer for name, scorer in (tags or {}).items()}
+    named = {word: by_fold[word.casefold()] for word in maps if word.casefold() in by_fold}
     tag_maps = {}
     if named:
         from .tag_windows import view_map

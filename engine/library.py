@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import string
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -574,19 +573,14 @@ class Library:
         return kept(texts) if kept is not None else encoder.encode_texts(texts)
 
     def tag_windows(self, text: str) -> dict[str, WindowScorer]:
-        """Word of `text` -> the window cache of the one-word tag it names (TagStage.window_scorer),
-        for the words that name a tag search gives a window cache: their heatmaps show where it
-        finds the tagged object."""
+        """Tag text -> its window cache (TagStage.window_scorer), for the one-word tags `text` names
+        that search gives a window cache: the heatmaps of those words show where it finds the
+        tagged object (compute_heatmap's `tags`)."""
         tables, _, stages = self.search_parts()
         stage = next(s for s in stages if isinstance(s, TagStage))
-        names = {t.casefold(): t for t in matching_tag_texts(self.store, text) if len(t.split()) == 1}
-        out = {}
-        for word in dict.fromkeys(w.strip(string.punctuation) for w in text.split()):
-            name = names.get(word.casefold())
-            scorer = stage.window_scorer(name, tables.current()) if name else None
-            if scorer is not None:
-                out[word] = scorer
-        return out
+        names = [t for t in matching_tag_texts(self.store, text) if len(t.split()) == 1]
+        scorers = {name: stage.window_scorer(name, tables.current()) for name in names}
+        return {name: scorer for name, scorer in scorers.items() if scorer is not None}
 
     def search_parts(self) -> tuple[PhotoTables, Calibrator, list[Stage]]:
         """The search model's photo table, calibrator and the pipeline's stages, made once per model.

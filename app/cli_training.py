@@ -272,10 +272,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json()))
         return 0
     b, a, v = result.before, result.after, result.verdict
+    agreement = "not checked (the base model is at random init)"
+    if a.agreement is not None:
+        agreement = f"{a.agreement:.2f}"
     print(f"Model version {result.version}: held-out AP {b.ap:.3f} -> {a.ap:.3f}"
           f" (gain {v.gain:+.3f} ± {v.se:.3f} over {v.measurements} fold-tag measurements),"
           f" recall@{a.k} {b.recall_at_k:.2f} -> {a.recall_at_k:.2f},"
-          f" generic-query agreement {a.agreement:.2f}.")  # fmt: skip
+          f" generic-query agreement {agreement}.")  # fmt: skip
     if result.activated:
         extra = " Run `viewfinder index` to re-embed the photos." if result.reembedding else ""
         forced = " (forced)" if v.decision != "activated" else ""

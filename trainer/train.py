@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from engine.calibration import Calibrator
+from engine.config import ModelSpec
 from engine.encoder import Encoder
 from engine.errors import ViewfinderError
 from engine.forward import pool_positions
@@ -84,7 +85,10 @@ GENERIC_PROMPTS = (
 )  # fmt: skip
 # A short tag (a name) is also learnt inside a sentence, as people search for it.
 NAME_TEMPLATES = ("{}", "a photo of {}", "{} in a picture")
+# Fine-tuning moves a pretrained model a little. A model at random init knows nothing to keep: it
+# is trained from scratch, at the rates open_clip trains small CLIPs from scratch (docs/personal-tags.md).
 _DEFAULT_LR = {"names": 2e-2, "text": 1e-4, "lora": 1e-4, "full": 1e-5}
+_FROM_SCRATCH_LR = {"names": 2e-2, "text": 3e-4, "lora": 3e-4, "full": 3e-4}
 _MAX_TEXTS_PER_STEP = 64
 
 DECISIONS = ("activated", "kept", "refused")
@@ -141,6 +145,12 @@ class TrainConfig:
     def lr(self) -> float:
         return self.learning_rate if self.learning_rate is not None else _DEFAULT_LR[self.tune]
 
+    def for_base(self, base: ModelSpec) -> TrainConfig:
+        """This config with its learning rate set for `base` (from scratch at random init)."""
+        if self.learning_rate is not None or base.pretrained:
+            return replace(self, learning_rate=self.lr)
+        return replace(self, learning_rate=_FROM_SCRATCH_LR[self.tune])
+
 
 @dataclass(frozen=True)
 class TrainProgress:
@@ -164,7 +174,8 @@ class Metrics:
     ap: mean average precision of held-out tagged photos for their tag, ranked among the untagged
     library; ap_se: its standard error over (fold, tag) measurements; recall_at_k, mean_rank:
     of the same held-out photos; agreement: mean top-k overlap with the base model on generic
-    prompts (1.0 for the base).
+    prompts (1.0 for the base; None when not measured: a base at random init knows no everyday
+    queries to keep).
     """
 
     ap: float
@@ -174,7 +185,7 @@ class Metrics:
     k: int
     pairs: int
     gallery: int
-    agreement: float
+    agreement: float | None
 
     def to_json(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -196,16 +207,19 @@ class Verdict:
                 "measurements": self.measurements, "reason": self.reason}  # fmt: skip
 
 
-def judge(before: Sequence[float], after: Sequence[float], agreement: float, config: TrainConfig) -> Verdict:
+def judge(
+    before: Sequence[float], after: Sequence[float], agreement: float | None, config: TrainConfig
+) -> Verdict:
     """Clearly better: mean gain above min_gain and two standard errors, no forgetting. Clearly
-    worse: mean loss beyond two standard errors (and min_gain), or forgetting. Else: kept."""
+    worse: mean loss beyond two standard errors (and min_gain), or forgetting. Else: kept.
+    agreement None: no forgetting check (nothing to forget)."""
     diffs = np.asarray(after, float) - np.asarray(before, float)
     n = len(diffs)
     if n == 0:
         return Verdict("kept", 0.0, 0.0, 0, "no tag has photos to hold out, so the gain cannot be measured")
     gain = float(diffs.mean())
     se = float(diffs.std(ddof=1) / math.sqrt(n)) if n > 1 else abs(gain)
-    if agreement < config.min_agreement:
+    if agreement is not None and agreement < config.min_agreement:
         return Verdict("refused", gain, se, n, f"it changed everyday queries (agreement {agreement:.2f})")
     if gain > max(config.min_gain, 2 * se):
         return Verdict("activated", gain, se, n, "clearly better on held-out photos")
@@ -436,6 +450,7 @@ def train(
     if config.token_loss:
         photos = with_located_highlights(library, photos)
     base = versions.training_base(library)
+    config = config.for_base(base)
     encoder = library.encoder(base)
     text_side = config.tune in TEXT_SIDE_MODES
     use_stored = text_side and versions.image_identity(library, library.model) == base.key
@@ -497,7 +512,10 @@ def train(
         return _cancelled(run, current, encoder)
     report(TrainProgress("evaluating", elapsed=time.monotonic() - began))
     final_vectors = gallery.vectors if text_side else _embed(model, gallery.pixels)  # type: ignore[arg-type]
-    agreement = _agreement(model, base_model, encoder, gallery, final_vectors, untagged)
+    # A model at random init ranks everyday queries by chance: there is nothing to forget.
+    agreement = None
+    if base.pretrained:
+        agreement = _agreement(model, base_model, encoder, gallery, final_vectors, untagged)
     before = _metrics(before_scores, before_ranks, config, len(untagged), 1.0)
     after = _metrics(after_scores, after_ranks, config, len(untagged), agreement)
     verdict = judge(before_scores, after_scores, agreement, config)
@@ -906,7 +924,7 @@ def _pooled_trust(folds: Sequence[tuple[float, int, int]]) -> float:
 
 
 def _metrics(
-    aps: Sequence[float], ranks: Sequence[int], config: TrainConfig, gallery: int, agreement: float
+    aps: Sequence[float], ranks: Sequence[int], config: TrainConfig, gallery: int, agreement: float | None
 ) -> Metrics:
     k = config.recall_k
     n = len(aps)

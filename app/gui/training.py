@@ -133,11 +133,13 @@ class _Progress(QObject):
 
 def _metrics_text(before: dict, after: dict) -> str:
     k = after.get("k", before.get("k", 10))
+    agreement = after.get("agreement", 1)
     return (
         f"Held-out AP {before.get('ap', 0):.2f} → {after.get('ap', 0):.2f}   ·   "
         f"recall@{k}: {before.get('recall_at_k', 0):.2f} → {after.get('recall_at_k', 0):.2f}"
         f"   ·   mean rank {before.get('mean_rank', 0):.1f} → {after.get('mean_rank', 0):.1f}"
-        f"   ·   everyday-query agreement {after.get('agreement', 1):.2f}"
+        + (f"   ·   everyday-query agreement {agreement:.2f}" if agreement is not None
+           else "   ·   everyday queries not checked (the base model is at random init)")  # fmt: skip
     )
 
 

@@ -3,6 +3,7 @@
 viewfinder tag PHOTO TEXT [--highlight "PHRASE=x0,y0,x1,y1"]...
 viewfinder tag TEXT --photos PHOTO... | --photos-from FILE (a path a line, each optionally followed
     by tab-separated highlights "PHRASE=x0,y0,x1,y1"; - for stdin)
+viewfinder tag --captions FILE (each photo its own text: PATH<TAB>TEXT[<TAB>PHRASE=x0,y0,x1,y1...])
 viewfinder untag PHOTO [TEXT]
 viewfinder tags [--json]
 viewfinder train [--loss sigmoid|softmax] [--token-loss] [--tune names|text|lora|full] [--epochs N] [--json]
@@ -51,15 +52,21 @@ def add_parsers(
         "tag",
         help="attach a tag or caption to photos",
         usage="viewfinder tag PHOTO TEXT [--highlight ...] | viewfinder tag TEXT --photos PHOTO... | "
-        "viewfinder tag TEXT --photos-from FILE",
+        "viewfinder tag TEXT --photos-from FILE | viewfinder tag --captions FILE",
     )
-    p.add_argument("words", nargs="+", metavar="PHOTO TEXT | TEXT")
+    p.add_argument("words", nargs="*", metavar="PHOTO TEXT | TEXT")
     p.add_argument("--photos", nargs="+", default=[], metavar="PHOTO", help="tag all these photos with TEXT")
     p.add_argument(
         "--photos-from",
         metavar="FILE",
         help="tag the photos listed in FILE: one path a line, optionally followed by its highlights, "
         "each after a tab (PATH<TAB>PHRASE=x0,y0,x1,y1); - for stdin",
+    )
+    p.add_argument(
+        "--captions",
+        metavar="FILE",
+        help="tag each photo listed in FILE with its own text: PATH<TAB>TEXT a line, optionally followed "
+        "by its highlights, each after a tab (PATH<TAB>TEXT<TAB>PHRASE=x0,y0,x1,y1); - for stdin",
     )
     p.add_argument(
         "--highlight",
@@ -117,9 +124,10 @@ def add_parsers(
 # -- tags ---------------------------------------------------------------------------------------
 
 
-def _listed_photos(source: str) -> list[tuple[str, list[Highlight]]]:
-    """(path, highlights) from a file (or stdin for "-"), a photo a line: its path, then any
-    highlights of it, each after a tab. Blank lines are skipped."""
+def _listed_photos(source: str, text: str | None = None) -> list[tuple[str, str, list[Highlight]]]:
+    """(path, text, highlights) from a file (or stdin for "-"), a photo a line: its path, its own
+    text unless `text` is given for all, then any highlights of it, each after a tab. Blank lines
+    are skipped."""
     try:
         if source == "-":
             lines = sys.stdin.read().splitlines()
@@ -133,8 +141,11 @@ def _listed_photos(source: str) -> list[tuple[str, list[Highlight]]]:
         path, *marks = [field.strip() for field in line.split("\t")]
         if not path:
             continue
+        own = text if text is not None else (marks.pop(0) if marks else "")
+        if not own:
+            raise TagError(f"{source}, line {number}: expected PATH<TAB>TEXT, got {line.strip()!r}.")
         try:
-            listed.append((path, [_highlight(mark) for mark in marks if mark]))
+            listed.append((path, own, [_highlight(mark) for mark in marks if mark]))
         except argparse.ArgumentTypeError as e:
             raise TagError(f"{source}, line {number}: {e}.") from None
     return listed
@@ -143,8 +154,13 @@ def _listed_photos(source: str) -> list[tuple[str, list[Highlight]]]:
 def cmd_tag(args: argparse.Namespace) -> int:
     from app.cli import UsageError, open_library
 
-    many = bool(args.photos) or args.photos_from is not None
-    if many:
+    photos: list[tuple[str, str, list[Highlight]]]
+    many, text = True, None  # text: the one text of every photo
+    if args.captions is not None:
+        if args.words or args.photos or args.photos_from or args.highlight:
+            raise UsageError("--captions gives each photo its own text and highlights: use it alone")
+        photos = _listed_photos(args.captions)
+    elif args.photos or args.photos_from is not None:
         if len(args.words) != 1:
             raise UsageError(
                 "with --photos or --photos-from, give only the TEXT: viewfinder tag TEXT --photos PHOTO..."
@@ -155,22 +171,22 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 "each photo's highlights in the --photos-from list"
             )
         text = args.words[0]
-        photos: list[tuple[str, list[Highlight]]] = [(photo, []) for photo in args.photos]
-        photos += _listed_photos(args.photos_from) if args.photos_from else []
-        if not photos:
-            raise TagError(f"No photos listed in {args.photos_from}.")
+        photos = [(photo, text, []) for photo in args.photos]
+        photos += _listed_photos(args.photos_from, text) if args.photos_from else []
     else:
         if len(args.words) != 2:
             raise UsageError(
                 "give a photo and a text (viewfinder tag PHOTO TEXT), or viewfinder tag TEXT --photos PHOTO..."
             )
-        photos, text = [(args.words[0], args.highlight)], args.words[1]
+        many, photos = False, [(args.words[0], args.words[1], args.highlight)]
+    if not photos:
+        raise TagError(f"No photos listed in {args.captions or args.photos_from}.")
     failed: list[tuple[str, str]] = []
     tagged = highlighted = 0
     with open_library(args) as library:
-        for photo, highlights in photos:
+        for photo, own, highlights in photos:
             try:
-                tag = add_tag(library.store, photo, text, highlights)
+                tag = add_tag(library.store, photo, own, highlights)
             except TagError as e:
                 if not many:
                     raise
@@ -184,7 +200,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 print(f"Tagged {tag.paths[0]}: {tag.text}{marks}")
     if many:
         marks = f" ({highlighted} with highlights)" if highlighted else ""
-        print(f"Tagged {tagged} photo{'' if tagged == 1 else 's'}: {' '.join(text.split())}{marks}")
+        what = " ".join(text.split()) if text is not None else "each with its caption"
+        print(f"Tagged {tagged} photo{'' if tagged == 1 else 's'}: {what}{marks}")
         for photo, reason in failed:
             print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
     return 1 if failed else 0

@@ -113,6 +113,31 @@ def test_a_list_of_photos_carries_each_photos_highlights(cli, tmp_path):
     assert len(json.loads(out)) == 3
 
 
+def test_a_list_of_captions_gives_each_photo_its_own_text_and_highlights(cli, tmp_path, monkeypatch):
+    run, photos = cli
+    listing = tmp_path / "captions.tsv"
+    listing.write_text(
+        f"{photos[0][0]}\tred square\tred=0.1,0.2,0.5,0.6\n\n{photos[1][0]}\tblue circle on grey\n"
+        "/no/such.png\tred\n",
+        encoding="utf-8",
+    )
+    code, out, err = run("tag", "--captions", str(listing))
+    assert code == 1 and "Tagged 2 photos: each with its caption (1 with highlights)" in out, err
+    assert "/no/such.png" in err and "Traceback" not in err
+    code, out, _ = run("tags", "--json")
+    tags = {t["path"]: (t["text"], [h["box"] for h in t["highlights"]]) for t in json.loads(out)}
+    assert tags == {photos[0][0]: ("red square", [[0.1, 0.2, 0.5, 0.6]]), photos[1][0]: ("blue circle on grey", [])}
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(f"{photos[2][0]}\tgreen\n"))
+    assert run("tag", "--captions", "-")[0] == 0
+    # A line without its text is named and nothing of the list is tagged; --captions stands alone.
+    listing.write_text(f"{photos[3][0]}\tblue\n{photos[4][0]}\n", encoding="utf-8")
+    code, out, err = run("tag", "--captions", str(listing))
+    assert code == 1 and f"{listing}, line 2: expected PATH<TAB>TEXT" in err and "Traceback" not in err
+    assert len(json.loads(run("tags", "--json")[1])) == 3
+    code, out, err = run("tag", "Rex", "--captions", str(listing))
+    assert code == 1 and "--captions gives each photo its own text" in err
+
+
 def test_bad_highlight_syntax_is_a_usage_error(cli, capsys):
     run, photos = cli
     with pytest.raises(SystemExit) as exc:
@@ -147,3 +172,7 @@ def test_train_model_list_use_rollback(cli):
     code, out, _ = run("search", "red", "-k", "5", "--json", "--all")
     assert json.loads(out) == tuned
     assert Path(listed[0]["path"], "deltas.safetensors").is_file()
+    # The base is at random init: it ranks everyday queries by chance, so they are not checked.
+    code, out, err = run("train", "--tune", "text", "--epochs", "2", "--lr", "5e-4")
+    assert code == 0 and "Model version 2" in out, err
+    assert "generic-query agreement not checked (the base model is at random init)" in out

@@ -98,6 +98,8 @@ def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_li
     assert len(dialog.plot.polyline()) == result.steps
     assert "recall@" in dialog.metrics.text()
     assert f"{result.before.recall_at_k:.2f} → {result.after.recall_at_k:.2f}" in dialog.metrics.text()
+    # The tiny model is at random init: no everyday queries to keep, and the dialog says so.
+    assert "everyday queries not checked (the base model is at random init)" in dialog.metrics.text()
     assert start_enabled and not any(start_enabled)  # no second run while one trains
     assert ("now uses what it learnt" in dialog.outcome.text()) == result.activated
     assert result.verdict is not None and result.verdict.reason in dialog.metrics.text() + dialog.outcome.text()

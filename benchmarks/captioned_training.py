@@ -13,7 +13,8 @@ pointing game of the objects' colour words, for:
   train               `viewfinder train --loss sigmoid --token-loss --tune full --epochs N`, then
                       `viewfinder index` (what the user runs), and the gate's decision
   train, no token loss  the same without --token-loss
-  train at 1e-5       the same with --lr 1e-5, the rate for fine-tuning a pretrained model
+  train at 1e-5, forced  the same with --lr 1e-5 (the rate for fine-tuning a pretrained model, and
+                      the default here before) and --force (the gate does not switch it on)
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-RUNS: dict[str, dict[str, Any]] = {"train": {}, "train, no token loss": {"token_loss": False}, "train at 1e-5": {"learning_rate": 1e-5}}
+RUNS: dict[str, dict[str, Any]] = {
+    "train": {},
+    "train, no token loss": {"token_loss": False},
+    "train at 1e-5, forced": {"learning_rate": 1e-5, "force": True},
+}
 
 
 def run(seed: int, args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
@@ -85,15 +90,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     results = [run(seed, args) for seed in args.seeds]
-    print(f"{'':22} {'mAP':>6} {'R@10':>6} {'point':>6}  decisions")
+    print(f"{'':23} {'mAP':>6} {'R@10':>6} {'point':>6}  the gate's decisions")
     for name in results[0]:
         rows = np.array([r[name][:3] for r in results])
         decisions = ", ".join(DECISIONS[int(r[name][3])] for r in results if r[name][3] >= 0)
         mean = rows.mean(axis=0)
         point = "" if np.isnan(mean[2]) else f"{mean[2]:.3f}"
-        print(f"{name:22} {mean[0]:6.3f} {mean[1]:6.3f} {point:>6}  {decisions}")
+        print(f"{name:23} {mean[0]:6.3f} {mean[1]:6.3f} {point:>6}  {decisions}")
         per_seed = "  ".join(f"{s}: {r[0]:.3f}/{r[1]:.2f}" for s, r in zip(args.seeds, rows, strict=True))
-        print(f"{'':22} {per_seed}")
+        print(f"{'':23} {per_seed}")
 
 
 if __name__ == "__main__":

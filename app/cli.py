@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", help="add folders to the library and bring it up to date")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="photo folders")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="photo folders (default: the library's own)")
     _add_library_arg(p)
     p.add_argument("--model", help="open_clip model name or JSON config (when creating or switching)")
     p.add_argument("--pretrained", metavar="TAG|FILE", help="pretrained tag or local checkpoint file")
@@ -293,8 +293,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     cluster = cluster_config(args)
     from engine.ocr import OcrConfig
 
-    with open_library(args, model_spec(args.model, args.pretrained), create=True) as library:
+    with open_library(args, model_spec(args.model, args.pretrained), create=bool(args.paths)) as library:
         library.add_folders(args.paths)
+        if not library.folders():
+            raise UsageError("the library has no folders yet: add some with `viewfinder index FOLDER`")
         bar = ProgressBar()
         result = _interruptible(lambda cancel: library.index(bar, cancel, cluster=cluster))
         text = None

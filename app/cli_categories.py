@@ -57,7 +57,8 @@ def add_parsers(
     p.add_argument(
         "--raw-tokens",
         action="store_true",
-        help="use the model's own patch tokens instead of ClearCLIP's (for token-aligned fine-tuned models)",
+        help="use the model's own patch tokens instead of ClearCLIP's (the default for a model version "
+        "trained with --token-loss)",
     )
     add_library_arg(p)
 
@@ -130,6 +131,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
     from app.cli import UsageError, open_library
     from engine.heatmaps import compute_heatmap, overlay
     from engine.photos import open_image
+    from trainer.versions import token_aligned
 
     if not os.path.isfile(args.photo):
         raise UsageError(f"no such file: {args.photo}")
@@ -145,7 +147,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
             encoder,
             image,
             args.text,
-            clearclip=not args.raw_tokens,
+            clearclip=not (args.raw_tokens or token_aligned(library)),
             include_stop_words=args.stop_words,
             tags=library.tag_windows(args.text),
         )

@@ -129,6 +129,13 @@ def version_of(library: Library, spec: ModelSpec) -> ModelVersion | None:
     return None
 
 
+def token_aligned(library: Library) -> bool:
+    """True when the search model is a version trained with token-level alignment: its own patch
+    tokens are aligned with the words, and ClearCLIP's training-free variant must not replace them."""
+    version = version_of(library, library.model)
+    return bool(version is not None and version.config.get("token_loss"))
+
+
 def training_base(library: Library) -> ModelSpec:
     """The model training starts from: the library's model, or the base of the version in use.
     Versions never stack: each is a delta from one base."""

@@ -74,11 +74,10 @@ def uses_token_model(library: Library) -> bool:
     try:
         from trainer import versions
 
-        version = versions.version_of(library, library.model)
+        return versions.token_aligned(library)
     except Exception:  # a library without versions, or a trainer that cannot load: pretrained
         log.debug("cannot read the model version", exc_info=True)
         return False
-    return bool(version is not None and version.config.get("token_loss"))
 
 
 def compute_overlays(library: Library, path: str, text: str) -> HeatmapResult:

@@ -71,13 +71,20 @@ def test_index_search_status_json(run, photos_copy, capsys):
     assert code == 0 and len(lines) == 4 and "weaker results" in lines[-1]
 
 
-def test_reindex_is_incremental(run, photos_copy):
+def test_reindex_is_incremental(run, photos_copy, capsys):
     run("index", str(photos_copy / "jpg" / "gps"))
     code, out, _ = run("index", str(photos_copy / "jpg" / "gps"))
     assert code == 0 and "(0 processed this run)" in out
     shutil.copy(photos_copy / "jpg" / "Canon_40D.jpg", photos_copy / "jpg" / "gps" / "new.jpg")
     code, out, _ = run("index", str(photos_copy / "jpg" / "gps"))
     assert "(1 processed this run)" in out
+    # Without a folder, `index` brings the library's own folders up to date (what the app says to run
+    # after switching models), and a library without folders says how to add one.
+    shutil.copy(photos_copy / "jpg" / "Canon_40D.jpg", photos_copy / "jpg" / "gps" / "newer.jpg")
+    code, out, _ = run("index")
+    assert code == 0 and "(1 processed this run)" in out
+    code, out, err = main(["index", "--library", str(photos_copy.parent / "empty")]), *capsys.readouterr()
+    assert code == 1 and "no library at" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(

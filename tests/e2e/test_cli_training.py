@@ -176,3 +176,22 @@ def test_train_model_list_use_rollback(cli):
     code, out, err = run("train", "--tune", "text", "--epochs", "2", "--lr", "5e-4")
     assert code == 0 and "Model version 2" in out, err
     assert "generic-query agreement not checked (the base model is at random init)" in out
+
+
+def test_heatmap_of_a_token_aligned_version_uses_its_own_patch_tokens(cli):
+    """ClearCLIP's patch tokens suit a pretrained model; a version trained with --token-loss has
+    its own tokens aligned with the words, and `heatmap` maps those without being told."""
+    run, photos = cli
+    photo = photos[20][0]
+
+    def maps(*flags: str) -> dict:
+        code, out, err = run("heatmap", photo, "red square", "--json", *flags)
+        assert code == 0, err
+        return json.loads(out)
+
+    assert maps() != maps("--raw-tokens")  # the base: ClearCLIP unless asked
+    for path, colour in photos[:16]:
+        run("tag", path, colour, "--highlight", f"{colour}=0,0,1,1")
+    code, out, err = run("train", "--tune", "text", "--token-loss", "--epochs", "2", "--force")
+    assert code == 0 and "Switched on" in out, err
+    assert maps() == maps("--raw-tokens")

@@ -7,7 +7,8 @@ For each seed, a library of synthetic scenes of one or two coloured shapes (test
 the first --tagged are tagged with their captions ("red circle and blue square") and a box for each
 object; the rest are held out. The model is --model at random init. It prints, on the held-out
 scenes, the mAP of ranking them by caption, recall@10 of 30 of them for their own caption, and the
-pointing game of the objects' colour words, for:
+pointing game of the objects' colour words, and the mAP of the order the product's search (tags
+included) puts them in, for:
   base                the model at random init
   plain fine-tune     every weight learns the tagged captions: SigLIP loss, AdamW 3e-4, batch 32
   train               `viewfinder train --loss sigmoid --token-loss --tune full --epochs N`, then
@@ -37,7 +38,7 @@ RUNS: dict[str, dict[str, Any]] = {
 
 
 def run(seed: int, args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
-    from captioned import captioned_library, encoder_retrieval, objects, plain_fine_tune, pointing
+    from captioned import captioned_library, encoder_retrieval, objects, plain_fine_tune, pointing, search_map
 
     from engine.config import ModelSpec
     from engine.encoder import Encoder
@@ -54,7 +55,8 @@ def run(seed: int, args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
             held = world.held_out
             began = time.monotonic()
             if name == "plain fine-tune":
-                out[name] = (*plain_fine_tune(encoder, world.taught, held, args.epochs), float("nan"), -1)
+                nan = float("nan")
+                out[name] = (*plain_fine_tune(encoder, world.taught, held, args.epochs), nan, nan, -1)
                 library.close()
                 continue
             decision = -1
@@ -65,7 +67,7 @@ def run(seed: int, args: argparse.Namespace) -> dict[str, tuple[float, ...]]:
                 library.index()
             tuned = library.encoder()
             mean_ap, recall = encoder_retrieval(tuned, held)
-            out[name] = (mean_ap, recall, pointing(tuned, objects(held)), decision)
+            out[name] = (mean_ap, recall, pointing(tuned, objects(held)), search_map(world), decision)
             print(f"  seed {seed} {name}: {time.monotonic() - began:.0f} s", file=sys.stderr)
             library.close()
     return out
@@ -90,13 +92,13 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     results = [run(seed, args) for seed in args.seeds]
-    print(f"{'':23} {'mAP':>6} {'R@10':>6} {'point':>6}  the gate's decisions")
+    print(f"{'':23} {'mAP':>6} {'R@10':>6} {'point':>6} {'search':>6}  the gate's decisions")
     for name in results[0]:
-        rows = np.array([r[name][:3] for r in results])
-        decisions = ", ".join(DECISIONS[int(r[name][3])] for r in results if r[name][3] >= 0)
+        rows = np.array([r[name][:4] for r in results])
+        decisions = ", ".join(DECISIONS[int(r[name][4])] for r in results if r[name][4] >= 0)
         mean = rows.mean(axis=0)
-        point = "" if np.isnan(mean[2]) else f"{mean[2]:.3f}"
-        print(f"{name:23} {mean[0]:6.3f} {mean[1]:6.3f} {point:>6}  {decisions}")
+        point, search = ("" if np.isnan(v) else f"{v:.3f}" for v in mean[2:4])
+        print(f"{name:23} {mean[0]:6.3f} {mean[1]:6.3f} {point:>6} {search:>6}  {decisions}")
         per_seed = "  ".join(f"{s}: {r[0]:.3f}/{r[1]:.2f}" for s, r in zip(args.seeds, rows, strict=True))
         print(f"{'':23} {per_seed}")
 

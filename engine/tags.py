@@ -324,17 +324,26 @@ def tag_texts(store: Store) -> dict[str, int]:
 def matching_tag_texts(store: Store, query_text: str) -> list[str]:
     """Tag texts a query names: the tag's words occur in the query ("Rex" in "Rex on the beach"),
     or the query's words occur in a caption tag and are not all stopwords ("sofa" in "Rex asleep
-    on the sofa")."""
+    on the sofa"). Of the tags whose words occur in the query, one that lies inside another is
+    left out: "green circle and red triangle" names that caption, not also "green circle" (whose
+    photos, the green circles without a red triangle, it does not ask for)."""
     query = _words(query_text)
     if not query:
         return []
     meaningful = any(w not in STOPWORDS for w in query)
-    out = []
+    named = []  # (text, its words, whether they occur in the query)
     for text in tag_texts(store):
         words = _words(text)
-        if words and (_contains(query, words) or (meaningful and _contains(words, query))):
-            out.append(text)
-    return out
+        if words and _contains(query, words):
+            named.append((text, words, True))
+        elif words and meaningful and _contains(words, query):
+            named.append((text, words, False))
+    inside = [words for _, words, within in named if within]
+    return [
+        text
+        for text, words, within in named
+        if not (within and any(len(other) > len(words) and _contains(other, words) for other in inside))
+    ]
 
 
 def words_besides(query_text: str, texts: Sequence[str]) -> str:

@@ -16,6 +16,7 @@ from synthetic import Box, Scene, make_dataset
 
 from engine.encoder import Encoder
 from engine.library import Library
+from engine.search import Query
 from engine.tags import Highlight, add_tag
 from trainer.losses import SigmoidContrastiveLoss
 from trainer.train import average_precision
@@ -30,6 +31,7 @@ class CaptionedLibrary:
     library: Library
     scenes: list[Scene]
     tagged: int
+    paths: list[str]
 
     @property
     def held_out(self) -> list[Scene]:
@@ -46,8 +48,9 @@ def captioned_library(
     """Write `scenes` scenes of one or two shapes to folder, index them, tag the first `tagged`."""
     made = make_dataset(scenes, seed=seed, size=SIZE, max_shapes=2)
     folder.mkdir(parents=True, exist_ok=True)
-    for i, scene in enumerate(made):
-        scene.image.save(folder / f"scene{i:03d}.png")
+    paths = [str(folder / f"scene{i:03d}.png") for i in range(scenes)]
+    for path, scene in zip(paths, made, strict=True):
+        scene.image.save(path)
     library.add_folders([folder])
     library.index()
     for i, scene in enumerate(made[:tagged]):
@@ -55,8 +58,8 @@ def captioned_library(
             Highlight(f"{c} {s}", (x0 / SIZE, y0 / SIZE, x1 / SIZE, y1 / SIZE))
             for c, s, (x0, y0, x1, y1) in scene.shapes
         ]
-        add_tag(library.store, str(folder / f"scene{i:03d}.png"), scene.caption, marks)
-    return CaptionedLibrary(library, made, tagged)
+        add_tag(library.store, paths[i], scene.caption, marks)
+    return CaptionedLibrary(library, made, tagged, paths)
 
 
 def _unit(x: torch.Tensor) -> np.ndarray:
@@ -82,6 +85,24 @@ def encoder_retrieval(encoder: Encoder, scenes: list[Scene]) -> tuple[float, flo
     pixels = torch.stack([encoder.preprocess_image(s.image) for s in scenes])
     captions = [s.caption for s in scenes]
     return retrieval(encoder.encode_images(pixels), encoder.encode_texts(sorted(set(captions))), captions)
+
+
+def search_map(world: CaptionedLibrary) -> float:
+    """Mean AP over the held-out scenes' distinct captions of the order search (the product's
+    whole pipeline, tags included) puts the held-out scenes in for each caption."""
+    held = world.paths[world.tagged :]
+    captions = [s.caption for s in world.held_out]
+    aps = []
+    for caption in sorted(set(captions)):
+        order = [h.path for h in world.library.search(Query(text=caption, k=len(world.paths)))]
+        rank = {path: i for i, path in enumerate(order)}
+        ranked = sorted(range(len(held)), key=lambda i: rank.get(held[i], len(order)))
+        aps.append(
+            average_precision(
+                -np.arange(len(held), dtype=float), np.array([captions[i] == caption for i in ranked])
+            )
+        )
+    return float(np.mean(aps))
 
 
 def pointing(encoder: Encoder, objects: list[tuple[Image.Image, str, str, Box]]) -> float:

@@ -128,6 +128,20 @@ def test_query_matching_tags():
     assert words_besides("sofa", ["Rex asleep on the sofa"]) == ""
 
 
+def test_a_query_names_the_longest_tags_it_holds(known_scenes):
+    """A caption the query spells out is what it asks for, not the shorter tags inside it."""
+    library, photos = known_scenes
+    for (path, _), text in zip(photos, ["Rex", "Rex on the beach", "beach", "Max", "Rex asleep"], strict=False):
+        add_tag(library.store, path, text)
+    assert matching_tag_texts(library.store, "rex on the beach") == ["Rex on the beach"]
+    assert matching_tag_texts(library.store, "Rex and Max on the beach") == ["Max", "Rex", "beach"]
+    # A query inside captions still names them, beside the tag it spells out.
+    assert matching_tag_texts(library.store, "Rex") == ["Rex", "Rex asleep", "Rex on the beach"]
+    hits = library.search(Query(text="Rex on the beach", k=40))
+    tagged = [h.path for h in hits if h.relevance == hits[0].relevance]
+    assert tagged == [photos[1][0]], [(h.path, h.relevance) for h in hits[:3]]
+
+
 def test_search_puts_tagged_photos_first_and_boosts_look_alikes(known_scenes):
     library, photos = known_scenes
     reds = [p for p, c in photos if c == "red"]

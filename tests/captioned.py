@@ -106,16 +106,17 @@ def search_map(world: CaptionedLibrary) -> float:
 
 
 def pointing(encoder: Encoder, objects: list[tuple[Image.Image, str, str, Box]]) -> float:
-    """Share of the (photo, colour, shape, box) objects where the colour word's best patch (of the
-    text "colour shape") lies inside the box."""
+    """Share of the (photo, colour, shape, box in pixels) objects where the colour word's best patch
+    (of the text "colour shape") lies inside the box."""
     pixels = torch.stack([encoder.preprocess_image(image) for image, *_ in objects])
     _, patches, (rows, cols) = encoder.image_tokens(pixels)
     hits = []
-    for (_, colour, shape, (x0, y0, x1, y1)), grid in zip(objects, patches, strict=True):
+    for (image, colour, shape, (x0, y0, x1, y1)), grid in zip(objects, patches, strict=True):
         words = encoder.words(f"{colour} {shape}")
         _, vectors = encoder.text_tokens(f"{colour} {shape}")
         r, c = divmod(int(np.argmax(grid @ vectors[words[0][1]].mean(axis=0))), cols)
-        hits.append(x0 <= (c + 0.5) / cols * SIZE <= x1 and y0 <= (r + 0.5) / rows * SIZE <= y1)
+        width, height = image.size  # square scenes: the model's centre crop is the whole photo
+        hits.append(x0 <= (c + 0.5) / cols * width <= x1 and y0 <= (r + 0.5) / rows * height <= y1)
     return float(np.mean(hits))
 
 

@@ -322,11 +322,17 @@ def tag_texts(store: Store) -> dict[str, int]:
 
 
 def matching_tag_texts(store: Store, query_text: str) -> list[str]:
-    """Tag texts a query names: the tag's words occur in the query ("Rex" in "Rex on the beach"),
-    or the query's words occur in a caption tag and are not all stopwords ("sofa" in "Rex asleep
-    on the sofa"). Of the tags whose words occur in the query, one that lies inside another is
-    left out: "green circle and red triangle" names that caption, not also "green circle" (whose
-    photos, the green circles without a red triangle, it does not ask for)."""
+    """Tag texts a query names (named_tags)."""
+    return [text for text, _ in named_tags(store, query_text)]
+
+
+def named_tags(store: Store, query_text: str) -> list[tuple[str, bool]]:
+    """(tag text, whether the query spells it out) for each tag a query names: the tag's words
+    occur in the query ("Rex" in "Rex on the beach"), or the query's words occur in a caption tag
+    and are not all stopwords ("sofa" in "Rex asleep on the sofa"). Of the tags the query spells
+    out, one that lies inside another is left out: "green circle and red triangle" names that
+    caption, not also "green circle" (whose photos, the green circles without a red triangle, it
+    does not ask for)."""
     query = _words(query_text)
     if not query:
         return []
@@ -338,11 +344,11 @@ def matching_tag_texts(store: Store, query_text: str) -> list[str]:
             named.append((text, words, True))
         elif words and meaningful and _contains(words, query):
             named.append((text, words, False))
-    inside = [words for _, words, within in named if within]
+    spelled = [words for _, words, within in named if within]
     return [
-        text
+        (text, within)
         for text, words, within in named
-        if not (within and any(len(other) > len(words) and _contains(other, words) for other in inside))
+        if not (within and any(len(other) > len(words) and _contains(other, words) for other in spelled))
     ]
 
 
@@ -486,7 +492,8 @@ class TagStage:
         self._lock = threading.Lock()
 
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
-        texts = matching_tag_texts(self.store, request.text) if request.text else []
+        named = named_tags(self.store, request.text) if request.text else []
+        texts = [text for text, _ in named]
         hashes = self.store.tags.hashes_with(texts) if texts else set()
         if not hashes or len(pool) == 0:
             return None
@@ -511,7 +518,24 @@ class TagStage:
                 # their meaning (log-odds add: Rex, and on a beach).
                 vector = self.calibrator.text_vector(rest)
                 logit = logit + (1.0 - trust) * self.calibrator.logits(table, pool.rows, vector, "text", text=rest)
-        return Evidence(np.where(tagged, TAGGED_LOGIT, logit), "tag", tagged)
+        tagged_logit = TAGGED_LOGIT * self._share_named(named, pool)
+        return Evidence(np.where(tagged, tagged_logit, logit), "tag", tagged)
+
+    def _share_named(self, named: list[tuple[str, bool]], pool: Pool) -> np.ndarray:
+        """For each photo of the pool, the share of the tags the query spells out that it carries
+        (1 for a caption holding the whole query): "Rex and Max" puts the photos of both first,
+        then those of one (still matches), as a query of several words asks for them all."""
+        spelled = [text for text, within in named if within]
+        whole = [text for text, within in named if not within]
+        if len(spelled) < 2:
+            return np.ones(len(pool))
+        def carrying(texts: list[str]) -> np.ndarray:
+            return np.isin(pool.rows, pool.table.rows_of_hashes(self.store.tags.hashes_with(texts)))
+
+        share = np.mean([carrying([text]) for text in spelled], axis=0)
+        if whole:
+            share[carrying(whole)] = 1.0
+        return share
 
     def belief(self, odds: np.ndarray) -> np.ndarray:
         """The log-odds the tag gives photos of tag log-odds `odds`: logit * (2p - 1), p their
@@ -725,6 +749,7 @@ __all__ = [
     "check_box",
     "list_tags",
     "matching_tag_texts",
+    "named_tags",
     "words_besides",
     "phrase_in_text",
     "remove_tags",

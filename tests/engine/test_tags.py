@@ -140,6 +140,12 @@ def test_a_query_names_the_longest_tags_it_holds(known_scenes):
     hits = library.search(Query(text="Rex on the beach", k=40))
     tagged = [h.path for h in hits if h.relevance == hits[0].relevance]
     assert tagged == [photos[1][0]], [(h.path, h.relevance) for h in hits[:3]]
+    # A query of several tags asks for them all: the photo of both first, then the photo of one,
+    # still a match (before, the tags' union: both photos alike).
+    add_tag(library.store, photos[0][0], "Max")
+    hits = library.search(Query(text="Rex and Max", k=40))
+    assert [h.path for h in hits[:2]] == [photos[0][0], photos[3][0]]
+    assert hits[0].relevance > hits[1].relevance > hits[2].relevance and hits[1].match
 
 
 def test_search_puts_tagged_photos_first_and_boosts_look_alikes(known_scenes):

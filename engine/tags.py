@@ -518,24 +518,22 @@ class TagStage:
                 # their meaning (log-odds add: Rex, and on a beach).
                 vector = self.calibrator.text_vector(rest)
                 logit = logit + (1.0 - trust) * self.calibrator.logits(table, pool.rows, vector, "text", text=rest)
-        tagged_logit = TAGGED_LOGIT * self._share_named(named, pool)
+        tagged_logit = np.full(len(pool), TAGGED_LOGIT)
+        tagged_logit[tagged] *= self._share_named(named, [table.hashes[r] for r in pool.rows[tagged]])
         return Evidence(np.where(tagged, tagged_logit, logit), "tag", tagged)
 
-    def _share_named(self, named: list[tuple[str, bool]], pool: Pool) -> np.ndarray:
-        """For each photo of the pool, the share of the tags the query spells out that it carries
-        (1 for a caption holding the whole query): "Rex and Max" puts the photos of both first,
-        then those of one (still matches), as a query of several words asks for them all."""
+    def _share_named(self, named: list[tuple[str, bool]], hashes: list[str]) -> np.ndarray | float:
+        """For the photos of content `hashes` (each carries a tag the query names), the share of the
+        tags the query spells out that each carries (1 for a caption holding the whole query):
+        "Rex and Max" puts the photos of both first, then those of one (still matches), as a query
+        of several words asks for them all."""
         spelled = [text for text, within in named if within]
-        whole = [text for text, within in named if not within]
         if len(spelled) < 2:
-            return np.ones(len(pool))
-        def carrying(texts: list[str]) -> np.ndarray:
-            return np.isin(pool.rows, pool.table.rows_of_hashes(self.store.tags.hashes_with(texts)))
-
-        share = np.mean([carrying([text]) for text in spelled], axis=0)
-        if whole:
-            share[carrying(whole)] = 1.0
-        return share
+            return 1.0
+        carried = [self.store.tags.hashes_with([text]) for text in spelled]
+        holding = [text for text, within in named if not within]
+        whole = self.store.tags.hashes_with(holding) if holding else set()
+        return np.array([1.0 if h in whole else np.mean([h in c for c in carried]) for h in hashes])
 
     def belief(self, odds: np.ndarray) -> np.ndarray:
         """The log-odds the tag gives photos of tag log-odds `odds`: logit * (2p - 1), p their

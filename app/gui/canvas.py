@@ -163,9 +163,9 @@ class PhotoCanvas(QWidget):
         """Where the photo is drawn, in widget coordinates (empty without a photo)."""
         if self._pixmap is None:
             return QRectF()
-        size = self._pixmap.size()  # at 100% when it fits: a small photo is never blown up
-        if size.width() > self.width() or size.height() > self.height():
-            size = size.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        # Fitted, small photos enlarged too: a 200-pixel photo at its own size is a stamp in the
+        # middle of the viewer, its heatmap and highlight labels unreadable.
+        size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
         x = (self.width() - size.width()) / 2
         y = (self.height() - size.height()) / 2
         return QRectF(x, y, size.width(), size.height())

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QTreeWidget,
@@ -285,13 +286,19 @@ class TrainingDialog(QDialog):
         self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.details_button.setArrowType(Qt.ArrowType.RightArrow)
         self.details_button.setAutoRaise(True)
-        self.details = QWidget()
-        details = QVBoxLayout(self.details)
+        self._details_inside = inside = QWidget()
+        details = QVBoxLayout(inside)
         details.setContentsMargins(0, 0, 0, 0)
         details.addLayout(options)
         details.addWidget(self.plot, 1)
         details.addWidget(self.metrics)
         details.addWidget(models)
+        # On a screen lower than the details (a 768-pixel laptop) they scroll rather than overlap.
+        self.details = QScrollArea()
+        self.details.setWidget(inside)
+        self.details.setWidgetResizable(True)
+        self.details.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.details.hide()
         self.details_button.toggled.connect(self._show_details)
         layout = QVBoxLayout(self)
@@ -314,7 +321,19 @@ class TrainingDialog(QDialog):
     def _show_details(self, shown: bool) -> None:
         self.details_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
         self.details.setVisible(shown)
-        self.adjustSize()
+        self.fit_within(self.screen().availableGeometry())
+
+    def fit_within(self, screen: QRect) -> None:
+        """As tall as the content asks, within the screen's free area (the details scroll when it
+        is lower), moved up where it would run off the bottom."""
+        frame = self.frameGeometry().height() - self.geometry().height()
+        hint = self.sizeHint()
+        height = hint.height()
+        if self.details.isVisible():  # a scroll area asks for little: ask for all of its content
+            height += self._details_inside.sizeHint().height() - self.details.sizeHint().height()
+        self.resize(max(self.width(), hint.width()), min(height, screen.height() - frame))
+        top = min(self.frameGeometry().top(), screen.bottom() - self.frameGeometry().height())
+        self.move(self.frameGeometry().left(), max(screen.top(), top))
 
     # -- training ----------------------------------------------------------------------------
 

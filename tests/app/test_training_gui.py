@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import QRect
 
 from app.gui.training import LossPlot, TrainingDialog
 from app.gui.workers import InlinePool, Runner
@@ -133,3 +134,23 @@ def test_loss_plot_spans_its_area(qtbot):
     assert xs == sorted(xs) and len(set(xs)) == 4
     assert ys[2] == max(ys) and ys[0] == min(ys)  # lowest loss drawn lowest (largest y)
     plot.grab()  # paints without error
+
+
+def test_the_details_fit_a_low_screen_and_scroll_rather_than_overlap(qtbot, tagged_library):
+    """On a screen lower than the details (here 420 pixels free) the dialog stays on the screen and
+    the list of models keeps its buttons below it (squeezed, they were drawn over its rows)."""
+    dialog = _dialog(qtbot, tagged_library(per_colour=3, tagged=3))
+    dialog.show()
+    dialog.details_button.setChecked(True)  # fitted to the real (offscreen) screen
+    assert dialog.screen().availableGeometry().contains(dialog.frameGeometry())
+    low = QRect(0, 0, 1366, 420)
+    assert low.height() < dialog.details.widget().minimumSizeHint().height()
+    dialog.move(100, 300)
+    dialog.fit_within(low)
+    assert low.contains(dialog.frameGeometry())
+    tree, use, inside = dialog.versions, dialog.use_button, dialog.details.widget()
+    assert tree.mapTo(inside, tree.rect().bottomLeft()).y() < use.mapTo(inside, use.rect().topLeft()).y()
+    assert tree.height() >= tree.minimumHeight()
+    assert dialog.details.verticalScrollBar().maximum() > 0  # the rest is a scroll away
+    dialog.details_button.setChecked(False)  # and it shrinks back
+    assert dialog.height() < low.height()

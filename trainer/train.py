@@ -162,6 +162,7 @@ class TrainProgress:
     loss: float | None = None
     elapsed: float = 0.0
     eta: float | None = None  # seconds left in this phase, when known
+    fit: int = 0  # which fit a training step belongs to: the held-out checks, then the final model
 
 
 TrainProgressCallback = Callable[[TrainProgress], None]
@@ -240,6 +241,7 @@ class TrainResult:
     steps: int = 0
     losses: tuple[float, ...] = field(default=(), repr=False)
     verdict: Verdict | None = None
+    fit_starts: tuple[int, ...] = ()  # where each fit's steps begin in `losses` (the last: the model's)
 
     def to_json(self) -> dict:
         return {
@@ -426,6 +428,7 @@ class _Run:
     report: TrainProgressCallback
     began: float
     losses: list[float]
+    fit_starts: list[int] = field(default_factory=list)
 
 
 def train(
@@ -548,6 +551,7 @@ def train(
         len(losses),
         tuple(losses),
         verdict,
+        tuple(run.fit_starts),
     )
 
 
@@ -568,6 +572,8 @@ def _fit_model(
     model = _copy(run.base_model, config)
     fit_began = time.monotonic()
     first = run.steps[0]
+    run.fit_starts.append(len(run.losses))
+    which = len(run.fit_starts) - 1
 
     def on_step(step: int, total: int, loss: float) -> None:
         run.losses.append(loss)
@@ -575,7 +581,7 @@ def _fit_model(
         elapsed = time.monotonic() - fit_began
         eta = elapsed / step * (run.total - run.steps[0]) if step else None
         run.report(
-            TrainProgress("training", run.steps[0], run.total, loss, time.monotonic() - run.began, eta)
+            TrainProgress("training", run.steps[0], run.total, loss, time.monotonic() - run.began, eta, which)
         )
 
     if not fit(model, data, replace(config, seed=config.seed + first), on_step, cancel):
@@ -595,7 +601,8 @@ def _cancelled(run: _Run, current: nn.Module, encoder: Encoder) -> TrainResult:
     empty = _metrics([], [], run.config, 0, 1.0)
     run.report(TrainProgress("done", elapsed=time.monotonic() - run.began))
     return TrainResult(None, empty, empty, False, cancelled=True, seconds=time.monotonic() - run.began,
-                       steps=len(run.losses), losses=tuple(run.losses))  # fmt: skip
+                       steps=len(run.losses), losses=tuple(run.losses),
+                       fit_starts=tuple(run.fit_starts))  # fmt: skip
 
 
 def _training_texts(texts: Sequence[str]) -> list[str]:

@@ -59,39 +59,56 @@ LOSS_CHOICES = (("sigmoid", "Sigmoid (SigLIP): robust with few photos"), ("softm
 
 
 class LossPlot(QWidget):
-    """The training loss per step as a polyline, scaled to its own range."""
+    """The training loss per step, scaled to its own range: a run trains the model a few times on
+    part of the tags (the held-out checks, drawn grey) and then on all of them (the accent line).
+    Each fit starts high again; drawn as one line, that read as training going wrong."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.points: list[float] = []
+        self.starts: list[int] = []  # where each fit's steps begin in `points`
         self.setMinimumHeight(120)
         self.setObjectName("lossPlot")
 
     def sizeHint(self) -> QSize:
         return QSize(420, 140)
 
-    def set_points(self, values: Sequence[float]) -> None:
+    def set_points(self, values: Sequence[float], starts: Sequence[int] = ()) -> None:
         self.points = [float(v) for v in values]
+        self.starts = list(starts) or ([0] if self.points else [])
         self.update()
 
-    def add(self, value: float) -> None:
+    def add(self, value: float, fit: int = 0) -> None:
+        """One step's loss; `fit` counts the fits of the run from 0."""
+        while len(self.starts) <= fit:
+            self.starts.append(len(self.points))
         self.points.append(float(value))
         self.update()
 
-    def polyline(self) -> QPolygonF:
-        """The curve in widget coordinates (what paintEvent draws)."""
+    def polylines(self) -> list[QPolygonF]:
+        """Each fit's curve in widget coordinates (what paintEvent draws), on one step axis."""
         area = self._area()
         if not self.points:
-            return QPolygonF()
+            return []
         low, high = min(self.points), max(self.points)
         span = (high - low) or 1.0
         n = len(self.points)
-        out = QPolygonF()
-        for i, v in enumerate(self.points):
-            x = area.left() + (area.width() * i / (n - 1) if n > 1 else area.width() / 2)
-            y = area.bottom() - area.height() * (v - low) / span
-            out.append(QPointF(x, y))
-        return out
+        ends = self.starts[1:] + [n]
+        lines = []
+        for begin, end in zip(self.starts, ends, strict=True):
+            line = QPolygonF()
+            for i in range(begin, end):
+                x = area.left() + (area.width() * i / (n - 1) if n > 1 else area.width() / 2)
+                line.append(QPointF(x, area.bottom() - area.height() * (self.points[i] - low) / span))
+            lines.append(line)
+        return lines
+
+    def caption(self) -> str:
+        checks = len(self.starts) - 1
+        if checks < 1:
+            return f"step 1 … {len(self.points)}"
+        plural = "s" if checks > 1 else ""
+        return f"{checks} check{plural} on held-out photos (grey), then the model · {len(self.points):,} steps"
 
     def _area(self) -> QRectF:
         return QRectF(self.rect()).adjusted(46, 10, -10, -22)
@@ -115,14 +132,16 @@ class LossPlot(QWidget):
         painter.drawText(
             QRectF(area.left(), area.bottom() + 4, area.width(), 16),
             Qt.AlignmentFlag.AlignCenter,
-            f"step 1 … {len(self.points)}",
+            self.caption(),
         )
-        painter.setPen(QPen(QColor(ACCENT), 2))
-        line = self.polyline()
-        if line.size() == 1:
-            painter.drawEllipse(line.at(0), 3, 3)
-        else:
-            painter.drawPolyline(line)
+        lines = self.polylines()
+        for k, line in enumerate(lines):
+            last = k == len(lines) - 1
+            painter.setPen(QPen(QColor(ACCENT) if last else QColor("#b8bec9"), 2 if last else 1.5))
+            if line.size() == 1:
+                painter.drawEllipse(line.at(0), 3, 3)
+            else:
+                painter.drawPolyline(line)
         painter.end()
 
 
@@ -392,7 +411,7 @@ class TrainingDialog(QDialog):
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.step)
             if p.loss is not None:
-                self.plot.add(p.loss)
+                self.plot.add(p.loss, p.fit)
             eta = describe_eta(p.eta) if p.eta is not None and p.step < p.total else ""
             self.status.setText("Learning from your tags…" + (f"  {eta}" if eta else ""))
         elif p.phase != "done":
@@ -411,7 +430,7 @@ class TrainingDialog(QDialog):
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if not result.cancelled else 0)
         if result.losses:
-            self.plot.set_points(result.losses)
+            self.plot.set_points(result.losses, result.fit_starts)
         if result.cancelled:
             self.status.setText("Training stopped; nothing was changed.")
             self.finished_training.emit(result)

@@ -96,7 +96,14 @@ def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_li
     assert seen_steps == list(range(1, result.steps + 1)) and result.steps >= 2
     assert len(dialog.plot.points) == result.steps > 1
     assert dialog.plot.points == pytest.approx(list(result.losses))
-    assert len(dialog.plot.polyline()) == result.steps
+    # The held-out checks' fits, then the model's: one line each, as the steps came in.
+    assert len(result.fit_starts) == dialog.config().folds + 1 and result.fit_starts[0] == 0
+    assert list(result.fit_starts) == sorted(set(result.fit_starts))
+    assert dialog.plot.starts == list(result.fit_starts)
+    assert [len(line) for line in dialog.plot.polylines()] == [
+        b - a for a, b in zip(result.fit_starts, [*result.fit_starts[1:], result.steps], strict=True)
+    ]
+    assert dialog.plot.caption().startswith("3 checks on held-out photos")
     assert "recall@" in dialog.metrics.text()
     assert f"{result.before.recall_at_k:.2f} → {result.after.recall_at_k:.2f}" in dialog.metrics.text()
     # The tiny model is at random init: no everyday queries to keep, and the dialog says so.
@@ -129,11 +136,21 @@ def test_loss_plot_spans_its_area(qtbot):
     qtbot.addWidget(plot)
     plot.resize(300, 150)
     plot.set_points([2.0, 1.5, 1.0, 1.2])
-    line = plot.polyline()
+    (line,) = plot.polylines()
     xs, ys = [p.x() for p in line], [p.y() for p in line]
     assert xs == sorted(xs) and len(set(xs)) == 4
     assert ys[2] == max(ys) and ys[0] == min(ys)  # lowest loss drawn lowest (largest y)
+    assert plot.caption() == "step 1 … 4"
     plot.grab()  # paints without error
+    # Two fits, as they come in: a line each, on one step axis, the second starting high again.
+    plot.set_points([])
+    for fit, value in ((0, 2.0), (0, 1.0), (1, 2.0), (1, 0.5)):
+        plot.add(value, fit)
+    first, second = plot.polylines()
+    assert len(first) == len(second) == 2 and first[1].x() < second[0].x()
+    assert second[0].y() < first[1].y()  # drawn higher than where the first fit ended
+    assert plot.caption().startswith("1 check on held-out photos")
+    plot.grab()
 
 
 def test_the_details_fit_a_low_screen_and_scroll_rather_than_overlap(qtbot, tagged_library):

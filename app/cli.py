@@ -91,15 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "search",
         help="find photos by text and/or an example image",
-        description="Find photos by what they show, their file or folder names, tags and dates. "
-        "Only the matches are listed, best first: photos whose relevance (0..1, comparable across "
+        description="Find photos by what they show, their file or folder names, tags and dates.\n"
+        "Only the matches are listed, best first: photos whose relevance (0..1, comparable across\n"
         "queries) is at least 0.5. A last line says how many weaker results there are; --all lists them.",
-        epilog='Examples: viewfinder search "beach 2019"   viewfinder search June   '
-        "viewfinder search dog --like a.jpg --unlike b.jpg   viewfinder search Canon_40D. "
-        "Words that name a year or month match when the photo was taken; words found in file or "
-        "folder names or tags match those. With --json: a list of hits, best first, each with "
-        "path, score (similarity), relevance, match (above the cut) and matched (the signals that "
-        "matched besides the look: filename, folder, tag, date, text).",
+        epilog="examples:\n"
+        '  viewfinder search "beach 2019"\n'
+        "  viewfinder search June\n"
+        "  viewfinder search dog --like a.jpg --unlike b.jpg\n"
+        "  viewfinder search Canon_40D\n\n"
+        "Words that name a year or month match when the photo was taken; words found in file or\n"
+        "folder names or tags match those. With --json: a list of hits, best first, each with path,\n"
+        "score (similarity), relevance, match (above the cut) and matched (the signals that matched\n"
+        "besides the look: filename, folder, tag, date, text).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("query", nargs="?", help='what to look for; "-word" excludes a word')
     p.add_argument("--image", metavar="FILE", help="find photos like this one")

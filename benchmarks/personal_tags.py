@@ -29,8 +29,9 @@ mean AP of the names over the untagged photos:
                    separates its own tagged photos (the behaviour before held-out trust)
 and the generic-query mAP before and after, the pointing game of the name (the base model's own map
 of the word; the tag map the app shows beside it, from the window cache, before any training; the
-model's map after training with and without --token-loss), and whether rollback restored the
-results exactly.
+model's map after training with and without --token-loss; without it, also the map the app shows
+for such a version: ClearCLIP's, as for any model not trained to align words with regions), and
+whether rollback restored the results exactly.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def run(
         out["instant, global vectors only"] = search_ap_without_windows(wl)
         out["generic mAP before"] = generic_map(wl)
         out["pointing, base model"] = sum(pointing_game(wl, n) for n in names) / len(names)
+        out["pointing, base model, the map the app shows"] = sum(
+            pointing_game(wl, n, clearclip=True) for n in names
+        ) / len(names)
         out["pointing, tag map"] = sum(pointing_game(wl, n, tags=True) for n in names) / len(names)
 
         began = time.monotonic()
@@ -115,6 +119,9 @@ def run(
         for label, token_loss in (("no token loss", False), ("token loss", True)):
             train(wl.library, TrainConfig(token_loss=token_loss, force=True))
             out[f"pointing, {label}"] = sum(pointing_game(wl, n) for n in names) / len(names)
+            if not token_loss:  # the app shows such a version's ClearCLIP map, not its raw tokens'
+                shown = sum(pointing_game(wl, n, clearclip=True) for n in names) / len(names)
+                out["pointing, no token loss, the map the app shows"] = shown
             versions.rollback(wl.library)
         out["rollback exact"] = float([(h.path, h.score) for h in wl.library.search(query)] == base_hits)
         bare = build_library(world, Path(tmp) / "without-boxes", make, highlights=False)

@@ -98,11 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         '  viewfinder search "beach 2019"\n'
         "  viewfinder search June\n"
         "  viewfinder search dog --like a.jpg --unlike b.jpg\n"
-        "  viewfinder search Canon_40D\n\n"
+        "  viewfinder search Canon_40D\n"
+        '  viewfinder search "taken with my nikon"\n\n'
         "Words that name a year or month match when the photo was taken; words found in file or\n"
-        "folder names or tags match those. With --json: a list of hits, best first, each with path,\n"
-        "score (similarity), relevance, match (above the cut) and matched (the signals that matched\n"
-        "besides the look: filename, folder, tag, date, text).",
+        "folder names, the camera's make and model or tags match those. With --json: a list of\n"
+        "hits, best first, each with path, score (similarity), relevance, match (above the cut)\n"
+        "and matched (the signals that matched besides the look: filename, folder, camera, tag,\n"
+        "date, text).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("query", nargs="?", help='what to look for; "-word" excludes a word')

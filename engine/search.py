@@ -80,7 +80,7 @@ class Hit:
 
     score: the query vector's similarity (weighted sum of cosines); relevance: 0..1, comparable
     across queries; match: above the cut; matched: the non-visual signals that matched this photo
-    ("filename", "folder", "tag", "date", "text").
+    ("filename", "folder", "camera", "tag", "date", "text").
     """
 
     path: str

@@ -1,7 +1,7 @@
 """The signals of the search pipeline, one stage each (see engine/search.py for the protocol).
 
 Each stage adds log-odds that a candidate matches: the meaning of the query (calibrated), names of
-files and folders, date words, and the user's good/bad marks. Tags have their stage in
+files and folders, the camera, date words, and the user's good/bad marks. Tags have their stage in
 engine/tags.py, next to the tags themselves.
 """
 
@@ -13,12 +13,14 @@ import numpy as np
 
 from .calibration import LOGIT_LIMIT, Calibrator, photo_bank_rows
 from .photo_table import PhotoTable
-from .query_words import file_tokens, folder_tokens, name_tokens
+from .query_words import file_tokens, folder_tokens, name_tokens, tokens
 from .search import Evidence, Pool, Request, marked_rows
 
-# A file or folder name that holds every word of the query all but settles it: far more likely a
-# match than any photo's look alone can say.
+# A file or folder name (or camera) that holds every word of the query all but settles it: far
+# more likely a match than any photo's look alone can say.
 NAME_LOGIT = 8.0
+# Words a query about a camera says besides its name ("taken with my Nikon").
+CAMERA_WORDS = frozenset(["camera", "taken", "shot"])
 # A date word is a condition: a photo from another time is not a match, however it looks.
 DATE_LOGIT = 8.0
 # A photo the user marked good (bad) for this query is a match (not one), whatever else says.
@@ -46,18 +48,43 @@ class MeaningStage:
 
 
 class NameStage:
-    """Files (kind "filename") or folders (kind "folder") whose names hold every word of the query:
-    "Canon_40D" finds Canon_40D.jpg, "beach" the photos in a folder named "Beach trip"."""
+    """Photos whose names hold every word of the query: of their files ("Canon_40D" finds
+    Canon_40D.jpg), folders ("beach": the photos in a folder named "Beach trip") or cameras ("nikon",
+    "canon eos 40d", "taken with my iphone": the EXIF make and model). `names()` gives a function
+    from a photo's path to the tokens of its name, read afresh for each photo table."""
 
-    def __init__(self, kind: str, roots: Callable[[], list[str]]):
-        if kind not in ("filename", "folder"):
-            raise ValueError(f"unknown name kind {kind!r}")
+    def __init__(
+        self, kind: str, names: Callable[[], Callable[[str], set[str]]], ignored: frozenset[str] = frozenset()
+    ):
         self.kind = kind
-        self.roots = roots
+        self.names = names
+        self.ignored = ignored  # query words this kind of name never holds
         self._index: tuple[PhotoTable, dict[str, set[int]]] | None = None
 
+    @classmethod
+    def of_files(cls) -> NameStage:
+        return cls("filename", lambda: file_tokens)
+
+    @classmethod
+    def of_folders(cls, roots: Callable[[], list[str]]) -> NameStage:
+        def names() -> Callable[[str], set[str]]:
+            now = roots()
+            return lambda path: folder_tokens(path, now)
+
+        return cls("folder", names)
+
+    @classmethod
+    def of_cameras(cls, cameras: Callable[[], dict[str, str]]) -> NameStage:
+        """cameras: path -> "make model", for the photos whose camera is known."""
+
+        def names() -> Callable[[str], set[str]]:
+            now = cameras()
+            return lambda path: set(tokens(now.get(path, "")))
+
+        return cls("camera", names, CAMERA_WORDS)
+
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
-        wanted = set(name_tokens(request.text))
+        wanted = set(name_tokens(request.text)) - self.ignored
         if not wanted or len(pool) == 0:
             return None
         index = self._token_index(pool.table)
@@ -73,12 +100,11 @@ class NameStage:
         """token -> the table rows with a photo whose name holds it, built once per table."""
         if self._index is not None and self._index[0] is table:
             return self._index[1]
-        roots = self.roots()
+        names = self.names()
         index: dict[str, set[int]] = {}
         for row, paths in enumerate(table.paths):
             for path in paths:
-                names = file_tokens(path) if self.kind == "filename" else folder_tokens(path, roots)
-                for token in names:
+                for token in names(path):
                     index.setdefault(token, set()).add(row)
         self._index = (table, index)
         return index

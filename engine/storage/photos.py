@@ -245,6 +245,14 @@ class Photos:
             sql += f" LIMIT {int(limit)}"
         return [PhotoRow(*row) for row in self._db.execute(sql, params)]
 
+    def cameras(self) -> dict[str, str]:
+        """path -> "make model" of the readable photos whose camera is known."""
+        rows = self._db.execute(
+            "SELECT path, COALESCE(camera_make, '') || ' ' || COALESCE(camera_model, '') FROM photos"
+            " WHERE error IS NULL AND (camera_make IS NOT NULL OR camera_model IS NOT NULL)"
+        )
+        return {path: camera.strip() for path, camera in rows}
+
     def damaged(self) -> list[tuple[str, str]]:
         """(path, how) of photos indexed although partly damaged."""
         rows = self._db.execute("SELECT path, damage FROM photos WHERE damage IS NOT NULL ORDER BY path")

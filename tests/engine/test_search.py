@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -160,3 +161,24 @@ def test_searches_are_remembered_as_past_searches(dated):
         library.store.queries.record(f"query {i}", now=1e10 + i)
     kept = library.store.queries.recent()
     assert len(kept) == 200 and kept[0] == "query 204" and "red things" not in kept
+
+
+def test_a_query_naming_a_camera_finds_the_photos_it_took(make_library, sample_photos, tmp_path):
+    """From the EXIF make and model, whatever the files are called; "taken with my" asks nothing."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = {"a": "Nikon_D70", "b": "Nikon_COOLPIX_P1", "c": "Canon_40D", "d": "PaintTool_sample"}
+    for name, original in originals.items():
+        shutil.copyfile(sample_photos / "jpg" / f"{original}.jpg", folder / f"{name}.jpg")
+    library = make_library()
+    library.add_folders([folder])
+    library.index()
+
+    def matched(text: str) -> list[str]:
+        hits = library.find(Query(text=text, k=4)).hits
+        return sorted(Path(h.path).stem for h in hits if "camera" in h.matched and h.match)
+
+    assert matched("Nikon") == ["a", "b"]
+    assert matched("taken with my nikon d70") == ["a"]
+    assert matched("Canon EOS 40D") == ["c"]
+    assert matched("canon d70") == [] and matched("camera") == [] and matched("a dog") == []

@@ -43,6 +43,7 @@ def build_menus(window: MainWindow) -> None:
         viewer.close()
         search.focus()
 
+    edit_menu.addAction(viewer.copy_action)
     add_action(edit_menu, "&Find", find, QKeySequence.StandardKey.Find)
     add_action(edit_menu, "Search by &Pasted Image", search.paste_image)
     add_action(edit_menu, "Select &All", views.grid.selectAll, QKeySequence.StandardKey.SelectAll)

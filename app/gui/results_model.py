@@ -9,7 +9,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSize,
+    Qt,
+    QUrl,
+    Signal,
+)
 from PySide6.QtGui import QImage
 
 from .justified import MAX_ASPECT, Section
@@ -295,11 +305,7 @@ class ResultsModel(QAbstractListModel):
         return ["text/uri-list"]
 
     def mimeData(self, indexes: Sequence[QModelIndex]):  # type: ignore[override]
-        from PySide6.QtCore import QMimeData, QUrl
-
-        mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(self._hits[i.row()].path) for i in indexes if i.isValid()])
-        return mime
+        return photos_mime([self._hits[i.row()].path for i in indexes if i.isValid()])
 
     # -- thumbnails --------------------------------------------------------------------------
 
@@ -334,3 +340,12 @@ class ResultsModel(QAbstractListModel):
             return
         index = self.index(row)
         self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+
+def photos_mime(paths: Sequence[str]) -> QMimeData:
+    """Photos as a drag or the clipboard carries them: file URLs (a file manager pastes the files,
+    a mail or chat app attaches them) and their paths as text, a line each."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(p) for p in paths])
+    mime.setText("\n".join(paths))
+    return mime

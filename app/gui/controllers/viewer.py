@@ -4,9 +4,10 @@ menu."""
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QObject, QPoint
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
+from ..results_model import photos_mime
 from ..state import AppState, Event
 from ..views import PAGE_BROWSER, PAGE_VIEWER, Views
 from .search import SearchController
@@ -19,6 +20,9 @@ class ViewerController(QObject):
         super().__init__(window)
         self.state, self.views, self.search, self.window = state, views, search, window
         self.grid_actions: list[QAction] = []  # other controllers' entries in the grid's menu (Tag…)
+        self.copy_action = QAction("&Copy Photos", window)
+        self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)  # the search box keeps its own
+        self.copy_action.triggered.connect(lambda _checked=False: self.copy())
         viewer = views.viewer
         viewer.closed.connect(self.close)
         viewer.step.connect(self.step)
@@ -74,6 +78,17 @@ class ViewerController(QObject):
             return [hit.path]
         return self.selected_paths()
 
+    def copy(self) -> None:
+        """Put the photos an action applies to on the clipboard, to paste into a file manager,
+        a mail or a chat (the files) or a terminal (their paths)."""
+        paths = self.targets()
+        if not paths:
+            self.views.status_bar.showMessage("Select photos to copy first.", 4000)
+            return
+        QGuiApplication.clipboard().setMimeData(photos_mime(paths))
+        count = "one photo" if len(paths) == 1 else f"{len(paths):,} photos"
+        self.views.status_bar.showMessage(f"Copied {count}.", 4000)
+
     def _grid_menu(self, pos: QPoint) -> None:
         index: QModelIndex = self.views.grid.indexAt(pos)
         hit = self.views.results.hit(index.row()) if index.isValid() else None
@@ -93,4 +108,5 @@ class ViewerController(QObject):
         viewer.hit = hit
         menu.addAction("Open with default app", viewer.open_external)
         menu.addAction("Show in folder", viewer.show_in_folder)
+        menu.addAction(self.copy_action)
         menu.exec(self.views.grid.viewport().mapToGlobal(pos))

@@ -1,5 +1,6 @@
-"""The viewer's photo surface: the upright photo fitted to the widget, an optional heatmap overlay,
-and the highlight tools (drag a box, paint or erase with a brush).
+"""The viewer's photo surface: the upright photo fitted to the widget (zoomed with the wheel, a
+double-click or + / -, and dragged about when zoomed), an optional heatmap overlay, and the highlight
+tools (drag a box, paint or erase with a brush).
 
 Positions are reported as fractions of the upright photo (0..1, top-left origin), the unit tags
 and heatmaps use, so nothing outside this widget cares about zoom or letterboxing.
@@ -21,11 +22,14 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
     QPolygonF,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 MODE_VIEW, MODE_BOX, MODE_BRUSH, MODE_ERASE = "view", "box", "brush", "erase"
 MASK_SIZE = 512  # longest side of a brush mask: finer than any model's patch grid, small as PNG
+MAX_ZOOM = 8.0  # times the fitted size
+ZOOM_STEP = 1.25  # per wheel notch or key press
 HIGHLIGHT_COLOUR = QColor(47, 111, 222)
 TEXT_BOX_COLOUR = QColor(240, 170, 20)
 
@@ -100,11 +104,15 @@ class PhotoCanvas(QWidget):
         self._drag_start: Fraction | None = None
         self._drag_now: Fraction | None = None
         self._painting = False
+        self.zoom = 1.0  # times the fitted size
+        self._focus: Fraction = (0.5, 0.5)  # the point of the photo at the widget's centre
+        self._pan: tuple[QPointF, Fraction] | None = None  # where a drag of the photo began
 
     # -- content -----------------------------------------------------------------------------
 
     def set_image(self, image: QImage | None) -> None:
         self._pixmap = QPixmap.fromImage(image) if image is not None and not image.isNull() else None
+        self.zoom, self._focus = 1.0, (0.5, 0.5)
         self.update()
 
     def has_image(self) -> bool:
@@ -165,10 +173,36 @@ class PhotoCanvas(QWidget):
             return QRectF()
         # Fitted, small photos enlarged too: a 200-pixel photo at its own size is a stamp in the
         # middle of the viewer, its heatmap and highlight labels unreadable.
-        size = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        x = (self.width() - size.width()) / 2
-        y = (self.height() - size.height()) / 2
-        return QRectF(x, y, size.width(), size.height())
+        fitted = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        w, h = fitted.width() * self.zoom, fitted.height() * self.zoom
+        return QRectF(_place(self.width(), w, self._focus[0]), _place(self.height(), h, self._focus[1]), w, h)
+
+    def zoom_by(self, factor: float, at: QPointF | None = None) -> None:
+        """Zoom by `factor` (1 to MAX_ZOOM times the fitted size), keeping the point of the photo
+        under `at` (the widget's centre when None) where it is."""
+        rect = self.image_rect()
+        if rect.isEmpty():
+            return
+        at = at if at is not None else QPointF(self.width() / 2, self.height() / 2)
+        fx, fy = (at.x() - rect.x()) / rect.width(), (at.y() - rect.y()) / rect.height()
+        self.zoom = min(MAX_ZOOM, max(1.0, self.zoom * factor))
+        zoomed = self.image_rect()  # the new size (placed at the old focus)
+        w, h = zoomed.width(), zoomed.height()
+        self._focus = (fx - (at.x() - self.width() / 2) / w, fy - (at.y() - self.height() / 2) / h)
+        self._settle()
+
+    def fit(self) -> None:
+        self.zoom, self._focus = 1.0, (0.5, 0.5)
+        self.update()
+
+    def _settle(self) -> None:
+        """The focus the photo is drawn at, once kept from leaving a gap beside it."""
+        rect = self.image_rect()
+        self._focus = (
+            (self.width() / 2 - rect.x()) / rect.width(),
+            (self.height() / 2 - rect.y()) / rect.height(),
+        )
+        self.update()
 
     def to_fraction(self, pos: QPointF, clamp: bool = False) -> Fraction | None:
         rect = self.image_rect()
@@ -257,7 +291,28 @@ class PhotoCanvas(QWidget):
 
     # -- mouse -------------------------------------------------------------------------------
 
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        notches = event.angleDelta().y() / 120
+        if notches and self._pixmap is not None:
+            self.zoom_by(ZOOM_STEP**notches, event.position())
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        """Fitted -> the photo's own pixels (at least twice the fitted size) there, and back."""
+        if self.mode != MODE_VIEW or self._pixmap is None or event.button() != Qt.MouseButton.LeftButton:
+            super().mouseDoubleClickEvent(event)
+        elif self.zoom > 1.0:
+            self.fit()
+        else:
+            self.zoom_by(max(2.0, self._pixmap.width() / self.image_rect().width()), event.position())
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.mode == MODE_VIEW and self.zoom > 1.0:
+            self._pan = (event.position(), self._focus)
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
         if event.button() != Qt.MouseButton.LeftButton or self.mode == MODE_VIEW:
             super().mousePressEvent(event)
             return
@@ -274,7 +329,12 @@ class PhotoCanvas(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         # Drags are tracked by our own state, not event.buttons(): synthetic test events and some
         # tablets report no buttons on moves.
-        if self._drag_start is not None:
+        if self._pan is not None:
+            (start, (fx, fy)), rect = self._pan, self.image_rect()
+            moved = event.position() - start
+            self._focus = (fx - moved.x() / rect.width(), fy - moved.y() / rect.height())
+            self._settle()
+        elif self._drag_start is not None:
             self._drag_now = self.to_fraction(event.position(), clamp=True)
             self.update()
         elif self._painting:
@@ -284,7 +344,10 @@ class PhotoCanvas(QWidget):
         self.hovered.emit(self.to_fraction(event.position()))
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if self._drag_start is not None:
+        if self._pan is not None:
+            self._pan = None
+            self.unsetCursor()
+        elif self._drag_start is not None:
             self._drag_now = self.to_fraction(event.position(), clamp=True)
             box = self._pending_box()
             self._drag_start = self._drag_now = None
@@ -345,3 +408,11 @@ def _bounds(mask: QImage) -> Box | None:
 
 def _is_blank(mask: QImage) -> bool:
     return not bytes(mask.constBits()).strip(b"\0")
+
+
+def _place(room: float, length: float, focus: float) -> float:
+    """Where a photo `length` long starts in a widget `room` long, to show its point `focus` (a
+    fraction) at the centre: centred when it fits, else never leaving a gap at either end."""
+    if length <= room:
+        return (room - length) / 2
+    return min(0.0, max(room - length, room / 2 - focus * length))

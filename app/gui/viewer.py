@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from . import desktop
 from . import tags as tag_jobs
-from .canvas import PhotoCanvas, make_mark
+from .canvas import ZOOM_STEP, PhotoCanvas, make_mark
 from .heatmap import WHOLE_TEXT, HeatmapBar, HeatmapCache, HeatmapResult, compute_overlays
 from .results_model import format_time
 from .tags import TagPanel
@@ -230,6 +230,10 @@ class Viewer(QWidget):
             (Qt.Key.Key_Right, lambda: self.step.emit(1)),
             (Qt.Key.Key_Escape, self.closed.emit),
             (Qt.Key.Key_Backspace, self.closed.emit),
+            (Qt.Key.Key_Plus, lambda: self.photo.zoom_by(ZOOM_STEP)),
+            (Qt.Key.Key_Equal, lambda: self.photo.zoom_by(ZOOM_STEP)),
+            (Qt.Key.Key_Minus, lambda: self.photo.zoom_by(1 / ZOOM_STEP)),
+            (Qt.Key.Key_0, self.photo.fit),
         ):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)

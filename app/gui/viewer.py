@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from . import desktop
 from . import tags as tag_jobs
 from .canvas import ZOOM_STEP, PhotoCanvas, make_mark
-from .heatmap import WHOLE_TEXT, HeatmapBar, HeatmapCache, HeatmapResult, compute_overlays
+from .heatmap import TAG_MAP, WHOLE_TEXT, HeatmapBar, HeatmapCache, HeatmapResult, compute_overlays
 from .results_model import format_time
 from .tags import TagPanel
 from .workers import Runner
@@ -129,6 +129,7 @@ class Viewer(QWidget):
         self.heatmaps = HeatmapCache()  # cleared when tags change (the window's tag controller)
         self.hover_value: float | None = None
         self._generation = 0
+        self._picked_map: tuple[str, str | None] = ("", None)  # (heatmap text, the chip the user picked)
         self._tag_tickets = 0  # tag loads and changes submitted, counted
         self._tags_shown = 0  # the ticket of the tags on show
 
@@ -358,8 +359,12 @@ class Viewer(QWidget):
             self.heatmap_bar.status.setText(f"No heatmap: {getattr(error, 'reason', None) or error}")
 
     def _heat_ready(self, result: HeatmapResult) -> None:
-        previous = self.heatmap_bar.current_key()
-        key = previous if previous in result.images else WHOLE_TEXT
+        # The map the user picked, where this text has it; else a tag's map, where the text names a
+        # tag (the model's map of a name it never learnt points anywhere), else the whole text's.
+        text, picked = self._picked_map
+        picked = picked if text == result.text else None
+        tag_maps = [k for k in result.images if k.endswith(TAG_MAP)]
+        key = picked if picked in result.images else (tag_maps[0] if tag_maps else WHOLE_TEXT)
         self.heat = result
         self.heatmap_bar.set_chips([k for k in result.images if k != WHOLE_TEXT], key)
         self.heatmap_bar.status.setText("")
@@ -367,6 +372,8 @@ class Viewer(QWidget):
         self.heatmap_ready.emit()
 
     def _map_chosen(self, key: str) -> None:
+        if self.heat is not None:
+            self._picked_map = (self.heat.text, key)
         if self.heat is not None and key in self.heat.images:
             self.photo.set_overlay(self.heat.images[key])
 

@@ -11,9 +11,10 @@ import pytest
 from personal_bench import build_library
 from personal_world import make_concepts, personal_world, pointing_hit
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel
 
-from app.gui.heatmap import TAG_MAP, WHOLE_TEXT, HeatmapBar, compute_overlays
+from app.gui.heatmap import TAG_MAP, WHOLE_TEXT, HeatmapBar, HeatmapResult, compute_overlays
 from engine.heatmaps import compute_heatmap
 from engine.photos import open_image
 from tests.app.journeys import index_folders
@@ -106,3 +107,23 @@ def test_a_tag_name_gets_a_chip_of_where_its_tagged_photos_find_it(qtbot, tmp_pa
     # The tag's map points at Rex in photos nobody tagged.
     hits = [pointing_hit(r.map_of("rex" + TAG_MAP), world.library[i].box) for r, i in zip(results, rex, strict=True)]
     assert sum(hits) >= 0.9 * len(hits)
+
+
+def test_a_text_naming_a_tag_opens_on_its_tag_map_until_another_is_picked(qtbot, window):
+    """The model's own map of a name it never learnt points anywhere: the tag's map is shown first.
+    A chip the user picks stays picked from photo to photo of the same text."""
+    viewer, bar = window.views.viewer, window.views.viewer.heatmap_bar
+    image = QImage(8, 8, QImage.Format.Format_RGB32)
+
+    def ready(path: str, text: str, *keys: str) -> str:
+        viewer._heat_ready(HeatmapResult(path, text, None, {k: image for k in (WHOLE_TEXT, *keys)}))  # type: ignore[arg-type]
+        return bar.current_key()
+
+    assert ready("a.jpg", "rex", "rex", "rex" + TAG_MAP) == "rex" + TAG_MAP
+    assert ready("a.jpg", "a red car", "red", "car") == WHOLE_TEXT
+    assert ready("a.jpg", "rex on a sofa", "rex", "sofa", "rex" + TAG_MAP) == "rex" + TAG_MAP
+    bar.chip("sofa").click()
+    assert ready("b.jpg", "rex on a sofa", "rex", "sofa", "rex" + TAG_MAP) == "sofa"
+    bar.chip(WHOLE_TEXT).click()
+    assert ready("c.jpg", "rex on a sofa", "rex", "sofa", "rex" + TAG_MAP) == WHOLE_TEXT
+    assert ready("c.jpg", "rex", "rex", "rex" + TAG_MAP) == "rex" + TAG_MAP  # a new text: its own default

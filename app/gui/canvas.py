@@ -85,6 +85,7 @@ class PhotoCanvas(QWidget):
     hovered = Signal(object)
     box_drawn = Signal(object)
     mask_edited = Signal()
+    zoomed = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -110,10 +111,18 @@ class PhotoCanvas(QWidget):
 
     # -- content -----------------------------------------------------------------------------
 
-    def set_image(self, image: QImage | None) -> None:
+    def set_image(self, image: QImage | None, keep_view: bool = False) -> None:
+        """Show `image`, fitted; or, with keep_view, at the zoom and place of the one before (the
+        same photo decoded sharper)."""
         self._pixmap = QPixmap.fromImage(image) if image is not None and not image.isNull() else None
-        self.zoom, self._focus = 1.0, (0.5, 0.5)
+        if not keep_view:
+            self.zoom, self._focus = 1.0, (0.5, 0.5)
         self.update()
+
+    def drawn_scale(self) -> float:
+        """Screen pixels per pixel of the image shown (above 1: enlarged)."""
+        rect = self.image_rect()
+        return rect.width() / self._pixmap.width() if self._pixmap is not None else 0.0
 
     def has_image(self) -> bool:
         return self._pixmap is not None
@@ -190,6 +199,7 @@ class PhotoCanvas(QWidget):
         w, h = zoomed.width(), zoomed.height()
         self._focus = (fx - (at.x() - self.width() / 2) / w, fy - (at.y() - self.height() / 2) / h)
         self._settle()
+        self.zoomed.emit()
 
     def fit(self) -> None:
         self.zoom, self._focus = 1.0, (0.5, 0.5)

@@ -8,6 +8,7 @@ tag change run in workers too (see workers.py); results for a photo no longer sh
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from engine.tags import Tag
 
 VIEW_SIZE = 2048  # longest side decoded for the viewer: sharp on most screens, cheap to decode
+log = logging.getLogger(__name__)
 
 
 def load_view_image(path: str, size: int = VIEW_SIZE) -> QImage:
@@ -129,6 +131,7 @@ class Viewer(QWidget):
         self.heatmaps = HeatmapCache()  # cleared when tags change (the window's tag controller)
         self.hover_value: float | None = None
         self._generation = 0
+        self._full_requested = False  # the whole photo is being (or was) decoded for a zoom
         self._picked_map: tuple[str, str | None] = ("", None)  # (heatmap text, the chip the user picked)
         self._tag_tickets = 0  # tag loads and changes submitted, counted
         self._tags_shown = 0  # the ticket of the tags on show
@@ -138,6 +141,7 @@ class Viewer(QWidget):
         self.photo.hovered.connect(self._hovered)
         self.photo.box_drawn.connect(self._box_drawn)
         self.photo.mask_edited.connect(self._mask_edited)
+        self.photo.zoomed.connect(self._zoomed)
         self.message = QLabel("")
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setObjectName("viewerMessage")
@@ -243,6 +247,7 @@ class Viewer(QWidget):
     def show_hit(self, hit: Hit, position: int, count: int) -> None:
         self.hit = hit
         self.image = None
+        self._full_requested = False
         self.heat = None
         self.hover_value = None
         self.photo.set_image(None)
@@ -287,12 +292,29 @@ class Viewer(QWidget):
                 out[label_widget.text().rstrip(":")] = field_widget.text()
         return out
 
-    def _loaded(self, generation: int, image: QImage) -> None:
+    def _loaded(self, generation: int, image: QImage, keep_view: bool = False) -> None:
         if generation != self._generation:
             return
         self.image = image
         self.message.setText("")
-        self.photo.set_image(image)
+        self.photo.set_image(image, keep_view)
+
+    def _zoomed(self) -> None:
+        """Zoomed in past the pixels decoded for viewing: decode the whole photo (once)."""
+        hit, image = self.hit, self.image
+        if hit is None or image is None or self.photo.drawn_scale() <= 1.0 or self._full_requested:
+            return
+        side = max(hit.photo.width or 0, hit.photo.height or 0)
+        if side <= max(image.width(), image.height()):
+            return
+        self._full_requested = True
+        generation, path = self._generation, hit.path
+        self.runner.submit(
+            lambda: load_view_image(path, side),
+            lambda full: self._loaded(generation, full, keep_view=True),
+            lambda error: log.warning("cannot decode %s in full: %s", path, error),
+            priority=10,
+        )
 
     def _failed(self, generation: int, error: Exception) -> None:
         if generation != self._generation:

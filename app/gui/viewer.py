@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from engine.tags import Tag
 
 VIEW_SIZE = 2048  # longest side decoded for the viewer: sharp on most screens, cheap to decode
+ZOOM_SIZE = 8192  # longest side decoded when zoomed in (a 100 MP panorama in full: 400 MB)
 log = logging.getLogger(__name__)
 
 
@@ -304,7 +305,7 @@ class Viewer(QWidget):
         hit, image = self.hit, self.image
         if hit is None or image is None or self.photo.drawn_scale() <= 1.0 or self._full_requested:
             return
-        side = max(hit.photo.width or 0, hit.photo.height or 0)
+        side = min(ZOOM_SIZE, max(hit.photo.width or 0, hit.photo.height or 0))
         if side <= max(image.width(), image.height()):
             return
         self._full_requested = True
@@ -394,9 +395,10 @@ class Viewer(QWidget):
         self.heatmap_ready.emit()
 
     def _map_chosen(self, key: str) -> None:
-        if self.heat is not None:
-            self._picked_map = (self.heat.text, key)
-        if self.heat is not None and key in self.heat.images:
+        if self.heat is None:
+            return
+        self._picked_map = (self.heat.text, key)
+        if key in self.heat.images:
             self.photo.set_overlay(self.heat.images[key])
 
     def _hovered(self, point: tuple[float, float] | None) -> None:

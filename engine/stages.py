@@ -21,6 +21,9 @@ from .search import Evidence, Pool, Request, marked_rows
 NAME_LOGIT = 8.0
 # Words a query about a camera says besides its name ("taken with my Nikon").
 CAMERA_WORDS = frozenset(["camera", "taken", "shot"])
+# Camera names that are everyday words: "apple" alone asks for apples, not for every iPhone photo;
+# "taken with my apple" asks for the camera.
+EVERYDAY_CAMERA_WORDS = frozenset(["apple", "google", "pixel", "leaf", "phase", "one"])
 # A date word is a condition: a photo from another time is not a match, however it looks.
 DATE_LOGIT = 8.0
 # A photo the user marked good (bad) for this query is a match (not one), whatever else says.
@@ -54,11 +57,16 @@ class NameStage:
     from a photo's path to the tokens of its name, read afresh for each photo table."""
 
     def __init__(
-        self, kind: str, names: Callable[[], Callable[[str], set[str]]], ignored: frozenset[str] = frozenset()
+        self,
+        kind: str,
+        names: Callable[[], Callable[[str], set[str]]],
+        cues: frozenset[str] = frozenset(),
+        everyday: frozenset[str] = frozenset(),
     ):
         self.kind = kind
         self.names = names
-        self.ignored = ignored  # query words this kind of name never holds
+        self.cues = cues  # query words that say this kind of name is meant; no name holds them
+        self.everyday = everyday  # names that match only beside a cue
         self._index: tuple[PhotoTable, dict[str, set[int]]] | None = None
 
     @classmethod
@@ -81,11 +89,12 @@ class NameStage:
             now = cameras()
             return lambda path: set(tokens(now.get(path, "")))
 
-        return cls("camera", names, CAMERA_WORDS)
+        return cls("camera", names, CAMERA_WORDS, EVERYDAY_CAMERA_WORDS)
 
     def evidence(self, request: Request, pool: Pool) -> Evidence | None:
-        wanted = set(name_tokens(request.text)) - self.ignored
-        if not wanted or len(pool) == 0:
+        said = set(name_tokens(request.text))
+        wanted = said - self.cues
+        if not wanted or len(pool) == 0 or (wanted <= self.everyday and not said & self.cues):
             return None
         index = self._token_index(pool.table)
         rows = set.intersection(*(index.get(t, set()) for t in wanted))

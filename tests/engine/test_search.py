@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from synthetic import write_scenes
 
 from engine.errors import QueryError
@@ -164,12 +165,17 @@ def test_searches_are_remembered_as_past_searches(dated):
 
 
 def test_a_query_naming_a_camera_finds_the_photos_it_took(make_library, sample_photos, tmp_path):
-    """From the EXIF make and model, whatever the files are called; "taken with my" asks nothing."""
+    """From the EXIF make and model, whatever the files are called; "taken with my" asks nothing.
+    A camera named by an everyday word ("apple") is meant only beside "camera", "taken" or "shot"."""
     folder = tmp_path / "photos"
     folder.mkdir()
     originals = {"a": "Nikon_D70", "b": "Nikon_COOLPIX_P1", "c": "Canon_40D", "d": "PaintTool_sample"}
     for name, original in originals.items():
         shutil.copyfile(sample_photos / "jpg" / f"{original}.jpg", folder / f"{name}.jpg")
+    iphone = Image.open(folder / "d.jpg")
+    exif = iphone.getexif()
+    exif[271], exif[272] = "Apple", "iPhone 12"  # make, model
+    iphone.save(folder / "e.jpg", exif=exif)
     library = make_library()
     library.add_folders([folder])
     library.index()
@@ -182,3 +188,4 @@ def test_a_query_naming_a_camera_finds_the_photos_it_took(make_library, sample_p
     assert matched("taken with my nikon d70") == ["a"]
     assert matched("Canon EOS 40D") == ["c"]
     assert matched("canon d70") == [] and matched("camera") == [] and matched("a dog") == []
+    assert matched("apple") == [] and matched("an apple camera") == ["e"] and matched("iPhone") == ["e"]

@@ -375,6 +375,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"Read as dates: {', '.join(results.words.dates)}.")
     # A library searched through its graph counts only the photos nearest the query: lower bounds.
     at_least = "at least " if results.bounded else ""
+    unlisted = results.matches - len(results.match_hits)
+    if unlisted > 0 and not args.all:
+        print(f"{at_least.capitalize()}{unlisted} more matches not shown (-k {results.matches} lists them).")
     if results.weaker and not args.all:
         print(f"{'At least ' if results.bounded else ''}{results.weaker} weaker results not shown (--all lists them).")
     elif results.weaker:

@@ -242,6 +242,8 @@ def test_search_lists_matches_and_counts_the_weaker_ones(run, tmp_path):
     code, out, _ = run("search", "Canon_40D")
     assert out.splitlines()[0].endswith(f"{named}  [filename]")
     assert out.splitlines()[-1] == f"{12 - len(hits)} weaker results not shown (--all lists them)."
+    code, out, _ = run("search", "scenes", "-k", "5")  # the folder's name: all 12 match
+    assert len(out.splitlines()) == 6 and out.splitlines()[-1] == "7 more matches not shown (-k 12 lists them)."
     code, out, _ = run("search", "Canon_40D", "--like", named, "--unlike", str(tmp_path / "nope.png"))
     assert code != 0 and "cannot be marked" in out + _
 

@@ -379,7 +379,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if unlisted > 0 and not args.all:
         print(f"{at_least.capitalize()}{unlisted} more matches not shown (-k {results.matches} lists them).")
     if results.weaker and not args.all:
-        print(f"{'At least ' if results.bounded else ''}{results.weaker} weaker results not shown (--all lists them).")
+        print(f"{at_least.capitalize()}{results.weaker} weaker results not shown (--all lists them).")
     elif results.weaker:
         print(f"{at_least.capitalize()}{results.matches} matches, {at_least}{results.weaker} weaker results.")
     return 0

@@ -115,9 +115,10 @@ class PhotoCanvas(QWidget):
         """Show `image`, fitted; or, with keep_view, at the zoom and place of the one before (the
         same photo decoded sharper)."""
         self._pixmap = QPixmap.fromImage(image) if image is not None and not image.isNull() else None
-        if not keep_view:
-            self.zoom, self._focus = 1.0, (0.5, 0.5)
-        self.update()
+        if keep_view:
+            self.update()
+        else:
+            self.fit()
 
     def drawn_scale(self) -> float:
         """Screen pixels per pixel of the image shown (above 1: enlarged)."""

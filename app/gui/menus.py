@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
+from . import help_menu
+
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
@@ -73,3 +75,24 @@ def build_menus(window: MainWindow) -> None:
     tools_menu.addSeparator()
     add_action(tools_menu, "T&rain on My Tags…", window.model_control.open_training)
     add_action(tools_menu, "&Models…", window.model_control.open_training)
+
+    about = bar.addMenu("&Help")
+    add_action(
+        about,
+        "&Search Tips",
+        lambda: help_menu.show_text(window, "Search Tips", help_menu.search_tips_html()),
+        QKeySequence.StandardKey.HelpContents,
+    )
+    add_action(
+        about,
+        "&Keyboard Shortcuts",
+        lambda: help_menu.show_text(window, "Keyboard Shortcuts", help_menu.shortcuts_html(bar)),
+    )
+    about.addSeparator()
+    add_action(
+        about,
+        "&About Viewfinder",
+        lambda: help_menu.show_about(
+            window, window.state.model.name, window.settings_control.current_library_dir()
+        ),
+    )

@@ -42,6 +42,16 @@ if TYPE_CHECKING:
 
 VIEW_SIZE = 2048  # longest side decoded for the viewer: sharp on most screens, cheap to decode
 ZOOM_SIZE = 8192  # longest side decoded when zoomed in (a 100 MP panorama in full: 400 MB)
+# The viewer's keys and gestures, as Help > Keyboard Shortcuts lists them (the keys are bound in
+# Viewer.__init__).
+VIEWER_KEYS = (
+    ("Left / Right", "Previous / next photo"),
+    ("+ / −, mouse wheel", "Zoom in / out"),
+    ("0", "Fit the photo to the window"),
+    ("Double-click", "The photo at its own pixels, then fitted again"),
+    ("Drag", "Move a zoomed photo"),
+    ("Escape / Backspace", "Back to the photos"),
+)
 log = logging.getLogger(__name__)
 
 

@@ -28,11 +28,18 @@ class SettingsController(QObject):
         self.settings = settings
         self.library_dir = library_dir
 
-    def open_settings(self, focus_model: bool = False) -> SettingsDialog:
+    def current_library_dir(self) -> str:
+        """The folder of the open library (or of the one being opened)."""
         library = self.state.library
-        library_dir = str(library.path) if library is not None else (self.library_dir or "")
+        return str(library.path) if library is not None else (self.library_dir or "")
+
+    def open_settings(self, focus_model: bool = False) -> SettingsDialog:
         dialog = SettingsDialog(
-            self.settings, self.state.model.target, library_dir, self.window, focus_model=focus_model
+            self.settings,
+            self.state.model.target,
+            self.current_library_dir(),
+            self.window,
+            focus_model=focus_model,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.apply(dialog.result_settings(self.settings), dialog.model()))

@@ -15,7 +15,7 @@ import math
 import os
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -102,6 +102,10 @@ _DATE_TAGS = (
     (0x9004, 0x9012, 0x9292),  # DateTimeDigitized, OffsetTimeDigitized, SubSecTimeDigitized
 )
 _OFFSET_TIME = 0x9010  # goes with IFD0 DateTime
+# How the photo was taken (Exif IFD).
+_EXPOSURE_TIME, _F_NUMBER, _ISO = 0x829A, 0x829D, 0x8827
+_FOCAL_LENGTH, _FOCAL_35MM, _LENS_MODEL = 0x920A, 0xA405, 0xA434
+_SHUTTER_APEX, _APERTURE_APEX = 0x9201, 0x9202  # the same in APEX units, where the above are missing
 _GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON, _GPS_STATUS = 1, 2, 3, 4, 9
 
 _DATE_RE = re.compile(r"(\d{4})[:\-/.](\d{1,2})[:\-/.](\d{1,2})[ T]+(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?")
@@ -277,6 +281,53 @@ def read_metadata(source: Source, *, path_for_errors: str | None = None) -> Phot
         return _metadata_from(raw.exif, (raw.width, raw.height), raw.orientation)
     with _opened(source, label) as im, _reasons(label):
         return _metadata(im)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """How a photo was taken, as its EXIF says: None where it does not say (or says nonsense)."""
+
+    seconds: float | None = None
+    f_number: float | None = None
+    iso: int | None = None
+    focal_mm: float | None = None
+    focal_35mm: int | None = None  # the focal length a 35 mm camera would need for the same view
+    lens: str | None = None
+
+
+def read_exposure(source: Source, *, path_for_errors: str | None = None) -> Exposure:
+    """The photo's exposure from its header (read when a photo is shown, not stored in the
+    library). Raises PhotoError."""
+    label = _label(source, path_for_errors)
+    if _suffix(label) in RAW_SUFFIXES:
+        with _reasons(label):
+            exif = read_raw(_read_bytes(source, label), label, pixels=False).exif
+    else:
+        with _opened(source, label) as im, _reasons(label):
+            exif = _exif(im)
+    if exif is None:
+        return Exposure()
+    sub = _ifd(exif, _EXIF_IFD)
+
+    def positive(tag: int) -> float | None:
+        value = _rational(sub.get(tag))
+        return value if value is not None and value > 0 else None
+
+    def apex(tag: int, to_value: Callable[[float], float]) -> float | None:
+        value = _rational(sub.get(tag))
+        return to_value(value) if value is not None and -20 < value < 30 else None
+
+    iso = sub.get(_ISO)
+    iso = iso[0] if isinstance(iso, tuple) and iso else iso  # some cameras write a list
+    focal_35mm = sub.get(_FOCAL_35MM)
+    return Exposure(
+        seconds=positive(_EXPOSURE_TIME) or apex(_SHUTTER_APEX, lambda tv: 2.0**-tv),
+        f_number=positive(_F_NUMBER) or apex(_APERTURE_APEX, lambda av: 2.0 ** (av / 2)),
+        iso=iso if isinstance(iso, int) and iso > 0 else None,
+        focal_mm=positive(_FOCAL_LENGTH),
+        focal_35mm=focal_35mm if isinstance(focal_35mm, int) and focal_35mm > 0 else None,
+        lens=_text(sub.get(_LENS_MODEL)),
+    )
 
 
 # -- opening and errors ----------------------------------------------------------------------------

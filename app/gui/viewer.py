@@ -36,6 +36,7 @@ from .workers import Runner
 
 if TYPE_CHECKING:
     from engine.library import Library
+    from engine.photos import Exposure
     from engine.search import Hit
     from engine.storage.texts import PhotoText
     from engine.tags import Tag
@@ -65,6 +66,13 @@ def load_view_image(path: str, size: int = VIEW_SIZE) -> QImage:
     return QImage(ImageQt(image)).copy()  # copy: detach from the PIL buffer before it is freed
 
 
+def load_exposure(path: str) -> Exposure:
+    """The photo's exposure, from its file's header. Runs in a worker thread."""
+    from engine.photos import read_exposure
+
+    return read_exposure(path)
+
+
 def describe_size(size: int) -> str:
     value = float(size)
     for unit in ("bytes", "KB", "MB", "GB"):
@@ -83,6 +91,28 @@ def describe_camera(make: str | None, model: str | None) -> str:
     return " ".join(x for x in (make, model) if x)
 
 
+def describe_exposure(exposure: Exposure) -> str:
+    """ "1/250 s · f/5.6 · ISO 200 · 50 mm (75 mm equiv.)": what the EXIF says, in the usual words."""
+
+    def number(value: float) -> str:
+        return f"{value:.1f}".rstrip("0").rstrip(".")
+
+    parts = []
+    if exposure.seconds is not None:
+        seconds = exposure.seconds
+        parts.append(f"{number(seconds)} s" if seconds >= 0.5 else f"1/{round(1 / seconds)} s")
+    if exposure.f_number is not None:
+        parts.append(f"f/{number(exposure.f_number)}")
+    if exposure.iso is not None:
+        parts.append(f"ISO {exposure.iso}")
+    if exposure.focal_mm is not None:
+        equivalent = exposure.focal_35mm
+        same = equivalent is None or equivalent == round(exposure.focal_mm)
+        focal = f"{exposure.focal_mm:.3g}" if exposure.focal_mm < 100 else f"{exposure.focal_mm:.0f}"
+        parts.append(f"{focal} mm" + ("" if same else f" ({equivalent} mm equiv.)"))
+    return "  ·  ".join(parts)
+
+
 def describe_location(latitude: float, longitude: float) -> str:
     """Degrees, minutes and seconds, and a link to the place on a map (rich text)."""
 
@@ -96,8 +126,8 @@ def describe_location(latitude: float, longitude: float) -> str:
     return f'{dms(latitude, "N", "S")}, {dms(longitude, "E", "W")} · <a href="{url}">map</a>'
 
 
-def metadata_rows(hit: Hit) -> list[tuple[str, str]]:
-    """(label, value) pairs shown beside the photo."""
+def metadata_rows(hit: Hit, exposure: Exposure | None = None) -> list[tuple[str, str]]:
+    """(label, value) pairs shown beside the photo; `exposure` as read from the file, once read."""
     p = hit.photo
     rows = [("File", os.path.basename(hit.path))]
     if p.taken_at is not None:
@@ -107,6 +137,11 @@ def metadata_rows(hit: Hit) -> list[tuple[str, str]]:
     camera = describe_camera(p.camera_make, p.camera_model)
     if camera:
         rows.append(("Camera", camera))
+    if exposure is not None and exposure.lens:
+        rows.append(("Lens", exposure.lens))
+    settings = describe_exposure(exposure) if exposure is not None else ""
+    if settings:
+        rows.append(("Exposure", settings))
     if p.width and p.height:
         rows.append(("Size", f"{p.width} × {p.height}  ·  {describe_size(p.size)}"))
     else:
@@ -129,6 +164,7 @@ class Viewer(QWidget):
     tags_loaded = Signal()  # the tag panel shows the current photo's tags
     handoff_failed = Signal(str)  # no app could open the photo or its folder: what to tell the user
     text_loaded = Signal()  # the text read in the current photo is shown
+    exposure_loaded = Signal()  # the details show the current photo's exposure, read from its file
 
     def __init__(self, runner: Runner, parent: QWidget | None = None):
         super().__init__(parent)
@@ -268,14 +304,7 @@ class Viewer(QWidget):
         self.position.setText(f"{position + 1:,} of {count:,}")
         self.prev_button.setEnabled(position > 0)
         self.next_button.setEnabled(position + 1 < count)
-        while self.details.rowCount():
-            self.details.removeRow(0)
-        for label, value in metadata_rows(hit):
-            field = QLabel(value)
-            field.setWordWrap(True)
-            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-            field.setOpenExternalLinks(True)
-            self.details.addRow(f"{label}:", field)
+        self._show_details(hit)
         self._generation += 1
         generation = self._generation
         path = hit.path
@@ -285,11 +314,34 @@ class Viewer(QWidget):
             lambda error: self._failed(generation, error),
             priority=10,
         )
+        # The exposure is not stored in the library: read from the file's header when shown (a
+        # file that cannot be read says so through the image above).
+        self.runner.submit(
+            lambda: load_exposure(path),
+            lambda exposure: self._exposure_read(generation, hit, exposure),
+            lambda _error: None,
+            priority=10,
+        )
         self.tag_panel.set_tags([])
         self.reload_tags()
         self.reload_text()
         if self.heatmap_bar.enabled:
             self.request_heatmap()
+
+    def _show_details(self, hit: Hit, exposure: Exposure | None = None) -> None:
+        while self.details.rowCount():
+            self.details.removeRow(0)
+        for label, value in metadata_rows(hit, exposure):
+            field = QLabel(value)
+            field.setWordWrap(True)
+            field.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+            field.setOpenExternalLinks(True)
+            self.details.addRow(f"{label}:", field)
+
+    def _exposure_read(self, generation: int, hit: Hit, exposure: Exposure) -> None:
+        if generation == self._generation and (exposure.lens or describe_exposure(exposure)):
+            self._show_details(hit, exposure)
+            self.exposure_loaded.emit()
 
     def metadata(self) -> dict[str, str]:
         """What the details panel shows, label -> value (for tests and accessibility)."""

@@ -67,6 +67,11 @@ def test_add_folder_index_search_and_view(qtbot, window, photo_dir: Path, names)
     assert meta["Folder"] == str(photo_dir)
     qtbot.waitUntil(lambda: window.views.viewer.image is not None, timeout=20_000)
     assert not window.views.viewer.image.isNull()
+    # ... and, read from the file in a worker, how it was taken.
+    qtbot.waitUntil(lambda: "Exposure" in window.views.viewer.metadata(), timeout=20_000)
+    assert (
+        window.views.viewer.metadata()["Exposure"] == "1/200 s  ·  f/9  ·  ISO 200  ·  100 mm (150 mm equiv.)"
+    )
 
     # Right arrow moves to the next result, Escape goes back to the grid.
     qtbot.keyClick(window.views.viewer, Qt.Key.Key_Right)

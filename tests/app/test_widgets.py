@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QLabel
 from app.gui.search_bar import HISTORY_KEY, SearchBar
 from app.gui.settings import AppSettings, SettingsDialog, cluster_config
 from app.gui.status import IndexPanel, describe_progress
-from app.gui.viewer import metadata_rows
+from app.gui.viewer import describe_exposure, metadata_rows
 from engine.indexer import Progress
+from engine.photos import Exposure
 from engine.search import Hit
 from engine.store import PhotoRow
 
@@ -90,6 +91,16 @@ def test_metadata_rows_and_progress_text(qtbot):
     olympus = replace(row, camera_make="OLYMPUS IMAGING CORP.", camera_model="E-M5")
     assert dict(metadata_rows(Hit("/p/x.jpg", 0.3, olympus)))["Camera"] == "OLYMPUS IMAGING CORP. E-M5"
     assert rows["Size"].startswith("4000 × 3000") and "2.4 MB" in rows["Size"]
+    assert "Exposure" not in rows and "Lens" not in rows  # until the file's header is read
+    exposure = Exposure(
+        seconds=0.0025575, f_number=1.8, iso=32, focal_mm=4.25, focal_35mm=26, lens="iPhone back camera"
+    )
+    shown = dict(metadata_rows(Hit("/p/x.jpg", 0.3, row), exposure))
+    assert shown["Exposure"] == "1/391 s  ·  f/1.8  ·  ISO 32  ·  4.25 mm (26 mm equiv.)"
+    assert shown["Lens"] == "iPhone back camera"
+    assert describe_exposure(Exposure(seconds=2.5, focal_mm=50.0, focal_35mm=50)) == "2.5 s  ·  50 mm"
+    assert describe_exposure(Exposure(seconds=1 / 4000, focal_mm=1200.0)) == "1/4000 s  ·  1200 mm"
+    assert describe_exposure(Exposure()) == ""
     assert rows["Location"].startswith("43°28′03.0″ N, 11°52′54.1″ E")
     assert "openstreetmap.org/?mlat=43.467500&amp;mlon=11.881700" in rows["Location"].replace("&", "&amp;")
     text = describe_progress(Progress("indexing", 120, 3400, 0, 8.25, 400.0))

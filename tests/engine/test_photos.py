@@ -22,9 +22,11 @@ from engine.errors import PhotoError
 from engine.photos import (
     MAX_PIXELS,
     SUPPORTED_SUFFIXES,
+    Exposure,
     PhotoMeta,
     is_photo_path,
     open_image,
+    read_exposure,
     read_metadata,
     thumbnail,
 )
@@ -271,6 +273,26 @@ def test_make_and_model_lose_nuls_and_padding() -> None:
     assert (meta.width, meta.height, meta.orientation) == (8, 16, 6)
     blank = read_metadata(_jpeg_with_exif(ifd0={0x010F: "\x00\x00", 0x0110: "   "}))
     assert (blank.camera_make, blank.camera_model) == (None, None)
+
+
+def test_exposure_of_real_cameras(sample_photos: Path) -> None:
+    assert read_exposure(sample_photos / "jpg/Canon_40D.jpg") == Exposure(1 / 160, 7.1, 100, 135.0)
+    nikon = read_exposure(sample_photos / "jpg/Nikon_D70.jpg")
+    assert nikon == Exposure(1 / 200, 9.0, 200, 100.0, focal_35mm=150)
+    phone = read_exposure(sample_photos / "heic/IMG_5195.HEIC")
+    assert phone.lens is not None and phone.lens.startswith("iPhone 11 Pro Max") and phone.focal_35mm == 26
+    # No ExposureTime, only the APEX shutter speed: 2 ** -Tv seconds.
+    fuji = read_exposure(sample_photos / "jpg/Fujifilm_FinePix6900ZOOM.jpg")
+    assert fuji.seconds is not None and 1 / 400 < fuji.seconds < 1 / 300 and fuji.f_number == 4.0
+    assert read_exposure(sample_photos / "jpg/orientation/landscape_3.jpg") == Exposure()  # EXIF, no exposure
+    with pytest.raises(PhotoError):
+        read_exposure(b"not a photo", path_for_errors="x.jpg")
+
+
+def test_exposure_ignores_nonsense() -> None:
+    nonsense = {0x829A: R(0, 0), 0x829D: R(-2, 1), 0x8827: (400, 800), 0xA405: 0}
+    odd = read_exposure(_jpeg_with_exif(exif_ifd=nonsense))
+    assert odd == Exposure(iso=400)
 
 
 # -- colour conversions --------------------------------------------------------------------------

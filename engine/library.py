@@ -139,6 +139,8 @@ class Library:
         precision: str | None = None,
     ):
         self.path = Path(path).expanduser()
+        if self.path.exists() and not self.path.is_dir():
+            raise LibraryError(f"The library must be a folder, and {self.path} is a file.")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -236,6 +236,16 @@ def test_cancel_keeps_finished_work_and_resumes(make_library, sample_photos, tmp
     assert done and all(p.total == len(PHOTOS) + 2 and p.rate > 0 for p in done)
 
 
+def test_a_library_path_that_is_a_file_is_refused_and_left_alone(tmp_path):
+    from engine.library import Library
+
+    file = tmp_path / "notes.txt"
+    file.write_text("mine")
+    with pytest.raises(LibraryError, match="must be a folder, and .* is a file"):
+        Library(file)
+    assert file.read_text() == "mine"
+
+
 def test_folders(make_library, sample_photos, tmp_path):
     library = make_library()
     with pytest.raises(LibraryError, match="no such folder"):

@@ -300,6 +300,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         extra = " Run `viewfinder index` to re-embed the photos." if result.reembedding else ""
         forced = " (forced)" if v.decision != "activated" else ""
         print(f"Switched on{forced}.{extra} Undo with `viewfinder model rollback`.")
+        if result.search_note():
+            print(result.search_note())
     elif v.decision == "kept":
         print(f"Kept, not switched on: {v.reason}. Try it with `viewfinder model use {result.version}`.")
     else:

@@ -242,6 +242,22 @@ class TrainResult:
     losses: tuple[float, ...] = field(default=(), repr=False)
     verdict: Verdict | None = None
     fit_starts: tuple[int, ...] = ()  # where each fit's steps begin in `losses` (the last: the model's)
+    # How far search trusts the new model's text for each tag (0..1; TagStage's held-out text trust)
+    text_trust: dict[str, float] = field(default_factory=dict)
+
+    def search_note(self) -> str:
+        """What the new model changes in searches for the tags, in plain words ("" if untold)."""
+        trusted = sorted(((v, t) for t, v in self.text_trust.items() if v > 0), reverse=True)
+        if not self.text_trust:
+            return ""
+        if not trusted:
+            return (
+                "Your tagged photos still find their look-alikes better than the trained model does, "
+                "so searches for your tags rank as before."
+            )
+        names = ", ".join(f"{t} ({v:.2f})" for v, t in trusted[:5])
+        more = f" and {len(trusted) - 5} more" if len(trusted) > 5 else ""
+        return f"Searches for {names}{more} now also follow the trained model (how far, from 0 to 1)."
 
     def to_json(self) -> dict:
         return {
@@ -254,6 +270,7 @@ class TrainResult:
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
             "steps": self.steps,
+            "text_trust": self.text_trust,
         }
 
 
@@ -526,10 +543,10 @@ def train(
     report(TrainProgress("saving", elapsed=time.monotonic() - began))
     deltas = weight_deltas(model, run.base_state)
     losses = run.losses
+    text_trust = _text_trusts(trusts, mixes)
     metrics = {"before": before.to_json(), "after": after.to_json(), "verdict": verdict.to_json(),
                "improved": verdict.decision == "activated", "train_photos": len(photos),
-               "final_loss": losses[-1] if losses else None,
-               TEXT_TRUST_METRIC: _text_trusts(trusts, mixes)}  # fmt: skip
+               "final_loss": losses[-1] if losses else None, TEXT_TRUST_METRIC: text_trust}  # fmt: skip
     record = {**asdict(config), "base_model": {"name": base.name, "pretrained": base.pretrained}}
     version = versions.create_version(library, base, deltas, record, metrics, config.mix)
     activated = verdict.decision == "activated" or config.force
@@ -552,6 +569,7 @@ def train(
         tuple(losses),
         verdict,
         tuple(run.fit_starts),
+        text_trust,
     )
 
 

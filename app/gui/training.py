@@ -194,7 +194,7 @@ def outcome_text(result: TrainResult) -> str:
     decision = verdict.decision if verdict is not None else ("activated" if result.activated else "kept")
     if result.activated:
         extra = " Photos are being re-indexed for it." if result.reembedding else ""
-        return f"Search got better at your tags, so it now uses what it learnt.{extra}"
+        return f"The model learnt your tags, so it is now switched on.{extra} {result.search_note()}".strip()
     why = f" ({verdict.reason})" if verdict is not None else ""
     if decision == "refused":
         return f"What it learnt made search worse{why}, so search stays as it was."

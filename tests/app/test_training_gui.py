@@ -109,7 +109,8 @@ def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_li
     # The tiny model is at random init: no everyday queries to keep, and the dialog says so.
     assert "everyday queries not checked (the base model is at random init)" in dialog.metrics.text()
     assert start_enabled and not any(start_enabled)  # no second run while one trains
-    assert ("now uses what it learnt" in dialog.outcome.text()) == result.activated
+    assert ("is now switched on" in dialog.outcome.text()) == result.activated
+    assert not result.activated or result.search_note() in dialog.outcome.text()
     assert result.verdict is not None and result.verdict.reason in dialog.metrics.text() + dialog.outcome.text()
     assert dialog.rollback_button.isEnabled()
     assert dialog.version_numbers() == [0, 1]

@@ -70,6 +70,11 @@ def test_one_name_found_at_once_then_trained_with_highlights(tmp_path, make_pret
     name = wl.library.encoder().encode_texts(["rex"])[0]
     keys, library = wl.vectors(wl.tagged["rex"]), wl.vectors(wl.paths)
     assert held_out < text_trust(name, keys, library) - 0.3, held_out
+    assert result.text_trust == {"rex": held_out}  # what the result says to the user
+    if held_out == 0:
+        assert "searches for your tags rank as before" in result.search_note()
+    else:
+        assert f"rex ({held_out:.2f})" in result.search_note()
     assert trained["search"] >= instant["search"] - 0.01, (instant, trained)
     # ... and nothing else moved: texts without the name encode exactly as before.
     assert generic_map(wl) == pytest.approx(generic_before, abs=1e-6)
@@ -201,3 +206,16 @@ def test_the_window_cache_steps_aside_where_it_ranks_worse(tmp_path, make_coarse
     wl = build_library(world, tmp_path, make_coarse_library, highlights=False)
     searched = instant_measures(wl)["search"]
     assert searched >= search_ap_without_windows(wl) - 0.02
+
+
+def test_the_result_says_how_far_search_follows_each_trained_tag():
+    from trainer.train import Metrics, TrainResult
+
+    empty = Metrics(0.0, 0.0, 0.0, 0.0, 10, 0, 0, None)
+    result = TrainResult(1, empty, empty, True, text_trust={"rex": 0.0, "max": 0.0})
+    assert result.search_note().startswith("Your tagged photos still find their look-alikes better")
+    result = TrainResult(1, empty, empty, True, text_trust={"rex": 0.0, "max": 0.35, "bo": 0.1})
+    assert result.search_note() == (
+        "Searches for max (0.35), bo (0.10) now also follow the trained model (how far, from 0 to 1)."
+    )
+    assert TrainResult(1, empty, empty, True).search_note() == ""

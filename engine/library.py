@@ -44,7 +44,7 @@ from .stages import DateStage, FeedbackStage, MeaningStage, NameStage
 from .storage import PhotoRow, Store
 from .storage.texts import PhotoText
 from .tag_windows import WindowScorer
-from .tags import TagStage, matching_tag_texts, version_text_trusts
+from .tags import TagStage, matching_tag_texts, version_tag_crops, version_text_trusts
 from .text_match import TextStage
 from .text_vectors import KeptTexts
 from .vector_index import VectorIndex
@@ -599,6 +599,7 @@ class Library:
                         self.store,
                         calibrator,
                         held_out=version_text_trusts(self.store, self.path, self.model),
+                        crops=version_tag_crops(self.store, self.path, self.model),
                         model=key,
                         folder=None if self.store.read_only else self.path / TAG_FITS_NAME,
                     ),

@@ -26,13 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import tag_fits
+from . import tag_crops, tag_fits
 from .calibration import Calibrator
 from .config import ModelSpec
 from .errors import ViewfinderError
 from .photo_table import PhotoTable
 from .search import Evidence, Pool, Request
 from .storage import Store
+from .storage.versions import VersionRecord
+from .tag_crops import TagCrops
 from .tag_fits import Fitted, Windows
 from .tag_scoring import ProbeConfig, TagScorer, auc, held_out_auc, tag_log_odds
 from .tag_windows import (
@@ -411,14 +413,22 @@ def version_text_trusts(store: Store, library_path: Path, model: ModelSpec) -> d
     """The held-out text trust of each tag (`TagStage`), as training measured it for the model
     version `model` is (engine-side reading of trainer/versions.py's records): {} for a base model
     or a version trained before it was measured."""
+    record = _version_record(store, library_path, model)
+    trusts = json.loads(record.metrics).get(TEXT_TRUST_METRIC, {}) if record is not None else {}
+    return {str(text): float(value) for text, value in trusts.items()}
+
+
+def version_tag_crops(store: Store, library_path: Path, model: ModelSpec) -> dict[str, TagCrops]:
+    """The tags' crops training measured for the model version `model` is ({} for a base model)."""
+    record = _version_record(store, library_path, model)
+    return tag_crops.load(library_path / record.path) if record is not None else {}
+
+
+def _version_record(store: Store, library_path: Path, model: ModelSpec) -> VersionRecord | None:
     if not model.pretrained or not model.pretrained.endswith(".safetensors"):
-        return {}
+        return None
     folder = Path(model.pretrained).resolve().parent
-    for record in store.versions.all():
-        if (library_path.resolve() / record.path) == folder:
-            trusts = json.loads(record.metrics).get(TEXT_TRUST_METRIC, {})
-            return {str(text): float(value) for text, value in trusts.items()}
-    return {}
+    return next((r for r in store.versions.all() if (library_path.resolve() / r.path) == folder), None)
 
 
 def ranking_auc(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> float:
@@ -480,11 +490,13 @@ class TagStage:
         held_out: Mapping[str, float] | None = None,
         model: str | None = None,
         folder: Path | None = None,
+        crops: Mapping[str, TagCrops] | None = None,
     ):
         self.store = store
         self.calibrator = calibrator
         self.config = config
         self.held_out = dict(held_out or {})
+        self.crops = dict(crops or {})  # tag text -> its crops, measured by training (tag_crops.py)
         self.model = model  # the key the photos' patch grids are stored under (None: not read)
         self.folder = folder  # where fits are kept between processes (engine/tag_fits.py; None: not kept)
         self._fits: OrderedDict[tuple, Fitted] = OrderedDict()
@@ -544,11 +556,14 @@ class TagStage:
         """The rows of `table` the tag's scorers are fitted and calibrated against (sample_rows)."""
         return sample_rows(table, self.config.probe.max_negatives, self.config.probe.seed)
 
-    def odds(self, texts: list[str], pool: Pool, tagged_rows: np.ndarray, sample: np.ndarray) -> np.ndarray:
+    def odds(
+        self, texts: list[str], pool: Pool, tagged_rows: np.ndarray, sample: np.ndarray, with_crops: bool = True
+    ) -> np.ndarray:
         """The log-odds that each photo of the pool shows what the photos at `tagged_rows` of its
         table show (those carrying `texts`, whose highlight boxes the window cache reads), fitted
         against the table's `sample` (self.sample): the scorers of the global vectors, with the
-        window cache mixed in for the candidates they rank highest."""
+        window cache mixed in for the candidates they rank highest, and training's crops of the tag
+        (tag_crops.py) for the photos it measured, unless `with_crops` is False."""
         table = pool.table
         fitted, new, name = self._fit_of(texts, table, tagged_rows, sample)
         odds = np.zeros(len(pool), np.float32) if fitted.scorer is None else fitted.scorer.log_odds(pool.vectors)
@@ -558,7 +573,22 @@ class TagStage:
             new = new or len(fitted.windows.odds) > scored
         if new and self.folder is not None:  # a new fit, or new candidates' window log-odds
             tag_fits.save(self.folder, name, fitted)
+        crops = self.crops.get(texts[0]) if with_crops and len(texts) == 1 else None
+        if crops is not None and crops.weight > 0:
+            have, crop_odds = crops.log_odds([table.hashes[r] for r in pool.rows])
+            odds = odds.copy()
+            odds[have] = (1 - crops.weight) * odds[have] + crops.weight * crop_odds
         return odds
+
+    def instant_odds(self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray) -> np.ndarray:
+        """`odds` of every photo of `table`, without training's crops (what they are measured on)."""
+        pool = Pool(table, np.arange(len(table)), np.zeros(len(table), np.float32))
+        return self.odds(texts, pool, tagged_rows, self.sample(table), with_crops=False)
+
+    def highlight_boxes(self, texts: list[str], table: PhotoTable, rows: np.ndarray) -> dict[str, Box]:
+        """content hash -> the highlight box (fractions of the photo) of the photos at `rows`
+        that have one for a tag among `texts`."""
+        return self._boxes(texts, [table.hashes[r] for r in rows])
 
     def window_scorer(self, text: str, table: PhotoTable) -> WindowScorer | None:
         """The window cache search fits for a query naming the tag `text` (kept fits are reused), or
@@ -762,6 +792,7 @@ __all__ = [
     "text_trust",
     "trust_of_auc",
     "tag_texts",
+    "version_tag_crops",
     "version_text_trusts",
     "tags_of",
 ]

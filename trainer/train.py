@@ -21,6 +21,7 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from engine import tag_crops
 from engine.calibration import Calibrator
 from engine.config import ModelSpec
 from engine.encoder import Encoder
@@ -37,6 +39,7 @@ from engine.forward import pool_positions
 from engine.library import Library
 from engine.photo_table import PhotoTable
 from engine.search import Pool
+from engine.tag_crops import TagCrops
 from engine.tags import (
     STOPWORDS,
     TEXT_TRUST_METRIC,
@@ -90,6 +93,8 @@ NAME_TEMPLATES = ("{}", "a photo of {}", "{} in a picture")
 _DEFAULT_LR = {"names": 2e-2, "text": 1e-4, "lora": 1e-4, "full": 1e-5}
 _FROM_SCRATCH_LR = {"names": 2e-2, "text": 3e-4, "lora": 3e-4, "full": 3e-4}
 _MAX_TEXTS_PER_STEP = 64
+# Names whose candidates training cuts out and looks at up close (engine/tag_crops.py), the most tagged first.
+MAX_CROP_TAGS = 20
 
 DECISIONS = ("activated", "kept", "refused")
 
@@ -244,20 +249,29 @@ class TrainResult:
     fit_starts: tuple[int, ...] = ()  # where each fit's steps begin in `losses` (the last: the model's)
     # How far search trusts the new model's text for each tag (0..1; TagStage's held-out text trust)
     text_trust: dict[str, float] = field(default_factory=dict)
+    seen_up_close: tuple[str, ...] = ()  # the tags whose candidates it cut out (engine/tag_crops.py)
 
     def search_note(self) -> str:
         """What the new model changes in searches for the tags, in plain words ("" if untold)."""
+        notes = []
         trusted = sorted(((v, t) for t, v in self.text_trust.items() if v > 0), reverse=True)
-        if not self.text_trust:
-            return ""
-        if not trusted:
-            return (
+        if trusted:
+            names = ", ".join(f"{t} ({v:.2f})" for v, t in trusted[:5])
+            more = f" and {len(trusted) - 5} more" if len(trusted) > 5 else ""
+            notes.append(f"Searches for {names}{more} now also follow the trained model (how far, from 0 to 1).")
+        if self.seen_up_close:
+            names = ", ".join(self.seen_up_close[:5])
+            more = f" and {len(self.seen_up_close) - 5} more" if len(self.seen_up_close) > 5 else ""
+            notes.append(
+                f"Searches for {names}{more} now also compare the object in each likely photo, "
+                "cut out and seen up close, with the ones you tagged."
+            )
+        if not notes and self.text_trust:
+            notes.append(
                 "Your tagged photos still find their look-alikes better than the trained model does, "
                 "so searches for your tags rank as before."
             )
-        names = ", ".join(f"{t} ({v:.2f})" for v, t in trusted[:5])
-        more = f" and {len(trusted) - 5} more" if len(trusted) > 5 else ""
-        return f"Searches for {names}{more} now also follow the trained model (how far, from 0 to 1)."
+        return " ".join(notes)
 
     def to_json(self) -> dict:
         return {
@@ -271,6 +285,7 @@ class TrainResult:
             "seconds": round(self.seconds, 3),
             "steps": self.steps,
             "text_trust": self.text_trust,
+            "seen_up_close": list(self.seen_up_close),
         }
 
 
@@ -540,6 +555,9 @@ def train(
     after = _metrics(after_scores, after_ranks, config, len(untagged), agreement)
     verdict = judge(before_scores, after_scores, agreement, config)
 
+    crops = _measure_crops(library, photos, encoder) if use_stored else {}
+    if cancel is not None and cancel.is_set():
+        return _cancelled(run, current, encoder)
     report(TrainProgress("saving", elapsed=time.monotonic() - began))
     deltas = weight_deltas(model, run.base_state)
     losses = run.losses
@@ -549,6 +567,7 @@ def train(
                "final_loss": losses[-1] if losses else None, TEXT_TRUST_METRIC: text_trust}  # fmt: skip
     record = {**asdict(config), "base_model": {"name": base.name, "pretrained": base.pretrained}}
     version = versions.create_version(library, base, deltas, record, metrics, config.mix)
+    tag_crops.save(version.path, crops)
     activated = verdict.decision == "activated" or config.force
     reembedding = False
     if activated:
@@ -570,6 +589,7 @@ def train(
         verdict,
         tuple(run.fit_starts),
         text_trust,
+        tuple(sorted(t for t, c in crops.items() if c.weight > 0)),
     )
 
 
@@ -613,6 +633,21 @@ def _fit_model(
         {k: v + config.mix * deltas[k] if k in deltas else v for k, v in run.base_state.items()}
     )
     return mixed
+
+
+def _measure_crops(library: Library, photos: Sequence[TaggedPhoto], encoder: Encoder) -> dict[str, TagCrops]:
+    """Each name's candidates seen up close (engine/tag_crops.py): the one-word tags of at least 3
+    photos, the MAX_CROP_TAGS most tagged (each costs about CROP_CANDIDATES + CROP_NEGATIVES
+    photos decoded and encoded)."""
+    counts = Counter(t for p in photos for t in p.texts if len(t.split()) == 1)
+    tables, _, stages = library.search_parts()
+    stage = next(s for s in stages if isinstance(s, TagStage))
+    out = {}
+    for text, count in counts.most_common(MAX_CROP_TAGS):
+        found = tag_crops.measure(stage, tables.current(), text, encoder) if count >= 3 else None
+        if found is not None:
+            out[text] = found
+    return out
 
 
 def _cancelled(run: _Run, current: nn.Module, encoder: Encoder) -> TrainResult:

@@ -23,6 +23,7 @@ from personal_bench import (
 )
 from personal_world import average_precision, make_concepts, personal_world
 
+from engine import tag_crops
 from engine.search import Query
 from engine.tags import TEXT_TRUST_METRIC, Highlight, add_tag, text_trust
 from trainer import versions
@@ -71,10 +72,11 @@ def test_one_name_found_at_once_then_trained_with_highlights(tmp_path, make_pret
     keys, library = wl.vectors(wl.tagged["rex"]), wl.vectors(wl.paths)
     assert held_out < text_trust(name, keys, library) - 0.3, held_out
     assert result.text_trust == {"rex": held_out}  # what the result says to the user
-    if held_out == 0:
-        assert "searches for your tags rank as before" in result.search_note()
-    else:
-        assert f"rex ({held_out:.2f})" in result.search_note()
+    # Training also looked at the tag's candidates up close, and keeps that with the version.
+    crops = tag_crops.load(versions.get_version(wl.library, result.version).path)
+    assert set(crops) == {"rex"} and crops["rex"].weight > 0
+    assert (f"rex ({held_out:.2f})" in result.search_note()) == (held_out > 0)
+    assert result.seen_up_close == ("rex",) and "seen up close" in result.search_note()
     assert trained["search"] >= instant["search"] - 0.01, (instant, trained)
     # ... and nothing else moved: texts without the name encode exactly as before.
     assert generic_map(wl) == pytest.approx(generic_before, abs=1e-6)
@@ -217,5 +219,10 @@ def test_the_result_says_how_far_search_follows_each_trained_tag():
     result = TrainResult(1, empty, empty, True, text_trust={"rex": 0.0, "max": 0.35, "bo": 0.1})
     assert result.search_note() == (
         "Searches for max (0.35), bo (0.10) now also follow the trained model (how far, from 0 to 1)."
+    )
+    result = TrainResult(1, empty, empty, True, text_trust={"rex": 0.0}, seen_up_close=("rex",))
+    assert result.search_note() == (
+        "Searches for rex now also compare the object in each likely photo, cut out and seen up close, "
+        "with the ones you tagged."
     )
     assert TrainResult(1, empty, empty, True).search_note() == ""

@@ -1,0 +1,62 @@
+"""Tag crops: training's close look at a tag's candidates (engine/tag_crops.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from personal_bench import build_library, tag_ap
+from personal_world import make_concepts, personal_world
+from PIL import Image
+
+from engine import tag_crops
+from engine.tag_crops import TagCrops, cut
+from engine.tags import TagStage
+
+
+def test_a_cut_grows_the_box_and_stays_inside_the_photo():
+    image = Image.new("RGB", (100, 50))
+    assert cut(image, (0.1, 0.2, 0.5, 0.6)).size == (52, 26)  # 40 x 20, grown by 6 and 3 a side
+    assert cut(image, (0.9, 0.9, 1.0, 1.0)).size == (12, 6)  # clipped at the right and bottom
+    assert cut(image, (0.5, 0.5, 0.5, 0.5)).size == (1, 1)  # never empty
+
+
+def test_kept_crops_come_back_and_a_broken_file_is_ignored(tmp_path):
+    rng = np.random.default_rng(0)
+    crops = TagCrops(
+        rng.normal(size=(3, 8)).astype(np.float32), ("a", "b"), np.eye(2, 8, dtype=np.float32), 0.2, -5.0, 0.6
+    )
+    tag_crops.save(tmp_path, {"rex": crops})
+    back = tag_crops.load(tmp_path)["rex"]
+    assert back.hashes == ("a", "b") and (back.slope, back.middle, back.weight) == (0.2, -5.0, 0.6)
+    np.testing.assert_array_equal(back.keys, crops.keys)
+    have, odds = back.log_odds(["b", "zzz", "a"])
+    assert have.tolist() == [True, False, True] and odds.shape == (2,)
+    (tmp_path / tag_crops.FILE_NAME).write_bytes(b"not an npz")
+    assert tag_crops.load(tmp_path) == {}
+    assert tag_crops.load(tmp_path / "missing") == {}
+
+
+@pytest.mark.parametrize("seed", [213, 215])
+def test_seen_up_close_the_tag_is_told_from_its_shape_look_alikes(
+    tmp_path, make_library, personal_encoder, seed
+):
+    """Rex's colours, pattern and accent on another outline rank beside Rex on the 8 x 8 grid;
+    cut out and seen whole, the outline shows. Measured (2026-11-24), AP of "rex" over the
+    untagged photos without -> with the crops: seed 213 0.907 -> 0.953, seed 215 0.649 -> 0.691."""
+    world = personal_world(make_concepts(["rex"], seed), seed=seed)
+    wl = build_library(world, tmp_path, lambda: make_library(encoder=personal_encoder))
+    tables, _, stages = wl.library.search_parts()
+    stage = next(s for s in stages if isinstance(s, TagStage))
+    without = tag_ap(wl, wl.search_scores("rex"), "rex")
+    crops = tag_crops.measure(stage, tables.current(), "rex", personal_encoder)
+    assert crops is not None and 0 < crops.weight <= tag_crops.CROP_WEIGHT
+    assert len(crops.hashes) == len(world.library)  # every untagged photo: fewer than CROP_CANDIDATES
+    stage.crops = {"rex": crops}
+    with_crops = tag_ap(wl, wl.search_scores("rex"), "rex")
+    print(f"seed {seed}: {without:.3f} -> {with_crops:.3f}")
+    assert with_crops > without + 0.02, (without, with_crops)
+    # A trust of 0 (keys that tell nothing) leaves search as it was.
+    stage.crops = {"rex": replace(crops, weight=0.0)}
+    assert tag_ap(wl, wl.search_scores("rex"), "rex") == without

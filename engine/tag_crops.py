@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +186,10 @@ def save(folder: Path, crops: Mapping[str, TagCrops]) -> None:
         arrays[f"hashes{i}"] = np.array(c.hashes, dtype=str)
         index.append({"text": text, "slope": c.slope, "middle": c.middle, "weight": c.weight})
     arrays["index"] = np.array(json.dumps(index))
-    np.savez(folder / FILE_NAME, **arrays)  # type: ignore[arg-type]
+    partial = folder / (FILE_NAME + ".partial")
+    with open(partial, "wb") as f:  # a kill mid-write leaves the partial file, never a broken one
+        np.savez(f, **arrays)  # type: ignore[arg-type]
+    os.replace(partial, folder / FILE_NAME)
 
 
 def load(folder: Path) -> dict[str, TagCrops]:
@@ -206,6 +211,6 @@ def load(folder: Path) -> dict[str, TagCrops]:
                 )
                 for i, item in enumerate(index)
             }
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         log.warning("tag crops in %s could not be read (%s): searches use the tags without them", folder, e)
         return {}

@@ -567,7 +567,11 @@ def train(
                "final_loss": losses[-1] if losses else None, TEXT_TRUST_METRIC: text_trust}  # fmt: skip
     record = {**asdict(config), "base_model": {"name": base.name, "pretrained": base.pretrained}}
     version = versions.create_version(library, base, deltas, record, metrics, config.mix)
-    tag_crops.save(version.path, crops)
+    try:
+        tag_crops.save(version.path, crops)
+    except OSError as e:  # the version stands without them: searches use its tags as before
+        log.warning("could not keep the tags' crops with version %d: %s", version.version, e)
+        crops = {}
     activated = verdict.decision == "activated" or config.force
     reembedding = False
     if activated:

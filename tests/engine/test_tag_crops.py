@@ -33,6 +33,9 @@ def test_kept_crops_come_back_and_a_broken_file_is_ignored(tmp_path):
     np.testing.assert_array_equal(back.keys, crops.keys)
     have, odds = back.log_odds(["b", "zzz", "a"])
     assert have.tolist() == [True, False, True] and odds.shape == (2,)
+    kept = (tmp_path / tag_crops.FILE_NAME).read_bytes()
+    (tmp_path / tag_crops.FILE_NAME).write_bytes(kept[: len(kept) // 2])  # cut short
+    assert tag_crops.load(tmp_path) == {}
     (tmp_path / tag_crops.FILE_NAME).write_bytes(b"not an npz")
     assert tag_crops.load(tmp_path) == {}
     assert tag_crops.load(tmp_path / "missing") == {}

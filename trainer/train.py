@@ -94,7 +94,7 @@ _DEFAULT_LR = {"names": 2e-2, "text": 1e-4, "lora": 1e-4, "full": 1e-5}
 _FROM_SCRATCH_LR = {"names": 2e-2, "text": 3e-4, "lora": 3e-4, "full": 3e-4}
 _MAX_TEXTS_PER_STEP = 64
 # Names whose candidates training cuts out and looks at up close (engine/tag_crops.py), the most tagged first.
-MAX_CROP_TAGS = 20
+MAX_CROP_TAGS = 10
 
 DECISIONS = ("activated", "kept", "refused")
 
@@ -159,7 +159,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainProgress:
-    """Where a run stands: phase is preparing, training, evaluating, saving or done."""
+    """Where a run stands: phase is preparing, training, evaluating, close-ups (engine/tag_crops.py;
+    step of total tags), saving or done."""
 
     phase: str
     step: int = 0
@@ -555,7 +556,7 @@ def train(
     after = _metrics(after_scores, after_ranks, config, len(untagged), agreement)
     verdict = judge(before_scores, after_scores, agreement, config)
 
-    crops = _measure_crops(library, photos, encoder) if use_stored else {}
+    crops = _measure_crops(library, photos, encoder, report, cancel) if use_stored else {}
     if cancel is not None and cancel.is_set():
         return _cancelled(run, current, encoder)
     report(TrainProgress("saving", elapsed=time.monotonic() - began))
@@ -639,16 +640,26 @@ def _fit_model(
     return mixed
 
 
-def _measure_crops(library: Library, photos: Sequence[TaggedPhoto], encoder: Encoder) -> dict[str, TagCrops]:
+def _measure_crops(
+    library: Library,
+    photos: Sequence[TaggedPhoto],
+    encoder: Encoder,
+    report: TrainProgressCallback,
+    cancel: threading.Event | None,
+) -> dict[str, TagCrops]:
     """Each name's candidates seen up close (engine/tag_crops.py): the one-word tags of at least 3
     photos, the MAX_CROP_TAGS most tagged (each costs about CROP_CANDIDATES + CROP_NEGATIVES
     photos decoded and encoded)."""
     counts = Counter(t for p in photos for t in p.texts if len(t.split()) == 1)
+    names = [text for text, count in counts.most_common(MAX_CROP_TAGS) if count >= 3]
     tables, _, stages = library.search_parts()
     stage = next(s for s in stages if isinstance(s, TagStage))
     out = {}
-    for text, count in counts.most_common(MAX_CROP_TAGS):
-        found = tag_crops.measure(stage, tables.current(), text, encoder) if count >= 3 else None
+    for done, text in enumerate(names):
+        if cancel is not None and cancel.is_set():
+            break
+        report(TrainProgress("close-ups", done, len(names)))
+        found = tag_crops.measure(stage, tables.current(), text, encoder)
         if found is not None:
             out[text] = found
     return out

@@ -420,6 +420,7 @@ class TrainingDialog(QDialog):
                 {
                     "preparing": "Preparing…",
                     "evaluating": "Checking the result on photos it did not learn from…",
+                    "close-ups": "Looking at each tag's likeliest photos up close…",
                     "saving": "Saving…",
                 }.get(p.phase, p.phase.capitalize() + "…")
             )

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import PhotoError
-from .tag_scoring import soft_max
+from .tag_scoring import auc, cache_affinity, calibration, soft_max
 from .tag_windows import out_of_crop, square_crop, view_boxes, view_similarities
 
 if TYPE_CHECKING:
@@ -67,15 +67,13 @@ class TagCrops:
     middle: float
     weight: float
 
-    def affinity(self, vectors: np.ndarray) -> np.ndarray:
-        return soft_max(CROP_SHARPNESS * (vectors @ self.keys.T - 1.0))
-
     def log_odds(self, hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(which of `hashes` have a crop, their log-odds)."""
         row = {h: i for i, h in enumerate(self.hashes)}
         have = np.array([h in row for h in hashes], bool)
         at = [row[h] for h, ok in zip(hashes, have, strict=True) if ok]
-        odds = self.slope * (self.affinity(self.vectors[at]) - self.middle) if at else np.zeros(0, np.float32)
+        affinity = cache_affinity(self.keys, self.vectors[at], CROP_SHARPNESS) if at else np.zeros(0)
+        odds = self.slope * (affinity - self.middle)
         return have, odds.astype(np.float32)
 
 
@@ -95,57 +93,44 @@ def measure(
         return None
     boxes = {**stage.located_boxes(text, table), **stage.highlight_boxes([text], table, tagged_rows)}
     keyed = [r for r in tagged_rows if table.hashes[r] in boxes]
-    keys = _encode(encoder, [(table.paths[r][0], boxes[table.hashes[r]]) for r in keyed])
+    keys, _ = _encode(encoder, [(table.paths[r][0], boxes[table.hashes[r]]) for r in keyed])
     if len(keys) < 3:
         return None
     odds = stage.instant_odds([text], table, tagged_rows)
     odds[tagged_rows] = -np.inf
     candidates = np.argsort(-odds)[: min(CROP_CANDIDATES, len(table) - len(tagged_rows))]
     sample = np.setdiff1d(stage.sample(table), np.concatenate([tagged_rows, candidates]))
-    negatives = (
-        sample[np.linspace(0, len(sample) - 1, min(CROP_NEGATIVES, len(sample))).astype(int)]
-        if len(sample)
-        else sample
-    )
+    spread = np.linspace(0, len(sample) - 1, min(CROP_NEGATIVES, len(sample))).astype(int)
+    negatives = sample[spread] if len(sample) else sample
     rows = np.concatenate([candidates, negatives]).astype(np.int64)
     grids = stage.store.grids.of(str(stage.model), [table.hashes[r] for r in rows])
     rows = np.array([r for r in rows if table.hashes[r] in grids], np.int64)
     if not len(rows):
         return None
+    # Each photo's best view (the window cache's soft maximum over its keys), as a box of the photo.
     stacked = np.stack([grids[table.hashes[r]] for r in rows])
     views = soft_max(
-        scorer.sharpness * (view_similarities(stacked, scorer.keys, scorer.sizes, scorer.step) - 1.0)
+        scorer.sharpness * (view_similarities(stacked, scorer.keys, scorer.sizes, scorer.step) - 1)
     )
-    where = view_boxes(scorer.sizes, stacked.shape[1], stacked.shape[2], scorer.step)[
-        np.argmax(views, axis=1)
-    ]
+    where = view_boxes(scorer.sizes, stacked.shape[1], stacked.shape[2], scorer.step)[views.argmax(axis=1)]
     sizes = stage.store.photos.sizes_by_hash(table.hashes[r] for r in rows)
     cuts = [
         (table.paths[r][0], out_of_crop(tuple(box), square_crop(sizes.get(table.hashes[r]))))  # type: ignore[arg-type]
         for r, box in zip(rows, where, strict=True)
     ]
-    vectors = _encode(encoder, cuts)
-    if len(vectors) < len(rows):  # a photo that could not be read again: measure without it
-        return None
+    vectors, read = _encode(encoder, cuts)
+    rows = rows[read]  # a photo that can no longer be read is left out
     is_negative = np.isin(rows, negatives)
-    own = _left_out_affinity(keys)
-    crops = TagCrops(
-        keys, tuple(table.hashes[r] for r in rows[~is_negative]), vectors[~is_negative], 1.0, 0.0, 0.0
-    )
-    below = crops.affinity(vectors[is_negative]) if is_negative.any() else crops.affinity(vectors)
-    spread = float(own.mean() - below.mean())
-    if spread <= 0:
+    if not len(vectors):
         return None
-    auc = float(np.mean(own[:, None] > below[None, :]) + 0.5 * np.mean(own[:, None] == below[None, :]))
-    trust = trust_of_auc(auc, len(own), len(below))
-    middle = float((own.mean() + below.mean()) / 2)
-    return TagCrops(crops.keys, crops.hashes, crops.vectors, 4.0 / spread, middle, CROP_WEIGHT * trust)
-
-
-def _left_out_affinity(keys: np.ndarray) -> np.ndarray:
-    logits = CROP_SHARPNESS * (keys @ keys.T - 1.0)
-    np.fill_diagonal(logits, -np.inf)
-    return soft_max(logits)
+    # Calibrated against the library sample's cut-outs; in a library small enough for every photo
+    # to be a candidate, against all of them (mostly not the tag, as a library is).
+    below = cache_affinity(keys, vectors[is_negative] if is_negative.any() else vectors, CROP_SHARPNESS)
+    own = cache_affinity(keys, keys, CROP_SHARPNESS, own=True)
+    middle, slope = calibration(own, below)
+    trust = trust_of_auc(auc(own, below), len(own), len(below))
+    hashes = tuple(table.hashes[r] for r in rows[~is_negative])
+    return TagCrops(keys, hashes, vectors[~is_negative], slope, middle, CROP_WEIGHT * trust)
 
 
 def cut(image: Image.Image, box: Box, pad: float = CROP_PAD) -> Image.Image:
@@ -158,23 +143,26 @@ def cut(image: Image.Image, box: Box, pad: float = CROP_PAD) -> Image.Image:
     return image.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
 
 
-def _encode(encoder: Encoder, cuts: Sequence[tuple[str, Box]], batch: int = 32) -> np.ndarray:
-    """Unit vectors of the cut-outs (path, box); photos that cannot be read are left out."""
+def _encode(
+    encoder: Encoder, cuts: Sequence[tuple[str, Box]], batch: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of the cut-outs (path, box) that could be read, and which those were."""
     from .photos import thumbnail
 
-    out = []
+    out, read = [], np.zeros(len(cuts), bool)
     for start in range(0, len(cuts), batch):
         pixels = []
-        for path, box in cuts[start : start + batch]:
+        for at, (path, box) in enumerate(cuts[start : start + batch], start):
             try:
                 image = thumbnail(path, DECODE_SIZE).convert("RGB")
             except (PhotoError, OSError) as e:
                 log.info("tag crops: %s left out: %s", path, e)
                 continue
             pixels.append(encoder.preprocess_array(cut(image, box)))
+            read[at] = True
         if pixels:
             out.append(np.asarray(encoder.encode_images(np.stack(pixels)), np.float32))
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    return (np.concatenate(out) if out else np.zeros((0, 0), np.float32)), read
 
 
 def save(folder: Path, crops: Mapping[str, TagCrops]) -> None:

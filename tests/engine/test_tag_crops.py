@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -63,3 +64,7 @@ def test_seen_up_close_the_tag_is_told_from_its_shape_look_alikes(
     # A trust of 0 (keys that tell nothing) leaves search as it was.
     stage.crops = {"rex": replace(crops, weight=0.0)}
     assert tag_ap(wl, wl.search_scores("rex"), "rex") == without
+    # A photo gone since it was indexed is left out; the rest are measured.
+    os.remove(wl.paths[0])
+    again = tag_crops.measure(stage, tables.current(), "rex", personal_encoder)
+    assert again is not None and len(again.hashes) == len(world.library) - 1

@@ -104,7 +104,16 @@ class PhotoTable:
 
     def rows_of_hashes(self, hashes: set[str]) -> np.ndarray:
         """Row numbers of the labels with these content hashes, ascending."""
-        return np.array([row for row, h in enumerate(self.hashes) if h in hashes], np.int64)
+        row = self.row_of_hash()
+        return np.array(sorted(row[h] for h in hashes if h in row), np.int64)
+
+    def row_of_hash(self) -> dict[str, int]:
+        """content hash -> row (one label per content), built once per table."""
+        cached = self.__dict__.get("_by_hash")
+        if cached is None:
+            cached = {h: row for row, h in enumerate(self.hashes)}
+            object.__setattr__(self, "_by_hash", cached)
+        return cached
 
 
 class PhotoTables:

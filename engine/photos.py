@@ -19,13 +19,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError, features
 
 from .errors import PhotoError
 from .raw import RAW_SUFFIXES, read_raw
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -274,13 +276,24 @@ def _thumbnail_target(stored: tuple[int, int], size: int) -> tuple[int, int] | N
 
 def read_metadata(source: Source, *, path_for_errors: str | None = None) -> PhotoMeta:
     """The photo's metadata from its header, without decoding pixels. Raises PhotoError."""
+    return _from_header(source, path_for_errors, _metadata_from)
+
+
+def _from_header(
+    source: Source,
+    path_for_errors: str | None,
+    read: Callable[[Image.Exif | None, tuple[int, int], int], _T],
+) -> _T:
+    """read(EXIF, stored size, orientation) of the photo, from its header (no pixels decoded), while
+    the file is open. Raises PhotoError."""
     label = _label(source, path_for_errors)
     if _suffix(label) in RAW_SUFFIXES:
         with _reasons(label):
             raw = read_raw(_read_bytes(source, label), label, pixels=False)
-        return _metadata_from(raw.exif, (raw.width, raw.height), raw.orientation)
+        return read(raw.exif, (raw.width, raw.height), raw.orientation)
     with _opened(source, label) as im, _reasons(label):
-        return _metadata(im)
+        exif = _exif(im)
+        return read(exif, im.size, _orientation(exif))
 
 
 @dataclass(frozen=True)
@@ -298,13 +311,10 @@ class Exposure:
 def read_exposure(source: Source, *, path_for_errors: str | None = None) -> Exposure:
     """The photo's exposure from its header (read when a photo is shown, not stored in the
     library). Raises PhotoError."""
-    label = _label(source, path_for_errors)
-    if _suffix(label) in RAW_SUFFIXES:
-        with _reasons(label):
-            exif = read_raw(_read_bytes(source, label), label, pixels=False).exif
-    else:
-        with _opened(source, label) as im, _reasons(label):
-            exif = _exif(im)
+    return _from_header(source, path_for_errors, lambda exif, _size, _orientation: _exposure(exif))
+
+
+def _exposure(exif: Image.Exif | None) -> Exposure:
     if exif is None:
         return Exposure()
     sub = _ifd(exif, _EXIF_IFD)

@@ -19,6 +19,7 @@ Measured on the personal worlds (docs/personal-tags.md): see "Tag crops" there.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -67,14 +68,23 @@ class TagCrops:
     middle: float
     weight: float
 
-    def log_odds(self, hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(which of `hashes` have a crop, their log-odds)."""
-        row = {h: i for i, h in enumerate(self.hashes)}
-        have = np.array([h in row for h in hashes], bool)
-        at = [row[h] for h, ok in zip(hashes, have, strict=True) if ok]
-        affinity = cache_affinity(self.keys, self.vectors[at], CROP_SHARPNESS) if at else np.zeros(0)
-        odds = self.slope * (affinity - self.middle)
-        return have, odds.astype(np.float32)
+    @functools.cached_property
+    def odds(self) -> np.ndarray:
+        """(N,) the log-odds of each of `hashes`."""
+        return (self.slope * (cache_affinity(self.keys, self.vectors, CROP_SHARPNESS) - self.middle)).astype(
+            np.float32
+        )
+
+    def log_odds(self, table: PhotoTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of the `table`'s `rows` have a crop, their log-odds)."""
+        row_of = table.row_of_hash()
+        at = np.array([row_of.get(h, -1) for h in self.hashes], np.int64)
+        known = at >= 0
+        every = np.full(len(table), np.nan, np.float32)
+        every[at[known]] = self.odds[known]
+        picked = every[rows]
+        have = ~np.isnan(picked)
+        return have, picked[have]
 
 
 def measure(

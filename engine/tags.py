@@ -575,7 +575,7 @@ class TagStage:
             tag_fits.save(self.folder, name, fitted)
         crops = self.crops.get(texts[0]) if with_crops and len(texts) == 1 else None
         if crops is not None and crops.weight > 0:
-            have, crop_odds = crops.log_odds([table.hashes[r] for r in pool.rows])
+            have, crop_odds = crops.log_odds(table, pool.rows)
             odds = odds.copy()
             odds[have] = (1 - crops.weight) * odds[have] + crops.weight * crop_odds
         return odds

@@ -257,15 +257,12 @@ class TrainResult:
         notes = []
         trusted = sorted(((v, t) for t, v in self.text_trust.items() if v > 0), reverse=True)
         if trusted:
-            names = ", ".join(f"{t} ({v:.2f})" for v, t in trusted[:5])
-            more = f" and {len(trusted) - 5} more" if len(trusted) > 5 else ""
-            notes.append(f"Searches for {names}{more} now also follow the trained model (how far, from 0 to 1).")
+            names = _some([f"{t} ({v:.2f})" for v, t in trusted])
+            notes.append(f"Searches for {names} now also follow the trained model (how far, from 0 to 1).")
         if self.seen_up_close:
-            names = ", ".join(self.seen_up_close[:5])
-            more = f" and {len(self.seen_up_close) - 5} more" if len(self.seen_up_close) > 5 else ""
             notes.append(
-                f"Searches for {names}{more} now also compare the object in each likely photo, "
-                "cut out and seen up close, with the ones you tagged."
+                f"Searches for {_some(self.seen_up_close)} now also compare the object in each likely "
+                "photo, cut out and seen up close, with the ones you tagged."
             )
         if not notes and self.text_trust:
             notes.append(
@@ -288,6 +285,12 @@ class TrainResult:
             "text_trust": self.text_trust,
             "seen_up_close": list(self.seen_up_close),
         }
+
+
+def _some(items: Sequence[str], shown: int = 5) -> str:
+    """ "a, b, c and 4 more": the first `shown` of `items`."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
 
 
 @dataclass

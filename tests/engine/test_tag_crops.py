@@ -12,6 +12,7 @@ from personal_world import make_concepts, personal_world
 from PIL import Image
 
 from engine import tag_crops
+from engine.photo_table import PhotoTable
 from engine.tag_crops import TagCrops, cut
 from engine.tags import TagStage
 
@@ -32,7 +33,11 @@ def test_kept_crops_come_back_and_a_broken_file_is_ignored(tmp_path):
     back = tag_crops.load(tmp_path)["rex"]
     assert back.hashes == ("a", "b") and (back.slope, back.middle, back.weight) == (0.2, -5.0, 0.6)
     np.testing.assert_array_equal(back.keys, crops.keys)
-    have, odds = back.log_odds(["b", "zzz", "a"])
+    hashes = ("b", "zzz", "a")
+    table = PhotoTable(
+        (0, 0), np.arange(3), np.zeros((3, 8), np.float32), np.ones(3), np.zeros(3), hashes, (("p",),) * 3
+    )
+    have, odds = back.log_odds(table, np.arange(3))
     assert have.tolist() == [True, False, True] and odds.shape == (2,)
     kept = (tmp_path / tag_crops.FILE_NAME).read_bytes()
     (tmp_path / tag_crops.FILE_NAME).write_bytes(kept[: len(kept) // 2])  # cut short

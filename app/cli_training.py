@@ -296,9 +296,11 @@ def cmd_train(args: argparse.Namespace) -> int:
           f" (gain {v.gain:+.3f} ± {v.se:.3f} over {v.measurements} fold-tag measurements),"
           f" recall@{a.k} {b.recall_at_k:.2f} -> {a.recall_at_k:.2f},"
           f" generic-query agreement {agreement}.")  # fmt: skip
+    if result.close_ups is not None:
+        print(result.close_ups.summary())
     if result.activated:
         extra = " Run `viewfinder index` to re-embed the photos." if result.reembedding else ""
-        forced = " (forced)" if v.decision != "activated" else ""
+        forced = " (forced)" if not result.clearly_better else ""
         print(f"Switched on{forced}.{extra} Undo with `viewfinder model rollback`.")
         if result.search_note():
             print(result.search_note())

@@ -8,18 +8,25 @@ search has not: it decodes the photos the tag's search ranks first, cuts out the
 cache points at in each (a little larger: CROP_PAD), and runs the image tower on that crop alone,
 so the object fills the model's view. The tagged photos' objects (their highlight boxes, or where
 the window cache located them) are cut out the same way and are the keys. A candidate's crop score
-is the cache's soft maximum over the keys (Tip-Adapter's affinity at sharpness 30, as the global
-cache), calibrated like the other scorers (the keys, each left out of its own score, -> +2; a
-sample of the library, also cut at its best views, -> -2) and trusted as far as it tells the two
-apart (trust_of_auc). Search mixes its log-odds into the tag's, CROP_WEIGHT x trust to the rest,
-for the photos that have a crop; photos indexed after training keep the tag's own log-odds.
+is the mean of two log-odds (CropScorer):
+- the cache's soft maximum over the keys (Tip-Adapter's affinity at sharpness 30, as the global
+  cache), calibrated like the other scorers (the keys, each left out of its own score, -> +2; a
+  sample of the library, also cut at its best views, -> -2);
+- a linear probe of the keys against every cut-out (candidates and sample), cross-fitted: the
+  candidates hold the tag's untagged photos among its look-alikes, and a classifier of tagged
+  against unlabelled photos ranks them as one of the tag against the rest would (Elkan and Noto),
+  as long as the tagged photos are a fair sample of the tag's. It weighs the few dimensions that
+  tell the object from its look-alikes, where the cache weighs all alike.
+It is trusted as far as the cache tells the keys from the sample (trust_of_auc). Search mixes its
+log-odds into the tag's, CROP_WEIGHT x trust to the rest, for the photos that have a crop; photos
+indexed after training keep the tag's own log-odds. Training also scores the held-out tagged
+photos' own cut-outs (CutOuts.views) by the keys of the rest, to measure what the crops add.
 
 Measured on the personal worlds (docs/personal-tags.md): see "Tag crops" there.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -32,7 +39,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import PhotoError
-from .tag_scoring import auc, cache_affinity, calibration, soft_max
+from .tag_scoring import (
+    Probe,
+    auc,
+    cache_affinity,
+    calibration,
+    cross_fitted_probe,
+    soft_max,
+    trust_of_auc,
+)
 from .tag_windows import out_of_crop, square_crop, view_boxes, view_similarities
 
 if TYPE_CHECKING:
@@ -51,29 +66,19 @@ CROP_NEGATIVES = 50  # library photos (the tag's calibration sample) cut out the
 CROP_PAD = 0.15  # each side of a cut-out grows by this share of the box
 CROP_SHARPNESS = 30.0
 CROP_WEIGHT = 0.6  # share of the crop log-odds in the tag's, at full trust
+PROBE_SHRINKAGE = 0.3  # the crop probe's ridge (fit_probe)
 DECODE_SIZE = 1024  # longest side decoded before cutting (a third of it still fills a 224 input)
 FILE_NAME = "tag-crops.npz"
 
 
 @dataclass(frozen=True)
 class TagCrops:
-    """One tag's crops: `keys` (K, D) of its tagged photos' objects, `vectors` (N, D) of the
-    candidates' (content `hashes`), and the calibration: log-odds = slope * (affinity - middle),
-    weighed by `weight` in the tag's log-odds."""
+    """One tag's crops as search uses them: the log-odds `odds` (N,) of the candidates (content
+    `hashes`) seen up close, weighed by `weight` in the tag's log-odds."""
 
-    keys: np.ndarray
     hashes: tuple[str, ...]
-    vectors: np.ndarray
-    slope: float
-    middle: float
+    odds: np.ndarray
     weight: float
-
-    @functools.cached_property
-    def odds(self) -> np.ndarray:
-        """(N,) the log-odds of each of `hashes`."""
-        return (self.slope * (cache_affinity(self.keys, self.vectors, CROP_SHARPNESS) - self.middle)).astype(
-            np.float32
-        )
 
     def log_odds(self, table: PhotoTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of the `table`'s `rows` have a crop, their log-odds)."""
@@ -86,25 +91,84 @@ class TagCrops:
         have = ~np.isnan(picked)
         return have, picked[have]
 
+    def mixed_into(self, odds: np.ndarray, table: PhotoTable, rows: np.ndarray) -> np.ndarray:
+        """The tag's log-odds `odds` of the `table`'s `rows`, with the crops' mixed in at `weight`."""
+        have, crop_odds = self.log_odds(table, rows)
+        odds = odds.copy()
+        odds[have] = (1 - self.weight) * odds[have] + self.weight * crop_odds
+        return odds
 
-def measure(
-    stage: TagStage,
-    table: PhotoTable,
-    text: str,
-    encoder: Encoder,
-) -> TagCrops | None:
-    """The crops of tag `text`, or None where its search has no window cache to point at objects
-    (too few photos, objects a cell wide, keys it does not trust) or nothing could be cut out."""
-    from .tags import trust_of_auc
 
+@dataclass(frozen=True)
+class CutOuts:
+    """A tag's photos cut out where its object is, and encoded (unit vectors): `keys` of its tagged
+    photos' objects (at their highlight or located boxes; content `key_hashes`), `views` of the same
+    photos cut at the window cache's best view, as the candidates are; `vectors` of the candidates
+    (the photos its search ranks first; `hashes`) and `negatives` of a library sample."""
+
+    key_hashes: tuple[str, ...]
+    keys: np.ndarray
+    views: np.ndarray
+    hashes: tuple[str, ...]
+    vectors: np.ndarray
+    negatives: np.ndarray
+
+    def scorer(self, keyed: np.ndarray | None = None) -> CropScorer:
+        """The crop scorer of the keys (those where `keyed`, a mask of them, is True)."""
+        keys = self.keys if keyed is None else self.keys[keyed]
+        # Calibrated against the library sample's cut-outs; in a library small enough for every
+        # photo to be a candidate, against all of them (mostly not the tag, as a library is).
+        below = self.negatives if len(self.negatives) else self.vectors
+        own = cache_affinity(keys, keys, CROP_SHARPNESS, own=True)
+        affinity = cache_affinity(keys, below, CROP_SHARPNESS)
+        middle, slope = calibration(own, affinity)
+        trust = trust_of_auc(auc(own, affinity), len(own), len(affinity))
+        unlabelled = np.concatenate([self.vectors, self.negatives])
+        probe = cross_fitted_probe(keys, unlabelled, PROBE_SHRINKAGE)
+        return CropScorer(keys, slope, middle, probe, CROP_WEIGHT * trust)
+
+    def crops(self) -> TagCrops:
+        """The candidates' crops scored by all the keys."""
+        scorer = self.scorer()
+        return TagCrops(self.hashes, scorer.log_odds(self.vectors), scorer.weight)
+
+
+@dataclass(frozen=True)
+class CropScorer:
+    """Log-odds that a cut-out shows the tag's object: the mean of the cache's over the `keys`
+    (calibrated: slope * (affinity - middle)) and a linear probe's of the keys against every
+    cut-out (`probe`); `weight` is their share in the tag's log-odds."""
+
+    keys: np.ndarray
+    slope: float
+    middle: float
+    probe: Probe
+    weight: float
+
+    def log_odds(self, vectors: np.ndarray) -> np.ndarray:
+        cache = self.slope * (cache_affinity(self.keys, vectors, CROP_SHARPNESS) - self.middle)
+        return ((cache + self.probe.slope * self.probe.logits(vectors)) / 2).astype(np.float32)
+
+
+def measure(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> TagCrops | None:
+    """The crops of tag `text` (cut_out's, scored by all its keys), or None where none are cut."""
+    cuts = cut_out(stage, table, text, encoder)
+    return cuts.crops() if cuts is not None else None
+
+
+def cut_out(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> CutOuts | None:
+    """The cut-outs of tag `text`, or None where its search has no window cache to point at
+    objects (too few photos, objects a cell wide, keys it does not trust) or too little could be
+    cut out."""
     scorer = stage.window_scorer(text, table)
     tagged_rows = table.rows_of_hashes(stage.store.tags.hashes_with([text]))
     if scorer is None or len(tagged_rows) < 3:
         return None
     boxes = {**stage.located_boxes(text, table), **stage.highlight_boxes([text], table, tagged_rows)}
-    keyed = [r for r in tagged_rows if table.hashes[r] in boxes]
-    keys, _ = _encode(encoder, [(table.paths[r][0], boxes[table.hashes[r]]) for r in keyed])
-    if len(keys) < 3:
+    keyed = np.array([r for r in tagged_rows if table.hashes[r] in boxes], np.int64)
+    keys, read = _encode(encoder, [(table.paths[r][0], boxes[table.hashes[r]]) for r in keyed])
+    keyed = keyed[read]
+    if len(keyed) < 3:
         return None
     odds = stage.instant_odds([text], table, tagged_rows)
     odds[tagged_rows] = -np.inf
@@ -112,11 +176,9 @@ def measure(
     sample = np.setdiff1d(stage.sample(table), np.concatenate([tagged_rows, candidates]))
     spread = np.linspace(0, len(sample) - 1, min(CROP_NEGATIVES, len(sample))).astype(int)
     negatives = sample[spread] if len(sample) else sample
-    rows = np.concatenate([candidates, negatives]).astype(np.int64)
+    rows = np.concatenate([candidates, negatives, keyed]).astype(np.int64)
     grids = stage.store.grids.of(str(stage.model), [table.hashes[r] for r in rows])
     rows = np.array([r for r in rows if table.hashes[r] in grids], np.int64)
-    if not len(rows):
-        return None
     # Each photo's best view (the window cache's soft maximum over its keys), as a box of the photo.
     stacked = np.stack([grids[table.hashes[r]] for r in rows])
     views = soft_max(
@@ -130,17 +192,19 @@ def measure(
     ]
     vectors, read = _encode(encoder, cuts)
     rows = rows[read]  # a photo that can no longer be read is left out
-    is_negative = np.isin(rows, negatives)
-    if not len(vectors):
+    kinds = np.isin(rows, candidates) + 2 * np.isin(rows, negatives)  # 1, 2, or 0: a tagged photo's view
+    if not (kinds == 1).any():
         return None
-    # Calibrated against the library sample's cut-outs; in a library small enough for every photo
-    # to be a candidate, against all of them (mostly not the tag, as a library is).
-    below = cache_affinity(keys, vectors[is_negative] if is_negative.any() else vectors, CROP_SHARPNESS)
-    own = cache_affinity(keys, keys, CROP_SHARPNESS, own=True)
-    middle, slope = calibration(own, below)
-    trust = trust_of_auc(auc(own, below), len(own), len(below))
-    hashes = tuple(table.hashes[r] for r in rows[~is_negative])
-    return TagCrops(keys, hashes, vectors[~is_negative], slope, middle, CROP_WEIGHT * trust)
+    views_of = dict(zip((table.hashes[r] for r in rows[kinds == 0]), vectors[kinds == 0], strict=True))
+    key_hashes = tuple(table.hashes[r] for r in keyed)
+    return CutOuts(
+        key_hashes,
+        keys,
+        np.stack([views_of.get(h, k) for h, k in zip(key_hashes, keys, strict=True)]),
+        tuple(table.hashes[r] for r in rows[kinds == 1]),
+        vectors[kinds == 1],
+        vectors[kinds == 2],
+    )
 
 
 def cut(image: Image.Image, box: Box, pad: float = CROP_PAD) -> Image.Image:
@@ -180,9 +244,8 @@ def save(folder: Path, crops: Mapping[str, TagCrops]) -> None:
     arrays: dict[str, np.ndarray] = {}
     index = []
     for i, (text, c) in enumerate(sorted(crops.items())):
-        arrays[f"keys{i}"], arrays[f"vectors{i}"] = c.keys, c.vectors
-        arrays[f"hashes{i}"] = np.array(c.hashes, dtype=str)
-        index.append({"text": text, "slope": c.slope, "middle": c.middle, "weight": c.weight})
+        arrays[f"odds{i}"], arrays[f"hashes{i}"] = c.odds, np.array(c.hashes, dtype=str)
+        index.append({"text": text, "weight": c.weight})
     arrays["index"] = np.array(json.dumps(index))
     partial = folder / (FILE_NAME + ".partial")
     with open(partial, "wb") as f:  # a kill mid-write leaves the partial file, never a broken one
@@ -200,11 +263,8 @@ def load(folder: Path) -> dict[str, TagCrops]:
             index = json.loads(str(data["index"]))
             return {
                 item["text"]: TagCrops(
-                    data[f"keys{i}"],
                     tuple(str(h) for h in data[f"hashes{i}"]),
-                    data[f"vectors{i}"],
-                    float(item["slope"]),
-                    float(item["middle"]),
+                    _kept_odds(data, i, item),
                     float(item["weight"]),
                 )
                 for i, item in enumerate(index)
@@ -212,3 +272,12 @@ def load(folder: Path) -> dict[str, TagCrops]:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         log.warning("tag crops in %s could not be read (%s): searches use the tags without them", folder, e)
         return {}
+
+
+def _kept_odds(data: Mapping[str, np.ndarray], i: int, item: dict) -> np.ndarray:
+    """The `i`th tag's kept log-odds; from a version trained before they were kept (2026-11-24),
+    its cache's over the kept keys and vectors."""
+    if f"odds{i}" in data:
+        return data[f"odds{i}"]
+    affinity = cache_affinity(data[f"keys{i}"], data[f"vectors{i}"], CROP_SHARPNESS)
+    return (item["slope"] * (affinity - item["middle"])).astype(np.float32)

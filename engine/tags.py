@@ -36,7 +36,7 @@ from .storage import Store
 from .storage.versions import VersionRecord
 from .tag_crops import TagCrops
 from .tag_fits import Fitted, Windows
-from .tag_scoring import ProbeConfig, TagScorer, auc, held_out_auc, tag_log_odds
+from .tag_scoring import ProbeConfig, TagScorer, auc, held_out_auc, tag_log_odds, trust_of_auc
 from .tag_windows import (
     SHAPE_SHARE,
     SHAPE_SHRINKAGE,
@@ -50,8 +50,6 @@ from .tag_windows import (
     view_sizes,
 )
 
-# Standard errors of a chance AUC that a text must clear before search trusts it (text_trust).
-TRUST_MARGIN = 2.0
 # The key, in a model version's metrics, of each tag's held-out text trust (written by training).
 TEXT_TRUST_METRIC = "text_trust"
 
@@ -436,13 +434,6 @@ def ranking_auc(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> fl
     return auc(keys @ vector, library @ vector)
 
 
-def trust_of_auc(auc: float, positives: int, negatives: int) -> float:
-    """2 * (AUC - 0.5), 0..1, less two standard errors of a chance AUC (its variance is
-    (1 / positives + 1 / negatives) / 12): only what a text does beyond luck on so few photos."""
-    chance = np.sqrt((1.0 / max(positives, 1) + 1.0 / max(negatives, 1)) / 12.0)
-    return float(np.clip(2.0 * (auc - 0.5 - TRUST_MARGIN * chance), 0.0, 1.0))
-
-
 def text_trust(vector: np.ndarray, keys: np.ndarray, library: np.ndarray) -> float:
     """How much the query text itself knows the tag, 0..1: trust_of_auc of its cosine at telling
     the tagged photos from the library. A name the model never learnt scores 0 and is left out
@@ -575,9 +566,7 @@ class TagStage:
             tag_fits.save(self.folder, name, fitted)
         crops = self.crops.get(texts[0]) if with_crops and len(texts) == 1 else None
         if crops is not None and crops.weight > 0:
-            have, crop_odds = crops.log_odds(table, pool.rows)
-            odds = odds.copy()
-            odds[have] = (1 - crops.weight) * odds[have] + crops.weight * crop_odds
+            odds = crops.mixed_into(odds, table, pool.rows)
         return odds
 
     def instant_odds(self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ from engine.forward import pool_positions
 from engine.library import Library
 from engine.photo_table import PhotoTable
 from engine.search import Pool
-from engine.tag_crops import TagCrops
+from engine.tag_crops import CutOuts, TagCrops
 from engine.tags import (
     STOPWORDS,
     TEXT_TRUST_METRIC,
@@ -159,8 +159,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainProgress:
-    """Where a run stands: phase is preparing, training, evaluating, close-ups (engine/tag_crops.py;
-    step of total tags), saving or done."""
+    """Where a run stands: phase is preparing, close-ups (engine/tag_crops.py; step of total tags),
+    training, evaluating, saving or done."""
 
     phase: str
     step: int = 0
@@ -235,6 +235,33 @@ def judge(
     return Verdict("kept", gain, se, n, "no measurable gain on held-out photos")
 
 
+def passes_gate(verdict: Verdict, close_ups: CloseUps | None) -> bool:
+    """Switch a version on when its text is clearly better; or when its text is not clearly worse
+    and its crops clearly improve search (they stand on the base's image tower, whatever the text)."""
+    if verdict.decision != "kept" or close_ups is None:
+        return verdict.decision == "activated"
+    return close_ups.verdict.decision == "activated"
+
+
+@dataclass(frozen=True)
+class CloseUps:
+    """The held-out check of the tags' crops (engine/tag_crops.py): search's AP of held-out tagged
+    photos among the untagged ones without and with crops of the rest (means over the fold-tag
+    measurements), and the gate's verdict on the difference."""
+
+    before: float
+    after: float
+    verdict: Verdict
+
+    def to_json(self) -> dict:
+        return {"before": round(self.before, 6), "after": round(self.after, 6), "verdict": self.verdict.to_json()}
+
+    def summary(self) -> str:
+        v = self.verdict
+        return (f"Close-ups: search's held-out AP {self.before:.3f} -> {self.after:.3f} (gain {v.gain:+.3f} ± "
+                f"{v.se:.3f} over {v.measurements} fold-tag measurements), {v.reason}.")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class TrainResult:
     version: int | None
@@ -251,6 +278,12 @@ class TrainResult:
     # How far search trusts the new model's text for each tag (0..1; TagStage's held-out text trust)
     text_trust: dict[str, float] = field(default_factory=dict)
     seen_up_close: tuple[str, ...] = ()  # the tags whose candidates it cut out (engine/tag_crops.py)
+    close_ups: CloseUps | None = None
+
+    @property
+    def clearly_better(self) -> bool:
+        """The gate's decision (forced or not): see passes_gate."""
+        return self.verdict is not None and passes_gate(self.verdict, self.close_ups)
 
     def search_note(self) -> str:
         """What the new model changes in searches for the tags, in plain words ("" if untold)."""
@@ -284,6 +317,7 @@ class TrainResult:
             "steps": self.steps,
             "text_trust": self.text_trust,
             "seen_up_close": list(self.seen_up_close),
+            "close_ups": self.close_ups.to_json() if self.close_ups else None,
         }
 
 
@@ -501,6 +535,7 @@ def train(
             "Every photo carries the one tag: training needs untagged photos (or a second tag) to tell it apart."
         )
     folds = fold_photos(photos, config.folds, config.seed)
+    cuts = _cut_outs(library, photos, encoder, report, cancel) if use_stored else {}
     base_model = _cpu_float(encoder.model)
     run = _Run(
         library, encoder, config, gallery, base_model,
@@ -520,8 +555,11 @@ def train(
     after_ranks: list[int] = []
     trusts: dict[str, list[tuple[float, int, int]]] = {}
     mixes: dict[str, list[np.ndarray]] = {}
+    close_up_aps: list[tuple[float, float]] = []
     ranking = _SearchRanking.of(library, gallery, untagged) if use_stored else None
     for held in folds:
+        if cancel is not None and cancel.is_set():
+            return _cancelled(run, current, encoder)
         held_hashes = {p.hash for p in held}
         trained = [p for p in photos if p.hash not in held_hashes]
         # The held-out photos join the negatives, as the untagged photos of a tag do in the final
@@ -545,6 +583,7 @@ def train(
         if ranking is not None:
             for text, aps in _held_out_mixes(texts_after, gallery, held, trained, ranking.mix_aps).items():
                 mixes.setdefault(text, []).append(aps)
+            close_up_aps += _held_out_close_ups(cuts, gallery, held, trained, ranking.close_up_aps)
 
     model = _fit_model(run, photos, untagged, cancel, fit)
     if model is None:
@@ -558,16 +597,21 @@ def train(
     before = _metrics(before_scores, before_ranks, config, len(untagged), 1.0)
     after = _metrics(after_scores, after_ranks, config, len(untagged), agreement)
     verdict = judge(before_scores, after_scores, agreement, config)
+    close_ups = None
+    if close_up_aps:
+        without, with_crops = (list(aps) for aps in zip(*close_up_aps, strict=True))
+        close_ups = CloseUps(float(np.mean(without)), float(np.mean(with_crops)),
+                             judge(without, with_crops, None, config))  # fmt: skip
+    crops = {text: c.crops() for text, c in cuts.items()}
 
-    crops = _measure_crops(library, photos, encoder, report, cancel) if use_stored else {}
-    if cancel is not None and cancel.is_set():
-        return _cancelled(run, current, encoder)
     report(TrainProgress("saving", elapsed=time.monotonic() - began))
     deltas = weight_deltas(model, run.base_state)
     losses = run.losses
     text_trust = _text_trusts(trusts, mixes)
+    activated = passes_gate(verdict, close_ups)
     metrics = {"before": before.to_json(), "after": after.to_json(), "verdict": verdict.to_json(),
-               "improved": verdict.decision == "activated", "train_photos": len(photos),
+               "close_ups": close_ups.to_json() if close_ups else None,
+               "improved": activated, "train_photos": len(photos),
                "final_loss": losses[-1] if losses else None, TEXT_TRUST_METRIC: text_trust}  # fmt: skip
     record = {**asdict(config), "base_model": {"name": base.name, "pretrained": base.pretrained}}
     version = versions.create_version(library, base, deltas, record, metrics, config.mix)
@@ -576,9 +620,8 @@ def train(
     except OSError as e:  # the version stands without them: searches use its tags as before
         log.warning("could not keep the tags' crops with version %d: %s", version.version, e)
         crops = {}
-    activated = verdict.decision == "activated" or config.force
     reembedding = False
-    if activated:
+    if activated or config.force:
         reembedding = versions.use_version(library, version.version, config.mix).reembedding
     else:
         log.info("version %d not switched on: %s", version.version, verdict.reason)  # callers say why
@@ -588,7 +631,7 @@ def train(
         version.version,
         before,
         after,
-        activated,
+        activated or config.force,
         reembedding,
         False,
         seconds,
@@ -598,6 +641,7 @@ def train(
         tuple(run.fit_starts),
         text_trust,
         tuple(sorted(t for t, c in crops.items() if c.weight > 0)),
+        close_ups,
     )
 
 
@@ -643,16 +687,16 @@ def _fit_model(
     return mixed
 
 
-def _measure_crops(
+def _cut_outs(
     library: Library,
     photos: Sequence[TaggedPhoto],
     encoder: Encoder,
     report: TrainProgressCallback,
     cancel: threading.Event | None,
-) -> dict[str, TagCrops]:
-    """Each name's candidates seen up close (engine/tag_crops.py): the one-word tags of at least 3
-    photos, the MAX_CROP_TAGS most tagged (each costs about CROP_CANDIDATES + CROP_NEGATIVES
-    photos decoded and encoded)."""
+) -> dict[str, CutOuts]:
+    """Each name's photos cut out where its object is (engine/tag_crops.py): the one-word tags of
+    at least 3 photos, the MAX_CROP_TAGS most tagged (each costs about CROP_CANDIDATES +
+    CROP_NEGATIVES photos, and its tagged ones twice, decoded and encoded)."""
     counts = Counter(t for p in photos for t in p.texts if len(t.split()) == 1)
     names = [text for text, count in counts.most_common(MAX_CROP_TAGS) if count >= 3]
     tables, _, stages = library.search_parts()
@@ -662,7 +706,7 @@ def _measure_crops(
         if cancel is not None and cancel.is_set():
             break
         report(TrainProgress("close-ups", done, len(names)))
-        found = tag_crops.measure(stage, tables.current(), text, encoder)
+        found = tag_crops.cut_out(stage, tables.current(), text, encoder)
         if found is not None:
             out[text] = found
     return out
@@ -948,12 +992,28 @@ class _SearchRanking:
         relevant = np.isin(rows, self._rows(held))
         return np.array([average_precision(belief + trust * meaning, relevant) for trust in MIX_TRUSTS])
 
+    def close_up_aps(self, text: str, keys: list[int], held: list[int], cuts: CutOuts) -> tuple[float, float]:
+        """The AP of the held-out photos (gallery rows `held`) among the untagged ones, ranked by the
+        tag's log-odds fitted on `keys`, without and with crops scored by those photos' keys: the
+        candidates', and the held-out photos' own cut-outs at their best views, as an untagged
+        photo of the tag is cut (where the window cache, which knew them, puts their object)."""
+        odds, rows = self._odds(text, keys, held)
+        relevant = np.isin(rows, self._rows(held))
+        kept = {self.gallery.hashes[g] for g in keys}
+        scorer = cuts.scorer(np.array([h in kept for h in cuts.key_hashes]))
+        held_hashes = {self.gallery.hashes[g] for g in held}
+        views = np.array([h in held_hashes for h in cuts.key_hashes])
+        hashes = cuts.hashes + tuple(h for h, v in zip(cuts.key_hashes, views, strict=True) if v)
+        crop_odds = scorer.log_odds(np.concatenate([cuts.vectors, cuts.views[views]]))
+        with_crops = TagCrops(hashes, crop_odds, scorer.weight).mixed_into(odds, self.table, rows)
+        return average_precision(odds, relevant), average_precision(with_crops, relevant)
+
     def _odds(self, text: str, keys: list[int], held: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """The tag's log-odds, fitted on the gallery rows `keys`, of the untagged photos and those
         at gallery rows `held`, at the table rows returned beside them (ascending, as a pool's are)."""
         rows = np.union1d(self.untagged_rows, self._rows(held))
         pool = Pool(self.table, rows, np.zeros(len(rows), np.float32))
-        return self.stage.odds([text], pool, self._rows(keys), self.sample), rows
+        return self.stage.odds([text], pool, self._rows(keys), self.sample, with_crops=False), rows
 
     def _rows(self, gallery_rows: list[int]) -> np.ndarray:
         """The table rows of the photos at `gallery_rows`, ascending."""
@@ -974,6 +1034,23 @@ def _held_out_mixes(
         rows, keys = gallery.rows_of(held, text), gallery.rows_of(trained, text)
         if rows and keys:
             out[text] = mix_aps(text, keys, rows, tv)
+    return out
+
+
+def _held_out_close_ups(
+    cuts: dict[str, CutOuts],
+    gallery: _Gallery,
+    held: Sequence[TaggedPhoto],
+    trained: Sequence[TaggedPhoto],
+    close_up_aps: Callable[[str, list[int], list[int], CutOuts], tuple[float, float]],
+) -> list[tuple[float, float]]:
+    """Per tag of the held-out photos that was cut out (`cuts`): their AP without and with the
+    crops (`close_up_aps`) of the fold's training photos."""
+    out = []
+    for text, c in sorted(cuts.items()):
+        rows, keys = gallery.rows_of(held, text), gallery.rows_of(trained, text)
+        if rows and len(set(c.key_hashes) & {gallery.hashes[k] for k in keys}) >= 3:
+            out.append(close_up_aps(text, keys, rows, c))
     return out
 
 

@@ -441,6 +441,7 @@ class TrainingDialog(QDialog):
             f"{result.steps:,} steps. " + _metrics_text(result.before.to_json(), result.after.to_json())
             + (f"\nThe check: {result.verdict.reason} (gain {result.verdict.gain:+.3f} ± {result.verdict.se:.3f},"
                f" {result.verdict.measurements} measurements)." if result.verdict else "")
+            + (f"\n{result.close_ups.summary()}" if result.close_ups else "")
         )  # fmt: skip
         self.outcome.setText(outcome_text(result))
         self.finished_training.emit(result)

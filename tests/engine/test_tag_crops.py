@@ -14,6 +14,7 @@ from PIL import Image
 from engine import tag_crops
 from engine.photo_table import PhotoTable
 from engine.tag_crops import TagCrops, cut
+from engine.tag_scoring import cache_affinity
 from engine.tags import TagStage
 
 
@@ -25,26 +26,37 @@ def test_a_cut_grows_the_box_and_stays_inside_the_photo():
 
 
 def test_kept_crops_come_back_and_a_broken_file_is_ignored(tmp_path):
-    rng = np.random.default_rng(0)
-    crops = TagCrops(
-        rng.normal(size=(3, 8)).astype(np.float32), ("a", "b"), np.eye(2, 8, dtype=np.float32), 0.2, -5.0, 0.6
-    )
+    crops = TagCrops(("a", "b"), np.array([1.5, -2.0], np.float32), 0.6)
     tag_crops.save(tmp_path, {"rex": crops})
     back = tag_crops.load(tmp_path)["rex"]
-    assert back.hashes == ("a", "b") and (back.slope, back.middle, back.weight) == (0.2, -5.0, 0.6)
-    np.testing.assert_array_equal(back.keys, crops.keys)
+    assert back.hashes == ("a", "b") and back.weight == 0.6
+    np.testing.assert_array_equal(back.odds, crops.odds)
     hashes = ("b", "zzz", "a")
     table = PhotoTable(
         (0, 0), np.arange(3), np.zeros((3, 8), np.float32), np.ones(3), np.zeros(3), hashes, (("p",),) * 3
     )
     have, odds = back.log_odds(table, np.arange(3))
-    assert have.tolist() == [True, False, True] and odds.shape == (2,)
+    assert have.tolist() == [True, False, True] and odds.tolist() == [-2.0, 1.5]
     kept = (tmp_path / tag_crops.FILE_NAME).read_bytes()
     (tmp_path / tag_crops.FILE_NAME).write_bytes(kept[: len(kept) // 2])  # cut short
     assert tag_crops.load(tmp_path) == {}
     (tmp_path / tag_crops.FILE_NAME).write_bytes(b"not an npz")
     assert tag_crops.load(tmp_path) == {}
     assert tag_crops.load(tmp_path / "missing") == {}
+
+
+def test_crops_kept_by_an_earlier_version_are_scored_by_their_cache(tmp_path):
+    """Versions trained before the log-odds were kept hold the keys, the candidates' vectors and
+    the cache's calibration instead."""
+    keys = np.eye(3, 8, dtype=np.float32)
+    vectors = np.eye(2, 8, dtype=np.float32)[::-1]
+    index = '[{"text": "rex", "slope": 0.5, "middle": -1.0, "weight": 0.3}]'
+    np.savez(tmp_path / tag_crops.FILE_NAME, keys0=keys, vectors0=vectors, hashes0=np.array(["a", "b"]),
+             index=np.array(index))  # fmt: skip
+    back = tag_crops.load(tmp_path)["rex"]
+    expected = 0.5 * (cache_affinity(keys, vectors, tag_crops.CROP_SHARPNESS) + 1.0)
+    assert back.weight == 0.3
+    np.testing.assert_allclose(back.odds, expected, rtol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [213, 215])

@@ -44,7 +44,7 @@ from .workers import Runner
 
 if TYPE_CHECKING:
     from engine.library import Library
-    from trainer.train import TrainProgress, TrainResult
+    from trainer.train import CloseUps, TrainProgress, TrainResult
     from trainer.versions import Activation, ModelVersion
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,12 @@ def outcome_text(result: TrainResult) -> str:
     return (
         f"Search did not measurably improve{why}, so it stays as it was. You can still try it under Details."
     )
+
+
+def _close_ups_text(close_ups: CloseUps) -> str:
+    v = close_ups.verdict
+    return (f"\nClose-ups: search's held-out AP {close_ups.before:.2f} → {close_ups.after:.2f}: {v.reason}"
+            f" (gain {v.gain:+.3f} ± {v.se:.3f}, {v.measurements} measurements).")  # fmt: skip
 
 
 class TrainingDialog(QDialog):
@@ -441,7 +447,7 @@ class TrainingDialog(QDialog):
             f"{result.steps:,} steps. " + _metrics_text(result.before.to_json(), result.after.to_json())
             + (f"\nThe check: {result.verdict.reason} (gain {result.verdict.gain:+.3f} ± {result.verdict.se:.3f},"
                f" {result.verdict.measurements} measurements)." if result.verdict else "")
-            + (f"\n{result.close_ups.summary()}" if result.close_ups else "")
+            + (_close_ups_text(result.close_ups) if result.close_ups else "")
         )  # fmt: skip
         self.outcome.setText(outcome_text(result))
         self.finished_training.emit(result)

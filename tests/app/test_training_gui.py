@@ -112,6 +112,8 @@ def test_short_training_shows_curve_metrics_and_the_new_version(qtbot, tagged_li
     assert ("is now switched on" in dialog.outcome.text()) == result.activated
     assert not result.activated or result.search_note() in dialog.outcome.text()
     assert result.verdict is not None and result.verdict.reason in dialog.metrics.text() + dialog.outcome.text()
+    # Crops are cut only where the window cache is trusted, which a model at random init is not.
+    assert ("Close-ups:" in dialog.metrics.text()) == (result.close_ups is not None)
     assert dialog.rollback_button.isEnabled()
     assert dialog.version_numbers() == [0, 1]
     assert dialog.active_version == versions.active_version(library)
@@ -172,3 +174,14 @@ def test_the_details_fit_a_low_screen_and_scroll_rather_than_overlap(qtbot, tagg
     assert dialog.details.verticalScrollBar().maximum() > 0  # the rest is a scroll away
     dialog.details_button.setChecked(False)  # and it shrinks back
     assert dialog.height() < low.height()
+
+
+def test_the_close_up_check_is_told_in_the_details():
+    from app.gui.training import _close_ups_text
+    from trainer.train import CloseUps, Verdict
+
+    close_ups = CloseUps(0.214, 0.273, Verdict("activated", 0.059, 0.009, 3, "clearly better on held-out photos"))
+    assert _close_ups_text(close_ups) == (
+        "\nClose-ups: search's held-out AP 0.21 → 0.27: clearly better on held-out photos"
+        " (gain +0.059 ± 0.009, 3 measurements)."
+    )

@@ -48,7 +48,14 @@ from .tag_scoring import (
     soft_max,
     trust_of_auc,
 )
-from .tag_windows import out_of_crop, square_crop, view_boxes, view_similarities
+from .tag_windows import (
+    TEMPLATE_CELLS,
+    box_template,
+    out_of_crop,
+    square_crop,
+    view_boxes,
+    view_similarities,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -100,22 +107,19 @@ class TagCrops:
 
 
 @dataclass(frozen=True)
-class CutOuts:
-    """A tag's photos cut out where its object is, and encoded (unit vectors): `keys` of its tagged
-    photos' objects (at their highlight or located boxes; content `key_hashes`), `views` of the same
-    photos cut at the window cache's best view, as the candidates are; `vectors` of the candidates
-    (the photos its search ranks first; `hashes`) and `negatives` of a library sample."""
+class Looks:
+    """The cut-outs described one way (unit vectors, rows as in CutOuts): `keys` of the tagged
+    photos' objects, `views` of the same photos at their best views, `vectors` of the candidates
+    and `negatives` of the library sample."""
 
-    key_hashes: tuple[str, ...]
     keys: np.ndarray
     views: np.ndarray
-    hashes: tuple[str, ...]
     vectors: np.ndarray
     negatives: np.ndarray
 
-    def scorer(self, keyed: np.ndarray | None = None) -> CropScorer:
-        """The crop scorer of the keys (those where `keyed`, a mask of them, is True)."""
-        keys = self.keys if keyed is None else self.keys[keyed]
+    def scorer(self, keyed: np.ndarray) -> CropScorer:
+        """The scorer of the keys where `keyed` (a mask of them) is True."""
+        keys = self.keys[keyed]
         # Calibrated against the library sample's cut-outs; in a library small enough for every
         # photo to be a candidate, against all of them (mostly not the tag, as a library is).
         below = self.negatives if len(self.negatives) else self.vectors
@@ -124,30 +128,51 @@ class CutOuts:
         middle, slope = calibration(own, affinity)
         trust = trust_of_auc(auc(own, affinity), len(own), len(affinity))
         unlabelled = np.concatenate([self.vectors, self.negatives])
-        probe = cross_fitted_probe(keys, unlabelled, PROBE_SHRINKAGE)
-        return CropScorer(keys, slope, middle, probe, CROP_WEIGHT * trust)
-
-    def crops(self) -> TagCrops:
-        """The candidates' crops scored by all the keys."""
-        scorer = self.scorer()
-        return TagCrops(self.hashes, scorer.log_odds(self.vectors), scorer.weight)
+        return CropScorer(keys, slope, middle, cross_fitted_probe(keys, unlabelled, PROBE_SHRINKAGE), trust)
 
 
 @dataclass(frozen=True)
 class CropScorer:
-    """Log-odds that a cut-out shows the tag's object: the mean of the cache's over the `keys`
-    (calibrated: slope * (affinity - middle)) and a linear probe's of the keys against every
-    cut-out (`probe`); `weight` is their share in the tag's log-odds."""
+    """Log-odds that a cut-out shows the tag's object, in one of its Looks: the mean of the cache's
+    over the `keys` (calibrated: slope * (affinity - middle)) and a linear probe's of the keys
+    against every cut-out (`probe`); `trust`: trust_of_auc of the cache."""
 
     keys: np.ndarray
     slope: float
     middle: float
     probe: Probe
-    weight: float
+    trust: float
 
     def log_odds(self, vectors: np.ndarray) -> np.ndarray:
         cache = self.slope * (cache_affinity(self.keys, vectors, CROP_SHARPNESS) - self.middle)
-        return ((cache + self.probe.slope * self.probe.logits(vectors)) / 2).astype(np.float32)
+        return (cache + self.probe.slope * self.probe.logits(vectors)) / 2
+
+
+@dataclass(frozen=True)
+class CutOuts:
+    """A tag's photos cut out where its object is, and encoded: its tagged photos' objects (at
+    their highlight or located boxes; content `key_hashes`), the same photos cut at the window
+    cache's best view as the candidates are, the candidates (the photos its search ranks first;
+    `hashes`) and a library sample. `looks`: their pooled vectors, and where the image tower has
+    patch tokens, their grids' 3 x 3 templates (the object's parts in place: what tells its accent
+    from a look-alike's, which the pooled vector blurs)."""
+
+    key_hashes: tuple[str, ...]
+    hashes: tuple[str, ...]
+    looks: tuple[Looks, ...]
+
+    def crops(self, keyed: np.ndarray | None = None, held: np.ndarray | None = None) -> TagCrops:
+        """The crops scored by the keys where `keyed` (a mask of them; all by default): the
+        candidates', and the tagged photos' own (their views) where `held` is True. Each look
+        scores them; their log-odds are averaged, and trusted as far as the pooled vectors' cache
+        tells the keys from the library."""
+        keyed = np.ones(len(self.key_hashes), bool) if keyed is None else keyed
+        held = np.zeros(len(self.key_hashes), bool) if held is None else held
+        scorers = [look.scorer(keyed) for look in self.looks]
+        seen = [np.concatenate([look.vectors, look.views[held]]) for look in self.looks]
+        odds = np.mean([s.log_odds(v) for s, v in zip(scorers, seen, strict=True)], axis=0)
+        hashes = self.hashes + tuple(h for h, h_held in zip(self.key_hashes, held, strict=True) if h_held)
+        return TagCrops(hashes, odds.astype(np.float32), CROP_WEIGHT * scorers[0].trust)
 
 
 def measure(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> TagCrops | None:
@@ -166,7 +191,7 @@ def cut_out(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> 
         return None
     boxes = {**stage.located_boxes(text, table), **stage.highlight_boxes([text], table, tagged_rows)}
     keyed = np.array([r for r in tagged_rows if table.hashes[r] in boxes], np.int64)
-    keys, read = _encode(encoder, [(table.paths[r][0], boxes[table.hashes[r]]) for r in keyed])
+    keys, key_shapes, read = _encode(encoder, [(table.paths[r][0], boxes[table.hashes[r]]) for r in keyed])
     keyed = keyed[read]
     if len(keyed) < 3:
         return None
@@ -190,21 +215,25 @@ def cut_out(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> 
         (table.paths[r][0], out_of_crop(tuple(box), square_crop(sizes.get(table.hashes[r]))))  # type: ignore[arg-type]
         for r, box in zip(rows, where, strict=True)
     ]
-    vectors, read = _encode(encoder, cuts)
+    vectors, shapes, read = _encode(encoder, cuts)
     rows = rows[read]  # a photo that can no longer be read is left out
     kinds = np.isin(rows, candidates) + 2 * np.isin(rows, negatives)  # 1, 2, or 0: a tagged photo's view
     if not (kinds == 1).any():
         return None
-    views_of = dict(zip((table.hashes[r] for r in rows[kinds == 0]), vectors[kinds == 0], strict=True))
     key_hashes = tuple(table.hashes[r] for r in keyed)
-    return CutOuts(
-        key_hashes,
-        keys,
-        np.stack([views_of.get(h, k) for h, k in zip(key_hashes, keys, strict=True)]),
-        tuple(table.hashes[r] for r in rows[kinds == 1]),
-        vectors[kinds == 1],
-        vectors[kinds == 2],
+    at = {table.hashes[r]: i for i, r in enumerate(rows) if kinds[i] == 0}
+    looks = tuple(
+        Looks(
+            of_keys,
+            # a tagged photo whose view could not be cut is seen as its key
+            np.stack([of_all[at[h]] if h in at else k for h, k in zip(key_hashes, of_keys, strict=True)]),
+            of_all[kinds == 1],
+            of_all[kinds == 2],
+        )
+        for of_keys, of_all in ((keys, vectors), (key_shapes, shapes))
+        if of_keys is not None and of_all is not None
     )
+    return CutOuts(key_hashes, tuple(table.hashes[r] for r in rows[kinds == 1]), looks)
 
 
 def cut(image: Image.Image, box: Box, pad: float = CROP_PAD) -> Image.Image:
@@ -219,11 +248,12 @@ def cut(image: Image.Image, box: Box, pad: float = CROP_PAD) -> Image.Image:
 
 def _encode(
     encoder: Encoder, cuts: Sequence[tuple[str, Box]], batch: int = 32
-) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors of the cut-outs (path, box) that could be read, and which those were."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The cut-outs (path, box) that could be read, encoded: their unit vectors, their patch
+    grids' templates (_shapes; None for a tower without patch tokens), and which were read."""
     from .photos import thumbnail
 
-    out, read = [], np.zeros(len(cuts), bool)
+    vectors, shapes, read = [], [], np.zeros(len(cuts), bool)
     for start in range(0, len(cuts), batch):
         pixels = []
         for at, (path, box) in enumerate(cuts[start : start + batch], start):
@@ -235,8 +265,20 @@ def _encode(
             pixels.append(encoder.preprocess_array(cut(image, box)))
             read[at] = True
         if pixels:
-            out.append(np.asarray(encoder.encode_images(np.stack(pixels)), np.float32))
-    return (np.concatenate(out) if out else np.zeros((0, 0), np.float32)), read
+            encoded, grids = encoder.encode_images_and_grids(np.stack(pixels))
+            vectors.append(np.asarray(encoded, np.float32))
+            shapes.append(_shapes(grids) if grids is not None else None)
+    if not vectors:
+        return np.zeros((0, 0), np.float32), None, read
+    known = all(s is not None for s in shapes)
+    return np.concatenate(vectors), (np.concatenate(shapes) if known else None), read  # type: ignore[arg-type]
+
+
+def _shapes(grids: np.ndarray) -> np.ndarray:
+    """(N, 9 D) unit vectors: each grid's 3 x 3 template (box_template of the whole cut-out), its
+    cells unit vectors in place."""
+    templates = np.stack([box_template(grid, None) for grid in grids])
+    return (templates.reshape(len(grids), -1) / np.sqrt(TEMPLATE_CELLS * TEMPLATE_CELLS)).astype(np.float32)
 
 
 def save(folder: Path, crops: Mapping[str, TagCrops]) -> None:

@@ -39,7 +39,7 @@ from engine.forward import pool_positions
 from engine.library import Library
 from engine.photo_table import PhotoTable
 from engine.search import Pool
-from engine.tag_crops import CutOuts, TagCrops
+from engine.tag_crops import CutOuts
 from engine.tags import (
     STOPWORDS,
     TEXT_TRUST_METRIC,
@@ -999,13 +999,9 @@ class _SearchRanking:
         photo of the tag is cut (where the window cache, which knew them, puts their object)."""
         odds, rows = self._odds(text, keys, held)
         relevant = np.isin(rows, self._rows(held))
-        kept = {self.gallery.hashes[g] for g in keys}
-        scorer = cuts.scorer(np.array([h in kept for h in cuts.key_hashes]))
-        held_hashes = {self.gallery.hashes[g] for g in held}
-        views = np.array([h in held_hashes for h in cuts.key_hashes])
-        hashes = cuts.hashes + tuple(h for h, v in zip(cuts.key_hashes, views, strict=True) if v)
-        crop_odds = scorer.log_odds(np.concatenate([cuts.vectors, cuts.views[views]]))
-        with_crops = TagCrops(hashes, crop_odds, scorer.weight).mixed_into(odds, self.table, rows)
+        keyed = np.isin(cuts.key_hashes, [self.gallery.hashes[g] for g in keys])
+        held_out = np.isin(cuts.key_hashes, [self.gallery.hashes[g] for g in held])
+        with_crops = cuts.crops(keyed, held_out).mixed_into(odds, self.table, rows)
         return average_precision(odds, relevant), average_precision(with_crops, relevant)
 
     def _odds(self, text: str, keys: list[int], held: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,8 @@ search has not: it decodes the photos the tag's search ranks first, cuts out the
 cache points at in each (a little larger: CROP_PAD), and runs the image tower on that crop alone,
 so the object fills the model's view. The tagged photos' objects (their highlight boxes, or where
 the window cache located them) are cut out the same way and are the keys. A candidate's crop score
-is the mean of two log-odds (CropScorer):
+is the mean of two log-odds (CropScorer), in each of two looks at the cut-out (Looks: its pooled
+vector, and its patch grid's 3 x 3 template, which keeps the object's parts in place):
 - the cache's soft maximum over the keys (Tip-Adapter's affinity at sharpness 30, as the global
   cache), calibrated like the other scorers (the keys, each left out of its own score, -> +2; a
   sample of the library, also cut at its best views, -> -2);
@@ -17,12 +18,13 @@ is the mean of two log-odds (CropScorer):
   against unlabelled photos ranks them as one of the tag against the rest would (Elkan and Noto),
   as long as the tagged photos are a fair sample of the tag's. It weighs the few dimensions that
   tell the object from its look-alikes, where the cache weighs all alike.
-It is trusted as far as the cache tells the keys from the sample (trust_of_auc). Search mixes its
-log-odds into the tag's, CROP_WEIGHT x trust to the rest, for the photos that have a crop; photos
-indexed after training keep the tag's own log-odds. Training also scores the held-out tagged
-photos' own cut-outs (CutOuts.views) by the keys of the rest, to measure what the crops add.
+The four are averaged and trusted as far as the pooled vectors' cache tells the keys from the
+sample (trust_of_auc). Search mixes that into the tag's log-odds, CROP_WEIGHT x trust to the
+rest, for the photos that have a crop; photos indexed after training keep the tag's own
+log-odds. Training also scores the held-out tagged photos' own cut-outs (Looks.views) by the
+keys of the rest, to measure what the crops add (CutOuts.crops).
 
-Measured on the personal worlds (docs/personal-tags.md): see "Tag crops" there.
+Measured on the personal worlds: docs/personal-tags.md, "The tag seen up close".
 """
 
 from __future__ import annotations

@@ -140,7 +140,8 @@ def auc(positives: np.ndarray, negatives: np.ndarray) -> float:
 
 def trust_of_auc(auc: float, positives: int, negatives: int) -> float:
     """2 * (AUC - 0.5), 0..1, less two standard errors of a chance AUC (its variance is
-    (1 / positives + 1 / negatives) / 12): only what a text does beyond luck on so few photos."""
+    (1 / positives + 1 / negatives) / 12): only what a scorer (or a text) does beyond luck on so few
+    photos."""
     chance = np.sqrt((1.0 / max(positives, 1) + 1.0 / max(negatives, 1)) / 12.0)
     return float(np.clip(2.0 * (auc - 0.5 - TRUST_MARGIN * chance), 0.0, 1.0))
 

@@ -555,7 +555,7 @@ def train(
     after_ranks: list[int] = []
     trusts: dict[str, list[tuple[float, int, int]]] = {}
     mixes: dict[str, list[np.ndarray]] = {}
-    close_up_aps: list[tuple[float, float]] = []
+    close_up_aps: dict[str, list[tuple[float, float]]] = {}
     ranking = _SearchRanking.of(library, gallery, untagged) if use_stored else None
     for held in folds:
         if cancel is not None and cancel.is_set():
@@ -583,7 +583,8 @@ def train(
         if ranking is not None:
             for text, aps in _held_out_mixes(texts_after, gallery, held, trained, ranking.mix_aps).items():
                 mixes.setdefault(text, []).append(aps)
-            close_up_aps += _held_out_close_ups(cuts, gallery, held, trained, ranking.close_up_aps)
+            for text, pair in _held_out_close_ups(cuts, gallery, held, trained, ranking.close_up_aps).items():
+                close_up_aps.setdefault(text, []).append(pair)
 
     model = _fit_model(run, photos, untagged, cancel, fit)
     if model is None:
@@ -597,12 +598,9 @@ def train(
     before = _metrics(before_scores, before_ranks, config, len(untagged), 1.0)
     after = _metrics(after_scores, after_ranks, config, len(untagged), agreement)
     verdict = judge(before_scores, after_scores, agreement, config)
-    close_ups = None
-    if close_up_aps:
-        without, with_crops = (list(aps) for aps in zip(*close_up_aps, strict=True))
-        close_ups = CloseUps(float(np.mean(without)), float(np.mean(with_crops)),
-                             judge(without, with_crops, None, config))  # fmt: skip
-    crops = {text: c.crops() for text, c in cuts.items()}
+    close_ups = _close_ups([aps for pairs in close_up_aps.values() for aps in pairs], config)
+    # A tag whose crops ranked its held-out photos clearly worse keeps its own ranking.
+    crops = {text: c.crops() for text, c in cuts.items() if not _clearly_worse(close_up_aps.get(text, []), config)}
 
     report(TrainProgress("saving", elapsed=time.monotonic() - began))
     deltas = weight_deltas(model, run.base_state)
@@ -694,10 +692,11 @@ def _cut_outs(
     report: TrainProgressCallback,
     cancel: threading.Event | None,
 ) -> dict[str, CutOuts]:
-    """Each name's photos cut out where its object is (engine/tag_crops.py): the one-word tags of
-    at least 3 photos, the MAX_CROP_TAGS most tagged (each costs about CROP_CANDIDATES +
-    CROP_NEGATIVES photos, and its tagged ones twice, decoded and encoded)."""
-    counts = Counter(t for p in photos for t in p.texts if len(t.split()) == 1)
+    """Each tag's photos cut out where its object is (engine/tag_crops.py): the tags of at least 3
+    photos, the MAX_CROP_TAGS most tagged (each costs about CROP_CANDIDATES + CROP_NEGATIVES
+    photos, and its tagged ones twice, decoded and encoded). A tag of a whole scene rather than an
+    object gets none: the window cache does not trust its keys."""
+    counts = Counter(t for p in photos for t in p.texts)
     names = [text for text, count in counts.most_common(MAX_CROP_TAGS) if count >= 3]
     tables, _, stages = library.search_parts()
     stage = next(s for s in stages if isinstance(s, TagStage))
@@ -1039,15 +1038,28 @@ def _held_out_close_ups(
     held: Sequence[TaggedPhoto],
     trained: Sequence[TaggedPhoto],
     close_up_aps: Callable[[str, list[int], list[int], CutOuts], tuple[float, float]],
-) -> list[tuple[float, float]]:
+) -> dict[str, tuple[float, float]]:
     """Per tag of the held-out photos that was cut out (`cuts`): their AP without and with the
     crops (`close_up_aps`) of the fold's training photos."""
-    out = []
+    out = {}
     for text, c in sorted(cuts.items()):
         rows, keys = gallery.rows_of(held, text), gallery.rows_of(trained, text)
         if rows and len(set(c.key_hashes) & {gallery.hashes[k] for k in keys}) >= 3:
-            out.append(close_up_aps(text, keys, rows, c))
+            out[text] = close_up_aps(text, keys, rows, c)
     return out
+
+
+def _close_ups(pairs: Sequence[tuple[float, float]], config: TrainConfig) -> CloseUps | None:
+    """The close-up check over every (fold, tag) pair of held-out APs without and with crops."""
+    if not pairs:
+        return None
+    without, with_crops = ([pair[i] for pair in pairs] for i in (0, 1))
+    return CloseUps(float(np.mean(without)), float(np.mean(with_crops)), judge(without, with_crops, None, config))
+
+
+def _clearly_worse(pairs: Sequence[tuple[float, float]], config: TrainConfig) -> bool:
+    close_ups = _close_ups(pairs, config)
+    return close_ups is not None and close_ups.verdict.decision == "refused"
 
 
 def _text_trusts(

@@ -236,15 +236,15 @@ def test_close_ups_alone_switch_a_version_on_when_they_clearly_help(tmp_path, ma
     the gate measures them on held-out photos too, and switches the version on for them.
     Measured (2026-11-24) on this world: search's held-out AP 0.214 -> 0.347 (+0.133 ± 0.043),
     and the untagged photos' AP 0.649 -> 0.718."""
-    world = personal_world(make_concepts(["rex"], 215), seed=215)
+    world = personal_world(make_concepts(["old rex"], 215), seed=215)  # a tag of two words
     wl = build_library(world, tmp_path, make_pretrained_library)
     instant = instant_measures(wl)["search"]
     result = train(wl.library, TrainConfig(), fit=lambda model, data, config, report, cancel: True)
     assert result.verdict is not None and result.verdict.decision == "kept", result.verdict
-    assert result.verdict.gain == 0.0 and result.text_trust == {"rex": 0.0}
+    assert result.verdict.gain == 0.0 and result.text_trust == {"old rex": 0.0}
     assert result.close_ups is not None and result.close_ups.verdict.decision == "activated", result.close_ups
     assert result.close_ups.after > result.close_ups.before + 0.02
-    assert result.activated and result.clearly_better and result.seen_up_close == ("rex",)
+    assert result.activated and result.clearly_better and result.seen_up_close == ("old rex",)
     after = instant_measures(wl)["search"]
     assert after > instant + 0.02, (instant, after)
     assert "Close-ups: search's held-out AP" in result.close_ups.summary()
@@ -265,3 +265,12 @@ def test_the_gate_takes_close_ups_only_where_the_text_is_not_clearly_worse():
     assert not passes_gate(verdict("kept"), None) and not passes_gate(verdict("kept"), close_ups("kept"))
     assert passes_gate(verdict("kept"), close_ups("activated"))
     assert not passes_gate(verdict("refused"), close_ups("activated"))
+
+
+def test_a_tag_whose_crops_rank_held_out_photos_clearly_worse_is_left_without_them():
+    from trainer.train import TrainConfig, _clearly_worse
+
+    config = TrainConfig()
+    assert _clearly_worse([(0.6, 0.4), (0.5, 0.3), (0.7, 0.45)], config)
+    assert not _clearly_worse([(0.6, 0.62), (0.5, 0.45), (0.7, 0.71)], config)  # no measurable change
+    assert not _clearly_worse([], config)  # not measured: kept

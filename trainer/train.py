@@ -600,7 +600,8 @@ def train(
     verdict = judge(before_scores, after_scores, agreement, config)
     close_ups = _close_ups([aps for pairs in close_up_aps.values() for aps in pairs], config)
     # A tag whose crops ranked its held-out photos clearly worse keeps its own ranking.
-    crops = {text: c.crops() for text, c in cuts.items() if not _clearly_worse(close_up_aps.get(text, []), config)}
+    kept = [text for text in cuts if not _clearly_worse(close_up_aps.get(text, []), config)]
+    crops = {text: cuts[text].crops() for text in kept}
 
     report(TrainProgress("saving", elapsed=time.monotonic() - began))
     deltas = weight_deltas(model, run.base_state)
@@ -1058,6 +1059,7 @@ def _close_ups(pairs: Sequence[tuple[float, float]], config: TrainConfig) -> Clo
 
 
 def _clearly_worse(pairs: Sequence[tuple[float, float]], config: TrainConfig) -> bool:
+    """Whether one tag's (fold, AP without, AP with crops) pairs judge its crops clearly worse."""
     close_ups = _close_ups(pairs, config)
     return close_ups is not None and close_ups.verdict.decision == "refused"
 

@@ -9,6 +9,7 @@ write from another process is seen too).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -104,16 +105,13 @@ class PhotoTable:
 
     def rows_of_hashes(self, hashes: set[str]) -> np.ndarray:
         """Row numbers of the labels with these content hashes, ascending."""
-        row = self.row_of_hash()
+        row = self.row_of_hash
         return np.array(sorted(row[h] for h in hashes if h in row), np.int64)
 
+    @functools.cached_property
     def row_of_hash(self) -> dict[str, int]:
         """content hash -> row (one label per content), built once per table."""
-        cached = self.__dict__.get("_by_hash")
-        if cached is None:
-            cached = {h: row for row, h in enumerate(self.hashes)}
-            object.__setattr__(self, "_by_hash", cached)
-        return cached
+        return {h: row for row, h in enumerate(self.hashes)}
 
 
 class PhotoTables:

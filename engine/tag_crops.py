@@ -91,7 +91,7 @@ class TagCrops:
 
     def log_odds(self, table: PhotoTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of the `table`'s `rows` have a crop, their log-odds)."""
-        row_of = table.row_of_hash()
+        row_of = table.row_of_hash
         at = np.array([row_of.get(h, -1) for h in self.hashes], np.int64)
         known = at >= 0
         every = np.full(len(table), np.nan, np.float32)
@@ -175,12 +175,6 @@ class CutOuts:
         odds = np.mean([s.log_odds(v) for s, v in zip(scorers, seen, strict=True)], axis=0)
         hashes = self.hashes + tuple(h for h, h_held in zip(self.key_hashes, held, strict=True) if h_held)
         return TagCrops(hashes, odds.astype(np.float32), CROP_WEIGHT * scorers[0].trust)
-
-
-def measure(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> TagCrops | None:
-    """The crops of tag `text` (cut_out's, scored by all its keys), or None where none are cut."""
-    cuts = cut_out(stage, table, text, encoder)
-    return cuts.crops() if cuts is not None else None
 
 
 def cut_out(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> CutOuts | None:

@@ -958,7 +958,6 @@ class _SearchRanking:
     sample: np.ndarray  # the table rows the stage's scorers are fitted against (TagStage.sample)
     calibrator: Calibrator
     stage: TagStage
-    row_of: dict[str, int]  # content hash -> table row
 
     @classmethod
     def of(cls, library: Library, gallery: _Gallery, untagged: np.ndarray) -> _SearchRanking | None:
@@ -966,12 +965,12 @@ class _SearchRanking:
         tables, calibrator, stages = library.search_parts()
         stage = next(s for s in stages if isinstance(s, TagStage))
         table = tables.current()
-        row_of = {h: row for row, h in enumerate(table.hashes)}
+        row_of = table.row_of_hash
         if not all(h in row_of for h in gallery.hashes):
             return None
         rows = np.array([row_of[gallery.hashes[g]] for g in untagged], np.int64)
         order = np.argsort(rows)
-        return cls(gallery, untagged[order], rows[order], table, stage.sample(table), calibrator, stage, row_of)
+        return cls(gallery, untagged[order], rows[order], table, stage.sample(table), calibrator, stage)
 
     def look_alikes(self, text: str, keys: list[int]) -> np.ndarray:
         """LookAlikes: the vectors of the untagged photos that the tag's ranking, fitted on the
@@ -1013,7 +1012,8 @@ class _SearchRanking:
 
     def _rows(self, gallery_rows: list[int]) -> np.ndarray:
         """The table rows of the photos at `gallery_rows`, ascending."""
-        return np.array(sorted(self.row_of[self.gallery.hashes[g]] for g in gallery_rows), np.int64)
+        row_of = self.table.row_of_hash
+        return np.array(sorted(row_of[self.gallery.hashes[g]] for g in gallery_rows), np.int64)
 
 
 def _held_out_mixes(

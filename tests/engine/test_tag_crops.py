@@ -71,8 +71,10 @@ def test_seen_up_close_the_tag_is_told_from_its_shape_look_alikes(
     tables, _, stages = wl.library.search_parts()
     stage = next(s for s in stages if isinstance(s, TagStage))
     without = tag_ap(wl, wl.search_scores("rex"), "rex")
-    crops = tag_crops.measure(stage, tables.current(), "rex", personal_encoder)
-    assert crops is not None and 0 < crops.weight <= tag_crops.CROP_WEIGHT
+    cuts = tag_crops.cut_out(stage, tables.current(), "rex", personal_encoder)
+    assert cuts is not None
+    crops = cuts.crops()
+    assert 0 < crops.weight <= tag_crops.CROP_WEIGHT
     assert len(crops.hashes) == len(world.library)  # every untagged photo: fewer than CROP_CANDIDATES
     stage.crops = {"rex": crops}
     with_crops = tag_ap(wl, wl.search_scores("rex"), "rex")
@@ -83,7 +85,7 @@ def test_seen_up_close_the_tag_is_told_from_its_shape_look_alikes(
     assert tag_ap(wl, wl.search_scores("rex"), "rex") == without
     # A photo gone since it was indexed is left out; the rest are measured.
     os.remove(wl.paths[0])
-    again = tag_crops.measure(stage, tables.current(), "rex", personal_encoder)
+    again = tag_crops.cut_out(stage, tables.current(), "rex", personal_encoder)
     assert again is not None and len(again.hashes) == len(world.library) - 1
 
 

@@ -247,6 +247,10 @@ class _TrainLine:
         if p.phase == "training" and p.total:
             eta = f"{int(p.eta) // 60}:{int(p.eta) % 60:02d}" if p.eta is not None else "--:--"
             sys.stderr.write(f"\rTraining: step {p.step}/{p.total}  loss {p.loss:.4f}  time left {eta}   ")
+        elif p.phase == "close-ups" and p.total:
+            sys.stderr.write(
+                f"\rLooking at the tags' likeliest photos up close: {100 * p.step // p.total}%   "
+            )
         else:
             sys.stderr.write(f"\r{p.phase.capitalize()}…{' ' * 50}")
         sys.stderr.flush()

@@ -4,12 +4,16 @@ The window cache (tag_windows.py) finds where in a photo a tag's object most lik
 stored patch grid. On an 8 x 8 grid an object of a third of the photo spans two or three cells,
 and what tells it from a look-alike with its colours on another outline (a diamond against a
 circle, both white with a green cross) is a few cells' difference. Training has time that a
-search has not: it decodes the photos the tag's search ranks first, cuts out the region the window
-cache points at in each (a little larger: CROP_PAD), and runs the image tower on that crop alone,
-so the object fills the model's view. The tagged photos' objects (their highlight boxes, or where
-the window cache located them) are cut out the same way and are the keys. A candidate's crop score
-is the mean of two log-odds (CropScorer), in each of two looks at the cut-out (Looks: its pooled
-vector, and its patch grid's 3 x 3 template, which keeps the object's parts in place):
+search has not: it decodes the photos the tag's search ranks first, cuts out of each the region
+the window cache points at (a little larger: CROP_PAD), and runs the image tower on that crop
+alone, so the object fills the model's view. The tagged photos' objects (their highlight boxes, or
+where the window cache located them) are cut out the same way and are the keys. A coarse grid
+points only roughly, so each photo is also cut a little moved and scaled around where it looks
+most like the keys, twice (_place), and its score is its best cut-out's; where search gives
+the window cache no weight, the user's highlight boxes are the keys and a lattice of places the
+first tries. A cut-out's crop score is the mean of two log-odds (CropScorer), in each of two looks
+at it (Looks: its pooled vector, and its patch grid's 3 x 3 template, which keeps the object's
+parts in place):
 - the cache's soft maximum over the keys (Tip-Adapter's affinity at sharpness 30, as the global
   cache), calibrated like the other scorers (the keys, each left out of its own score, -> +2; a
   sample of the library, also cut at its best views, -> -2);
@@ -32,9 +36,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import zipfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +69,7 @@ if TYPE_CHECKING:
 
     from .encoder import Encoder
     from .photo_table import PhotoTable
+    from .tag_windows import WindowScorer
     from .tags import TagStage
 
 log = logging.getLogger(__name__)
@@ -76,7 +82,14 @@ CROP_PAD = 0.15  # each side of a cut-out grows by this share of the box
 CROP_SHARPNESS = 30.0
 CROP_WEIGHT = 0.6  # share of the crop log-odds in the tag's, at full trust
 PROBE_SHRINKAGE = 0.3  # the crop probe's ridge (fit_probe)
+PROBE_ROWS = 1500  # cut-outs the probe is fitted on at most, spread evenly over them (its cost)
 DECODE_SIZE = 1024  # longest side decoded before cutting (a third of it still fills a 224 input)
+# Where a photo is cut (_place): its first tries (_first_tries), then, for each of REFINE_STEPS,
+# the place most like the keys so far moved by that share of its size and scaled by REFINE_SCALES.
+REFINE_STEPS = (0.2, 0.1)
+REFINE_SCALES = (0.8, 1.25)
+LATTICE = 3  # first tries without the window cache: the keys' size at 3 x 3 places
+PLACED_TOGETHER = 8  # photos whose cut-outs are encoded in one batch (at most 8 x 9 at a time)
 FILE_NAME = "tag-crops.npz"
 
 
@@ -111,8 +124,8 @@ class TagCrops:
 @dataclass(frozen=True)
 class Looks:
     """The cut-outs described one way (unit vectors, rows as in CutOuts): `keys` of the tagged
-    photos' objects, `views` of the same photos at their best views, `vectors` of the candidates
-    and `negatives` of the library sample."""
+    photos' objects, `views` of the same photos cut as the candidates are, `vectors` of the
+    candidates and `negatives` of the library sample (several rows a photo: each place it was cut)."""
 
     keys: np.ndarray
     views: np.ndarray
@@ -130,6 +143,9 @@ class Looks:
         middle, slope = calibration(own, affinity)
         trust = trust_of_auc(auc(own, affinity), len(own), len(affinity))
         unlabelled = np.concatenate([self.vectors, self.negatives])
+        unlabelled = unlabelled[
+            np.linspace(0, len(unlabelled) - 1, min(PROBE_ROWS, len(unlabelled))).astype(int)
+        ]
         return CropScorer(keys, slope, middle, cross_fitted_probe(keys, unlabelled, PROBE_SHRINKAGE), trust)
 
 
@@ -153,40 +169,58 @@ class CropScorer:
 @dataclass(frozen=True)
 class CutOuts:
     """A tag's photos cut out where its object is, and encoded: its tagged photos' objects (at
-    their highlight or located boxes; content `key_hashes`), the same photos cut at the window
-    cache's best view as the candidates are, the candidates (the photos its search ranks first;
-    `hashes`) and a library sample. `looks`: their pooled vectors, and where the image tower has
-    patch tokens, their grids' 3 x 3 templates (the object's parts in place: what tells its accent
-    from a look-alike's, which the pooled vector blurs)."""
+    their highlight or located boxes; content `key_hashes`), the same photos cut as the candidates
+    are, the candidates (the photos its search ranks first; `hashes`) and a library sample, each
+    of these photos at every place it was cut (_place). `looks`: their pooled vectors, and
+    where the image tower has patch tokens, their grids' 3 x 3 templates (the object's parts in
+    place: what tells its accent from a look-alike's, which the pooled vector blurs). `of_view`:
+    the key each of the looks' views is of; `of_vector`: the candidate each vector is of."""
 
     key_hashes: tuple[str, ...]
     hashes: tuple[str, ...]
     looks: tuple[Looks, ...]
+    of_view: np.ndarray
+    of_vector: np.ndarray
 
     def crops(self, keyed: np.ndarray | None = None, held: np.ndarray | None = None) -> TagCrops:
         """The crops scored by the keys where `keyed` (a mask of them; all by default): the
         candidates', and the tagged photos' own (their views) where `held` is True. Each look
-        scores them; their log-odds are averaged, and trusted as far as the pooled vectors' cache
-        tells the keys from the library."""
+        scores each cut-out; their log-odds are averaged, a photo's are those of its best cut-out,
+        and they are trusted as far as the pooled vectors' cache tells the keys from the library."""
         keyed = np.ones(len(self.key_hashes), bool) if keyed is None else keyed
         held = np.zeros(len(self.key_hashes), bool) if held is None else held
         scorers = [look.scorer(keyed) for look in self.looks]
-        seen = [np.concatenate([look.vectors, look.views[held]]) for look in self.looks]
+        views = held[self.of_view]
+        seen = [np.concatenate([look.vectors, look.views[views]]) for look in self.looks]
         odds = np.mean([s.log_odds(v) for s, v in zip(scorers, seen, strict=True)], axis=0)
+        of = np.concatenate([self.of_vector, len(self.hashes) + self.of_view[views]])
+        best = np.full(len(self.hashes) + len(self.key_hashes), -np.inf)
+        np.maximum.at(best, of, odds)
+        best = np.concatenate([best[: len(self.hashes)], best[len(self.hashes) :][held]])
         hashes = self.hashes + tuple(h for h, h_held in zip(self.key_hashes, held, strict=True) if h_held)
-        return TagCrops(hashes, odds.astype(np.float32), CROP_WEIGHT * scorers[0].trust)
+        return TagCrops(hashes, best.astype(np.float32), CROP_WEIGHT * scorers[0].trust)
 
 
-def cut_out(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> CutOuts | None:
-    """The cut-outs of tag `text`, or None where its search has no window cache to point at
-    objects (too few photos, objects a cell wide, keys it does not trust) or too little could be
-    cut out."""
-    scorer = stage.window_scorer(text, table)
+def cut_out(
+    stage: TagStage,
+    table: PhotoTable,
+    text: str,
+    encoder: Encoder,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> CutOuts | None:
+    """The cut-outs of tag `text`, or None where fewer than 3 of its tagged photos show where its
+    object is (a highlight box, or where a window cache that search gives weight located it),
+    nothing else is left to cut, or `cancel` was set. `progress(done, total)`: photos cut out."""
     tagged_rows = table.rows_of_hashes(stage.store.tags.hashes_with([text]))
-    if scorer is None or len(tagged_rows) < 3:
-        return None
-    boxes = {**stage.located_boxes(text, table), **stage.highlight_boxes([text], table, tagged_rows)}
+    scorer = stage.window_scorer(text, table)
+    boxes = stage.highlight_boxes([text], table, tagged_rows)
+    if scorer is not None:
+        boxes = {**stage.located_boxes(text, table), **boxes}
     keyed = np.array([r for r in tagged_rows if table.hashes[r] in boxes], np.int64)
+    if len(keyed) < 3:
+        return None
     keys, key_shapes, read = _encode(encoder, [(table.paths[r][0], boxes[table.hashes[r]]) for r in keyed])
     keyed = keyed[read]
     if len(keyed) < 3:
@@ -198,38 +232,187 @@ def cut_out(stage: TagStage, table: PhotoTable, text: str, encoder: Encoder) -> 
     spread = np.linspace(0, len(sample) - 1, min(CROP_NEGATIVES, len(sample))).astype(int)
     negatives = sample[spread] if len(sample) else sample
     rows = np.concatenate([candidates, negatives, keyed]).astype(np.int64)
+    tries = _first_tries(stage, table, scorer, rows, [boxes[table.hashes[r]] for r in keyed])
+    key_looks = [keys] if key_shapes is None else [keys, key_shapes]
+    own = {r: i for i, r in enumerate(keyed)}  # a tagged photo's view is placed without its own key
+    photos = [(table.paths[r][0], t, own.get(r)) for r, t in zip(rows, tries, strict=True)]
+    cut_outs = _cut_outs(encoder, photos, key_looks, progress, cancel)
+    if cut_outs is None:
+        return None
+    looks, of = cut_outs
+    # a photo that can no longer be read has no cut-outs and is left out
+    kinds = np.isin(rows, candidates) + 2 * np.isin(rows, negatives)  # 1, 2, or 0: a tagged photo's view
+    read = np.zeros(len(rows), bool)
+    read[of] = True
+    shown = np.flatnonzero(read & (kinds == 1))
+    if not len(shown):
+        return None
+    position = np.full(len(rows), -1)
+    position[shown] = np.arange(len(shown))
+    views = kinds[of] == 0
+    # a tagged photo whose view could not be cut is seen as its key
+    unseen = np.flatnonzero(~read[-len(keyed) :])  # the tagged photos are the last rows
+    of_view = np.concatenate([[own[r] for r in rows[of[views]]], unseen]).astype(np.int64)
+    return CutOuts(
+        tuple(table.hashes[r] for r in keyed),
+        tuple(table.hashes[rows[i]] for i in shown),
+        tuple(
+            Looks(
+                of_keys,
+                np.concatenate([of_all[views], of_keys[unseen]]),
+                of_all[kinds[of] == 1],
+                of_all[kinds[of] == 2],
+            )
+            for of_keys, of_all in zip(key_looks, looks, strict=True)
+        ),
+        of_view,
+        position[of[kinds[of] == 1]],
+    )
+
+
+def _first_tries(
+    stage: TagStage,
+    table: PhotoTable,
+    scorer: WindowScorer | None,
+    rows: np.ndarray,
+    key_boxes: Sequence[Box],
+) -> list[list[Box]]:
+    """Where each photo at `rows` is first cut (boxes of the photo): its best view by the window
+    cache `scorer`, or without one (or for a photo without a grid) a LATTICE x LATTICE lattice of
+    boxes of the keys' median size."""
+    tries = [_lattice(key_boxes)] * len(rows)
+    if scorer is None:
+        return tries
     grids = stage.store.grids.of(str(stage.model), [table.hashes[r] for r in rows])
-    rows = np.array([r for r in rows if table.hashes[r] in grids], np.int64)
-    # Each photo's best view (the window cache's soft maximum over its keys), as a box of the photo.
-    stacked = np.stack([grids[table.hashes[r]] for r in rows])
+    have = [i for i, r in enumerate(rows) if table.hashes[r] in grids]
+    if not have:
+        return tries
+    stacked = np.stack([grids[table.hashes[rows[i]]] for i in have])
     views = soft_max(
         scorer.sharpness * (view_similarities(stacked, scorer.keys, scorer.sizes, scorer.step) - 1)
     )
     where = view_boxes(scorer.sizes, stacked.shape[1], stacked.shape[2], scorer.step)[views.argmax(axis=1)]
-    sizes = stage.store.photos.sizes_by_hash(table.hashes[r] for r in rows)
-    cuts = [
-        (table.paths[r][0], out_of_crop(tuple(box), square_crop(sizes.get(table.hashes[r]))))  # type: ignore[arg-type]
-        for r, box in zip(rows, where, strict=True)
+    sizes = stage.store.photos.sizes_by_hash(table.hashes[rows[i]] for i in have)
+    for i, box in zip(have, where, strict=True):
+        tries[i] = [out_of_crop(tuple(box), square_crop(sizes.get(table.hashes[rows[i]])))]  # type: ignore[arg-type]
+    return tries
+
+
+def _lattice(key_boxes: Sequence[Box]) -> list[Box]:
+    """LATTICE x LATTICE boxes of the `key_boxes`' median size, spread over the photo."""
+    sides = np.median(np.array([(b[2] - b[0], b[3] - b[1]) for b in key_boxes]), axis=0)
+    width, height = (float(s) for s in sides)
+    return [
+        (x, y, x + width, y + height)
+        for y in np.linspace(0, 1 - height, LATTICE)
+        for x in np.linspace(0, 1 - width, LATTICE)
     ]
-    vectors, shapes, read = _encode(encoder, cuts)
-    rows = rows[read]  # a photo that can no longer be read is left out
-    kinds = np.isin(rows, candidates) + 2 * np.isin(rows, negatives)  # 1, 2, or 0: a tagged photo's view
-    if not (kinds == 1).any():
-        return None
-    key_hashes = tuple(table.hashes[r] for r in keyed)
-    at = {table.hashes[r]: i for i, r in enumerate(rows) if kinds[i] == 0}
-    looks = tuple(
-        Looks(
-            of_keys,
-            # a tagged photo whose view could not be cut is seen as its key
-            np.stack([of_all[at[h]] if h in at else k for h, k in zip(key_hashes, of_keys, strict=True)]),
-            of_all[kinds == 1],
-            of_all[kinds == 2],
+
+
+def _cut_outs(
+    encoder: Encoder,
+    photos: Sequence[tuple[str, list[Box], int | None]],
+    key_looks: Sequence[np.ndarray],
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """Each photo (path, its first tries, the index of its own key or None) cut at the places of
+    _place, around where it looks most like the other keys, PLACED_TOGETHER photos at a time: the
+    cut-outs' looks (one array per look in `key_looks`, rows of every photo's cut-outs) and the
+    photo each row is of; None if `cancel` was set."""
+    looks: list[list[np.ndarray]] = [[] for _ in key_looks]
+    of: list[int] = []
+    for start in range(0, len(photos), PLACED_TOGETHER):
+        if cancel is not None and cancel.is_set():
+            return None
+        if progress is not None:
+            progress(start, len(photos))
+        group = []
+        for at, (path, tries, own) in enumerate(photos[start : start + PLACED_TOGETHER], start):
+            image = _image(path)
+            if image is not None:
+                keys = [k if own is None else np.delete(k, own, axis=0) for k in key_looks]
+                group.append((at, _Placing(image, list(tries), keys)))
+        _place([placing for _, placing in group], encoder)
+        for at, placing in group:
+            for rows, look in zip(looks, placing.looks, strict=True):
+                rows.append(look)
+            of += [at] * len(placing.boxes)
+    if not of:
+        return [np.zeros((0, k.shape[1]), np.float32) for k in key_looks], np.zeros(0, np.int64)
+    return [np.concatenate(rows) for rows in looks], np.array(of, np.int64)
+
+
+@dataclass
+class _Placing:
+    """One photo being cut (_place): its `image`, the `boxes` it was cut at so far (its first
+    tries to begin with) and their `looks` (as the `keys`', those it is compared with)."""
+
+    image: Image.Image
+    boxes: list[Box]
+    keys: list[np.ndarray]
+    looks: list[np.ndarray] = field(default_factory=list)
+
+    def most_like_keys(self) -> Box:
+        """The box whose cut-out looks most like the keys: the cache affinity (sharpness
+        CROP_SHARPNESS) summed over the looks."""
+        affinity = np.sum(
+            [cache_affinity(k, look, CROP_SHARPNESS) for k, look in zip(self.keys, self.looks, strict=True)],
+            axis=0,
         )
-        for of_keys, of_all in ((keys, vectors), (key_shapes, shapes))
-        if of_keys is not None and of_all is not None
-    )
-    return CutOuts(key_hashes, tuple(table.hashes[r] for r in rows[kinds == 1]), looks)
+        return self.boxes[int(np.argmax(affinity))]
+
+
+def _place(photos: Sequence[_Placing], encoder: Encoder) -> None:
+    """Cut each photo at its first tries, then, for each step of REFINE_STEPS, around its place
+    most like the keys so far (_around): moved by that share of its size each way, and scaled by
+    REFINE_SCALES. A coarse window cache points beside the object, and search scores a photo by
+    its best cut-out. Each round's cut-outs of all `photos` are encoded together."""
+    if not photos:
+        return
+    tries = [p.boxes for p in photos]
+    for step in (None, *REFINE_STEPS):
+        if step is not None:
+            tries = [_around(p.most_like_keys(), step) for p in photos]
+        looks = _looks(
+            encoder, [(p.image, box) for p, boxes in zip(photos, tries, strict=True) for box in boxes]
+        )
+        start = 0
+        for p, boxes in zip(photos, tries, strict=True):
+            mine = [look[start : start + len(boxes)] for look in looks]
+            start += len(boxes)
+            if step is None:
+                p.looks = mine
+            else:
+                p.boxes = p.boxes + boxes
+                p.looks = [np.concatenate([a, b]) for a, b in zip(p.looks, mine, strict=True)]
+
+
+def _looks(encoder: Encoder, cuts: Sequence[tuple[Image.Image, Box]]) -> list[np.ndarray]:
+    """Each image cut at its box, encoded: the pooled vectors, and the templates (_shapes) where
+    the tower has patch tokens."""
+    pixels = np.stack([encoder.preprocess_array(cut(image, box)) for image, box in cuts])
+    encoded, grids = encoder.encode_images_and_grids(pixels)
+    return [np.asarray(encoded, np.float32)] + ([_shapes(grids)] if grids is not None else [])
+
+
+def _around(box: Box, step: float) -> list[Box]:
+    """`box` moved by `step` of its size left, right, up and down (kept inside the photo), and
+    scaled about its centre by each of REFINE_SCALES (clipped to the photo)."""
+    x0, y0, x1, y1 = box
+    width, height = x1 - x0, y1 - y0
+    out: list[Box] = []
+    for dx, dy in ((-step, 0.0), (step, 0.0), (0.0, -step), (0.0, step)):
+        left = min(max(x0 + dx * width, 0.0), 1 - width)
+        top = min(max(y0 + dy * height, 0.0), 1 - height)
+        out.append((left, top, left + width, top + height))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    for f in REFINE_SCALES:
+        half_w, half_h = f * width / 2, f * height / 2
+        out.append(
+            (max(cx - half_w, 0.0), max(cy - half_h, 0.0), min(cx + half_w, 1.0), min(cy + half_h, 1.0))
+        )
+    return out
 
 
 def cut(image: Image.Image, box: Box, pad: float = CROP_PAD) -> Image.Image:
@@ -242,24 +425,30 @@ def cut(image: Image.Image, box: Box, pad: float = CROP_PAD) -> Image.Image:
     return image.crop((left, top, max(right, left + 1), max(bottom, top + 1)))
 
 
+def _image(path: str) -> Image.Image | None:
+    """The photo at `path`, upright, decoded to DECODE_SIZE; None (logged) where it cannot be read."""
+    from .photos import thumbnail
+
+    try:
+        return thumbnail(path, DECODE_SIZE).convert("RGB")
+    except (PhotoError, OSError) as e:
+        log.info("tag crops: %s left out: %s", path, e)
+        return None
+
+
 def _encode(
     encoder: Encoder, cuts: Sequence[tuple[str, Box]], batch: int = 32
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The cut-outs (path, box) that could be read, encoded: their unit vectors, their patch
     grids' templates (_shapes; None for a tower without patch tokens), and which were read."""
-    from .photos import thumbnail
-
     vectors, shapes, read = [], [], np.zeros(len(cuts), bool)
     for start in range(0, len(cuts), batch):
         pixels = []
         for at, (path, box) in enumerate(cuts[start : start + batch], start):
-            try:
-                image = thumbnail(path, DECODE_SIZE).convert("RGB")
-            except (PhotoError, OSError) as e:
-                log.info("tag crops: %s left out: %s", path, e)
-                continue
-            pixels.append(encoder.preprocess_array(cut(image, box)))
-            read[at] = True
+            image = _image(path)
+            if image is not None:
+                pixels.append(encoder.preprocess_array(cut(image, box)))
+                read[at] = True
         if pixels:
             encoded, grids = encoder.encode_images_and_grids(np.stack(pixels))
             vectors.append(np.asarray(encoded, np.float32))

@@ -159,8 +159,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainProgress:
-    """Where a run stands: phase is preparing, close-ups (engine/tag_crops.py; step of total tags),
-    training, evaluating, saving or done."""
+    """Where a run stands: phase is preparing, close-ups (engine/tag_crops.py; step of total photos
+    cut out, the tags' together), training, evaluating, saving or done."""
 
     phase: str
     step: int = 0
@@ -695,8 +695,9 @@ def _cut_outs(
 ) -> dict[str, CutOuts]:
     """Each tag's photos cut out where its object is (engine/tag_crops.py): the tags of at least 3
     photos, the MAX_CROP_TAGS most tagged (each costs about CROP_CANDIDATES + CROP_NEGATIVES
-    photos, and its tagged ones twice, decoded and encoded). A tag of a whole scene rather than an
-    object gets none: the window cache does not trust its keys."""
+    photos, and its tagged ones twice, decoded once and encoded at about 13 places). A tag of a
+    whole scene rather than an object gets none: without highlight boxes, the window cache does
+    not trust its keys."""
     counts = Counter(t for p in photos for t in p.texts)
     names = [text for text, count in counts.most_common(MAX_CROP_TAGS) if count >= 3]
     tables, _, stages = library.search_parts()
@@ -705,8 +706,10 @@ def _cut_outs(
     for done, text in enumerate(names):
         if cancel is not None and cancel.is_set():
             break
-        report(TrainProgress("close-ups", done, len(names)))
-        found = tag_crops.cut_out(stage, tables.current(), text, encoder)
+        def photo_done(step: int, total: int, done: int = done) -> None:
+            report(TrainProgress("close-ups", done * total + step, len(names) * total))
+
+        found = tag_crops.cut_out(stage, tables.current(), text, encoder, progress=photo_done, cancel=cancel)
         if found is not None:
             out[text] = found
     return out
@@ -994,8 +997,8 @@ class _SearchRanking:
     def close_up_aps(self, text: str, keys: list[int], held: list[int], cuts: CutOuts) -> tuple[float, float]:
         """The AP of the held-out photos (gallery rows `held`) among the untagged ones, ranked by the
         tag's log-odds fitted on `keys`, without and with crops scored by those photos' keys: the
-        candidates', and the held-out photos' own cut-outs at their best views, as an untagged
-        photo of the tag is cut (where the window cache, which knew them, puts their object)."""
+        candidates', and the held-out photos' own best cut-outs, cut as an untagged photo of the
+        tag is (around where the window cache, which knew them, puts their object)."""
         odds, rows = self._odds(text, keys, held)
         relevant = np.isin(rows, self._rows(held))
         keyed = np.isin(cuts.key_hashes, [self.gallery.hashes[g] for g in keys])

@@ -413,7 +413,11 @@ class TrainingDialog(QDialog):
     def _on_progress(self, p: TrainProgress) -> None:
         if not self.running:
             return
-        if p.phase == "training" and p.total:
+        if p.phase == "close-ups" and p.total:
+            self.progress.setRange(0, p.total)
+            self.progress.setValue(p.step)
+            self.status.setText("Looking at each tag's likeliest photos up close…")
+        elif p.phase == "training" and p.total:
             self.progress.setRange(0, p.total)
             self.progress.setValue(p.step)
             if p.loss is not None:

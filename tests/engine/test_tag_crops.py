@@ -108,9 +108,7 @@ def test_without_a_window_cache_the_users_boxes_are_cut_out_from_a_lattice(
     )
     assert cuts is not None and len(cuts.of_vector) == 21 * len(world.library)
     photos = len(world.library) + 30  # each photo, and the tagged 30
-    assert [s[0] for s in steps] == list(range(0, photos, tag_crops.PLACED_TOGETHER)) and steps[-1][
-        1
-    ] == photos
+    assert steps == [(done, photos) for done in range(0, photos, tag_crops.PLACED_TOGETHER)]
     cancel = threading.Event()
     cancel.set()
     assert tag_crops.cut_out(stage, tables.current(), "rex", personal_encoder, cancel=cancel) is None
@@ -129,8 +127,8 @@ def test_without_a_window_cache_the_users_boxes_are_cut_out_from_a_lattice(
 def test_a_cut_out_moves_onto_the_object_it_was_first_cut_beside(tmp_path, personal_encoder, seed):
     """A photo first cut a third of the object's size off it (as a coarse window cache may point)
     is also cut around it, and where it looks most like the tagged photos' objects lies nearer the
-    object, in most photos. Measured (2026-11-24), mean IoU with the object's box: seed 213 0.28 -> 0.47, seed
-    215 0.32 -> 0.52."""
+    object, in most photos. Measured (2026-11-24), mean IoU with the object's box: seed 213 0.28 ->
+    0.47, seed 215 0.32 -> 0.52."""
     world = personal_world(make_concepts(["rex"], seed), seed=seed)
     tagged, paths = write_world(world, tmp_path)
     keys, key_shapes, _ = tag_crops._encode(

@@ -183,8 +183,10 @@ class PhotoCanvas(QWidget):
             return QRectF()
         # Fitted, small photos enlarged too: a 200-pixel photo at its own size is a stamp in the
         # middle of the viewer, its heatmap and highlight labels unreadable.
-        fitted = self._pixmap.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        w, h = fitted.width() * self.zoom, fitted.height() * self.zoom
+        # In floats: QSize.scaled rounds to whole pixels, so the screen-sized decode and the whole
+        # photo would fit a pixel apart, and at 6x zoom the view would jump when the photo arrives.
+        scale = min(self.width() / self._pixmap.width(), self.height() / self._pixmap.height())
+        w, h = self._pixmap.width() * scale * self.zoom, self._pixmap.height() * scale * self.zoom
         return QRectF(_place(self.width(), w, self._focus[0]), _place(self.height(), h, self._focus[1]), w, h)
 
     def zoom_by(self, factor: float, at: QPointF | None = None) -> None:

@@ -52,16 +52,15 @@ from .tag_scoring import (
     cache_affinity,
     calibration,
     cross_fitted_probe,
-    soft_max,
     trust_of_auc,
 )
 from .tag_windows import (
     TEMPLATE_CELLS,
+    best_views,
     box_template,
     out_of_crop,
     square_crop,
     view_boxes,
-    view_similarities,
 )
 
 if TYPE_CHECKING:
@@ -288,10 +287,8 @@ def _first_tries(
     if not have:
         return tries
     stacked = np.stack([grids[table.hashes[rows[i]]] for i in have])
-    views = soft_max(
-        scorer.sharpness * (view_similarities(stacked, scorer.keys, scorer.sizes, scorer.step) - 1)
-    )
-    where = view_boxes(scorer.sizes, stacked.shape[1], stacked.shape[2], scorer.step)[views.argmax(axis=1)]
+    _, best = best_views(scorer.keys, stacked, scorer.sizes, scorer.sharpness, scorer.step)
+    where = view_boxes(scorer.sizes, stacked.shape[1], stacked.shape[2], scorer.step)[best]
     sizes = stage.store.photos.sizes_by_hash(table.hashes[rows[i]] for i in have)
     for i, box in zip(have, where, strict=True):
         tries[i] = [out_of_crop(tuple(box), square_crop(sizes.get(table.hashes[rows[i]])))]  # type: ignore[arg-type]
@@ -375,7 +372,7 @@ def _place(photos: Sequence[_Placing], encoder: Encoder) -> None:
         if step is not None:
             tries = [_around(p.most_like_keys(), step) for p in photos]
         looks = _looks(
-            encoder, [(p.image, box) for p, boxes in zip(photos, tries, strict=True) for box in boxes]
+            encoder, [cut(p.image, box) for p, boxes in zip(photos, tries, strict=True) for box in boxes]
         )
         start = 0
         for p, boxes in zip(photos, tries, strict=True):
@@ -388,11 +385,12 @@ def _place(photos: Sequence[_Placing], encoder: Encoder) -> None:
                 p.looks = [np.concatenate([a, b]) for a, b in zip(p.looks, mine, strict=True)]
 
 
-def _looks(encoder: Encoder, cuts: Sequence[tuple[Image.Image, Box]]) -> list[np.ndarray]:
-    """Each image cut at its box, encoded: the pooled vectors, and the templates (_shapes) where
-    the tower has patch tokens."""
-    pixels = np.stack([encoder.preprocess_array(cut(image, box)) for image, box in cuts])
-    encoded, grids = encoder.encode_images_and_grids(pixels)
+def _looks(encoder: Encoder, cut_outs: Sequence[Image.Image]) -> list[np.ndarray]:
+    """The `cut_outs` encoded: their pooled vectors, and their templates (_shapes) where the tower
+    has patch tokens."""
+    encoded, grids = encoder.encode_images_and_grids(
+        np.stack([encoder.preprocess_array(c) for c in cut_outs])
+    )
     return [np.asarray(encoded, np.float32)] + ([_shapes(grids)] if grids is not None else [])
 
 
@@ -441,22 +439,20 @@ def _encode(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The cut-outs (path, box) that could be read, encoded: their unit vectors, their patch
     grids' templates (_shapes; None for a tower without patch tokens), and which were read."""
-    vectors, shapes, read = [], [], np.zeros(len(cuts), bool)
+    looks, read = [], np.zeros(len(cuts), bool)
     for start in range(0, len(cuts), batch):
-        pixels = []
+        cut_outs = []
         for at, (path, box) in enumerate(cuts[start : start + batch], start):
             image = _image(path)
             if image is not None:
-                pixels.append(encoder.preprocess_array(cut(image, box)))
+                cut_outs.append(cut(image, box))
                 read[at] = True
-        if pixels:
-            encoded, grids = encoder.encode_images_and_grids(np.stack(pixels))
-            vectors.append(np.asarray(encoded, np.float32))
-            shapes.append(_shapes(grids) if grids is not None else None)
-    if not vectors:
+        if cut_outs:
+            looks.append(_looks(encoder, cut_outs))
+    if not looks:
         return np.zeros((0, 0), np.float32), None, read
-    known = all(s is not None for s in shapes)
-    return np.concatenate(vectors), (np.concatenate(shapes) if known else None), read  # type: ignore[arg-type]
+    vectors = np.concatenate([each[0] for each in looks])
+    return vectors, (np.concatenate([each[1] for each in looks]) if len(looks[0]) > 1 else None), read
 
 
 def _shapes(grids: np.ndarray) -> np.ndarray:

@@ -620,7 +620,8 @@ def train(
         log.warning("could not keep the tags' crops with version %d: %s", version.version, e)
         crops = {}
     reembedding = False
-    if activated or config.force:
+    switched_on = activated or config.force
+    if switched_on:
         reembedding = versions.use_version(library, version.version, config.mix).reembedding
     else:
         log.info("version %d not switched on: %s", version.version, verdict.reason)  # callers say why
@@ -630,7 +631,7 @@ def train(
         version.version,
         before,
         after,
-        activated or config.force,
+        switched_on,
         reembedding,
         False,
         seconds,

@@ -18,8 +18,14 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from engine.errors import ViewfinderError
 from engine.tags import Highlight, TagError, add_tag, list_tags, remove_tags
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from engine.tag_crops import CloseUpCheck
 
 
 def _highlight(text: str) -> Highlight:
@@ -75,6 +81,12 @@ def add_parsers(
         default=[],
         metavar="PHRASE=x0,y0,x1,y1",
         help="where a phrase of TEXT is: a box in fractions (0..1) of the upright photo, top-left origin",
+    )
+    p.add_argument(
+        "--no-closer-look",
+        action="store_true",
+        help="only tag: do not look at the photos most like a tag of 3 or more photos up close "
+        "(its searches then rank without that look until the next tag command, or the app, takes it)",
     )
     add_library_arg(p)
 
@@ -183,6 +195,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         raise TagError(f"No photos listed in {args.captions or args.photos_from}.")
     failed: list[tuple[str, str]] = []
     tagged = highlighted = 0
+    texts: set[str] = set()
     with open_library(args) as library:
         for photo, own, highlights in photos:
             try:
@@ -193,6 +206,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 failed.append((photo, str(e)))
                 continue
             tagged += 1
+            texts.add(tag.text)
             highlighted += bool(tag.highlights)
             if not many:
                 count = len(tag.highlights)
@@ -204,7 +218,56 @@ def cmd_tag(args: argparse.Namespace) -> int:
         print(f"Tagged {tagged} photo{'' if tagged == 1 else 's'}: {what}{marks}")
         for photo, reason in failed:
             print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
+    if texts and not args.no_closer_look:
+        with open_library(args) as library:
+            _look_closer(library, sorted(t for t in texts if len(library.store.tags.hashes_with([t])) >= 3))
     return 1 if failed else 0
+
+
+def _look_closer(library: Library, texts: list[str]) -> None:
+    """Library.look_closer at each tag of `texts`, with a progress line on a terminal; Ctrl-C
+    skips the rest (the tags stand, and search works without the closer look)."""
+    from app.cli import _interruptible
+
+    for text in texts:
+        line = _CloserLine(text)
+
+        def look(
+            cancel: threading.Event, text: str = text, line: _CloserLine = line
+        ) -> tuple[CloseUpCheck | None, bool]:
+            return library.look_closer(text, line, cancel), cancel.is_set()
+
+        try:
+            check, stopped = _interruptible(look)
+        except ViewfinderError as e:
+            line.close()
+            print(f"Did not look closer at “{text}”: {e}", file=sys.stderr)
+            return
+        line.close()
+        if stopped:
+            print("Stopped looking closer: the tags stand, and search works without it.", file=sys.stderr)
+            return
+        if check is not None:
+            print(check.summary(text))
+
+
+class _CloserLine:
+    """The progress of looking closer at one tag, on a terminal; silent elsewhere."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.enabled and total:
+            sys.stderr.write(
+                f"\rLooking closer at the photos most like “{self.text}”: {100 * done // total}%   "
+            )
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
 
 
 def cmd_untag(args: argparse.Namespace) -> int:

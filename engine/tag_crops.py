@@ -46,9 +46,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import PhotoError
+from .search import Pool
 from .tag_scoring import (
     Probe,
     auc,
+    average_precision,
     cache_affinity,
     calibration,
     cross_fitted_probe,
@@ -89,6 +91,8 @@ REFINE_STEPS = (0.2, 0.1)
 REFINE_SCALES = (0.8, 1.25)
 LATTICE = 3  # first tries without the window cache: the keys' size at 3 x 3 places
 PLACED_TOGETHER = 8  # photos whose cut-outs are encoded in one batch (at most 8 x 9 at a time)
+CHECK_FOLDS = 5  # the close-up check's folds of the tagged photos (held_out_check)
+CLEARLY_WORSE = 0.02  # the least mean AP loss, beyond two standard errors, that refuses the crops
 FILE_NAME = "tag-crops.npz"
 
 
@@ -198,6 +202,75 @@ class CutOuts:
         best = np.concatenate([best[: len(self.hashes)], best[len(self.hashes) :][held]])
         hashes = self.hashes + tuple(h for h, h_held in zip(self.key_hashes, held, strict=True) if h_held)
         return TagCrops(hashes, best.astype(np.float32), CROP_WEIGHT * scorers[0].trust)
+
+
+@dataclass(frozen=True)
+class CloseUpCheck:
+    """Search's AP of each fold of a tag's tagged photos among its untagged ones, ranked by the
+    tag's log-odds fitted on the other tagged photos, `without` and `with_crops` scored by their
+    keys (held_out_check)."""
+
+    without: tuple[float, ...]
+    with_crops: tuple[float, ...]
+    weight: float = 0.0  # the crops' share in the tag's log-odds where they are used
+
+    def summary(self, text: str) -> str:
+        """One line for the user."""
+        if not self.without:
+            return f"Looked closer at “{text}”: too few tagged photos to measure what it adds."
+        measured = (
+            f"held-out AP {np.mean(self.without):.3f} -> {np.mean(self.with_crops):.3f} "
+            f"over {len(self.without)} folds"
+        )
+        if self.clearly_worse:
+            return f"Looked closer at “{text}”: not used, it ranked worse ({measured})."
+        if self.weight <= 0:
+            return (
+                f"Looked closer at “{text}”: not used, up close its photos look like the rest ({measured})."
+            )
+        return f"Looked closer at “{text}”: {measured}; its searches use it (weight {self.weight:.2f})."
+
+    @property
+    def gain(self) -> float:
+        return float(np.mean(self.with_crops) - np.mean(self.without)) if self.without else 0.0
+
+    @property
+    def clearly_worse(self) -> bool:
+        """A mean loss beyond CLEARLY_WORSE and two standard errors of the folds' differences."""
+        if len(self.without) < 2:
+            return False
+        diffs = np.subtract(self.with_crops, self.without)
+        se = float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+        return self.gain < -max(CLEARLY_WORSE, 2 * se)
+
+
+def held_out_check(
+    stage: TagStage, table: PhotoTable, text: str, cuts: CutOuts, folds: int = CHECK_FOLDS
+) -> CloseUpCheck:
+    """What the crops of tag `text` add to its search: each of `folds` folds of the tagged photos
+    that are keys is held out in turn, and ranked among the untagged photos by the tag's log-odds
+    fitted on the other tagged photos, without and with crops scored by their keys only (the held
+    -out photos scored as their own views, cut as an untagged photo of the tag is)."""
+    tagged_rows = table.rows_of_hashes(stage.store.tags.hashes_with([text]))
+    untagged = np.setdiff1d(np.arange(len(table)), tagged_rows)
+    fold_of = np.random.default_rng(0).permutation(len(cuts.key_hashes)) % folds
+    without, with_crops = [], []
+    for fold in range(min(folds, len(cuts.key_hashes))):
+        held = fold_of == fold
+        if np.count_nonzero(~held) < 3 or not len(untagged):
+            continue
+        held_rows = table.rows_of_hashes(
+            {h for h, h_held in zip(cuts.key_hashes, held, strict=True) if h_held}
+        )
+        rows = np.union1d(untagged, held_rows)
+        pool = Pool(table, rows, np.zeros(len(rows), np.float32))
+        odds = stage.odds(
+            [text], pool, np.setdiff1d(tagged_rows, held_rows), stage.sample(table), with_crops=False
+        )
+        relevant = np.isin(rows, held_rows)
+        without.append(average_precision(odds, relevant))
+        with_crops.append(average_precision(cuts.crops(~held, held).mixed_into(odds, table, rows), relevant))
+    return CloseUpCheck(tuple(without), tuple(with_crops))
 
 
 def cut_out(
@@ -462,23 +535,23 @@ def _shapes(grids: np.ndarray) -> np.ndarray:
     return (templates.reshape(len(grids), -1) / np.sqrt(TEMPLATE_CELLS * TEMPLATE_CELLS)).astype(np.float32)
 
 
-def save(folder: Path, crops: Mapping[str, TagCrops]) -> None:
-    """Keep `crops` (tag text -> crops) in `folder` (a model version's)."""
+def save(folder: Path, crops: Mapping[str, TagCrops], name: str = FILE_NAME) -> None:
+    """Keep `crops` (tag text -> crops) in `folder` (a model version's) as `name`."""
     arrays: dict[str, np.ndarray] = {}
     index = []
     for i, (text, c) in enumerate(sorted(crops.items())):
         arrays[f"odds{i}"], arrays[f"hashes{i}"] = c.odds, np.array(c.hashes, dtype=str)
         index.append({"text": text, "weight": c.weight})
     arrays["index"] = np.array(json.dumps(index))
-    partial = folder / (FILE_NAME + ".partial")
+    partial = folder / (name + ".partial")
     with open(partial, "wb") as f:  # a kill mid-write leaves the partial file, never a broken one
         np.savez(f, **arrays)  # type: ignore[arg-type]
-    os.replace(partial, folder / FILE_NAME)
+    os.replace(partial, folder / name)
 
 
-def load(folder: Path) -> dict[str, TagCrops]:
-    """What `save` kept in `folder` ({} when nothing, or unreadable)."""
-    path = folder / FILE_NAME
+def load(folder: Path, name: str = FILE_NAME) -> dict[str, TagCrops]:
+    """What `save` kept in `folder` as `name` ({} when nothing, or unreadable)."""
+    path = folder / name
     if not path.exists():
         return {}
     try:

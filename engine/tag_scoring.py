@@ -131,6 +131,14 @@ def cross_fitted_probe(
     return Probe(full.weights, full.bias - middle, slope)
 
 
+def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
+    """AP of ranking by descending score against a boolean relevance array (ties: index order)."""
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    hits = np.cumsum(relevant[order])
+    precision = hits / np.arange(1, len(scores) + 1)
+    return float((precision * relevant[order]).sum() / max(1, int(relevant.sum())))
+
+
 def auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     """The AUC of scores at ranking `positives` above `negatives`: the mean share of negatives
     scored below each positive."""
@@ -240,6 +248,7 @@ __all__ = [
     "ProbeConfig",
     "TagScorer",
     "auc",
+    "average_precision",
     "cache_affinity",
     "calibration",
     "cross_fitted_probe",

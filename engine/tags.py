@@ -16,6 +16,7 @@ like their colour or shape, rise to the top.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -82,6 +83,7 @@ STOPWORDS = frozenset(
     ]
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
+log = logging.getLogger(__name__)
 
 
 class TagError(ViewfinderError):
@@ -458,6 +460,10 @@ class WindowKeys:
     negative_rows: np.ndarray
 
 
+def _read_close_ups(path: Path | None) -> dict[str, TagCrops]:
+    return tag_crops.load(path.parent, path.name) if path is not None else {}
+
+
 class TagStage:
     """The search stage of personal tags (engine/search.py), usable the moment tags are given.
 
@@ -482,12 +488,16 @@ class TagStage:
         model: str | None = None,
         folder: Path | None = None,
         crops: Mapping[str, TagCrops] | None = None,
+        close_ups: Path | None = None,
     ):
         self.store = store
         self.calibrator = calibrator
         self.config = config
         self.held_out = dict(held_out or {})
         self.crops = dict(crops or {})  # tag text -> its crops, measured by training (tag_crops.py)
+        # tag text -> its crops made since (look_closer), kept in the file `close_ups` (None: not kept)
+        self.close_ups_file = close_ups
+        self.close_ups = _read_close_ups(close_ups)
         self.model = model  # the key the photos' patch grids are stored under (None: not read)
         self.folder = folder  # where fits are kept between processes (engine/tag_fits.py; None: not kept)
         self._fits: OrderedDict[tuple, Fitted] = OrderedDict()
@@ -564,10 +574,30 @@ class TagStage:
             new = new or len(fitted.windows.odds) > scored
         if new and self.folder is not None:  # a new fit, or new candidates' window log-odds
             tag_fits.save(self.folder, name, fitted)
-        crops = self.crops.get(texts[0]) if with_crops and len(texts) == 1 else None
+        crops = self.crops_of(texts[0]) if with_crops and len(texts) == 1 else None
         if crops is not None and crops.weight > 0:
             odds = crops.mixed_into(odds, table, pool.rows)
         return odds
+
+    def crops_of(self, text: str) -> TagCrops | None:
+        """The crops search mixes into the tag `text`'s log-odds: the latest made for it
+        (look_closer), else training's."""
+        return self.close_ups.get(text, self.crops.get(text))
+
+    def keep_close_ups(self, text: str, crops: TagCrops) -> None:
+        """Use `crops` for the tag `text` from now on, and keep them in the close-ups file (read
+        again first: another process may have added another tag's). Not kept where the file cannot
+        be written: this search still uses them."""
+        with self._lock:
+            self.close_ups[text] = crops
+            path = self.close_ups_file
+            if path is None:
+                return
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tag_crops.save(path.parent, {**_read_close_ups(path), text: crops}, path.name)
+            except OSError as e:
+                log.warning("the close-ups of %r could not be kept (%s): they count until the app closes", text, e)
 
     def instant_odds(self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray) -> np.ndarray:
         """`odds` of every photo of `table`, without training's crops (what they are measured on)."""

@@ -17,9 +17,9 @@ from synthetic import Box, Scene, make_dataset
 from engine.encoder import Encoder
 from engine.library import Library
 from engine.search import Query
+from engine.tag_scoring import average_precision
 from engine.tags import Highlight, add_tag
 from trainer.losses import SigmoidContrastiveLoss
-from trainer.train import average_precision
 
 SIZE = 64
 

@@ -40,6 +40,7 @@ from engine.library import Library
 from engine.photo_table import PhotoTable
 from engine.search import Pool
 from engine.tag_crops import CutOuts
+from engine.tag_scoring import average_precision
 from engine.tags import (
     STOPWORDS,
     TEXT_TRUST_METRIC,
@@ -849,14 +850,6 @@ def _text_vectors(model: nn.Module, encoder: Encoder, texts: Sequence[str]) -> n
     with torch.no_grad():
         pooled, _, _ = TextSide(model, ids, pool_positions(model, ids)).features()
     return pooled.numpy()
-
-
-def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
-    """AP of ranking by descending score against a boolean relevance array (ties: index order)."""
-    order = np.lexsort((np.arange(len(scores)), -scores))
-    hits = np.cumsum(relevant[order])
-    precision = hits / np.arange(1, len(scores) + 1)
-    return float((precision * relevant[order]).sum() / max(1, int(relevant.sum())))
 
 
 def _held_out_texts(model: nn.Module, encoder: Encoder, held: Sequence[TaggedPhoto]) -> dict[str, np.ndarray]:

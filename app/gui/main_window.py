@@ -169,6 +169,7 @@ class MainWindow(QMainWindow):
         self.qsettings.setValue("window/splitter", self.views.splitter.saveState())
         self.qsettings.sync()
         self.indexing.shutdown()
+        self.lists.stop_looking()
         self.state.closing = True
         self.model_control.shutdown()
         self.library_control.stop()

@@ -4,6 +4,7 @@ and tagging photos from the grid or the viewer."""
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -22,6 +23,7 @@ from .viewer import ViewerController
 
 if TYPE_CHECKING:
     from engine.library import Status
+    from engine.tag_crops import CloseUpCheck
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class ListsController(QObject):
         self._counted: tuple[str, dict[str, int]] | None = None  # model key, the album counts it gave
         self._job = CoalescedJob[Lists](runner, self._done, self._failed)
         self._prepare = CoalescedJob[None](runner, lambda _: None, priority=-1)
+        self._closer: list[str] = []  # tags waiting for a closer look (Library.look_closer), oldest first
+        self._looking_at: str | None = None  # the tag being looked at
+        self._stop_looking = threading.Event()  # stops that look
 
         self.tag_action = QAction("&Tag Selected Photos…", window)
         self.tag_action.setShortcut("Ctrl+T")
@@ -216,6 +221,45 @@ class ListsController(QObject):
         library = self.state.library
         if library is not None and self.state.model_ready and not self.state.closing:
             self._prepare.run(lambda: library.prepare_tag(text))
+            self.look_closer(text)
+
+    def look_closer(self, text: str) -> None:
+        """Look at the photos most like the tag `text` up close in the background (about what
+        indexing a few hundred photos costs), each changed tag in turn; a look at the same tag under
+        way starts again, as its photos changed."""
+        if text not in self._closer:
+            self._closer.append(text)
+        if text == self._looking_at:
+            self._stop_looking.set()
+        self._next_look()
+
+    def stop_looking(self) -> None:
+        """Drop the tags waiting for a closer look and stop the one under way: the window is closing."""
+        self._closer.clear()
+        self._stop_looking.set()
+
+    @property
+    def looking(self) -> bool:
+        return self._looking_at is not None
+
+    def _next_look(self) -> None:
+        library = self.state.library
+        if self._looking_at is not None or not self._closer or library is None or self.state.closing:
+            return
+        text = self._looking_at = self._closer.pop(0)
+        stop = self._stop_looking = threading.Event()
+
+        def done(check: CloseUpCheck | None) -> None:
+            self._looking_at = None
+            if check is not None and not stop.is_set():
+                self.views.status_bar.showMessage(check.summary(text), 8000)
+            self._next_look()
+
+        def failed(error: Exception) -> None:
+            log.warning("could not look closer at %r: %s", text, error)
+            done(None)
+
+        self.runner.submit(lambda: library.look_closer(text, cancel=stop), done, failed, priority=-2)
 
     @property
     def preparing(self) -> bool:

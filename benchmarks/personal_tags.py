@@ -16,7 +16,11 @@ mean AP of the names over the untagged photos:
                    stored vectors allow)
   supervised, cross-fitted  each half of the library scored by a probe that knew the other
                    half's answers and negatives (a fairer reference for stored vectors)
-  instant          Viewfinder's search right after tagging (probe + cache + window cache + text)
+  instant          Viewfinder's search right after `viewfinder tag`, which looks at the photos
+                   most like each name up close (Library.look_closer: crops of the tag's likeliest
+                   photos, mixed in beside probe + cache + window cache + text)
+  instant, before the closer look  the same right after the tags were stored (--no-closer-look;
+                   in the app, until its background look ends)
   instant, global vectors only  the same without the window cache over the photos' patch grids
                    (the scorer before grids were kept)
   instant, tags without boxes  the same photos tagged without highlight boxes (the window cache
@@ -83,8 +87,13 @@ def run(
         base_hits = [(h.path, h.score) for h in wl.library.search(query)]
         instant = instant_measures(wl)
         out.update({k: v for k, v in instant.items() if k != "search"})
-        out["instant"] = instant["search"]
+        out["instant, before the closer look"] = instant["search"]
         out["instant, global vectors only"] = search_ap_without_windows(wl)
+        began = time.monotonic()
+        for name in names:
+            wl.library.look_closer(name)
+        out["closer look seconds"] = time.monotonic() - began
+        out["instant"] = instant_measures(wl)["search"]
         out["generic mAP before"] = generic_map(wl)
         out["pointing, base model"] = sum(pointing_game(wl, n) for n in names) / len(names)
         out["pointing, base model, the map the app shows"] = sum(
@@ -125,6 +134,8 @@ def run(
             versions.rollback(wl.library)
         out["rollback exact"] = float([(h.path, h.score) for h in wl.library.search(query)] == base_hits)
         bare = build_library(world, Path(tmp) / "without-boxes", make, highlights=False)
+        for name in names:
+            bare.library.look_closer(name)
         out["instant, tags without boxes"] = instant_measures(bare)["search"]
         out["instant, tags without boxes, global vectors only"] = search_ap_without_windows(bare)
         train(bare.library, TrainConfig(token_loss=True, force=True))

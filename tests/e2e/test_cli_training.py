@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from personal_bench import WorldLibrary, tag_ap
+from personal_world import make_concepts, personal_world, write_world
 from synthetic import write_scenes
 
 from app.cli import main
@@ -126,7 +128,10 @@ def test_a_list_of_captions_gives_each_photo_its_own_text_and_highlights(cli, tm
     assert "/no/such.png" in err and "Traceback" not in err
     code, out, _ = run("tags", "--json")
     tags = {t["path"]: (t["text"], [h["box"] for h in t["highlights"]]) for t in json.loads(out)}
-    assert tags == {photos[0][0]: ("red square", [[0.1, 0.2, 0.5, 0.6]]), photos[1][0]: ("blue circle on grey", [])}
+    assert tags == {
+        photos[0][0]: ("red square", [[0.1, 0.2, 0.5, 0.6]]),
+        photos[1][0]: ("blue circle on grey", []),
+    }
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(f"{photos[2][0]}\tgreen\n"))
     assert run("tag", "--captions", "-")[0] == 0
     # A line without its text is named and nothing of the list is tagged; --captions stands alone.
@@ -195,3 +200,39 @@ def test_heatmap_of_a_token_aligned_version_uses_its_own_patch_tokens(cli):
     code, out, err = run("train", "--tune", "text", "--token-loss", "--epochs", "2", "--force")
     assert code == 0 and "Switched on" in out, err
     assert maps() == maps("--raw-tokens")
+
+
+def test_tagging_looks_closer_at_the_photos_most_like_the_tag(
+    tmp_path, capsys, make_library, personal_encoder
+):
+    """`viewfinder tag` stores the tags, then looks at the photos most like the tag up close: its
+    next search ranks with those crops (engine/tag_crops.py), unless --no-closer-look."""
+    world = personal_world(make_concepts(["rex"], 213), seed=213)
+    tagged, paths = write_world(world, tmp_path / "photos")
+    library = make_library(encoder=personal_encoder)
+    library.add_folders([tmp_path / "photos"])
+    library.index()
+    listing = tmp_path / "rex.txt"
+    boxes = [p.box for p in world.tagged["rex"]]
+    listing.write_text(
+        "".join(
+            f"{path}\trex={','.join(map(str, box))}\n" for path, box in zip(tagged["rex"], boxes, strict=True)
+        ),
+        encoding="utf-8",
+    )
+    wl = WorldLibrary(world, library, tagged, paths)
+    code = main(
+        ["tag", "rex", "--photos-from", str(listing), "--no-closer-look", "--library", str(library.path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0 and "Tagged 30 photos: rex (30 with highlights)" in out and "Looked closer" not in out, (
+        err
+    )
+    before = tag_ap(wl, wl.search_scores("rex"), "rex")
+    code = main(["tag", "rex", "--photos-from", str(listing), "--library", str(library.path)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Looked closer at “rex”: held-out AP" in out and "its searches use it" in out, err
+    fresh = WorldLibrary(world, make_library(encoder=personal_encoder), tagged, paths)
+    after = tag_ap(fresh, fresh.search_scores("rex"), "rex")
+    print(f"{before:.3f} -> {after:.3f}")
+    assert after > before + 0.02, (before, after)

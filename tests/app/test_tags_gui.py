@@ -209,3 +209,29 @@ def test_viewer_shows_every_tags_highlight_labelled_until_one_tag_is_picked(qtbo
 
 def _chip(panel, text: str):
     return next(b for b in panel.chips.buttons() if b.property("tagText") == text)
+
+
+def test_a_changed_tag_is_looked_at_closer_in_the_background(qtbot, window, photo_dir: Path):
+    """After a tag changes the app fits it, then looks at the photos most like it up close
+    (Library.look_closer) off the UI thread, and says what that measured."""
+    from engine.tags import Highlight, add_tag
+
+    _index(qtbot, window, photo_dir)
+    library = window.state.library
+    for path in window.views.results.paths()[:4]:
+        add_tag(library.store, path, "gizmo", [Highlight("gizmo", (0.2, 0.2, 0.7, 0.7))])
+    window.lists.prepare_tag("gizmo")
+    assert window.lists.looking
+    qtbot.waitUntil(lambda: not window.lists.looking, timeout=60_000)
+    message = window.views.status_bar.currentMessage()
+    assert (
+        message.startswith("Looked closer at “gizmo”:")
+        and "held-out AP" in message
+        and "over 4 folds" in message
+    )
+    assert list((library.path / "close-ups").glob("*.npz"))
+    # Closing the window stops a look under way and drops those waiting.
+    window.lists.prepare_tag("gizmo")
+    window.lists.look_closer("other")
+    window.close()
+    assert window.lists._closer == [] and window.lists._stop_looking.is_set()

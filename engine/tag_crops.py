@@ -1,10 +1,11 @@
-"""Tag crops: the tagged object seen up close, measured by `viewfinder train` for later searches.
+"""Tag crops: the tagged object seen up close, for later searches: made after tagging
+(Library.look_closer: `viewfinder tag`, the app in the background) and by `viewfinder train`.
 
 The window cache (tag_windows.py) finds where in a photo a tag's object most likely is, on the
 stored patch grid. On an 8 x 8 grid an object of a third of the photo spans two or three cells,
 and what tells it from a look-alike with its colours on another outline (a diamond against a
-circle, both white with a green cross) is a few cells' difference. Training has time that a
-search has not: it decodes the photos the tag's search ranks first, cuts out of each the region
+circle, both white with a green cross) is a few cells' difference. A closer look has time that
+a search has not: it decodes the photos the tag's search ranks first, cuts out of each the region
 the window cache points at (a little larger: CROP_PAD), and runs the image tower on that crop
 alone, so the object fills the model's view. The tagged photos' objects (their highlight boxes, or
 where the window cache located them) are cut out the same way and are the keys. A coarse grid
@@ -24,11 +25,12 @@ parts in place):
   tell the object from its look-alikes, where the cache weighs all alike.
 The four are averaged and trusted as far as the pooled vectors' cache tells the keys from the
 sample (trust_of_auc). Search mixes that into the tag's log-odds, CROP_WEIGHT x trust to the
-rest, for the photos that have a crop; photos indexed after training keep the tag's own
-log-odds. Training also scores the held-out tagged photos' own cut-outs (Looks.views) by the
-keys of the rest, to measure what the crops add (CutOuts.crops).
+rest, for the photos that have a crop; photos indexed after the look keep the tag's own
+log-odds. The held-out tagged photos' own cut-outs (Looks.views) are scored by the keys of the
+rest, to measure what the crops add (CutOuts.crops, held_out_check, training's gate).
 
-Measured on the personal worlds: docs/personal-tags.md, "The tag seen up close".
+Measured on the personal worlds: docs/personal-tags.md, "A closer look, at once" and "The tag
+seen up close".
 """
 
 from __future__ import annotations

@@ -410,6 +410,8 @@ def _cut_outs(
             for rows, look in zip(looks, placing.looks, strict=True):
                 rows.append(look)
             of += [at] * len(placing.boxes)
+    if progress is not None:
+        progress(len(photos), len(photos))
     if not of:
         return [np.zeros((0, k.shape[1]), np.float32) for k in key_looks], np.zeros(0, np.int64)
     return [np.concatenate(rows) for rows in looks], np.array(of, np.int64)

@@ -108,7 +108,9 @@ def test_without_a_window_cache_the_users_boxes_are_cut_out_from_a_lattice(
     )
     assert cuts is not None and len(cuts.of_vector) == 21 * len(world.library)
     photos = len(world.library) + 30  # each photo, and the tagged 30
-    assert steps == [(done, photos) for done in range(0, photos, tag_crops.PLACED_TOGETHER)]
+    assert steps == [(done, photos) for done in range(0, photos, tag_crops.PLACED_TOGETHER)] + [
+        (photos, photos)
+    ]
     cancel = threading.Event()
     cancel.set()
     assert tag_crops.cut_out(stage, tables.current(), "rex", personal_encoder, cancel=cancel) is None

@@ -251,8 +251,8 @@ def held_out_check(
 ) -> CloseUpCheck:
     """What the crops of tag `text` add to its search: each of `folds` folds of the tagged photos
     that are keys is held out in turn, and ranked among the untagged photos by the tag's log-odds
-    fitted on the other tagged photos, without and with crops scored by their keys only (the held
-    -out photos scored as their own views, cut as an untagged photo of the tag is)."""
+    fitted on the other tagged photos, without and with crops scored by their keys only (each
+    held-out photo scored by its own views, cut as an untagged photo of the tag is)."""
     tagged_rows = table.rows_of_hashes(stage.store.tags.hashes_with([text]))
     untagged = np.setdiff1d(np.arange(len(table)), tagged_rows)
     fold_of = np.random.default_rng(0).permutation(len(cuts.key_hashes)) % folds

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.errors import ViewfinderError
-from engine.tags import Highlight, TagError, add_tag, list_tags, remove_tags
+from engine.tags import Highlight, TagError, add_tag, list_tags, remove_tags, tags_of
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -82,17 +82,13 @@ def add_parsers(
         metavar="PHRASE=x0,y0,x1,y1",
         help="where a phrase of TEXT is: a box in fractions (0..1) of the upright photo, top-left origin",
     )
-    p.add_argument(
-        "--no-closer-look",
-        action="store_true",
-        help="only tag: do not look at the photos most like a tag of 3 or more photos up close "
-        "(its searches then rank without that look until the next tag command, or the app, takes it)",
-    )
+    _add_closer_look_arg(p)
     add_library_arg(p)
 
     p = sub.add_parser("untag", help="remove a tag (or all tags) from a photo")
     p.add_argument("photo", metavar="PHOTO")
     p.add_argument("text", metavar="TEXT", nargs="?")
+    _add_closer_look_arg(p)
     add_library_arg(p)
 
     p = sub.add_parser("tags", help="list tags")
@@ -131,6 +127,15 @@ def add_parsers(
     add_library_arg(m)
     m = msub.add_parser("rollback", help="go back to the model used before")
     add_library_arg(m)
+
+
+def _add_closer_look_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-closer-look",
+        action="store_true",
+        help="do not look again at the photos most like each changed tag of 3 or more photos up "
+        "close (its searches then use the last look, until the next tag command or the app takes one)",
+    )
 
 
 # -- tags ---------------------------------------------------------------------------------------
@@ -220,7 +225,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
             print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
     if texts and not args.no_closer_look:
         with open_library(args) as library:
-            _look_closer(library, sorted(t for t in texts if len(library.store.tags.hashes_with([t])) >= 3))
+            _look_closer(library, sorted(texts))
     return 1 if failed else 0
 
 
@@ -274,8 +279,11 @@ def cmd_untag(args: argparse.Namespace) -> int:
     from app.cli import open_library
 
     with open_library(args) as library:
+        before = {t.text for t in tags_of(library.store, args.photo)}
         removed = remove_tags(library.store, args.photo, args.text)
-    print(f"Removed {removed} tag(s) from {os.path.abspath(args.photo)}.")
+        print(f"Removed {removed} tag(s) from {os.path.abspath(args.photo)}.")
+        if not args.no_closer_look:
+            _look_closer(library, sorted(before - {t.text for t in tags_of(library.store, args.photo)}))
     return 0
 
 

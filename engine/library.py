@@ -570,13 +570,19 @@ class Library:
         this search model; crops the check finds clearly worse are kept at weight 0, so search
         ranks as before). About what indexing 300 photos at 13 places costs, once per change of
         the tag: the app does it in the background after a tag changes, `viewfinder tag` after
-        tagging. None where nothing could be cut out (fewer than 3 tagged photos with a highlight
-        box or a located object) or `cancel` was set. `progress(done, total)`: photos cut out."""
+        tagging. None where `cancel` was set, or nothing could be cut out (fewer than 3 tagged
+        photos with a highlight box or a located object: an earlier look is then dropped).
+        `progress(done, total)`: photos cut out."""
         tables, _, stages = self.search_parts()
         stage = next(s for s in stages if isinstance(s, TagStage))
         table = tables.current()
-        cuts = tag_crops.cut_out(stage, table, text, self.encoder(), progress=progress, cancel=cancel)
-        if cuts is None or (cancel is not None and cancel.is_set()):
+        cuts = None
+        if len(self.store.tags.hashes_with([text])) >= 3:
+            cuts = tag_crops.cut_out(stage, table, text, self.encoder(), progress=progress, cancel=cancel)
+        if cancel is not None and cancel.is_set():
+            return None
+        if cuts is None:
+            stage.keep_close_ups(text, None)
             return None
         check = tag_crops.held_out_check(stage, table, text, cuts)
         crops = cuts.crops()

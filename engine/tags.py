@@ -584,18 +584,21 @@ class TagStage:
         (look_closer), else training's."""
         return self.close_ups.get(text, self.crops.get(text))
 
-    def keep_close_ups(self, text: str, crops: TagCrops) -> None:
-        """Use `crops` for the tag `text` from now on, and keep them in the close-ups file (read
-        again first: another process may have added another tag's). Not kept where the file cannot
-        be written: this search still uses them."""
+    def keep_close_ups(self, text: str, crops: TagCrops | None) -> None:
+        """Use `crops` for the tag `text` from now on (None: none), and keep them in the close-ups
+        file (read again first: another process may have added another tag's). Not kept where the
+        file cannot be written: this search still uses them."""
         with self._lock:
-            self.close_ups[text] = crops
+            self.close_ups.pop(text, None)
+            if crops is not None:
+                self.close_ups[text] = crops
             path = self.close_ups_file
             if path is None:
                 return
+            kept = {t: c for t, c in _read_close_ups(path).items() if t != text}
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tag_crops.save(path.parent, {**_read_close_ups(path), text: crops}, path.name)
+                tag_crops.save(path.parent, kept | ({text: crops} if crops is not None else {}), path.name)
             except OSError as e:
                 log.warning("the close-ups of %r could not be kept (%s): they count until the app closes", text, e)
 

@@ -236,3 +236,7 @@ def test_tagging_looks_closer_at_the_photos_most_like_the_tag(
     after = tag_ap(fresh, fresh.search_scores("rex"), "rex")
     print(f"{before:.3f} -> {after:.3f}")
     assert after > before + 0.02, (before, after)
+    # Untagging changes the tag too: the look is taken again.
+    code = main(["untag", tagged["rex"][0], "rex", "--library", str(library.path)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Removed 1 tag(s)" in out and "Looked closer at “rex”" in out, err

@@ -245,9 +245,14 @@ def test_a_closer_look_finds_the_tag_at_once_and_is_kept_for_the_next_process(
     assert np.array_equal(
         WorldLibrary(world, again, wl.tagged, wl.paths).search_scores("rex"), wl.search_scores("rex")
     )
-    # A tag of fewer than 3 photos has nothing to look at.
+    # A tag of fewer than 3 photos has nothing to look at, and its earlier look is dropped.
     add_tag(library.store, wl.paths[0], "lonely")
     assert library.look_closer("lonely") is None
+    for path in wl.tagged["rex"][2:]:
+        remove_tags(library.store, path, "rex")
+    assert library.look_closer("rex") is None
+    fresh = make_library("library", encoder=coarse_encoder)
+    assert "rex" not in next(s for s in fresh.search_parts()[2] if isinstance(s, TagStage)).close_ups
 
 
 def test_crops_are_refused_only_when_clearly_worse():

@@ -52,7 +52,6 @@ from .search import Pool
 from .tag_scoring import (
     Probe,
     auc,
-    average_precision,
     cache_affinity,
     calibration,
     cross_fitted_probe,
@@ -94,7 +93,7 @@ REFINE_SCALES = (0.8, 1.25)
 LATTICE = 3  # first tries without the window cache: the keys' size at 3 x 3 places
 PLACED_TOGETHER = 8  # photos whose cut-outs are encoded in one batch (at most 8 x 9 at a time)
 CHECK_FOLDS = 5  # the close-up check's folds of the tagged photos (held_out_check)
-CLEARLY_WORSE = 0.02  # the least mean AP loss, beyond two standard errors, that refuses the crops
+CLEARLY_WORSE = 0.02  # the least mean AUC loss, beyond two standard errors, that refuses the crops
 FILE_NAME = "tag-crops.npz"
 
 
@@ -208,9 +207,9 @@ class CutOuts:
 
 @dataclass(frozen=True)
 class CloseUpCheck:
-    """Search's AP of each fold of a tag's tagged photos among its untagged ones, ranked by the
-    tag's log-odds fitted on the other tagged photos, `without` and `with_crops` scored by their
-    keys (held_out_check)."""
+    """How each fold of a tag's tagged photos ranks among its untagged photos, by the tag's
+    log-odds fitted on the other tagged photos, `without` and `with_crops` scored by their keys
+    (held_out_check): the AUC, the share of untagged photos ranked below a held-out one, averaged."""
 
     without: tuple[float, ...]
     with_crops: tuple[float, ...]
@@ -221,11 +220,11 @@ class CloseUpCheck:
         if not self.without:
             return f"Looked closer at “{text}”: too few tagged photos to measure what it adds."
         measured = (
-            f"held-out AP {np.mean(self.without):.3f} -> {np.mean(self.with_crops):.3f} "
-            f"over {len(self.without)} folds"
+            f"held-out tagged photos rank above {100 * np.mean(self.with_crops):.1f}% of the others "
+            f"with it, {100 * np.mean(self.without):.1f}% without"
         )
         if self.clearly_worse:
-            return f"Looked closer at “{text}”: not used, it ranked worse ({measured})."
+            return f"Looked closer at “{text}”: not used: {measured}."
         if self.weight <= 0:
             return (
                 f"Looked closer at “{text}”: not used, up close its photos look like the rest ({measured})."
@@ -252,7 +251,12 @@ def held_out_check(
     """What the crops of tag `text` add to its search: each of `folds` folds of the tagged photos
     that are keys is held out in turn, and ranked among the untagged photos by the tag's log-odds
     fitted on the other tagged photos, without and with crops scored by their keys only (each
-    held-out photo scored by its own views, cut as an untagged photo of the tag is)."""
+    held-out photo scored by its own views, cut as an untagged photo of the tag is).
+
+    AUC and not AP: the untagged photos hold the tag's untagged photos too, which good crops raise
+    as much as the held-out ones. AP weighs the order among those few at the top, and fell where
+    the crops ranked the untagged photos better (docs/personal-tags.md, "A closer look, at once");
+    AUC counts how many untagged photos rank above each held-out one, which junk crops raise."""
     tagged_rows = table.rows_of_hashes(stage.store.tags.hashes_with([text]))
     untagged = np.setdiff1d(np.arange(len(table)), tagged_rows)
     fold_of = np.random.default_rng(0).permutation(len(cuts.key_hashes)) % folds
@@ -270,8 +274,9 @@ def held_out_check(
             [text], pool, np.setdiff1d(tagged_rows, held_rows), stage.sample(table), with_crops=False
         )
         relevant = np.isin(rows, held_rows)
-        without.append(average_precision(odds, relevant))
-        with_crops.append(average_precision(cuts.crops(~held, held).mixed_into(odds, table, rows), relevant))
+        mixed = cuts.crops(~held, held).mixed_into(odds, table, rows)
+        without.append(auc(odds[relevant], odds[~relevant]))
+        with_crops.append(auc(mixed[relevant], mixed[~relevant]))
     return CloseUpCheck(tuple(without), tuple(with_crops))
 
 

@@ -600,9 +600,7 @@ def train(
     after = _metrics(after_scores, after_ranks, config, len(untagged), agreement)
     verdict = judge(before_scores, after_scores, agreement, config)
     close_ups = _close_ups([aps for pairs in close_up_aps.values() for aps in pairs], config)
-    # A tag whose crops ranked its held-out photos clearly worse keeps its own ranking.
-    kept = [text for text in cuts if not _clearly_worse(close_up_aps.get(text, []), config)]
-    crops = {text: cuts[text].crops() for text in kept}
+    crops = {text: c.crops() for text, c in cuts.items()}
 
     report(TrainProgress("saving", elapsed=time.monotonic() - began))
     deltas = weight_deltas(model, run.base_state)
@@ -699,7 +697,8 @@ def _cut_outs(
     photos, the MAX_CROP_TAGS most tagged (each costs about CROP_CANDIDATES + CROP_NEGATIVES
     photos, and its tagged ones twice, decoded once and encoded at about 13 places). A tag of a
     whole scene rather than an object gets none: without highlight boxes, the window cache does
-    not trust its keys."""
+    not trust its keys; nor does a tag whose crops rank its held-out photos clearly worse
+    (tag_crops.held_out_check, as Library.look_closer)."""
     counts = Counter(t for p in photos for t in p.texts)
     names = [text for text, count in counts.most_common(MAX_CROP_TAGS) if count >= 3]
     tables, _, stages = library.search_parts()
@@ -711,8 +710,10 @@ def _cut_outs(
         def photo_done(step: int, total: int, done: int = done) -> None:
             report(TrainProgress("close-ups", done * total + step, len(names) * total))
 
-        found = tag_crops.cut_out(stage, tables.current(), text, encoder, progress=photo_done, cancel=cancel)
-        if found is not None:
+        table = tables.current()
+        found = tag_crops.cut_out(stage, table, text, encoder, progress=photo_done, cancel=cancel)
+        # A tag whose crops rank its held-out photos clearly worse keeps its own ranking.
+        if found is not None and not tag_crops.held_out_check(stage, table, text, found).clearly_worse:
             out[text] = found
     return out
 
@@ -1053,12 +1054,6 @@ def _close_ups(pairs: Sequence[tuple[float, float]], config: TrainConfig) -> Clo
         return None
     without, with_crops = ([pair[i] for pair in pairs] for i in (0, 1))
     return CloseUps(float(np.mean(without)), float(np.mean(with_crops)), judge(without, with_crops, None, config))
-
-
-def _clearly_worse(pairs: Sequence[tuple[float, float]], config: TrainConfig) -> bool:
-    """Whether one tag's (fold, AP without, AP with crops) pairs judge its crops clearly worse."""
-    close_ups = _close_ups(pairs, config)
-    return close_ups is not None and close_ups.verdict.decision == "refused"
 
 
 def _text_trusts(

@@ -226,8 +226,8 @@ def test_a_changed_tag_is_looked_at_closer_in_the_background(qtbot, window, phot
     message = window.views.status_bar.currentMessage()
     assert (
         message.startswith("Looked closer at “gizmo”:")
-        and "held-out AP" in message
-        and "over 4 folds" in message
+        and "held-out tagged photos rank above" in message
+        and "% without" in message
     )
     assert list((library.path / "close-ups").glob("*.npz"))
     # Closing the window stops a look under way and drops those waiting.

@@ -258,7 +258,7 @@ def test_a_closer_look_finds_the_tag_at_once_and_is_kept_for_the_next_process(
 def test_crops_are_refused_only_when_clearly_worse():
     check = CloseUpCheck((0.5, 0.6, 0.7, 0.5, 0.6), (0.4, 0.5, 0.6, 0.4, 0.5), 0.4)
     assert check.gain == pytest.approx(-0.1) and check.clearly_worse
-    assert "not used, it ranked worse" in check.summary("rex")
+    assert "not used: held-out tagged photos rank above 48.0% of the others with it" in check.summary("rex")
     noisy = CloseUpCheck((0.5, 0.9, 0.2, 0.8, 0.6), (0.6, 0.4, 0.5, 0.3, 0.7), 0.4)
     assert noisy.gain < 0 and not noisy.clearly_worse  # a loss within its noise
     assert not CloseUpCheck((0.5,), (0.1,)).clearly_worse  # one fold measures nothing

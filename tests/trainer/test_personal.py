@@ -265,12 +265,3 @@ def test_the_gate_takes_close_ups_only_where_the_text_is_not_clearly_worse():
     assert not passes_gate(verdict("kept"), None) and not passes_gate(verdict("kept"), close_ups("kept"))
     assert passes_gate(verdict("kept"), close_ups("activated"))
     assert not passes_gate(verdict("refused"), close_ups("activated"))
-
-
-def test_a_tag_whose_crops_rank_held_out_photos_clearly_worse_is_left_without_them():
-    from trainer.train import TrainConfig, _clearly_worse
-
-    config = TrainConfig()
-    assert _clearly_worse([(0.6, 0.4), (0.5, 0.3), (0.7, 0.45)], config)
-    assert not _clearly_worse([(0.6, 0.62), (0.5, 0.45), (0.7, 0.71)], config)  # no measurable change
-    assert not _clearly_worse([], config)  # not measured: kept

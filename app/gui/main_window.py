@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self.lists = ListsController(
             state, views, runner, categories, self.viewer_control, self, thumbnails=self.thumbnails
         )
+        self.lists.looked_closer.connect(self.search.tag_looked_at)
         self.duplicates = DuplicatesController(state, runner, self.thumbnails, self)
         _place_above(self.library_control.notice, views.banner)
         self.library_control.watch_progress.connect(self.indexing.show_watch_progress)

@@ -211,7 +211,7 @@ def _chip(panel, text: str):
     return next(b for b in panel.chips.buttons() if b.property("tagText") == text)
 
 
-def test_a_changed_tag_is_looked_at_closer_in_the_background(qtbot, window, photo_dir: Path):
+def test_a_changed_tag_is_looked_at_closer_in_the_background(qtbot, window, photo_dir: Path, monkeypatch):
     """After a tag changes the app fits it, then looks at the photos most like it up close
     (Library.look_closer) off the UI thread, and says what that measured."""
     from engine.tags import Highlight, add_tag
@@ -220,9 +220,14 @@ def test_a_changed_tag_is_looked_at_closer_in_the_background(qtbot, window, phot
     library = window.state.library
     for path in window.views.results.paths()[:4]:
         add_tag(library.store, path, "gizmo", [Highlight("gizmo", (0.2, 0.2, 0.7, 0.7))])
+    window.search.search_text("my gizmo")
+    qtbot.waitUntil(lambda: not window.search.busy, timeout=30_000)
+    answered = []
+    monkeypatch.setattr(window.search, "run", lambda: answered.append(window.state.request.text))
     window.lists.prepare_tag("gizmo")
     assert window.lists.looking
     qtbot.waitUntil(lambda: not window.lists.looking, timeout=60_000)
+    assert answered == ["my gizmo"]  # the query naming the tag is answered again, with the look
     message = window.views.status_bar.currentMessage()
     assert (
         message.startswith("Looked closer at “gizmo”:")

@@ -37,6 +37,7 @@ class ListsController(QObject):
 
     lists_refreshed = Signal()  # the sidebar's categories and tags are up to date
     tagged = Signal(object)  # tags.TagOutcome after tagging photos from the grid
+    looked_closer = Signal(str)  # a tag whose closer look (Library.look_closer) now counts in its searches
 
     def __init__(
         self,
@@ -253,6 +254,7 @@ class ListsController(QObject):
             self._looking_at = None
             if check is not None and not stop.is_set():
                 self.views.status_bar.showMessage(check.summary(text), 8000)
+                self.looked_closer.emit(text)
             self._next_look()
 
         def failed(error: Exception) -> None:

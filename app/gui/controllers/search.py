@@ -4,6 +4,7 @@ results model, empty states, the scope line, images as queries (find similar, pa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -193,6 +194,12 @@ class SearchController(QObject):
         request, gone = self.state.request, self._gone_folders()
         self._hidden = gone
         self._job.run(lambda: (request, jobs.answer(work(), gone)))
+
+    def tag_looked_at(self, text: str) -> None:
+        """A closer look at the tag `text` now counts in its searches: a query naming it is answered
+        again, so the grid shows what the look found."""
+        if re.search(rf"(?<!\w){re.escape(text.casefold())}(?!\w)", self.state.request.text.casefold()):
+            self.run()
 
     def _gone_folders(self) -> frozenset[str]:
         status = self.state.status

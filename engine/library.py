@@ -571,11 +571,17 @@ class Library:
         ranks as before). About what indexing 300 photos at 13 places costs, once per change of
         the tag: the app does it in the background after a tag changes, `viewfinder tag` after
         tagging. None where `cancel` was set, or nothing could be cut out (fewer than 3 tagged
-        photos with a highlight box or a located object: an earlier look is then dropped).
+        photos with a highlight box or a located object: an earlier look is then dropped). Where
+        neither the library's photos nor the tag's photos and boxes changed since the last look,
+        that look stands (CloseUpCheck.unchanged).
         `progress(done, total)`: photos cut out."""
         tables, _, stages = self.search_parts()
         stage = next(s for s in stages if isinstance(s, TagStage))
         table = tables.current()
+        made_from = stage.tag_state(text, table)
+        earlier = stage.close_ups.get(text)
+        if earlier is not None and earlier.made_from == made_from:
+            return CloseUpCheck((), (), earlier.weight, unchanged=True)
         cuts = None
         if len(self.store.tags.hashes_with([text])) >= 3:
             cuts = tag_crops.cut_out(stage, table, text, self.encoder(), progress=progress, cancel=cancel)
@@ -585,7 +591,7 @@ class Library:
             stage.keep_close_ups(text, None)
             return None
         check = tag_crops.held_out_check(stage, table, text, cuts)
-        crops = cuts.crops()
+        crops = replace(cuts.crops(), made_from=made_from)
         if check.clearly_worse:
             crops = replace(crops, weight=0.0)
         stage.keep_close_ups(text, crops)

@@ -100,11 +100,13 @@ FILE_NAME = "tag-crops.npz"
 @dataclass(frozen=True)
 class TagCrops:
     """One tag's crops as search uses them: the log-odds `odds` (N,) of the candidates (content
-    `hashes`) seen up close, weighed by `weight` in the tag's log-odds."""
+    `hashes`) seen up close, weighed by `weight` in the tag's log-odds. `made_from`: what a closer
+    look made them from (TagStage.tag_state; "" for training's)."""
 
     hashes: tuple[str, ...]
     odds: np.ndarray
     weight: float
+    made_from: str = ""
 
     def log_odds(self, table: PhotoTable, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which of the `table`'s `rows` have a crop, their log-odds)."""
@@ -214,9 +216,13 @@ class CloseUpCheck:
     without: tuple[float, ...]
     with_crops: tuple[float, ...]
     weight: float = 0.0  # the crops' share in the tag's log-odds where they are used
+    unchanged: bool = False  # nothing looked at had changed since the last look, which stands
 
     def summary(self, text: str) -> str:
         """One line for the user."""
+        if self.unchanged:
+            uses = f"its searches use it (weight {self.weight:.2f})" if self.weight > 0 else "not used"
+            return f"Looked closer at “{text}” before, and nothing has changed since: {uses}."
         if not self.without:
             return f"Looked closer at “{text}”: too few tagged photos to measure what it adds."
         measured = (
@@ -550,7 +556,7 @@ def save(folder: Path, crops: Mapping[str, TagCrops], name: str = FILE_NAME) -> 
     index = []
     for i, (text, c) in enumerate(sorted(crops.items())):
         arrays[f"odds{i}"], arrays[f"hashes{i}"] = c.odds, np.array(c.hashes, dtype=str)
-        index.append({"text": text, "weight": c.weight})
+        index.append({"text": text, "weight": c.weight, "made_from": c.made_from})
     arrays["index"] = np.array(json.dumps(index))
     partial = folder / (name + ".partial")
     with open(partial, "wb") as f:  # a kill mid-write leaves the partial file, never a broken one
@@ -571,6 +577,7 @@ def load(folder: Path, name: str = FILE_NAME) -> dict[str, TagCrops]:
                     tuple(str(h) for h in data[f"hashes{i}"]),
                     _kept_odds(data, i, item),
                     float(item["weight"]),
+                    str(item.get("made_from", "")),
                 )
                 for i, item in enumerate(index)
             }

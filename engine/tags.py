@@ -15,6 +15,7 @@ like their colour or shape, rise to the top.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -583,6 +584,13 @@ class TagStage:
         """The crops search mixes into the tag `text`'s log-odds: the latest made for it
         (look_closer), else training's."""
         return self.close_ups.get(text, self.crops.get(text))
+
+    def tag_state(self, text: str, table: PhotoTable) -> str:
+        """A digest of what a closer look at the tag `text` is made from: the search model, the
+        photos of `table`, the tag's photos and their boxes."""
+        tagged = sorted(self.store.tags.hashes_with([text]))
+        state = (self.model, table.hashes, tagged, sorted(self._boxes([text], tagged).items()))
+        return hashlib.sha1(repr(state).encode(), usedforsecurity=False).hexdigest()
 
     def keep_close_ups(self, text: str, crops: TagCrops | None) -> None:
         """Use `crops` for the tag `text` from now on (None: none), and keep them in the close-ups

@@ -231,12 +231,19 @@ def test_tagging_looks_closer_at_the_photos_most_like_the_tag(
     before = tag_ap(wl, wl.search_scores("rex"), "rex")
     code = main(["tag", "rex", "--photos-from", str(listing), "--library", str(library.path)])
     out, err = capsys.readouterr()
-    assert code == 0 and "Looked closer at “rex”: held-out tagged photos rank above" in out and "its searches use it" in out, err
+    assert (
+        code == 0
+        and "Looked closer at “rex”: held-out tagged photos rank above" in out
+        and "its searches use it" in out
+    ), err
     fresh = WorldLibrary(world, make_library(encoder=personal_encoder), tagged, paths)
     after = tag_ap(fresh, fresh.search_scores("rex"), "rex")
     print(f"{before:.3f} -> {after:.3f}")
     assert after > before + 0.02, (before, after)
-    # Untagging changes the tag too: the look is taken again.
+    code = main(["tag", "rex", "--photos-from", str(listing), "--library", str(library.path)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "Looked closer at “rex” before, and nothing has changed since" in out, err
+    # Untagging changes the tag: the look is taken again.
     code = main(["untag", tagged["rex"][0], "rex", "--library", str(library.path)])
     out, err = capsys.readouterr()
     assert code == 0 and "Removed 1 tag(s)" in out and "Looked closer at “rex”" in out, err

@@ -237,6 +237,8 @@ def test_a_closer_look_finds_the_tag_at_once_and_is_kept_for_the_next_process(
     assert check is not None and steps and len(check.without) == tag_crops.CHECK_FOLDS
     assert 0 < check.weight <= tag_crops.CROP_WEIGHT and not check.clearly_worse
     assert "its searches use it" in check.summary("rex")
+    again = library.look_closer("rex")  # nothing changed: the look stands
+    assert again is not None and again.unchanged and again.weight == check.weight
     after = tag_ap(wl, wl.search_scores("rex"), "rex")
     print(f"{before:.3f} -> {after:.3f} (prototype {prototype:.3f})")
     assert after > before + 0.03 and after > prototype, (before, after, prototype)

@@ -252,7 +252,7 @@ class ListsController(QObject):
 
         def done(check: CloseUpCheck | None) -> None:
             self._looking_at = None
-            if check is not None and not stop.is_set():
+            if check is not None and not check.unchanged and not stop.is_set():
                 self.views.status_bar.showMessage(check.summary(text), 8000)
                 self.looked_closer.emit(text)
             self._next_look()

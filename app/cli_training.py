@@ -217,14 +217,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 count = len(tag.highlights)
                 marks = f" ({count} highlight{'s' if count > 1 else ''})" if count else ""
                 print(f"Tagged {tag.paths[0]}: {tag.text}{marks}")
-    if many:
-        marks = f" ({highlighted} with highlights)" if highlighted else ""
-        what = " ".join(text.split()) if text is not None else "each with its caption"
-        print(f"Tagged {tagged} photo{'' if tagged == 1 else 's'}: {what}{marks}")
-        for photo, reason in failed:
-            print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
-    if texts and not args.no_closer_look:
-        with open_library(args) as library:
+        if many:
+            marks = f" ({highlighted} with highlights)" if highlighted else ""
+            what = " ".join(text.split()) if text is not None else "each with its caption"
+            print(f"Tagged {tagged} photo{'' if tagged == 1 else 's'}: {what}{marks}")
+            for photo, reason in failed:
+                print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
+        if not args.no_closer_look:
             _look_closer(library, sorted(texts))
     return 1 if failed else 0
 
@@ -256,23 +255,32 @@ def _look_closer(library: Library, texts: list[str]) -> None:
             print(check.summary(text))
 
 
-class _CloserLine:
-    """The progress of looking closer at one tag, on a terminal; silent elsewhere."""
+class _TerminalLine:
+    """One progress line on a terminal; silent elsewhere."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
 
-    def __call__(self, done: int, total: int) -> None:
-        if self.enabled and total:
-            sys.stderr.write(
-                f"\rLooking closer at the photos most like “{self.text}”: {100 * done // total}%   "
-            )
+    def show(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r{text}")
             sys.stderr.flush()
 
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
+
+
+class _CloserLine(_TerminalLine):
+    """The progress of looking closer at one tag."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __call__(self, done: int, total: int) -> None:
+        if total:
+            self.show(f"Looking closer at the photos most like “{self.text}”: {100 * done // total}%   ")
 
 
 def cmd_untag(args: argparse.Namespace) -> int:
@@ -306,29 +314,17 @@ def cmd_tags(args: argparse.Namespace) -> int:
 # -- training -----------------------------------------------------------------------------------
 
 
-class _TrainLine:
-    """One progress line on a terminal; silent elsewhere."""
-
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
+class _TrainLine(_TerminalLine):
+    """The progress of training."""
 
     def __call__(self, p) -> None:
-        if not self.enabled:
-            return
         if p.phase == "training" and p.total:
             eta = f"{int(p.eta) // 60}:{int(p.eta) % 60:02d}" if p.eta is not None else "--:--"
-            sys.stderr.write(f"\rTraining: step {p.step}/{p.total}  loss {p.loss:.4f}  time left {eta}   ")
+            self.show(f"Training: step {p.step}/{p.total}  loss {p.loss:.4f}  time left {eta}   ")
         elif p.phase == "close-ups" and p.total:
-            sys.stderr.write(
-                f"\rLooking at the tags' likeliest photos up close: {100 * p.step // p.total}%   "
-            )
+            self.show(f"Looking at the tags' likeliest photos up close: {100 * p.step // p.total}%   ")
         else:
-            sys.stderr.write(f"\r{p.phase.capitalize()}…{' ' * 50}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+            self.show(f"{p.phase.capitalize()}…{' ' * 50}")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import npz
 from .errors import PhotoError
 from .search import Pool
 from .tag_scoring import (
@@ -265,6 +264,7 @@ def held_out_check(
     AUC counts how many untagged photos rank above each held-out one, which junk crops raise."""
     tagged_rows = table.rows_of_hashes(stage.store.tags.hashes_with([text]))
     untagged = np.setdiff1d(np.arange(len(table)), tagged_rows)
+    sample = stage.sample(table)
     fold_of = np.random.default_rng(0).permutation(len(cuts.key_hashes)) % folds
     without, with_crops = [], []
     for fold in range(min(folds, len(cuts.key_hashes))):
@@ -276,9 +276,7 @@ def held_out_check(
         )
         rows = np.union1d(untagged, held_rows)
         pool = Pool(table, rows, np.zeros(len(rows), np.float32))
-        odds = stage.odds(
-            [text], pool, np.setdiff1d(tagged_rows, held_rows), stage.sample(table), with_crops=False
-        )
+        odds = stage.odds([text], pool, np.setdiff1d(tagged_rows, held_rows), sample, with_crops=False)
         relevant = np.isin(rows, held_rows)
         mixed = cuts.crops(~held, held).mixed_into(odds, table, rows)
         without.append(auc(odds[relevant], odds[~relevant]))
@@ -550,38 +548,36 @@ def _shapes(grids: np.ndarray) -> np.ndarray:
     return (templates.reshape(len(grids), -1) / np.sqrt(TEMPLATE_CELLS * TEMPLATE_CELLS)).astype(np.float32)
 
 
-def save(folder: Path, crops: Mapping[str, TagCrops], name: str = FILE_NAME) -> None:
-    """Keep `crops` (tag text -> crops) in `folder` (a model version's) as `name`."""
+def save(folder: Path, crops: Mapping[str, TagCrops], name: str = FILE_NAME) -> bool:
+    """Keep `crops` (tag text -> crops) in `folder` (a model version's) as `name`, written whole
+    (npz.write: a kill mid-write, or another process writing the same file, never leaves a broken
+    one); False where it cannot be written."""
     arrays: dict[str, np.ndarray] = {}
     index = []
     for i, (text, c) in enumerate(sorted(crops.items())):
         arrays[f"odds{i}"], arrays[f"hashes{i}"] = c.odds, np.array(c.hashes, dtype=str)
         index.append({"text": text, "weight": c.weight, "made_from": c.made_from})
     arrays["index"] = np.array(json.dumps(index))
-    partial = folder / (name + ".partial")
-    with open(partial, "wb") as f:  # a kill mid-write leaves the partial file, never a broken one
-        np.savez(f, **arrays)  # type: ignore[arg-type]
-    os.replace(partial, folder / name)
+    return npz.write(folder / name, arrays)
 
 
 def load(folder: Path, name: str = FILE_NAME) -> dict[str, TagCrops]:
     """What `save` kept in `folder` as `name` ({} when nothing, or unreadable)."""
-    path = folder / name
-    if not path.exists():
+    data = npz.read(folder / name)
+    if data is None:
         return {}
     try:
-        with np.load(path, allow_pickle=False) as data:
-            index = json.loads(str(data["index"]))
-            return {
-                item["text"]: TagCrops(
-                    tuple(str(h) for h in data[f"hashes{i}"]),
-                    _kept_odds(data, i, item),
-                    float(item["weight"]),
-                    str(item.get("made_from", "")),
-                )
-                for i, item in enumerate(index)
-            }
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        index = json.loads(str(data["index"]))
+        return {
+            item["text"]: TagCrops(
+                tuple(str(h) for h in data[f"hashes{i}"]),
+                _kept_odds(data, i, item),
+                float(item["weight"]),
+                str(item.get("made_from", "")),
+            )
+            for i, item in enumerate(index)
+        }
+    except (ValueError, KeyError) as e:
         log.warning("tag crops in %s could not be read (%s): searches use the tags without them", folder, e)
         return {}
 

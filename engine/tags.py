@@ -604,14 +604,12 @@ class TagStage:
             if path is None:
                 return
             kept = {t: c for t, c in _read_close_ups(path).items() if t != text}
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tag_crops.save(path.parent, kept | ({text: crops} if crops is not None else {}), path.name)
-            except OSError as e:
-                log.warning("the close-ups of %r could not be kept (%s): they count until the app closes", text, e)
+            kept |= {text: crops} if crops is not None else {}
+            if not tag_crops.save(path.parent, kept, path.name):
+                log.warning("the close-ups of %r could not be kept: they count until the app closes", text)
 
     def instant_odds(self, texts: list[str], table: PhotoTable, tagged_rows: np.ndarray) -> np.ndarray:
-        """`odds` of every photo of `table`, without training's crops (what they are measured on)."""
+        """`odds` of every photo of `table`, without crops (what they are measured on)."""
         pool = Pool(table, np.arange(len(table)), np.zeros(len(table), np.float32))
         return self.odds(texts, pool, tagged_rows, self.sample(table), with_crops=False)
 

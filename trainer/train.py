@@ -613,10 +613,8 @@ def train(
                "final_loss": losses[-1] if losses else None, TEXT_TRUST_METRIC: text_trust}  # fmt: skip
     record = {**asdict(config), "base_model": {"name": base.name, "pretrained": base.pretrained}}
     version = versions.create_version(library, base, deltas, record, metrics, config.mix)
-    try:
-        tag_crops.save(version.path, crops)
-    except OSError as e:  # the version stands without them: searches use its tags as before
-        log.warning("could not keep the tags' crops with version %d: %s", version.version, e)
+    if not tag_crops.save(version.path, crops):  # the version stands without them: its tags as before
+        log.warning("could not keep the tags' crops with version %d", version.version)
         crops = {}
     reembedding = False
     switched_on = activated or config.force

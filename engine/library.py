@@ -47,7 +47,7 @@ from .storage import PhotoRow, Store
 from .storage.texts import PhotoText
 from .tag_crops import CloseUpCheck
 from .tag_windows import WindowScorer
-from .tags import TagStage, matching_tag_texts, version_tag_crops, version_text_trusts
+from .tags import TagStage, matching_tag_texts, tag_texts, version_tag_crops, version_text_trusts
 from .text_match import TextStage
 from .text_vectors import KeptTexts
 from .vector_index import VectorIndex
@@ -597,6 +597,17 @@ class Library:
         stage.keep_close_ups(text, crops)
         self.prepare_tag(text)  # the check's folds took the tag's own fit's place in memory
         return replace(check, weight=crops.weight)
+
+    def tags_not_looked_at(self) -> list[str]:
+        """The tags of at least 3 photos that search sees up close neither by a closer look under the
+        current search model nor by training's crops: tagged before looks were taken, under another
+        model, with `--no-closer-look`, or whose look was stopped. The app looks at them in the
+        background once the library has every photo's vector (the most tagged first)."""
+        _, _, stages = self.search_parts()
+        stage = next(s for s in stages if isinstance(s, TagStage))
+        counts = tag_texts(self.store)
+        waiting = [t for t, count in counts.items() if count >= 3 and stage.crops_of(t) is None]
+        return sorted(waiting, key=lambda t: (-counts[t], t))
 
     def _remember(self, text: str) -> None:
         """Keep a search text as a past search (calibration's rivals). The same text twice in a row

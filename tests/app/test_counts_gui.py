@@ -101,12 +101,12 @@ def test_a_new_model_says_what_it_did_to_the_albums_once_it_has_every_photo(qtbo
     wrong. The counts are said once every photo has the new model's vector."""
     _index(qtbot, window, photo_dir)
     lists, bar = window.lists, window.views.status_bar
-    lists._done(([("Dogs", 3)], {}, "old-model", True))
+    lists._done(([("Dogs", 3)], {}, "old-model", True, []))
     bar.clearMessage()  # the window's own count (of the real model) may have come in first
-    lists._done(([("Dogs", 0)], {}, "new-model", False))  # re-embedding
+    lists._done(([("Dogs", 0)], {}, "new-model", False, []))  # re-embedding
     assert not bar.currentMessage().startswith("Albums updated")
     assert window.views.sidebar.category_item("Dogs").text(0).endswith("·  0")  # the sidebar shows what is
-    lists._done(([("Dogs", 4)], {}, "new-model", True))
+    lists._done(([("Dogs", 4)], {}, "new-model", True, []))
     assert bar.currentMessage() == "Albums updated for the new model: Dogs 3 → 4."
 
 

@@ -240,3 +240,26 @@ def test_a_changed_tag_is_looked_at_closer_in_the_background(qtbot, window, phot
     window.lists.look_closer("other")
     window.close()
     assert window.lists._closer == [] and window.lists._stop_looking.is_set()
+
+
+def test_tags_no_look_has_seen_are_looked_at_once_the_library_is_indexed(qtbot, window, photo_dir: Path):
+    """Tags from before looks were taken (or under another model) are looked at in the background
+    once every photo has its vector, once a session: a refresh after that starts no second look."""
+    from engine.tags import Highlight, add_tag
+
+    _index(qtbot, window, photo_dir)
+    library = window.state.library
+    paths = window.views.results.paths()
+    for path in paths[:3]:
+        add_tag(library.store, path, "gizmo", [Highlight("gizmo", (0.2, 0.2, 0.7, 0.7))])
+    add_tag(library.store, paths[3], "widget", [Highlight("widget", (0.1, 0.1, 0.5, 0.5))])
+    assert library.tags_not_looked_at() == ["gizmo"]  # "widget" is on too few photos to look at
+
+    with qtbot.waitSignal(window.lists.looked_closer, timeout=60_000) as looked:
+        window.lists.refresh()
+    assert looked.args == ["gizmo"]
+    assert library.tags_not_looked_at() == []
+    assert list((library.path / "close-ups").glob("*.npz"))
+    with qtbot.waitSignal(window.lists.lists_refreshed, timeout=30_000):
+        window.lists.refresh()
+    assert not window.lists.looking

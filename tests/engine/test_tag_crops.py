@@ -232,8 +232,10 @@ def test_a_closer_look_finds_the_tag_at_once_and_is_kept_for_the_next_process(
     cancel.set()
     assert library.look_closer("rex", cancel=cancel) is None
     assert not (library.path / "close-ups").exists()
+    assert library.tags_not_looked_at() == ["rex"]
     steps: list[tuple[int, int]] = []
     check = library.look_closer("rex", progress=lambda *s: steps.append(s))
+    assert library.tags_not_looked_at() == []
     assert check is not None and steps and len(check.without) == tag_crops.CHECK_FOLDS
     assert 0 < check.weight <= tag_crops.CROP_WEIGHT and not check.clearly_worse
     assert "its searches use it" in check.summary("rex")

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # (category, member count or None), tag counts, the key of the model the counts were made with,
-# and whether every photo had that model's vector (not while a new model re-embeds the library)
-Lists = tuple[list[tuple[str, "int | None"]], dict[str, int], "str | None", bool]
+# whether every photo had that model's vector (not while a new model re-embeds the library), and
+# then the tags search sees up close by no look (Library.tags_not_looked_at)
+Lists = tuple[list[tuple[str, "int | None"]], dict[str, int], "str | None", bool, list[str]]
 
 
 class ListsController(QObject):
@@ -61,6 +62,7 @@ class ListsController(QObject):
         self._closer: list[str] = []  # tags waiting for a closer look (Library.look_closer), oldest first
         self._looking_at: str | None = None  # the tag being looked at
         self._stop_looking = threading.Event()  # stops that look
+        self._offered: set[tuple[str | None, str]] = set()  # (model key, tag) looked at without a change
 
         self.tag_action = QAction("&Tag Selected Photos…", window)
         self.tag_action.setShortcut("Ctrl+T")
@@ -92,7 +94,8 @@ class ListsController(QObject):
                 settled = not library.store.photos.counts(model)["pending"]
             else:  # no model yet: names now, counts once it has loaded
                 categories, model, settled = [(c.name, None) for c in book.get().list()], None, False
-            return categories, tag_jobs.tag_counts(library), model, settled
+            unseen = library.tags_not_looked_at() if settled and not library.store.read_only else []
+            return categories, tag_jobs.tag_counts(library), model, settled, unseen
 
         self._job.run(work)
 
@@ -104,7 +107,7 @@ class ListsController(QObject):
             self.refresh()
 
     def _done(self, result: Lists) -> None:
-        categories, tags, model, settled = result
+        categories, tags, model, settled, unseen = result
         # A new model's effect on the albums is said once every photo has its vector: counted
         # while it re-embeds the library (or takes over an empty one), an album would seem to lose
         # its photos.
@@ -115,6 +118,12 @@ class ListsController(QObject):
             self._counted = (model, counts)
         self.views.sidebar.set_categories(categories)
         self.views.sidebar.set_tags(tags)
+        # Tags without a look (from before looks were taken, under another model, or stopped when the
+        # app closed) are looked at once a session in each model, after the tags that change.
+        for text in unseen:
+            if (model, text) not in self._offered and text != self._looking_at and text not in self._closer:
+                self._offered.add((model, text))
+                self.look_closer(text)
         if self._select_after_refresh is not None:
             self.views.sidebar.select_category(self._select_after_refresh)
             self._select_after_refresh = None

@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "fp32", "bf16", "int8", "torch"],
         help="inference precision, kept by the library (default auto: bf16 where the CPU has it natively)",
     )
+    p.add_argument(
+        "--no-closer-look",
+        action="store_true",
+        help="do not then look up close at the tags no look has seen under this model (tagged under"
+        " another model, or with --no-closer-look; the app looks at them in the background)",
+    )
 
     p = sub.add_parser(
         "search",
@@ -310,24 +316,28 @@ def cmd_index(args: argparse.Namespace) -> int:
             text = _interruptible(lambda cancel: library.read_text(OcrConfig(mode=args.ocr), bar, cancel))
         bar.close()
         status = library.status()
-    if result.cancelled or (text is not None and text.cancelled):
-        where = f"reading text in {text.done} photos" if text is not None else f"{result.done} photos"
-        print(f"Stopped after {where}; run the same command again to resume.", file=sys.stderr)
-        return 130
-    print(
-        f"{status.photos} photos indexed, {status.failed} unreadable, {status.pending} pending"
-        f" ({result.done} processed this run)."
-    )
-    if text is not None and text.done:
-        share = f"{100 * text.skipped / text.done:.0f}%"
+        if result.cancelled or (text is not None and text.cancelled):
+            where = f"reading text in {text.done} photos" if text is not None else f"{result.done} photos"
+            print(f"Stopped after {where}; run the same command again to resume.", file=sys.stderr)
+            return 130
         print(
-            f"Text: looked at {text.done} photos at {text.rate:.2f} photos/s: {text.found} with text,"
-            f" {text.skipped} ({share}) skipped by the gate."
+            f"{status.photos} photos indexed, {status.failed} unreadable, {status.pending} pending"
+            f" ({result.done} processed this run)."
         )
-    if status.failures:
-        print("Unreadable files (viewfinder status lists them all):", file=sys.stderr)
-        for f in status.failures[:5]:
-            print(f"  {f.path}: {f.reason}", file=sys.stderr)
+        if text is not None and text.done:
+            share = f"{100 * text.skipped / text.done:.0f}%"
+            print(
+                f"Text: looked at {text.done} photos at {text.rate:.2f} photos/s: {text.found} with text,"
+                f" {text.skipped} ({share}) skipped by the gate."
+            )
+        if status.failures:
+            print("Unreadable files (viewfinder status lists them all):", file=sys.stderr)
+            for f in status.failures[:5]:
+                print(f"  {f.path}: {f.reason}", file=sys.stderr)
+        if not status.pending and not args.no_closer_look:
+            from app.cli_training import look_closer_at
+
+            look_closer_at(library, library.tags_not_looked_at())
     return 0
 
 

@@ -224,11 +224,11 @@ def cmd_tag(args: argparse.Namespace) -> int:
             for photo, reason in failed:
                 print(f"Not tagged: {photo}: {reason}", file=sys.stderr)
         if not args.no_closer_look:
-            _look_closer(library, sorted(texts))
+            look_closer_at(library, sorted(texts))
     return 1 if failed else 0
 
 
-def _look_closer(library: Library, texts: list[str]) -> None:
+def look_closer_at(library: Library, texts: list[str]) -> None:
     """Library.look_closer at each tag of `texts`, with a progress line on a terminal; Ctrl-C
     skips the rest (the tags stand, and search works without the closer look)."""
     from app.cli import _interruptible
@@ -291,7 +291,7 @@ def cmd_untag(args: argparse.Namespace) -> int:
         removed = remove_tags(library.store, args.photo, args.text)
         print(f"Removed {removed} tag(s) from {os.path.abspath(args.photo)}.")
         if not args.no_closer_look:
-            _look_closer(library, sorted(before - {t.text for t in tags_of(library.store, args.photo)}))
+            look_closer_at(library, sorted(before - {t.text for t in tags_of(library.store, args.photo)}))
     return 0
 
 

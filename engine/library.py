@@ -603,11 +603,12 @@ class Library:
         current search model nor by training's crops: tagged before looks were taken, under another
         model, with `--no-closer-look`, or whose look was stopped. The app looks at them in the
         background once the library has every photo's vector (the most tagged first)."""
+        counts = {t: count for t, count in tag_texts(self.store).items() if count >= 3}
+        if not counts:  # the search parts are not read for nothing
+            return []
         _, _, stages = self.search_parts()
         stage = next(s for s in stages if isinstance(s, TagStage))
-        counts = tag_texts(self.store)
-        waiting = [t for t, count in counts.items() if count >= 3 and stage.crops_of(t) is None]
-        return sorted(waiting, key=lambda t: (-counts[t], t))
+        return sorted((t for t in counts if stage.crops_of(t) is None), key=lambda t: (-counts[t], t))
 
     def _remember(self, text: str) -> None:
         """Keep a search text as a past search (calibration's rivals). The same text twice in a row

@@ -206,7 +206,8 @@ def test_tagging_looks_closer_at_the_photos_most_like_the_tag(
     tmp_path, capsys, make_library, personal_encoder
 ):
     """`viewfinder tag` stores the tags, then looks at the photos most like the tag up close: its
-    next search ranks with those crops (engine/tag_crops.py), unless --no-closer-look."""
+    next search ranks with those crops (engine/tag_crops.py), unless --no-closer-look; `viewfinder
+    index` looks at the tags no look has seen."""
     world = personal_world(make_concepts(["rex"], 213), seed=213)
     tagged, paths = write_world(world, tmp_path / "photos")
     library = make_library(encoder=personal_encoder)
@@ -229,7 +230,10 @@ def test_tagging_looks_closer_at_the_photos_most_like_the_tag(
         err
     )
     before = tag_ap(wl, wl.search_scores("rex"), "rex")
-    code = main(["tag", "rex", "--photos-from", str(listing), "--library", str(library.path)])
+    code = main(["index", "--no-closer-look", "--library", str(library.path)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "photos indexed" in out and "Looked closer" not in out, err
+    code = main(["index", "--library", str(library.path)])
     out, err = capsys.readouterr()
     assert (
         code == 0

@@ -21,7 +21,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from engine.errors import ViewfinderError
-from engine.tags import Highlight, TagError, add_tag, list_tags, remove_tags, tags_of
+from engine.tags import (
+    Highlight,
+    TagError,
+    add_tag,
+    list_tags,
+    normalise_text,
+    remove_tag_everywhere,
+    remove_tags,
+    rename_tag,
+    tag_texts,
+    tags_of,
+)
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -91,9 +102,22 @@ def add_parsers(
     _add_closer_look_arg(p)
     add_library_arg(p)
 
-    p = sub.add_parser("tags", help="list tags")
+    p = sub.add_parser(
+        "tags",
+        help="list tags; rename one, or remove one from every photo",
+        usage="viewfinder tags [--json] | viewfinder tags rename OLD NEW | viewfinder tags remove TEXT",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_library_arg(p)
+    actions = p.add_subparsers(dest="tags_action", metavar="ACTION")
+    a = actions.add_parser("rename", help="rename a tag on every photo (merged into NEW where it exists)")
+    a.add_argument("old", metavar="OLD")
+    a.add_argument("new", metavar="NEW")
+    _add_closer_look_arg(a)
+    add_library_arg(a)
+    a = actions.add_parser("remove", help="remove a tag from every photo (never the photos)")
+    a.add_argument("text", metavar="TEXT")
+    add_library_arg(a)
 
     p = sub.add_parser("train", help="fine-tune the model on your tags")
     p.add_argument("--loss", choices=["sigmoid", "softmax"], default="sigmoid")
@@ -298,6 +322,8 @@ def cmd_untag(args: argparse.Namespace) -> int:
 def cmd_tags(args: argparse.Namespace) -> int:
     from app.cli import open_library
 
+    if args.tags_action is not None:
+        return _change_tag(args)
     with open_library(args) as library:
         tags = list_tags(library.store)
     if args.json:
@@ -309,6 +335,32 @@ def cmd_tags(args: argparse.Namespace) -> int:
         marks = ", ".join(h.phrase for h in t.highlights)
         print(f"{t.text}\t{t.paths[0]}" + (f"\t[{marks}]" if marks else ""))
     return 0
+
+
+def _change_tag(args: argparse.Namespace) -> int:
+    """`tags rename` and `tags remove`: the tag's photos are never touched, and its closer look is
+    dropped (a renamed tag's is taken again under its new name)."""
+    from app.cli import open_library
+
+    with open_library(args) as library:
+        if args.tags_action == "remove":
+            count = remove_tag_everywhere(library.store, args.text)
+            text = normalise_text(args.text)
+            print(f"Removed the tag “{text}” from {_photos(count)}; no photo was changed.")
+            look_closer_at(library, [text])
+            return 0
+        old, new = normalise_text(args.old), normalise_text(args.new)
+        merged = new != old and new in tag_texts(library.store)
+        count = rename_tag(library.store, old, new)
+        into = f", merged into “{new}”" if merged else ""
+        print(f"Renamed “{old}” to “{new}” on {_photos(count)}{into}.")
+        if new != old:
+            look_closer_at(library, [old] + ([] if args.no_closer_look else [new]))
+    return 0
+
+
+def _photos(count: int) -> str:
+    return f"{count:,} photo{'' if count == 1 else 's'}"
 
 
 # -- training -----------------------------------------------------------------------------------

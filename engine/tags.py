@@ -279,6 +279,29 @@ def remove_tags(store: Store, path: str | os.PathLike, text: str | None = None) 
     return removed
 
 
+def rename_tag(store: Store, old: str, new: str) -> int:
+    """Rename the tag `old` to `new` on every photo (Tags.rename: merged where a photo has both);
+    returns how many photos carried it. Raises TagError for an empty new text or a tag no photo
+    carries."""
+    old, new = normalise_text(old), normalise_text(new)
+    if not new:
+        raise TagError("A tag needs some text.")
+    if old not in store.tags.texts():
+        raise TagError(f"No photo is tagged {old!r}.")
+    return store.tags.rename(old, new) if new != old else store.tags.texts()[old]
+
+
+def remove_tag_everywhere(store: Store, text: str) -> int:
+    """Remove the tag `text` from every photo (never the photos); returns how many carried it.
+    Raises TagError for a tag no photo carries."""
+    text = normalise_text(text)
+    count = store.tags.texts().get(text)
+    if count is None:
+        raise TagError(f"No photo is tagged {text!r}.")
+    store.tags.remove_text(text)
+    return count
+
+
 # -- reading -----------------------------------------------------------------------------------
 
 

@@ -51,6 +51,8 @@ class Sidebar(QWidget):
     new_category_requested = Signal()
     edit_category_requested = Signal(str)
     remove_category_requested = Signal(str)
+    rename_tag_requested = Signal(str)
+    remove_tag_requested = Signal(str)
     add_requested = Signal()
     remove_requested = Signal(str)
     rescan_requested = Signal()
@@ -321,6 +323,16 @@ class Sidebar(QWidget):
         if category is not None:
             menu.addAction("Edit category…", lambda: self.edit_category_requested.emit(category))
             menu.addAction("Remove category", lambda: self.remove_category_requested.emit(category))
+            menu.exec(self.tree.viewport().mapToGlobal(pos))
+            return
+        tag = item.data(0, TagRole) if item is not None else None
+        if tag is not None:
+            actions = [
+                menu.addAction("Rename tag…", lambda: self.rename_tag_requested.emit(tag)),
+                menu.addAction("Remove tag from all photos…", lambda: self.remove_tag_requested.emit(tag)),
+            ]
+            for action in actions:
+                action.setEnabled(not self._read_only)
             menu.exec(self.tree.viewport().mapToGlobal(pos))
             return
         if item is not None and (item is self._sections[CATEGORIES] or item.data(0, ActionRole)):

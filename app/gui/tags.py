@@ -91,6 +91,18 @@ def save_highlight(
     return tags_of(library, path)
 
 
+def rename_tag(library: Library, old: str, new: str) -> int:
+    from engine.tags import rename_tag as engine_rename_tag
+
+    return engine_rename_tag(library.store, old, new)
+
+
+def remove_tag_everywhere(library: Library, text: str) -> int:
+    from engine.tags import remove_tag_everywhere as engine_remove
+
+    return engine_remove(library.store, text)
+
+
 def tag_counts(library: Library) -> dict[str, int]:
     from engine.tags import tag_texts
 

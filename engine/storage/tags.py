@@ -72,6 +72,35 @@ class Tags:
                 cur = conn.execute("DELETE FROM tags WHERE hash = ? AND text = ?", [content_hash, text])
             return int(cur.rowcount)
 
+    def remove_text(self, text: str) -> int:
+        """Remove the tag `text` from every content; returns how many went."""
+        with self._db.transaction() as conn:
+            return int(conn.execute("DELETE FROM tags WHERE text = ?", [text]).rowcount)
+
+    def rename(self, old: str, new: str) -> int:
+        """Tag every content tagged `old` with `new` instead; returns how many. A highlight of the
+        whole text `old` becomes one of `new`, and other phrases stay. A content tagged with both
+        keeps its tag `new` and gains the highlights of `old` whose phrase that tag has none of."""
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT id, hash FROM tags WHERE text = ?", [old]).fetchall()
+            for tag_id, content_hash in rows:
+                conn.execute(
+                    "UPDATE highlights SET phrase = ? WHERE tag_id = ? AND phrase = ?", [new, tag_id, old]
+                )
+                both = conn.execute(
+                    "SELECT id FROM tags WHERE hash = ? AND text = ?", [content_hash, new]
+                ).fetchone()
+                if both is None:
+                    conn.execute("UPDATE tags SET text = ? WHERE id = ?", [new, tag_id])
+                    continue
+                conn.execute(
+                    "UPDATE highlights SET tag_id = ? WHERE tag_id = ? AND phrase NOT IN"
+                    " (SELECT phrase FROM highlights WHERE tag_id = ?)",
+                    [both[0], tag_id, both[0]],
+                )
+                conn.execute("DELETE FROM tags WHERE id = ?", [tag_id])  # with the highlights left
+            return len(rows)
+
     def records(self, hashes: Iterable[str] | None = None) -> list[TagRecord]:
         """Every tag (or those of these content hashes), ordered by text then age."""
         order = " ORDER BY t.text, t.created_at, t.id"

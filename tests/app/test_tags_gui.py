@@ -263,3 +263,45 @@ def test_tags_no_look_has_seen_are_looked_at_once_the_library_is_indexed(qtbot, 
     with qtbot.waitSignal(window.lists.lists_refreshed, timeout=30_000):
         window.lists.refresh()
     assert not window.lists.looking
+
+
+def test_a_tag_is_renamed_and_removed_from_the_sidebar(qtbot, window, photo_dir: Path, monkeypatch):
+    """The Tags section's menu renames a tag on every photo (the grid showing it follows the new
+    name) and removes it from every photo after asking; the photos stay."""
+    from PySide6.QtWidgets import QInputDialog, QMenu, QMessageBox
+
+    from engine.tags import add_tag
+
+    _index(qtbot, window, photo_dir)
+    library, sidebar = window.state.library, window.views.sidebar
+    paths = window.views.results.paths()
+    for path in paths[:2]:
+        add_tag(library.store, path, "bech")
+    window.lists.refresh()
+    qtbot.waitUntil(lambda: sidebar.tag_names() == ["bech"], timeout=10_000)
+    sidebar.select_tag("bech")
+    qtbot.waitUntil(lambda: len(window.views.results.paths()) == 2 and not window.search.busy, timeout=30_000)
+
+    shown = []
+    monkeypatch.setattr(QMenu, "exec", lambda menu, *a: shown.extend(a.text() for a in menu.actions()))
+    sidebar._menu(sidebar.tree.visualItemRect(sidebar.tag_item("bech")).center())
+    assert shown == ["Rename tag…", "Remove tag from all photos…"]
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("  beach ", True))
+    sidebar.rename_tag_requested.emit("bech")
+    qtbot.waitUntil(lambda: sidebar.tag_names() == ["beach"], timeout=10_000)
+    assert window.views.status_bar.currentMessage() == "Renamed “bech” to “beach” on 2 photos."
+    assert all(_texts(window, p) == ["beach"] for p in paths[:2])
+    qtbot.waitUntil(lambda: sidebar.current_scope() == Scope(SCOPE_TAG, "beach"), timeout=10_000)
+    qtbot.waitUntil(lambda: set(window.views.results.paths()) == set(paths[:2]), timeout=30_000)
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    sidebar.remove_tag_requested.emit("beach")
+    assert asked and "No photo is changed" in asked[0] and sidebar.tag_names() == ["beach"]
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    sidebar.remove_tag_requested.emit("beach")
+    qtbot.waitUntil(lambda: sidebar.tag_names() == [], timeout=10_000)
+    assert window.views.status_bar.currentMessage() == "Removed the tag “beach” from 2 photos."
+    assert all(_texts(window, p) == [] for p in paths[:2]) and all(Path(p).exists() for p in paths)
+    qtbot.waitUntil(lambda: len(window.views.results.paths()) == 5, timeout=30_000)  # back to all photos

@@ -54,6 +54,19 @@ def test_tag_untag_tags_json(cli):
     assert [t["text"] for t in json.loads(out)] == ["Rex"]
     code, out, _ = run("tags")
     assert code == 0 and "Rex" in out
+    # A tag is renamed (merged into one of that name), or removed, on every photo at once.
+    for path, _ in photos[1:4]:
+        assert run("tag", path, "Max", "--highlight", "Max=0.2,0.2,0.8,0.8")[0] == 0
+    code, out, err = run("tags", "rename", "Max", "Rex")
+    assert code == 0 and "Renamed “Max” to “Rex” on 3 photos, merged into “Rex”." in out, err
+    code, out, _ = run("tags", "--json")
+    tags = json.loads(out)
+    assert sorted(t["path"] for t in tags if t["text"] == "Rex") == sorted(p for p, _ in photos[1:4])
+    assert [h["phrase"] for t in tags for h in t["highlights"]] == ["Rex"] * 3  # photo 1 gains Max's box
+    code, out, err = run("tags", "remove", "Rex")
+    assert code == 0 and "Removed the tag “Rex” from 3 photos; no photo was changed." in out, err
+    code, out, _ = run("tags", "--json")
+    assert json.loads(out) == []
 
 
 @pytest.mark.parametrize(
@@ -63,6 +76,9 @@ def test_tag_untag_tags_json(cli):
         (["tag", "{photo}", "Rex", "--highlight", "Max=0,0,1,1"], "'Max' does not occur"),
         (["tag", "{photo}", "Rex", "--highlight", "Rex=0,0,2,1"], "between 0 and 1"),
         (["untag", "{photo}", "Nobody"], "has no tag 'Nobody'"),
+        (["tags", "rename", "Nobody", "Rex"], "No photo is tagged 'Nobody'"),
+        (["tags", "rename", "Rex", " "], "A tag needs some text"),
+        (["tags", "remove", "Nobody"], "No photo is tagged 'Nobody'"),
         (["train"], "at least 3 tagged photos; the library has 0"),
         (["model", "use", "3"], "no model version 3"),
         (["model", "rollback"], "no earlier model"),

@@ -16,7 +16,9 @@ from engine.tags import (
     add_tag,
     list_tags,
     matching_tag_texts,
+    remove_tag_everywhere,
     remove_tags,
+    rename_tag,
     tag_texts,
     tags_of,
     words_besides,
@@ -72,6 +74,32 @@ def test_tag_list_untag(scenes):
     assert tags_of(library.store, path) == []
     with pytest.raises(TagError, match="has no tag 'Rex'"):
         remove_tags(library.store, path, "Rex")
+
+
+def test_a_tag_is_renamed_or_removed_on_every_photo_and_merged_into_a_tag_of_that_name(scenes):
+    library, photos = scenes
+    (a, _), (b, _), (c, _) = photos[:3]
+    add_tag(library.store, a, "Rexx", [Highlight("Rexx", (0.1, 0.1, 0.5, 0.5))])
+    add_tag(library.store, b, "Rexx", [Highlight("Rexx", (0.2, 0.2, 0.6, 0.6))])
+    add_tag(library.store, b, "Rex", [Highlight("Rex", (0.0, 0.0, 0.3, 0.3))])
+    add_tag(library.store, c, "Rexx on the sofa", [Highlight("sofa", (0.5, 0.5, 1.0, 1.0))])
+    assert rename_tag(library.store, " Rexx ", "Rex") == 2
+    assert tag_texts(library.store) == {"Rex": 2, "Rexx on the sofa": 1}
+    # Photo a's highlight follows the name; photo b keeps the box it had as "Rex".
+    assert tags_of(library.store, a)[0].highlights == (Highlight("Rex", (0.1, 0.1, 0.5, 0.5)),)
+    assert [(t.text, t.highlights) for t in tags_of(library.store, b)] == [
+        ("Rex", (Highlight("Rex", (0.0, 0.0, 0.3, 0.3)),))
+    ]
+    assert rename_tag(library.store, "Rexx on the sofa", "Rex on the sofa") == 1
+    assert tags_of(library.store, c)[0].highlights == (Highlight("sofa", (0.5, 0.5, 1.0, 1.0)),)
+    for bad, new, message in (("Rexx", "Max", "No photo is tagged 'Rexx'"), ("Rex", " ", "needs some text")):
+        with pytest.raises(TagError, match=message):
+            rename_tag(library.store, bad, new)
+    assert remove_tag_everywhere(library.store, "Rex") == 2
+    assert tag_texts(library.store) == {"Rex on the sofa": 1}
+    assert all(library.store.photos.by_path(p).hash for p in (a, b))  # the photos stay in the library
+    with pytest.raises(TagError, match="No photo is tagged 'Rex'"):
+        remove_tag_everywhere(library.store, "Rex")
 
 
 @pytest.mark.parametrize(

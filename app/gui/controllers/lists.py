@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QInputDialog, QMessageBox, QWidget
 from shiboken6 import isValid
 
 from .. import tags as tag_jobs
 from ..categories import CategoryBook, CategoryDialog, category_counts, get_category, remove_category
-from ..state import SCOPE_CATEGORY, AppState, Event
+from ..state import SCOPE_CATEGORY, SCOPE_TAG, AppState, Event
 from ..tags import TagDialog
 from ..thumbnails import ThumbnailLoader
 from ..views import Views
@@ -56,6 +56,7 @@ class ListsController(QObject):
         self.category_dialog: CategoryDialog | None = None
         self.tag_dialog: TagDialog | None = None
         self._select_after_refresh: str | None = None
+        self._select_tag_after_refresh: str | None = None
         self._counted: tuple[str, dict[str, int]] | None = None  # model key, the album counts it gave
         self._job = CoalescedJob[Lists](runner, self._done, self._failed)
         self._prepare = CoalescedJob[None](runner, lambda _: None, priority=-1)
@@ -73,6 +74,8 @@ class ListsController(QObject):
         sidebar.new_category_requested.connect(self.new_category)
         sidebar.edit_category_requested.connect(self.edit_category)
         sidebar.remove_category_requested.connect(self.remove_category)
+        sidebar.rename_tag_requested.connect(self.rename_tag)
+        sidebar.remove_tag_requested.connect(self.remove_tag)
         views.viewer.tags_changed.connect(self._tag_changed)
         for event in (Event.LIBRARY, Event.CONTENT, Event.MODEL):
             state.subscribe(event, lambda *_args: self.refresh())
@@ -127,6 +130,9 @@ class ListsController(QObject):
         if self._select_after_refresh is not None:
             self.views.sidebar.select_category(self._select_after_refresh)
             self._select_after_refresh = None
+        if self._select_tag_after_refresh is not None:
+            self.views.sidebar.select_tag(self._select_tag_after_refresh)
+            self._select_tag_after_refresh = None
         self.lists_refreshed.emit()
 
     def _failed(self, error: Exception) -> None:
@@ -220,6 +226,56 @@ class ListsController(QObject):
 
         self.runner.submit(lambda: tag_jobs.tag_photos(library, paths, text), done, failed)
 
+    def rename_tag(self, old: str) -> None:
+        """Ask for the tag's new name, then rename it on every photo."""
+        asked = f"Rename “{old}” on every photo to:"
+        new, ok = QInputDialog.getText(self.window, "Rename tag", asked, text=old)
+        if ok and " ".join(new.split()) not in ("", old):
+            self.rename_tag_now(old, new)
+
+    def rename_tag_now(self, old: str, new: str) -> None:
+        """Rename the tag `old` to `new` on every photo in a worker (merged where `new` is a tag
+        already); a sidebar showing it shows it under its new name."""
+        library = self.state.library
+        if library is None:
+            return
+        new = " ".join(new.split())
+
+        def done(count: int) -> None:
+            self.views.status_bar.showMessage(f"Renamed “{old}” to “{new}” on {_photos(count)}.", 8000)
+            if self.state.scope.kind == SCOPE_TAG and self.state.scope.value == old:
+                self._select_tag_after_refresh = new
+            self._tags_renamed([old, new])
+
+        self.runner.submit(lambda: tag_jobs.rename_tag(library, old, new), done, self._error)
+
+    def remove_tag(self, text: str) -> None:
+        """Ask, then remove the tag `text` from every photo (never the photos)."""
+        answer = QMessageBox.question(
+            self.window, "Remove tag", f"Remove the tag “{text}” from every photo?\nNo photo is changed."
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_tag_now(text)
+
+    def remove_tag_now(self, text: str) -> None:
+        library = self.state.library
+        if library is None:
+            return
+
+        def done(count: int) -> None:
+            self.views.status_bar.showMessage(f"Removed the tag “{text}” from {_photos(count)}.", 8000)
+            self._tags_renamed([text])
+
+        self.runner.submit(lambda: tag_jobs.remove_tag_everywhere(library, text), done, self._error)
+
+    def _tags_renamed(self, texts: list[str]) -> None:
+        """Tags whose photos changed at once: the sidebar, an open viewer's chips and heatmaps
+        follow, and each is looked at again (a tag no photo carries loses its look)."""
+        if self.views.viewer.hit is not None:
+            self.views.viewer.reload_tags()
+        for text in texts:
+            self._tag_changed(text)
+
     def _tag_changed(self, text: str) -> None:
         self.views.viewer.heatmaps.clear()  # the tag maps of `text` move with its photos and boxes
         self.refresh()
@@ -302,3 +358,7 @@ def albums_changed_text(before: dict[str, int], after: dict[str, int]) -> str:
     if not changed:
         return "Albums updated for the new model: their counts did not change."
     return "Albums updated for the new model: " + ", ".join(changed) + "."
+
+
+def _photos(count: int) -> str:
+    return f"{count:,} photo{'' if count == 1 else 's'}"

@@ -317,36 +317,34 @@ class Sidebar(QWidget):
             self.remove_requested.emit(folder)
 
     def _menu(self, pos) -> None:
-        item = self.tree.itemAt(pos)
+        self.context_menu(self.tree.itemAt(pos)).exec(self.tree.viewport().mapToGlobal(pos))
+
+    def context_menu(self, item: QTreeWidgetItem | None) -> QMenu:
+        """The right-click menu of `item` (None: the space below the items)."""
         menu = QMenu(self)
         category = item.data(0, CategoryRole) if item is not None else None
         if category is not None:
             menu.addAction("Edit category…", lambda: self.edit_category_requested.emit(category))
             menu.addAction("Remove category", lambda: self.remove_category_requested.emit(category))
-            menu.exec(self.tree.viewport().mapToGlobal(pos))
-            return
+            return menu
         tag = item.data(0, TagRole) if item is not None else None
         if tag is not None:
             actions = [
                 menu.addAction("Rename tag…", lambda: self.rename_tag_requested.emit(tag)),
                 menu.addAction("Remove tag from all photos…", lambda: self.remove_tag_requested.emit(tag)),
             ]
-            for action in actions:
-                action.setEnabled(not self._read_only)
-            menu.exec(self.tree.viewport().mapToGlobal(pos))
-            return
-        if item is not None and (item is self._sections[CATEGORIES] or item.data(0, ActionRole)):
+        elif item is not None and (item is self._sections[CATEGORIES] or item.data(0, ActionRole)):
             menu.addAction("New category…", self.new_category_requested.emit)
-            menu.exec(self.tree.viewport().mapToGlobal(pos))
-            return
-        actions = [menu.addAction("Add folder…", self.add_requested.emit)]
-        if item is not None and item.data(0, PathRole):
-            path = item.data(0, PathRole)
-            actions.append(menu.addAction("Remove from library", lambda: self.remove_requested.emit(path)))
-        actions.append(menu.addAction("Rescan folders", self.rescan_requested.emit))
+            return menu
+        else:
+            actions = [menu.addAction("Add folder…", self.add_requested.emit)]
+            if item is not None and item.data(0, PathRole):
+                path = item.data(0, PathRole)
+                actions.append(menu.addAction("Remove from library", lambda: self.remove_requested.emit(path)))
+            actions.append(menu.addAction("Rescan folders", self.rescan_requested.emit))
         for action in actions:
             action.setEnabled(not self._read_only)
-        menu.exec(self.tree.viewport().mapToGlobal(pos))
+        return menu
 
 
 def _unreadable_text(count: int) -> str:

@@ -286,9 +286,12 @@ def rename_tag(store: Store, old: str, new: str) -> int:
     old, new = normalise_text(old), normalise_text(new)
     if not new:
         raise TagError("A tag needs some text.")
-    if old not in store.tags.texts():
+    count = store.tags.texts().get(old)
+    if count is None:
         raise TagError(f"No photo is tagged {old!r}.")
-    return store.tags.rename(old, new) if new != old else store.tags.texts()[old]
+    if new != old:
+        store.tags.rename(old, new)
+    return count
 
 
 def remove_tag_everywhere(store: Store, text: str) -> int:

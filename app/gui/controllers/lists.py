@@ -245,7 +245,7 @@ class ListsController(QObject):
             self.views.status_bar.showMessage(f"Renamed “{old}” to “{new}” on {_photos(count)}.", 8000)
             if self.state.scope.kind == SCOPE_TAG and self.state.scope.value == old:
                 self._select_tag_after_refresh = new
-            self._tags_renamed([old, new])
+            self._tags_changed([old, new])
 
         self.runner.submit(lambda: tag_jobs.rename_tag(library, old, new), done, self._error)
 
@@ -264,11 +264,11 @@ class ListsController(QObject):
 
         def done(count: int) -> None:
             self.views.status_bar.showMessage(f"Removed the tag “{text}” from {_photos(count)}.", 8000)
-            self._tags_renamed([text])
+            self._tags_changed([text])
 
         self.runner.submit(lambda: tag_jobs.remove_tag_everywhere(library, text), done, self._error)
 
-    def _tags_renamed(self, texts: list[str]) -> None:
+    def _tags_changed(self, texts: list[str]) -> None:
         """Tags whose photos changed at once: the sidebar, an open viewer's chips and heatmaps
         follow, and each is looked at again (a tag no photo carries loses its look)."""
         if self.views.viewer.hit is not None:

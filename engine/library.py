@@ -26,7 +26,7 @@ from .errors import LibraryError, QueryError
 from .indexer import Indexer, Progress, ProgressCallback
 from .ocr import OcrConfig, OcrPass, OcrProgress, TextReader
 from .paths import is_inside, is_under
-from .photo_table import PhotoTables
+from .photo_table import PhotoTable, PhotoTables
 from .photos import is_photo_path
 from .scanner import ScanDiff, diff_folder, walk_photos
 from .search import (
@@ -575,9 +575,7 @@ class Library:
         neither the library's photos nor the tag's photos and boxes changed since the last look,
         that look stands (CloseUpCheck.unchanged).
         `progress(done, total)`: photos cut out."""
-        tables, _, stages = self.search_parts()
-        stage = next(s for s in stages if isinstance(s, TagStage))
-        table = tables.current()
+        stage, table = self.tag_stage()
         made_from = stage.tag_state(text, table)
         earlier = stage.close_ups.get(text)
         if earlier is not None and earlier.made_from == made_from:
@@ -588,7 +586,8 @@ class Library:
         if cancel is not None and cancel.is_set():
             return None
         if cuts is None:
-            stage.keep_close_ups(text, None)
+            if earlier is not None:
+                stage.keep_close_ups(text, None)
             return None
         check = tag_crops.held_out_check(stage, table, text, cuts)
         crops = replace(cuts.crops(), made_from=made_from)
@@ -606,8 +605,7 @@ class Library:
         counts = {t: count for t, count in tag_texts(self.store).items() if count >= 3}
         if not counts:  # the search parts are not read for nothing
             return []
-        _, _, stages = self.search_parts()
-        stage = next(s for s in stages if isinstance(s, TagStage))
+        stage, _ = self.tag_stage()
         return sorted((t for t in counts if stage.crops_of(t) is None), key=lambda t: (-counts[t], t))
 
     def _remember(self, text: str) -> None:
@@ -634,11 +632,15 @@ class Library:
         """Tag text -> its window cache (TagStage.window_scorer), for the one-word tags `text` names
         that search gives a window cache: the heatmaps of those words show where it finds the
         tagged object (compute_heatmap's `tags`)."""
-        tables, _, stages = self.search_parts()
-        stage = next(s for s in stages if isinstance(s, TagStage))
+        stage, table = self.tag_stage()
         names = [t for t in matching_tag_texts(self.store, text) if len(t.split()) == 1]
-        scorers = {name: stage.window_scorer(name, tables.current()) for name in names}
+        scorers = {name: stage.window_scorer(name, table) for name in names}
         return {name: scorer for name, scorer in scorers.items() if scorer is not None}
+
+    def tag_stage(self) -> tuple[TagStage, PhotoTable]:
+        """The search pipeline's tag stage, and the search model's photo table as it is now."""
+        tables, _, stages = self.search_parts()
+        return next(s for s in stages if isinstance(s, TagStage)), tables.current()
 
     def search_parts(self) -> tuple[PhotoTables, Calibrator, list[Stage]]:
         """The search model's photo table, calibrator and the pipeline's stages, made once per model.

@@ -699,8 +699,6 @@ def _cut_outs(
     (tag_crops.held_out_check, as Library.look_closer)."""
     counts = Counter(t for p in photos for t in p.texts)
     names = [text for text, count in counts.most_common(MAX_CROP_TAGS) if count >= 3]
-    tables, _, stages = library.search_parts()
-    stage = next(s for s in stages if isinstance(s, TagStage))
     out = {}
     for done, text in enumerate(names):
         if cancel is not None and cancel.is_set():
@@ -708,7 +706,7 @@ def _cut_outs(
         def photo_done(step: int, total: int, done: int = done) -> None:
             report(TrainProgress("close-ups", done * total + step, len(names) * total))
 
-        table = tables.current()
+        stage, table = library.tag_stage()
         found = tag_crops.cut_out(stage, table, text, encoder, progress=photo_done, cancel=cancel)
         # A tag whose crops rank its held-out photos clearly worse keeps its own ranking.
         if found is not None and not tag_crops.held_out_check(stage, table, text, found).clearly_worse:
@@ -920,9 +918,7 @@ def with_located_highlights(library: Library, photos: list[TaggedPhoto]) -> list
     box where search's window cache locates the name's object in it (TagStage.located_boxes):
     --token-loss then pulls the name towards its object in photos the user drew no box on. A
     longer tag does not say which of its words the shared object is, and gets none."""
-    tables, _, stages = library.search_parts()
-    stage = next(s for s in stages if isinstance(s, TagStage))
-    table = tables.current()
+    stage, table = library.tag_stage()
     names = sorted({t for p in photos for t in p.texts if len(t.split()) == 1})
     located = {name: stage.located_boxes(name, table) for name in names}
     out = []

@@ -27,7 +27,9 @@ The four are averaged and trusted as far as the pooled vectors' cache tells the 
 sample (trust_of_auc). Search mixes that into the tag's log-odds, CROP_WEIGHT x trust to the
 rest, for the photos that have a crop; photos indexed after the look keep the tag's own
 log-odds. The held-out tagged photos' own cut-outs (Looks.views) are scored by the keys of the
-rest, to measure what the crops add (CutOuts.crops, held_out_check, training's gate).
+rest, to measure what the crops add (CutOuts.crops, held_out_check, training's gate). The
+cut-outs are kept for the next look (engine/cut_cache.py): after one more photo is tagged, a
+rename, or in training after a look, only the cut-outs not seen before are encoded.
 
 Measured on the personal worlds: docs/personal-tags.md, "A closer look, at once" and "The tag
 seen up close".
@@ -46,6 +48,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import npz
+from .cut_cache import CutOutCache
 from .errors import PhotoError
 from .search import Pool
 from .tag_scoring import (
@@ -304,7 +307,10 @@ def cut_out(
     keyed = np.array([r for r in tagged_rows if table.hashes[r] in boxes], np.int64)
     if len(keyed) < 3:
         return None
-    keys, key_shapes, read = _encode(encoder, [(table.paths[r][0], boxes[table.hashes[r]]) for r in keyed])
+    cache = _cut_out_cache(stage)
+    keys, key_shapes, read = _encode(
+        encoder, [(_Photo(table.paths[r][0], table.hashes[r]), boxes[table.hashes[r]]) for r in keyed], cache
+    )
     keyed = keyed[read]
     if len(keyed) < 3:
         return None
@@ -318,8 +324,11 @@ def cut_out(
     tries = _first_tries(stage, table, scorer, rows, [boxes[table.hashes[r]] for r in keyed])
     key_looks = [keys] if key_shapes is None else [keys, key_shapes]
     own = {r: i for i, r in enumerate(keyed)}  # a tagged photo's view is placed without its own key
-    photos = [(table.paths[r][0], t, own.get(r)) for r, t in zip(rows, tries, strict=True)]
-    cut_outs = _cut_outs(encoder, photos, key_looks, progress, cancel)
+    photos = [
+        (_Photo(table.paths[r][0], table.hashes[r]), t, own.get(r)) for r, t in zip(rows, tries, strict=True)
+    ]
+    cut_outs = _cut_outs(encoder, photos, key_looks, cache, progress, cancel)
+    cache.save()  # a look stopped half way leaves the next one less to encode
     if cut_outs is None:
         return None
     looks, of = cut_outs
@@ -351,6 +360,14 @@ def cut_out(
         of_view,
         position[of[kinds[of] == 1]],
     )
+
+
+def _cut_out_cache(stage: TagStage) -> CutOutCache:
+    """The cut-outs earlier looks encoded under the search model, kept beside its close-ups (for a
+    library that is read-only, only during this look)."""
+    kept = stage.close_ups_file
+    settings = f"padded {CROP_PAD}, decoded at {DECODE_SIZE}, templates of {TEMPLATE_CELLS} cells"
+    return CutOutCache(kept.with_name(f"{kept.stem}-cut-outs.npz") if kept else None, settings)
 
 
 def _first_tries(
@@ -392,13 +409,14 @@ def _lattice(key_boxes: Sequence[Box]) -> list[Box]:
 
 def _cut_outs(
     encoder: Encoder,
-    photos: Sequence[tuple[str, list[Box], int | None]],
+    photos: Sequence[tuple[_Photo, list[Box], int | None]],
     key_looks: Sequence[np.ndarray],
+    cache: CutOutCache,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray] | None:
-    """Each photo (path, its first tries, the index of its own key or None) cut at the places of
-    _place, around where it looks most like the other keys, PLACED_TOGETHER photos at a time: the
+    """Each photo (its first tries, the index of its own key or None) cut at the places of _place,
+    around where it looks most like the other keys, PLACED_TOGETHER photos at a time: the
     cut-outs' looks (one array per look in `key_looks`, rows of every photo's cut-outs) and the
     photo each row is of; None if `cancel` was set."""
     looks: list[list[np.ndarray]] = [[] for _ in key_looks]
@@ -409,13 +427,14 @@ def _cut_outs(
         if progress is not None:
             progress(start, len(photos))
         group = []
-        for at, (path, tries, own) in enumerate(photos[start : start + PLACED_TOGETHER], start):
-            image = _image(path)
-            if image is not None:
-                keys = [k if own is None else np.delete(k, own, axis=0) for k in key_looks]
-                group.append((at, _Placing(image, list(tries), keys)))
-        _place([placing for _, placing in group], encoder)
+        for at, (photo, tries, own) in enumerate(photos[start : start + PLACED_TOGETHER], start):
+            keys = [k if own is None else np.delete(k, own, axis=0) for k in key_looks]
+            group.append((at, _Placing(photo, list(tries), keys)))
+        _place([placing for _, placing in group], encoder, cache)
         for at, placing in group:
+            placing.photo.release()
+            if not placing.boxes:  # unreadable, and never seen before
+                continue
             for rows, look in zip(looks, placing.looks, strict=True):
                 rows.append(look)
             of += [at] * len(placing.boxes)
@@ -426,12 +445,31 @@ def _cut_outs(
     return [np.concatenate(rows) for rows in looks], np.array(of, np.int64)
 
 
+class _Photo:
+    """A photo to cut out (`path`, content `hash`), decoded (to DECODE_SIZE, upright) the first
+    time a cut-out of it is not in the cache; `image()` is None where it cannot be read."""
+
+    def __init__(self, path: str, hash: str):
+        self.path, self.hash = path, hash
+        self._image: Image.Image | None = None
+        self._read = False
+
+    def image(self) -> Image.Image | None:
+        if not self._read:
+            self._image, self._read = _image(self.path), True
+        return self._image
+
+    def release(self) -> None:
+        """Let the decoded photo go (decoded again if needed)."""
+        self._image, self._read = None, False
+
+
 @dataclass
 class _Placing:
-    """One photo being cut (_place): its `image`, the `boxes` it was cut at so far (its first
+    """One photo being cut (_place): the `photo`, the `boxes` it was cut at so far (its first
     tries to begin with) and their `looks` (as the `keys`', those it is compared with)."""
 
-    image: Image.Image
+    photo: _Photo
     boxes: list[Box]
     keys: list[np.ndarray]
     looks: list[np.ndarray] = field(default_factory=list)
@@ -446,29 +484,49 @@ class _Placing:
         return self.boxes[int(np.argmax(affinity))]
 
 
-def _place(photos: Sequence[_Placing], encoder: Encoder) -> None:
+def _place(photos: Sequence[_Placing], encoder: Encoder, cache: CutOutCache) -> None:
     """Cut each photo at its first tries, then, for each step of REFINE_STEPS, around its place
     most like the keys so far (_around): moved by that share of its size each way, and scaled by
     REFINE_SCALES. A coarse window cache points beside the object, and search scores a photo by
-    its best cut-out. Each round's cut-outs of all `photos` are encoded together."""
-    if not photos:
-        return
+    its best cut-out. Each round's cut-outs of all `photos` are encoded together. A photo that
+    cannot be read keeps only the cut-outs the cache held (none: no boxes)."""
     tries = [p.boxes for p in photos]
+    for p in photos:
+        p.boxes = []
     for step in (None, *REFINE_STEPS):
         if step is not None:
-            tries = [_around(p.most_like_keys(), step) for p in photos]
-        looks = _looks(
-            encoder, [cut(p.image, box) for p, boxes in zip(photos, tries, strict=True) for box in boxes]
-        )
+            tries = [_around(p.most_like_keys(), step) if p.boxes else [] for p in photos]
+        cuts = [(p.photo, box) for p, boxes in zip(photos, tries, strict=True) for box in boxes]
+        encoded = _encoded(encoder, cuts, cache)
         start = 0
         for p, boxes in zip(photos, tries, strict=True):
-            mine = [look[start : start + len(boxes)] for look in looks]
+            had = zip(boxes, encoded[start : start + len(boxes)], strict=True)
+            mine = [(box, looks) for box, looks in had if looks is not None]
             start += len(boxes)
-            if step is None:
-                p.looks = mine
-            else:
-                p.boxes = p.boxes + boxes
-                p.looks = [np.concatenate([a, b]) for a, b in zip(p.looks, mine, strict=True)]
+            if not mine:
+                continue
+            p.boxes = p.boxes + [box for box, _ in mine]
+            stacked = [np.stack(rows) for rows in zip(*(looks for _, looks in mine), strict=True)]
+            p.looks = (
+                stacked
+                if not p.looks
+                else [np.concatenate([a, b]) for a, b in zip(p.looks, stacked, strict=True)]
+            )
+
+
+def _encoded(
+    encoder: Encoder, cuts: Sequence[tuple[_Photo, Box]], cache: CutOutCache, batch: int = 64
+) -> list[list[np.ndarray] | None]:
+    """Each cut-out's looks (a row each: _looks), from the `cache` or cut out, encoded and kept
+    in it; None where it was not kept and its photo cannot be read."""
+    found = [cache.get(photo.hash, box) for photo, box in cuts]
+    missing = [i for i, looks in enumerate(found) if looks is None and cuts[i][0].image() is not None]
+    for start in range(0, len(missing), batch):
+        chunk = missing[start : start + batch]
+        looks = _looks(encoder, [cut(cuts[i][0].image(), cuts[i][1]) for i in chunk])  # type: ignore[arg-type]
+        for j, i in enumerate(chunk):
+            found[i] = cache.put(cuts[i][0].hash, cuts[i][1], [look[j] for look in looks])
+    return found
 
 
 def _looks(encoder: Encoder, cut_outs: Sequence[Image.Image]) -> list[np.ndarray]:
@@ -521,24 +579,22 @@ def _image(path: str) -> Image.Image | None:
 
 
 def _encode(
-    encoder: Encoder, cuts: Sequence[tuple[str, Box]], batch: int = 32
+    encoder: Encoder, cuts: Sequence[tuple[_Photo, Box]], cache: CutOutCache, batch: int = 32
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """The cut-outs (path, box) that could be read, encoded: their unit vectors, their patch
-    grids' templates (_shapes; None for a tower without patch tokens), and which were read."""
-    looks, read = [], np.zeros(len(cuts), bool)
+    """The cut-outs (photo, box) that could be had (_encoded), `batch` at a time: their unit
+    vectors, their patch grids' templates (_shapes; None for a tower without patch tokens), and
+    which were had."""
+    found: list[list[np.ndarray] | None] = []
     for start in range(0, len(cuts), batch):
-        cut_outs = []
-        for at, (path, box) in enumerate(cuts[start : start + batch], start):
-            image = _image(path)
-            if image is not None:
-                cut_outs.append(cut(image, box))
-                read[at] = True
-        if cut_outs:
-            looks.append(_looks(encoder, cut_outs))
-    if not looks:
-        return np.zeros((0, 0), np.float32), None, read
-    vectors = np.concatenate([each[0] for each in looks])
-    return vectors, (np.concatenate([each[1] for each in looks]) if len(looks[0]) > 1 else None), read
+        found += _encoded(encoder, cuts[start : start + batch], cache)
+        for photo, _ in cuts[start : start + batch]:
+            photo.release()
+    had = np.array([looks is not None for looks in found], bool)
+    rows = [looks for looks in found if looks is not None]
+    if not rows:
+        return np.zeros((0, 0), np.float32), None, had
+    stacked = [np.stack(each) for each in zip(*rows, strict=True)]
+    return stacked[0], (stacked[1] if len(stacked) > 1 else None), had
 
 
 def _shapes(grids: np.ndarray) -> np.ndarray:

@@ -93,21 +93,33 @@ def fit_probe(positives: np.ndarray, negatives: np.ndarray, shrinkage: float = 0
     """
     if not len(positives) or not len(negatives):
         raise ValueError("a probe needs at least one positive and one negative")
-    x = np.concatenate([positives, negatives]).astype(np.float64)
-    y = np.concatenate([np.ones(len(positives)), -np.ones(len(negatives))])
-    w = np.concatenate(
-        [np.full(len(positives), 0.5 / len(positives)), np.full(len(negatives), 0.5 / len(negatives))]
-    )
+    return _fit(np.concatenate([positives, negatives]).astype(np.float64), len(positives), shrinkage)
+
+
+def _fit(x: np.ndarray, positives: int, shrinkage: float, gram: np.ndarray | None = None) -> Probe:
+    """fit_probe of the first `positives` rows of `x` (float64) against the rest. With more
+    features than rows the same weights come from the smaller system in the rows, made from their
+    Gram matrix `gram` (x @ x.T; computed here when not given)."""
+    n = len(x)
+    y = np.where(np.arange(n) < positives, 1.0, -1.0)
+    w = np.where(y > 0, 0.5 / positives, 0.5 / (n - positives))
     mean = w @ x
-    centred = x - mean
-    ridge = shrinkage * max(float(w @ (centred * centred).sum(axis=1)) / x.shape[1], 1e-12)
-    if x.shape[1] > len(x):  # more features than vectors: the same weights from the smaller system
-        weights = centred.T @ np.linalg.solve(w[:, None] * (centred @ centred.T) + ridge * np.eye(len(x)), w * y)
+    if x.shape[1] > n:
+        gram = x @ x.T if gram is None else gram
+        own = gram @ w  # each row's dot with the mean
+        spread = float(w @ np.diag(gram) - w @ own)  # the weighted mean of |row - mean|^2
+        centred_gram = gram - own[:, None] - own[None, :] + float(w @ own)
+        ridge = shrinkage * max(spread / x.shape[1], 1e-12)
+        dual = np.linalg.solve(w[:, None] * centred_gram + ridge * np.eye(n), w * y)
+        weights = x.T @ dual - mean * dual.sum()
     else:
+        centred = x - mean
+        ridge = shrinkage * max(float(w @ (centred * centred).sum(axis=1)) / x.shape[1], 1e-12)
         gram = (centred * w[:, None]).T @ centred
         weights = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), centred.T @ (w * y))
     bias = -float(mean @ weights)
-    middle, slope = calibration(positives @ weights + bias, negatives @ weights + bias)
+    logits = x @ weights + bias
+    middle, slope = calibration(logits[:positives], logits[positives:])
     return Probe(weights.astype(np.float32), bias - middle, slope)
 
 
@@ -117,17 +129,27 @@ def cross_fitted_probe(
     """fit_probe of all the vectors, its slope set by cross-fitting: the classes' means of each
     vector's logit under a probe fitted without its fold -> +-2. With more features than vectors
     a probe separates its own vectors almost perfectly, and their logits would set too narrow a
-    scale. At least two positives."""
+    scale. At least two positives. The folds' ridges in the vectors share one Gram matrix."""
     folds = min(folds, len(positives), len(negatives))
     rng = np.random.default_rng(seed)
-    fold_of = rng.permutation(len(positives)) % folds, rng.permutation(len(negatives)) % folds
-    crossed = np.zeros(len(positives)), np.zeros(len(negatives))
+    fold_of = np.concatenate(
+        [rng.permutation(len(positives)) % folds, rng.permutation(len(negatives)) % folds]
+    )
+    x = np.concatenate([positives, negatives]).astype(np.float64)
+    gram = x @ x.T if x.shape[1] > len(x) else None
+    is_positive = np.arange(len(x)) < len(positives)
+    crossed = np.zeros(len(x))
     for f in range(folds):
-        probe = fit_probe(positives[fold_of[0] != f], negatives[fold_of[1] != f], shrinkage)
-        for vectors, fold, out in zip((positives, negatives), fold_of, crossed, strict=True):
-            out[fold == f] = probe.logits(vectors[fold == f])
-    middle, slope = calibration(*crossed)
-    full = fit_probe(positives, negatives, shrinkage)
+        rows = np.flatnonzero(fold_of != f)  # the positives first, as _fit takes them
+        probe = _fit(
+            x[rows],
+            int(is_positive[rows].sum()),
+            shrinkage,
+            None if gram is None else gram[np.ix_(rows, rows)],
+        )
+        crossed[fold_of == f] = probe.logits(x[fold_of == f])
+    middle, slope = calibration(crossed[is_positive], crossed[~is_positive])
+    full = _fit(x, len(positives), shrinkage, gram)
     return Probe(full.weights, full.bias - middle, slope)
 
 
@@ -198,7 +220,9 @@ class TagScorer:
     slope: float
 
     @classmethod
-    def fit(cls, positives: np.ndarray, negatives: np.ndarray, config: ProbeConfig = ProbeConfig()) -> TagScorer:
+    def fit(
+        cls, positives: np.ndarray, negatives: np.ndarray, config: ProbeConfig = ProbeConfig()
+    ) -> TagScorer:
         probe = fit_probe(positives, negatives, config.shrinkage)
         share = min(1.0, len(positives) / config.full_probe)
         if share < 1:
@@ -232,7 +256,9 @@ def held_out_auc(
     held_out = np.zeros(len(positives), np.float32)
     for f in range(min(folds, len(positives))):
         rest = positives[fold != f]
-        held_out[fold == f] = tag_log_odds(rest, negatives, positives[fold == f], config) if len(rest) else 0.0
+        held_out[fold == f] = (
+            tag_log_odds(rest, negatives, positives[fold == f], config) if len(rest) else 0.0
+        )
     return auc(held_out, TagScorer.fit(positives, negatives, config).log_odds(negatives))
 
 

@@ -52,7 +52,7 @@ class CutOutCache:
     def __init__(self, path: Path | None, settings: str):
         self.path = path
         self.settings = settings
-        self.hits = self.misses = 0
+        self.hits = self.misses = 0  # lookups that found a cut-out, and those that did not
         self._codes: list[np.ndarray] = []  # per look: (N, D) int8
         self._scales: list[np.ndarray] = []  # per look: (N,) float32
         self._keys: list[str] = []

@@ -329,6 +329,7 @@ def cut_out(
     ]
     cut_outs = _cut_outs(encoder, photos, key_looks, cache, progress, cancel)
     cache.save()  # a look stopped half way leaves the next one less to encode
+    log.info("closer look at %r: %d cut-outs read back, %d not kept before", text, cache.hits, cache.misses)
     if cut_outs is None:
         return None
     looks, of = cut_outs

@@ -15,6 +15,7 @@ from .. import jobs
 from ..state import AppState, Event
 from ..views import PAGE_BROWSER, PAGE_OPENING, PAGE_VIEWER, PAGE_WELCOME, Banner, Views
 from ..workers import CoalescedJob, Relay, Runner
+from . import confirmed
 
 if TYPE_CHECKING:
     from engine.library import Library, Status
@@ -160,12 +161,8 @@ class LibraryController(QObject):
         QMessageBox.warning(self.window, "Viewfinder", str(error))
 
     def remove_folder(self, folder: str) -> None:
-        answer = QMessageBox.question(
-            self.window,
-            "Remove folder",
-            f"Remove {folder} from the library?\nThe photos themselves stay where they are.",
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        question = f"Remove {folder} from the library?\nThe photos themselves stay where they are."
+        if confirmed(self.window, "Remove folder", question):
             self.remove_folder_now(folder)
 
     def remove_folder_now(self, folder: str) -> None:

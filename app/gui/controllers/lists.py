@@ -19,6 +19,7 @@ from ..tags import TagDialog
 from ..thumbnails import ThumbnailLoader
 from ..views import Views
 from ..workers import CoalescedJob, Runner
+from . import confirmed
 from .viewer import ViewerController
 
 if TYPE_CHECKING:
@@ -175,10 +176,7 @@ class ListsController(QObject):
             self.state.set_query()
 
     def remove_category(self, name: str) -> None:
-        answer = QMessageBox.question(
-            self.window, "Remove category", f"Remove the category “{name}”?\nNo photo is deleted."
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        if confirmed(self.window, "Remove category", f"Remove the category “{name}”?\nNo photo is deleted."):
             self.remove_category_now(name)
 
     def remove_category_now(self, name: str) -> None:
@@ -251,10 +249,8 @@ class ListsController(QObject):
 
     def remove_tag(self, text: str) -> None:
         """Ask, then remove the tag `text` from every photo (never the photos)."""
-        answer = QMessageBox.question(
-            self.window, "Remove tag", f"Remove the tag “{text}” from every photo?\nNo photo is changed."
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        question = f"Remove the tag “{text}” from every photo?\nNo photo is changed."
+        if confirmed(self.window, "Remove tag", question):
             self.remove_tag_now(text)
 
     def remove_tag_now(self, text: str) -> None:
